@@ -1,0 +1,1 @@
+//! Linearizability checker (placeholder until the checker lands).

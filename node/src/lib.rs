@@ -1,0 +1,25 @@
+//! `sdr-node`: a Redis-compatible (RESP2) key-value server whose every write is a Raft log entry.
+//!
+//! Module map, in the order a command flows through them:
+//!
+//! - [`config`]: typed configuration (YAML file + CLI overrides), defaults, validation.
+//! - [`resp`]: the RESP2 wire protocol — [`resp::Frame`], the streaming decoder with its limits,
+//!   and the encoder.
+//! - [`cmd`]: the command table and one file per command family; parses an argv into a typed
+//!   command and executes it against the keyspace.
+//! - [`store`]: the in-memory keyspace (strings, hashes, lists, sets, expiry) — pure data, no I/O.
+//! - [`storage`]: durability — the write-ahead log (openraft log storage), vote file, snapshots
+//!   and the openraft state machine over [`store`].
+//! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.
+//! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
+//!   linearizable-read barrier, active expiry, INFO and CONFIG.
+//! - [`clock`]: wall-clock milliseconds, the one place the node reads the time of day.
+
+pub mod clock;
+pub mod cmd;
+pub mod config;
+pub mod raft;
+pub mod resp;
+pub mod server;
+pub mod storage;
+pub mod store;

@@ -1,0 +1,54 @@
+//! The openraft type configuration and the application payload of a log entry.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+
+use crate::resp::Frame;
+
+/// A Raft member id.
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// openraft types for this node: our [`Request`] in entries, a RESP [`Response`] back.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The Raft handle for [`TypeConfig`].
+pub type Raft = openraft::Raft<TypeConfig>;
+
+/// What a normal log entry carries. Every variant is applied deterministically: the state
+/// machine reads time only from `now_ms`, which the leader stamped when it proposed the entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A client's mutating command, re-parsed and executed at apply time. Relative expiry
+    /// (`SET k v EX 10`) is resolved against `now_ms`, so all replicas agree on the deadline.
+    Command { now_ms: u64, argv: Vec<Bytes> },
+    /// Leader-driven active expiry: remove each listed key whose deadline is `<= now_ms` at apply
+    /// time (a key rewritten since the leader sampled it is left alone).
+    Expire { now_ms: u64, keys: Vec<Bytes> },
+}
+
+/// The reply to a client, produced by applying the entry; `Frame::Simple("OK")` for entries that
+/// have no client (expiry, blank, membership).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response(pub Frame);
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Command { argv, .. } => {
+                let name = argv.first().map(|a| String::from_utf8_lossy(a).into_owned());
+                write!(f, "command {} ({} args)", name.unwrap_or_default(), argv.len())
+            }
+            Request::Expire { keys, .. } => write!(f, "expire {} keys", keys.len()),
+        }
+    }
+}

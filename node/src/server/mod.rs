@@ -1,0 +1,1 @@
+//! TCP server (in progress).
