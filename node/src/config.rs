@@ -1,1 +1,238 @@
-//! Configuration (in progress).
+//! Typed node configuration: defaults, the YAML file (`--config`), CLI overrides, validation.
+//!
+//! Precedence: built-in defaults < YAML file < command-line flags. Unknown keys in the file are
+//! an error naming the key (serde `deny_unknown_fields`). `config/default.yaml` documents every
+//! option with its default; a test keeps it identical to [`Config::default`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::resp::Limits;
+use crate::storage::FsyncPolicy;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything a node needs to start. Field names map to kebab-case YAML keys.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Address the RESP listener binds to.
+    pub bind: String,
+    /// RESP port; 0 picks an ephemeral port (the chosen port is logged and written to
+    /// `<data-dir>/port` so tests and tools can find it).
+    pub port: u16,
+    /// Where the WAL, vote and snapshots live.
+    pub data_dir: PathBuf,
+    /// WAL fsync policy: `always` (group commit), `everysec`, `no`.
+    pub fsync: FsyncPolicy,
+    /// A WAL segment is rolled once it exceeds this size.
+    #[serde(deserialize_with = "de_bytes")]
+    pub wal_segment_bytes: u64,
+    /// Take a snapshot (and purge the WAL before it) every this many applied entries.
+    pub snapshot_every: u64,
+    /// When set, clients must `AUTH` first (runtime-changeable).
+    pub requirepass: Option<String>,
+    /// `tracing` filter: error, warn, info, debug, trace, or a full filter expression.
+    pub log_level: String,
+    /// Connections beyond this are refused with `-ERR max number of clients reached`
+    /// (runtime-changeable).
+    pub maxclients: usize,
+    /// Largest bulk string a client may send (runtime-changeable; applies to new connections).
+    #[serde(deserialize_with = "de_bytes")]
+    pub proto_max_bulk_len: u64,
+    /// Largest unparsed input buffered per client before it is disconnected.
+    #[serde(deserialize_with = "de_bytes")]
+    pub client_query_buffer_limit: u64,
+    /// Close connections idle for this many seconds (0 = never; runtime-changeable).
+    pub timeout: u64,
+    /// A client request that cannot be committed or confirmed within this long is answered
+    /// with an error (`-TRYAGAIN`) instead of waiting forever.
+    pub request_timeout_ms: u64,
+    /// How often the leader looks for expired keys to delete through the log.
+    pub active_expire_interval_ms: u64,
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// Raft timing.
+    pub raft: RaftTuning,
+}
+
+/// Raft timers, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RaftTuning {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        RaftTuning { heartbeat_interval_ms: 100, election_timeout_min_ms: 300, election_timeout_max_ms: 600 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1".to_string(),
+            port: 6379,
+            data_dir: PathBuf::from("./data"),
+            fsync: FsyncPolicy::Always,
+            wal_segment_bytes: 64 * 1024 * 1024,
+            snapshot_every: 100_000,
+            requirepass: None,
+            log_level: "info".to_string(),
+            maxclients: 10_000,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            timeout: 0,
+            request_timeout_ms: 5_000,
+            active_expire_interval_ms: 100,
+            node_id: 1,
+            raft: RaftTuning::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses YAML text; `origin` names the file in error messages.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = serde_saphyr::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() })?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a YAML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::from_yaml(&text, path)
+    }
+
+    /// Checks cross-field invariants; call after CLI overrides are applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.node_id == 0 {
+            return bad("node-id must be at least 1".into());
+        }
+        if self.proto_max_bulk_len < 1024 {
+            return bad(format!("proto-max-bulk-len {} is below the minimum of 1024", self.proto_max_bulk_len));
+        }
+        if self.client_query_buffer_limit < 1024 * 1024 {
+            return bad("client-query-buffer-limit must be at least 1mb".into());
+        }
+        if self.wal_segment_bytes < 4096 {
+            return bad("wal-segment-bytes must be at least 4096".into());
+        }
+        if self.snapshot_every == 0 {
+            return bad("snapshot-every must be at least 1".into());
+        }
+        if self.maxclients == 0 {
+            return bad("maxclients must be at least 1".into());
+        }
+        if self.request_timeout_ms == 0 || self.active_expire_interval_ms == 0 {
+            return bad("request-timeout-ms and active-expire-interval-ms must be positive".into());
+        }
+        let r = &self.raft;
+        if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
+            return bad("raft: election-timeout-min-ms must exceed heartbeat-interval-ms (> 0)".into());
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return bad("raft: election-timeout-max-ms must exceed election-timeout-min-ms".into());
+        }
+        Ok(())
+    }
+
+    /// RESP decoder limits derived from this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bulk_len: self.proto_max_bulk_len,
+            max_query_buffer: self.client_query_buffer_limit,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Parses a byte size: an integer, or a string like `64mb`, `1gb`, `512k` (Redis units:
+/// k/kb = 1000/1024, m/mb, g/gb — as in redis.conf).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size '{s}'"))?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("invalid size unit in '{s}' (use k, kb, m, mb, g, gb)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("size '{s}' overflows"))
+}
+
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Str(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(n) => Ok(n),
+        Raw::Str(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_yaml_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/default.yaml");
+        let cfg = Config::load(&path).expect("config/default.yaml parses");
+        assert_eq!(cfg, Config::default());
+        cfg.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_yaml("port: 1\nbogus-option: 3\n", Path::new("x.yaml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("bogus-option"), "{msg}");
+        assert!(msg.contains("x.yaml"), "{msg}");
+    }
+
+    #[test]
+    fn sizes_accept_units() {
+        let cfg = Config::from_yaml("proto-max-bulk-len: 1mb\nwal-segment-bytes: 8192\n", Path::new("x")).unwrap();
+        assert_eq!(cfg.proto_max_bulk_len, 1024 * 1024);
+        assert_eq!(cfg.wal_segment_bytes, 8192);
+        assert_eq!(parse_bytes("2gb"), Ok(2 * 1024 * 1024 * 1024));
+        assert!(parse_bytes("12xb").is_err());
+    }
+
+    #[test]
+    fn validation_rejects_nonsense() {
+        let cfg = Config { snapshot_every: 0, ..Config::default() };
+        assert!(cfg.validate().is_err());
+        let cfg = Config {
+            raft: RaftTuning { heartbeat_interval_ms: 500, election_timeout_min_ms: 300, election_timeout_max_ms: 600 },
+            ..Config::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+}

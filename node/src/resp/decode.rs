@@ -1,6 +1,32 @@
-//! Incremental RESP2 decoder. OWNED BY THE RESP HELPER: replace this stub.
+//! Incremental RESP2 decoder.
+//!
+//! [`Decoder::decode_command`] parses client commands — multibulk arrays of bulk strings, or
+//! inline commands — straight out of the connection's `BytesMut`. It is resumable: parse state
+//! (the multibulk in progress, the pending bulk length, how far a header line has already
+//! been searched for its terminator) is kept across calls, so a command that arrives one byte
+//! at a time costs O(n) in total, never a rescan from the start. Completed arguments are split
+//! off the buffer as `Bytes` without copying.
+//!
+//! Limits are enforced before anything is sized from the wire: counts and lengths are
+//! range-checked when their header line is parsed, and header lines themselves are bounded.
+//! For a pending bulk the decoder reserves buffer space incrementally, at most 1 MiB
+//! ([`RESERVE_AHEAD`]) beyond what has been received, so a lying `$536870912` header costs
+//! nothing until the bytes actually arrive. The buffered total (unparsed bytes plus the
+//! arguments of an unfinished multibulk) is bounded by `max_query_buffer`.
+//!
+//! [`decode_frame`] is a general parser for all five RESP2 types (for clients and proxies). It
+//! is not resumable — it re-parses from the start of the buffer until a whole frame is there —
+//! which is fine for replies, whose sizes the peer controls no more than we do.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::Frame;
+
+/// Bytes reserved ahead of the received data while a large bulk is pending.
+pub const RESERVE_AHEAD: usize = 1024 * 1024;
+
+/// Maximum nesting of arrays accepted by [`decode_frame`].
+pub const MAX_FRAME_DEPTH: usize = 64;
 
 /// Parser limits; every length read from the wire is checked against these before any
 /// allocation is sized from it.
@@ -36,21 +62,640 @@ pub enum DecodeError {
     Protocol(String),
 }
 
+fn proto(msg: &str) -> DecodeError {
+    DecodeError::Protocol(format!("ERR Protocol error: {msg}"))
+}
+
+/// A multibulk whose header has been read but not all its bulks.
+#[derive(Debug)]
+struct Multibulk {
+    remaining: usize,
+    args: Vec<Bytes>,
+    /// Length of the bulk whose `$len\r\n` header has been consumed.
+    bulk_len: Option<usize>,
+    /// Sum of the lengths of `args`, counted against `max_query_buffer`.
+    args_bytes: u64,
+}
+
 /// Resumable command decoder for one connection.
 #[derive(Debug, Default)]
 pub struct Decoder {
     limits: Limits,
+    /// Bytes at the front of the buffer already searched for a line terminator.
+    scanned: usize,
+    mb: Option<Multibulk>,
+}
+
+/// Redis's `string2ll`: optional `-`, no `+`, no leading zeros, no spaces, fits in i64.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        if v > (i64::MAX as u64) + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
 }
 
 impl Decoder {
     pub fn new(limits: Limits) -> Decoder {
-        Decoder { limits }
+        Decoder {
+            limits,
+            scanned: 0,
+            mb: None,
+        }
     }
 
-    /// Takes one complete command (argv) off the front of `buf`, `Ok(None)` if more bytes are
-    /// needed.
-    pub fn decode_command(&mut self, _buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, DecodeError> {
-        let _ = self.limits;
-        unimplemented!("resp decoder")
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Takes one complete command (argv, never empty) off the front of `buf`, `Ok(None)` if
+    /// more bytes are needed. Empty inline lines and `*0`/`*-1` are skipped. After an error
+    /// the connection must be closed (the decoder state is unspecified).
+    pub fn decode_command(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Vec<Bytes>>, DecodeError> {
+        loop {
+            if let Some(mb) = self.mb.as_mut() {
+                if mb.remaining == 0 {
+                    let args = std::mem::take(&mut mb.args);
+                    self.mb = None;
+                    return Ok(Some(args));
+                }
+                match mb.bulk_len {
+                    None => {
+                        let Some(&first) = buf.first() else {
+                            return self.need_more(buf);
+                        };
+                        if first != b'$' {
+                            return Err(DecodeError::Protocol(format!(
+                                "ERR Protocol error: expected '$', got '{}'",
+                                char::from(first)
+                            )));
+                        }
+                        let Some(cr) = find(buf, b'\r', &mut self.scanned) else {
+                            if buf.len() > self.limits.max_inline_len {
+                                return Err(proto("too big bulk count string"));
+                            }
+                            return self.need_more(buf);
+                        };
+                        if cr + 1 >= buf.len() {
+                            return self.need_more(buf);
+                        }
+                        let len = parse_i64(&buf[1..cr])
+                            .filter(|&n| n >= 0 && (n as u64) <= self.limits.max_bulk_len)
+                            .ok_or_else(|| proto("invalid bulk length"))?;
+                        buf.advance(cr + 2);
+                        self.scanned = 0;
+                        mb.bulk_len = Some(len as usize);
+                    }
+                    Some(n) => {
+                        if buf.len() < n + 2 {
+                            let want = (n + 2 - buf.len()).min(RESERVE_AHEAD);
+                            buf.reserve(want);
+                            return self.need_more(buf);
+                        }
+                        let arg = buf.split_to(n).freeze();
+                        buf.advance(2);
+                        mb.args_bytes += n as u64;
+                        mb.args.push(arg);
+                        mb.remaining -= 1;
+                        mb.bulk_len = None;
+                    }
+                }
+                continue;
+            }
+            let Some(&first) = buf.first() else {
+                return Ok(None);
+            };
+            if first == b'*' {
+                let Some(cr) = find(buf, b'\r', &mut self.scanned) else {
+                    if buf.len() > self.limits.max_inline_len {
+                        return Err(proto("too big mbulk count string"));
+                    }
+                    return self.need_more(buf);
+                };
+                if cr + 1 >= buf.len() {
+                    return self.need_more(buf);
+                }
+                let n = parse_i64(&buf[1..cr])
+                    .filter(|&n| {
+                        n <= i64::from(i32::MAX)
+                            && n as i128 <= self.limits.max_multibulk_len as i128
+                    })
+                    .ok_or_else(|| proto("invalid multibulk length"))?;
+                buf.advance(cr + 2);
+                self.scanned = 0;
+                if n > 0 {
+                    let n = n as usize;
+                    self.mb = Some(Multibulk {
+                        remaining: n,
+                        args: Vec::with_capacity(n.min(1024)),
+                        bulk_len: None,
+                        args_bytes: 0,
+                    });
+                }
+                continue;
+            }
+            // Inline command.
+            let Some(nl) = find(buf, b'\n', &mut self.scanned) else {
+                if buf.len() > self.limits.max_inline_len {
+                    return Err(proto("too big inline request"));
+                }
+                return self.need_more(buf);
+            };
+            let line = buf.split_to(nl + 1);
+            self.scanned = 0;
+            let mut end = nl;
+            if end > 0 && line[end - 1] == b'\r' {
+                end -= 1;
+            }
+            let args =
+                split_args(&line[..end]).ok_or_else(|| proto("unbalanced quotes in request"))?;
+            if !args.is_empty() {
+                return Ok(Some(args));
+            }
+        }
+    }
+
+    /// `Ok(None)` unless the buffered bytes exceed `max_query_buffer`.
+    fn need_more(&self, buf: &BytesMut) -> Result<Option<Vec<Bytes>>, DecodeError> {
+        let held = self.mb.as_ref().map_or(0, |m| m.args_bytes);
+        if buf.len() as u64 + held > self.limits.max_query_buffer {
+            return Err(proto("client query buffer limit exceeded"));
+        }
+        Ok(None)
+    }
+
+    /// [`decode_frame`] with this decoder's limits.
+    pub fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        decode_frame_with(buf, &self.limits)
+    }
+}
+
+/// Position of `byte` in `buf`, searching only past `*scanned`; on a miss records how far was
+/// searched so the next call resumes there.
+fn find(buf: &[u8], byte: u8, scanned: &mut usize) -> Option<usize> {
+    let from = (*scanned).min(buf.len());
+    match buf[from..].iter().position(|&b| b == byte) {
+        Some(i) => {
+            *scanned = from + i;
+            Some(from + i)
+        }
+        None => {
+            *scanned = buf.len();
+            None
+        }
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Redis's `sdssplitargs`: whitespace-separated words, `"..."` with `\n \r \t \b \a \xHH`
+/// escapes, `'...'` with `\'`. `None` for unbalanced quotes or a closing quote not followed by
+/// a space.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    let n = line.len();
+    let at = |i: usize| line.get(i).copied();
+    loop {
+        while p < n && matches!(line[p], b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c) {
+            p += 1;
+        }
+        if p >= n {
+            return Some(out);
+        }
+        let (mut inq, mut insq, mut done) = (false, false, false);
+        let mut cur = Vec::new();
+        while !done {
+            let c = at(p);
+            if inq {
+                match c {
+                    None => return None,
+                    Some(b'\\')
+                        if at(p + 1) == Some(b'x')
+                            && at(p + 2).and_then(hex_val).is_some()
+                            && at(p + 3).and_then(hex_val).is_some() =>
+                    {
+                        let h = at(p + 2).and_then(hex_val).unwrap_or(0);
+                        let l = at(p + 3).and_then(hex_val).unwrap_or(0);
+                        cur.push(h * 16 + l);
+                        p += 3;
+                    }
+                    Some(b'\\') if p + 1 < n => {
+                        p += 1;
+                        cur.push(match line[p] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if matches!(at(p + 1), Some(c) if !c.is_ascii_whitespace()) {
+                            return None;
+                        }
+                        done = true;
+                    }
+                    Some(c) => cur.push(c),
+                }
+            } else if insq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if at(p + 1) == Some(b'\'') => {
+                        p += 1;
+                        cur.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if matches!(at(p + 1), Some(c) if !c.is_ascii_whitespace()) {
+                            return None;
+                        }
+                        done = true;
+                    }
+                    Some(c) => cur.push(c),
+                }
+            } else {
+                match c {
+                    None | Some(b' ' | b'\n' | b'\r' | b'\t' | 0) => done = true,
+                    Some(b'"') => inq = true,
+                    Some(b'\'') => insq = true,
+                    Some(c) => cur.push(c),
+                }
+            }
+            if p < n {
+                p += 1;
+            }
+        }
+        out.push(Bytes::from(cur));
+    }
+}
+
+/// Decodes one RESP2 frame of any type off the front of `buf` with default [`Limits`].
+pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+    decode_frame_with(buf, &Limits::default())
+}
+
+/// Decodes one RESP2 frame of any type off the front of `buf`; `Ok(None)` if incomplete.
+pub fn decode_frame_with(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<Frame>, DecodeError> {
+    match parse_frame(buf, 0, 0, limits)? {
+        Some((frame, used)) => {
+            buf.advance(used);
+            Ok(Some(frame))
+        }
+        None => {
+            if buf.len() as u64 > limits.max_query_buffer {
+                return Err(proto("client query buffer limit exceeded"));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The line starting at `pos` (without `\r\n`) and the offset after it.
+fn line_at(
+    buf: &[u8],
+    pos: usize,
+    limits: &Limits,
+    too_big: &str,
+) -> Result<Option<(usize, usize)>, DecodeError> {
+    let rest = &buf[pos..];
+    match rest.windows(2).position(|w| w == b"\r\n") {
+        Some(i) => Ok(Some((pos + i, pos + i + 2))),
+        None if rest.len() > limits.max_inline_len => Err(proto(too_big)),
+        None => Ok(None),
+    }
+}
+
+fn parse_frame(
+    buf: &[u8],
+    pos: usize,
+    depth: usize,
+    limits: &Limits,
+) -> Result<Option<(Frame, usize)>, DecodeError> {
+    let Some(&t) = buf.get(pos) else {
+        return Ok(None);
+    };
+    let Some((end, next)) = line_at(buf, pos + 1, limits, "too big inline request")? else {
+        return Ok(None);
+    };
+    let body = &buf[pos + 1..end];
+    let text = || String::from_utf8_lossy(body).into_owned();
+    match t {
+        b'+' => Ok(Some((Frame::Simple(text()), next))),
+        b'-' => Ok(Some((Frame::Error(text()), next))),
+        b':' => {
+            let n = parse_i64(body).ok_or_else(|| proto("invalid integer"))?;
+            Ok(Some((Frame::Integer(n), next)))
+        }
+        b'$' => {
+            let n = parse_i64(body).ok_or_else(|| proto("invalid bulk length"))?;
+            if n == -1 {
+                return Ok(Some((Frame::Null, next)));
+            }
+            if n < 0 || n as u64 > limits.max_bulk_len {
+                return Err(proto("invalid bulk length"));
+            }
+            let n = n as usize;
+            if buf.len() < next + n + 2 {
+                return Ok(None);
+            }
+            if &buf[next + n..next + n + 2] != b"\r\n" {
+                return Err(proto("bulk string not terminated by CRLF"));
+            }
+            Ok(Some((
+                Frame::Bulk(Bytes::copy_from_slice(&buf[next..next + n])),
+                next + n + 2,
+            )))
+        }
+        b'*' => {
+            let n = parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
+            if n == -1 {
+                return Ok(Some((Frame::NullArray, next)));
+            }
+            if n < 0 || n as u64 > limits.max_multibulk_len {
+                return Err(proto("invalid multibulk length"));
+            }
+            if depth >= MAX_FRAME_DEPTH {
+                return Err(proto("too deeply nested array"));
+            }
+            let mut items = Vec::with_capacity((n as usize).min(1024));
+            let mut p = next;
+            for _ in 0..n {
+                match parse_frame(buf, p, depth + 1, limits)? {
+                    Some((f, q)) => {
+                        items.push(f);
+                        p = q;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some((Frame::Array(items), p)))
+        }
+        other => Err(DecodeError::Protocol(format!(
+            "ERR Protocol error: unexpected frame type '{}'",
+            char::from(other)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn one(input: &[u8]) -> Result<Option<Vec<Bytes>>, DecodeError> {
+        let mut buf = BytesMut::from(input);
+        Decoder::new(Limits::default()).decode_command(&mut buf)
+    }
+
+    fn err(msg: &str) -> Result<Option<Vec<Bytes>>, DecodeError> {
+        Err(DecodeError::Protocol(format!("ERR Protocol error: {msg}")))
+    }
+
+    fn encode_argv(argv: &[Bytes]) -> Vec<u8> {
+        let f = Frame::Array(argv.iter().cloned().map(Frame::Bulk).collect());
+        let mut out = BytesMut::new();
+        f.encode(&mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn multibulk_and_inline() {
+        assert_eq!(
+            one(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+            Ok(Some(vec![b("GET"), b("k")]))
+        );
+        assert_eq!(one(b"PING\r\n"), Ok(Some(vec![b("PING")])));
+        assert_eq!(one(b"PING\n"), Ok(Some(vec![b("PING")])));
+        assert_eq!(one(b"PING"), Ok(None));
+        assert_eq!(one(b"\r\n\r\n"), Ok(None));
+        assert_eq!(one(b"*0\r\n*-1\r\n"), Ok(None));
+        assert_eq!(
+            one(b"\r\n*0\r\nECHO x\r\n"),
+            Ok(Some(vec![b("ECHO"), b("x")]))
+        );
+        assert_eq!(
+            one(b"set \"a b\" 'c d' \"x\\ny\\x41\"\r\n"),
+            Ok(Some(vec![b("set"), b("a b"), b("c d"), b("x\nyA")]))
+        );
+        assert_eq!(one(b"  a   b  \r\n"), Ok(Some(vec![b("a"), b("b")])));
+        assert_eq!(one(b"a 'it\\'s'\r\n"), Ok(Some(vec![b("a"), b("it's")])));
+        assert_eq!(one(b"a \"\"\r\n"), Ok(Some(vec![b("a"), b("")])));
+        assert_eq!(one(b"a \"b\r\n"), err("unbalanced quotes in request"));
+        assert_eq!(one(b"a 'b\r\n"), err("unbalanced quotes in request"));
+        assert_eq!(one(b"a \"b\"c\r\n"), err("unbalanced quotes in request"));
+    }
+
+    #[test]
+    fn several_commands_in_one_buffer() {
+        let mut buf = BytesMut::from(&b"PING\r\n*1\r\n$4\r\nPING\r\nECHO hi\r\n"[..]);
+        let mut d = Decoder::default();
+        assert_eq!(d.decode_command(&mut buf), Ok(Some(vec![b("PING")])));
+        assert_eq!(d.decode_command(&mut buf), Ok(Some(vec![b("PING")])));
+        assert_eq!(
+            d.decode_command(&mut buf),
+            Ok(Some(vec![b("ECHO"), b("hi")]))
+        );
+        assert_eq!(d.decode_command(&mut buf), Ok(None));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(one(b"*2147483647\r\n"), err("invalid multibulk length"));
+        assert_eq!(one(b"*1048577\r\n"), err("invalid multibulk length"));
+        assert_eq!(one(b"*abc\r\n"), err("invalid multibulk length"));
+        assert_eq!(one(b"*1048576\r\n"), Ok(None));
+        assert_eq!(
+            one(b"*1\r\n$9223372036854775807\r\n"),
+            err("invalid bulk length")
+        );
+        assert_eq!(one(b"*1\r\n$536870913\r\n"), err("invalid bulk length"));
+        assert_eq!(one(b"*1\r\n$-1\r\n"), err("invalid bulk length"));
+        assert_eq!(one(b"*1\r\n$x\r\n"), err("invalid bulk length"));
+        assert_eq!(one(b"*1\r\n+x\r\n"), err("expected '$', got '+'"));
+        let long = vec![b'a'; 64 * 1024 + 1];
+        assert_eq!(one(&long), err("too big inline request"));
+        let mut mb = b"*".to_vec();
+        mb.extend(vec![b'1'; 64 * 1024 + 1]);
+        assert_eq!(one(&mb), err("too big mbulk count string"));
+        let mut bulk = b"*1\r\n$".to_vec();
+        bulk.extend(vec![b'1'; 64 * 1024 + 1]);
+        assert_eq!(one(&bulk), err("too big bulk count string"));
+        // A large announced bulk reserves at most RESERVE_AHEAD.
+        let mut buf = BytesMut::from(&b"*1\r\n$536870912\r\n"[..]);
+        let mut d = Decoder::default();
+        assert_eq!(d.decode_command(&mut buf), Ok(None));
+        assert!(
+            buf.capacity() <= RESERVE_AHEAD + 64,
+            "capacity {}",
+            buf.capacity()
+        );
+        // Query buffer limit.
+        let limits = Limits {
+            max_query_buffer: 6,
+            ..Limits::default()
+        };
+        let mut d = Decoder::new(limits);
+        let mut buf = BytesMut::from(&b"*2\r\n$5\r\nhello\r\n$5\r\nwor"[..]);
+        assert_eq!(
+            d.decode_command(&mut buf),
+            err("client query buffer limit exceeded")
+        );
+    }
+
+    #[test]
+    fn byte_by_byte_is_linear() {
+        let argv = vec![b("SET"), Bytes::from(vec![b'x'; 100_000]), b("v")];
+        let wire = encode_argv(&argv);
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for &c in &wire {
+            buf.extend_from_slice(&[c]);
+            if let Some(a) = d.decode_command(&mut buf).expect("valid") {
+                got = Some(a);
+            }
+        }
+        assert_eq!(got, Some(argv));
+    }
+
+    #[test]
+    fn decode_frame_all_types() {
+        let mut buf =
+            BytesMut::from(&b"+OK\r\n-ERR x\r\n:-5\r\n$-1\r\n*-1\r\n*2\r\n$1\r\na\r\n*0\r\n"[..]);
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::ok())));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::error("ERR x"))));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Integer(-5))));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Null)));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::NullArray)));
+        assert_eq!(
+            decode_frame(&mut buf),
+            Ok(Some(Frame::Array(vec![
+                Frame::bulk("a"),
+                Frame::Array(vec![])
+            ])))
+        );
+        assert_eq!(decode_frame(&mut buf), Ok(None));
+        let mut bad = BytesMut::from(&b"$9223372036854775807\r\n"[..]);
+        assert_eq!(decode_frame(&mut bad), Err(proto("invalid bulk length")));
+        let mut bad = BytesMut::from(&b"*2147483647\r\n"[..]);
+        assert_eq!(
+            decode_frame(&mut bad),
+            Err(proto("invalid multibulk length"))
+        );
+        let mut bad = BytesMut::from(&b"?x\r\n"[..]);
+        assert!(decode_frame(&mut bad).is_err());
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Frame> {
+        let text = "[a-zA-Z0-9 ]{0,12}";
+        let leaf = prop_oneof![
+            text.prop_map(Frame::Simple),
+            text.prop_map(|s| Frame::Error(format!("ERR {s}"))),
+            any::<i64>().prop_map(Frame::Integer),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|v| Frame::Bulk(Bytes::from(v))),
+            Just(Frame::Null),
+            Just(Frame::NullArray),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            proptest::collection::vec(inner, 0..5).prop_map(Frame::Array)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn frames_split_anywhere(frame in arb_frame()) {
+            let mut wire = BytesMut::new();
+            frame.encode(&mut wire);
+            for split in 0..=wire.len() {
+                let mut buf = BytesMut::from(&wire[..split]);
+                let first = decode_frame(&mut buf).expect("valid prefix");
+                if split < wire.len() {
+                    prop_assert_eq!(first, None);
+                    buf.extend_from_slice(&wire[split..]);
+                    prop_assert_eq!(decode_frame(&mut buf).expect("valid"), Some(frame.clone()));
+                } else {
+                    prop_assert_eq!(first, Some(frame.clone()));
+                }
+                prop_assert!(buf.is_empty());
+            }
+        }
+
+        #[test]
+        fn commands_split_anywhere(argv in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..30).prop_map(Bytes::from), 1..6)) {
+            let wire = encode_argv(&argv);
+            let mut twice = wire.clone();
+            twice.extend_from_slice(&wire);
+            for split in 0..=twice.len() {
+                let mut d = Decoder::default();
+                let mut buf = BytesMut::from(&twice[..split]);
+                let mut got = Vec::new();
+                while let Some(a) = d.decode_command(&mut buf).expect("valid") {
+                    got.push(a);
+                }
+                buf.extend_from_slice(&twice[split..]);
+                while let Some(a) = d.decode_command(&mut buf).expect("valid") {
+                    got.push(a);
+                }
+                prop_assert_eq!(got, vec![argv.clone(), argv.clone()]);
+                prop_assert!(buf.is_empty());
+            }
+        }
+
+        #[test]
+        fn inline_words_round_trip(words in proptest::collection::vec("[a-z0-9]{1,8}", 1..6)) {
+            let line = format!("{}\r\n", words.join(" "));
+            let got = one(line.as_bytes()).expect("valid").expect("complete");
+            let want: Vec<Bytes> = words.iter().map(|w| b(w)).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut d = Decoder::default();
+            let mut buf = BytesMut::from(&data[..]);
+            while let Ok(Some(_)) = d.decode_command(&mut buf) {}
+            let mut buf = BytesMut::from(&data[..]);
+            let _ = decode_frame(&mut buf);
+        }
     }
 }

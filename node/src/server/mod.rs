@@ -1,1 +1,25 @@
-//! TCP server (in progress).
+//! The RESP server: accept loop, sessions, and the Raft-backed read and write paths.
+//!
+//! - [`node`]: [`Node`], the shared state of a running node, and [`run`], which opens storage,
+//!   starts Raft, bootstraps the one-member group and serves until shutdown.
+//! - [`session`]: one client connection — decode a batch of pipelined commands, execute them in
+//!   order (writes proposed together so they share a group commit), encode all replies into one
+//!   write.
+//! - [`write_path`]: proposing entries and mapping Raft outcomes to client replies.
+//! - [`read_barrier`]: linearizable reads; concurrent readers share one leadership confirmation.
+//! - [`server_cmds`]: commands answered by the server itself (PING, AUTH, HELLO, CLIENT, CONFIG,
+//!   INFO, TIME, ...).
+//! - [`info`]: the INFO sections.
+//! - [`expiry`]: leader-driven active expiry through the log.
+//! - [`stats`]: counters for INFO.
+
+pub mod expiry;
+pub mod info;
+pub mod node;
+pub mod read_barrier;
+pub mod server_cmds;
+pub mod session;
+pub mod stats;
+pub mod write_path;
+
+pub use node::{run, Node};

@@ -1,10 +1,443 @@
-//! The in-memory keyspace. OWNED BY THE STORE/COMMANDS HELPER: replace this stub.
+//! The in-memory keyspace: pure data, no I/O, no clock.
+//!
+//! - this file: [`Keyspace`], [`Value`], [`Entry`], expiry bookkeeping and SCAN order.
+//! - [`codec`]: the binary snapshot encoding of a whole keyspace.
+//!
+//! # Layout and why
+//!
+//! Keys live in a `HashMap` (O(1) lookups) plus two ordered indexes that share the same
+//! reference-counted `Bytes` (no key is copied):
+//!
+//! - `order: BTreeSet<(scan_hash(key), key)>` gives SCAN a cursor that is a *position*: the
+//!   cursor is the 64-bit [`scan_hash`] of the next key to visit. Because the order does not
+//!   depend on insertion history or table size, a key present for the whole scan is returned
+//!   at least once whatever else is added or removed between calls, and a cursor stays valid
+//!   after a leader change (every replica has the same order). Keys with equal hashes are
+//!   never split across two SCAN batches, so the 64-bit cursor is always enough.
+//! - `expiries: BTreeSet<(deadline_ms, key)>` makes active expiry exact and cheap: the
+//!   leader takes the earliest deadlines instead of sampling at random.
+//!
+//! Every operation takes `now_ms` from the caller (the leader's stamped time): a key whose
+//! deadline is `<= now_ms` is absent for every command. Mutating calls remove such a key on
+//! the spot, which is deterministic because `now_ms` comes from the log entry.
 
+pub mod codec;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
-/// All keys of the (single) database.
-#[derive(Debug, Default, Clone)]
-pub struct Keyspace {}
+use bytes::Bytes;
 
 /// The keyspace shared between the state machine (writer) and the read path (readers).
 pub type SharedKeyspace = Arc<RwLock<Keyspace>>;
+
+/// A typed value. Hashes and sets are ordered so replies and snapshots are deterministic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Str(Bytes),
+    List(VecDeque<Bytes>),
+    Hash(BTreeMap<Bytes, Bytes>),
+    Set(BTreeSet<Bytes>),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+        }
+    }
+
+    /// True for an aggregate with no elements; such keys are deleted (Redis semantics).
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            Value::Set(s) => s.is_empty(),
+        }
+    }
+
+    /// O(1) memory estimate: exact for strings, a per-element constant for aggregates
+    /// (element sizes are not tracked so the estimate never costs a scan).
+    fn approx_bytes(&self) -> usize {
+        const PER_ELEMENT: usize = 64;
+        match self {
+            Value::Str(b) => b.len(),
+            Value::List(l) => l.len() * PER_ELEMENT,
+            Value::Hash(h) => h.len() * PER_ELEMENT * 2,
+            Value::Set(s) => s.len() * PER_ELEMENT,
+        }
+    }
+}
+
+/// A stored value and its optional absolute deadline (ms since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub value: Value,
+    pub expire_at: Option<u64>,
+}
+
+impl Entry {
+    fn is_expired(&self, now_ms: u64) -> bool {
+        matches!(self.expire_at, Some(d) if d <= now_ms)
+    }
+}
+
+/// Fixed per-key overhead used by [`Keyspace::approx_memory_bytes`].
+const KEY_OVERHEAD: usize = 96;
+
+/// All keys of the (single) database. See the module docs for the layout.
+#[derive(Debug, Default, Clone)]
+pub struct Keyspace {
+    map: HashMap<Bytes, Entry>,
+    order: BTreeSet<(u64, Bytes)>,
+    expiries: BTreeSet<(u64, Bytes)>,
+    mem: usize,
+}
+
+/// Two keyspaces are equal when they hold the same keys, values and deadlines (the indexes
+/// and the memory estimate are derived data).
+impl PartialEq for Keyspace {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+impl Eq for Keyspace {}
+
+/// The SCAN position of a key: 64-bit FNV-1a followed by the splitmix64 finalizer. Fixed (not
+/// seeded) so every replica, and every restart, agrees on cursors.
+pub fn scan_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// A private copy of `b`. Arguments arrive as slices of large network or log buffers; storing
+/// such a slice would pin the whole buffer for the key's lifetime, so stored keys and values
+/// are always copied into their own allocation.
+pub fn own(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+/// Redis glob-style matching (`*`, `?`, `[a-z]`, `[^a]`, `\\` escapes); see
+/// [`crate::cmd::glob`].
+pub fn glob_match(pattern: &[u8], s: &[u8]) -> bool {
+    crate::cmd::glob::matches(pattern, s)
+}
+
+fn entry_cost(key: &[u8], e: &Entry) -> usize {
+    key.len() + KEY_OVERHEAD + e.value.approx_bytes()
+}
+
+impl Keyspace {
+    pub fn new() -> Keyspace {
+        Keyspace::default()
+    }
+
+    /// Number of stored keys, including logically expired ones not yet removed (as Redis's
+    /// DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys that carry a deadline.
+    pub fn expires_len(&self) -> usize {
+        self.expiries.len()
+    }
+
+    /// Running estimate of the memory held by keys and values.
+    pub fn approx_memory_bytes(&self) -> usize {
+        self.mem
+    }
+
+    /// Removes every key (FLUSHDB/FLUSHALL).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+        self.expiries.clear();
+        self.mem = 0;
+    }
+
+    /// The live entry for `key`, `None` if missing or expired at `now_ms`.
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// Removes `key` if it is expired at `now_ms`; returns whether a live key remains.
+    pub fn purge_if_expired(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.map.get(key) {
+            None => false,
+            Some(e) if e.is_expired(now_ms) => {
+                self.remove(key);
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// True if a live `key` exists.
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// Inserts or replaces `key` (value and deadline). A deadline `<= now_ms` is not stored:
+    /// the key is removed instead, so nothing expired is ever written.
+    pub fn insert(&mut self, key: Bytes, value: Value, expire_at: Option<u64>, now_ms: u64) {
+        self.remove(&key);
+        if matches!(expire_at, Some(d) if d <= now_ms) || value.is_empty_aggregate() {
+            return;
+        }
+        let key = own(&key);
+        let entry = Entry { value, expire_at };
+        self.mem += entry_cost(&key, &entry);
+        if let Some(d) = expire_at {
+            self.expiries.insert((d, key.clone()));
+        }
+        self.order.insert((scan_hash(&key), key.clone()));
+        self.map.insert(key, entry);
+    }
+
+    /// Removes `key` whatever its deadline; returns the entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (k, e) = self.map.remove_entry(key)?;
+        self.mem = self.mem.saturating_sub(entry_cost(&k, &e));
+        if let Some(d) = e.expire_at {
+            self.expiries.remove(&(d, k.clone()));
+        }
+        self.order.remove(&(scan_hash(&k), k));
+        Some(e)
+    }
+
+    /// Removes a live key; returns its entry (`None` if missing or expired — an expired key is
+    /// removed too).
+    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let e = self.remove(key)?;
+        if e.is_expired(now_ms) {
+            None
+        } else {
+            Some(e)
+        }
+    }
+
+    /// Sets or clears the deadline of a live key. Returns false if the key is absent. A
+    /// deadline `<= now_ms` deletes the key.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+        if !self.purge_if_expired(key, now_ms) {
+            return false;
+        }
+        if matches!(expire_at, Some(d) if d <= now_ms) {
+            self.remove(key);
+            return true;
+        }
+        let Some((k, e)) = self.map.get_key_value(key) else {
+            return false;
+        };
+        let k = k.clone();
+        if let Some(old) = e.expire_at {
+            self.expiries.remove(&(old, k.clone()));
+        }
+        if let Some(d) = expire_at {
+            self.expiries.insert((d, k.clone()));
+        }
+        if let Some(e) = self.map.get_mut(key) {
+            e.expire_at = expire_at;
+        }
+        true
+    }
+
+    /// Runs `f` on the live value of `key`. With `create`, a missing key is first created with
+    /// `create()` (no deadline). Afterwards an emptied aggregate is deleted and the memory
+    /// estimate is adjusted. Returns `None` if the key is absent and `create` is `None`.
+    pub fn update<R>(
+        &mut self,
+        key: &Bytes,
+        now_ms: u64,
+        create: Option<fn() -> Value>,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> Option<R> {
+        if !self.purge_if_expired(key, now_ms) {
+            let make = create?;
+            let key = &own(key);
+            let entry = Entry {
+                value: make(),
+                expire_at: None,
+            };
+            self.mem += entry_cost(key, &entry);
+            self.order.insert((scan_hash(key), key.clone()));
+            self.map.insert(key.clone(), entry);
+        }
+        let e = self.map.get_mut(&key[..])?;
+        let before = e.value.approx_bytes();
+        let r = f(&mut e.value);
+        let after = e.value.approx_bytes();
+        let empty = e.value.is_empty_aggregate();
+        self.mem = (self.mem + after).saturating_sub(before);
+        if empty {
+            self.remove(key);
+        }
+        Some(r)
+    }
+
+    /// Up to `max` keys whose deadline is `<= now_ms`, earliest deadline first (for the
+    /// leader's active-expiry proposals).
+    pub fn sample_expired(&self, now_ms: u64, max: usize) -> Vec<Bytes> {
+        self.expiries
+            .iter()
+            .take_while(|(d, _)| *d <= now_ms)
+            .take(max)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Removes each of `keys` that is still expired at `now_ms` (a key rewritten since it was
+    /// sampled is kept). Returns how many were removed.
+    pub fn remove_expired(&mut self, keys: &[Bytes], now_ms: u64) -> usize {
+        let mut n = 0;
+        for k in keys {
+            if matches!(self.map.get(&k[..]), Some(e) if e.is_expired(now_ms)) {
+                self.remove(k);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Every live key in SCAN order (deterministic).
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
+        self.order.iter().filter_map(move |(_, k)| {
+            let e = self.map.get(&k[..])?;
+            if e.is_expired(now_ms) {
+                None
+            } else {
+                Some((k, e))
+            }
+        })
+    }
+
+    /// One SCAN step from `cursor`: visits about `count` positions and returns the next cursor
+    /// (0 when done) and the live keys visited that pass `filter`.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        mut filter: impl FnMut(&Bytes, &Entry) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        let mut out = Vec::new();
+        let mut last_hash = None;
+        for (visited, (h, k)) in self.order.range((cursor, Bytes::new())..).enumerate() {
+            if visited >= count.max(1) && last_hash != Some(*h) {
+                return (*h, out);
+            }
+            last_hash = Some(*h);
+            if let Some(e) = self.map.get(&k[..]) {
+                if !e.is_expired(now_ms) && filter(k, e) {
+                    out.push(k.clone());
+                }
+            }
+        }
+        (0, out)
+    }
+
+    /// All entries with their keys, for the codec (SCAN order).
+    pub(crate) fn raw_entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
+        self.order
+            .iter()
+            .filter_map(move |(_, k)| self.map.get(&k[..]).map(|e| (k, e)))
+    }
+
+    /// Inserts an entry as stored, expired or not (snapshot restore).
+    pub(crate) fn insert_raw(&mut self, key: Bytes, entry: Entry) {
+        self.remove(&key);
+        self.mem += entry_cost(&key, &entry);
+        if let Some(d) = entry.expire_at {
+            self.expiries.insert((d, key.clone()));
+        }
+        self.order.insert((scan_hash(&key), key.clone()));
+        self.map.insert(key, entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_removed() {
+        let mut ks = Keyspace::new();
+        ks.insert(b("a"), Value::Str(b("1")), Some(100), 0);
+        ks.insert(b("b"), Value::Str(b("2")), None, 0);
+        assert_eq!(ks.expires_len(), 1);
+        assert!(ks.contains(b"a", 99));
+        assert!(!ks.contains(b"a", 100));
+        assert_eq!(ks.sample_expired(99, 10), Vec::<Bytes>::new());
+        assert_eq!(ks.sample_expired(100, 10), vec![b("a")]);
+        assert_eq!(ks.remove_expired(&[b("a"), b("b")], 100), 1);
+        assert_eq!(ks.len(), 1);
+        assert_eq!(ks.expires_len(), 0);
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_despite_churn() {
+        let mut ks = Keyspace::new();
+        for i in 0..500 {
+            ks.insert(b(&format!("k{i}")), Value::Str(b("v")), None, 0);
+        }
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let (next, keys) = ks.scan(cursor, 7, 0, |_, _| true);
+            seen.extend(keys);
+            // Churn: add and remove other keys between calls.
+            ks.insert(b(&format!("new{round}")), Value::Str(b("v")), None, 0);
+            ks.remove(format!("new{}", round / 2).as_bytes());
+            round += 1;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..500 {
+            assert!(seen.contains(&b(&format!("k{i}"))), "k{i} missing");
+        }
+    }
+
+    #[test]
+    fn update_deletes_emptied_aggregates_and_tracks_memory() {
+        let mut ks = Keyspace::new();
+        let k = b("l");
+        ks.update(&k, 0, Some(|| Value::List(VecDeque::new())), |v| {
+            if let Value::List(l) = v {
+                l.push_back(b("x"));
+            }
+        });
+        assert!(ks.approx_memory_bytes() > 0);
+        ks.update(&k, 0, None, |v| {
+            if let Value::List(l) = v {
+                l.pop_front();
+            }
+        });
+        assert!(ks.is_empty());
+        assert_eq!(ks.approx_memory_bytes(), 0);
+    }
+}

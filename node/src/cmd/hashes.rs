@@ -1,0 +1,276 @@
+//! Hash commands: HSET HMSET HSETNX HGET HMGET HDEL HGETALL HLEN HEXISTS HINCRBY HKEYS HVALS
+//! HSTRLEN. Fields are kept ordered, so replies are deterministic.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::{bulk, bulk_array, int_arg, reply, typed, wrong_args, OVERFLOW};
+use crate::resp::decode::parse_i64;
+use crate::resp::Frame;
+use crate::store::{own, Keyspace, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HashOp {
+    /// HSET (reply: fields added) / HMSET (reply: OK).
+    Set {
+        key: Bytes,
+        pairs: Vec<(Bytes, Bytes)>,
+        ok_reply: bool,
+    },
+    SetNx(Bytes, Bytes, Bytes),
+    Get(Bytes, Bytes),
+    MGet(Bytes, Vec<Bytes>),
+    Del(Bytes, Vec<Bytes>),
+    GetAll(Bytes),
+    Len(Bytes),
+    Exists(Bytes, Bytes),
+    IncrBy(Bytes, Bytes, i64),
+    Keys(Bytes),
+    Vals(Bytes),
+    Strlen(Bytes, Bytes),
+}
+
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<HashOp, Frame> {
+    let a = |i: usize| argv[i].clone();
+    Ok(match name {
+        "hset" | "hmset" => {
+            if argv.len() & 1 == 1 {
+                return Err(wrong_args(name));
+            }
+            let pairs = argv[2..]
+                .chunks_exact(2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect();
+            HashOp::Set {
+                key: a(1),
+                pairs,
+                ok_reply: name == "hmset",
+            }
+        }
+        "hsetnx" => HashOp::SetNx(a(1), a(2), a(3)),
+        "hget" => HashOp::Get(a(1), a(2)),
+        "hmget" => HashOp::MGet(a(1), argv[2..].to_vec()),
+        "hdel" => HashOp::Del(a(1), argv[2..].to_vec()),
+        "hgetall" => HashOp::GetAll(a(1)),
+        "hlen" => HashOp::Len(a(1)),
+        "hexists" => HashOp::Exists(a(1), a(2)),
+        "hincrby" => HashOp::IncrBy(a(1), a(2), int_arg(&argv[3])?),
+        "hkeys" => HashOp::Keys(a(1)),
+        "hvals" => HashOp::Vals(a(1)),
+        "hstrlen" => HashOp::Strlen(a(1), a(2)),
+        _ => return Err(super::unknown_command(argv)),
+    })
+}
+
+fn hash_of(v: &Value) -> Option<&BTreeMap<Bytes, Bytes>> {
+    match v {
+        Value::Hash(h) => Some(h),
+        _ => None,
+    }
+}
+
+fn get_hash<'a>(
+    ks: &'a Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a BTreeMap<Bytes, Bytes>>, Frame> {
+    typed(ks, key, now, hash_of)
+}
+
+fn new_hash() -> Value {
+    Value::Hash(BTreeMap::new())
+}
+
+impl HashOp {
+    pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
+        reply(match self {
+            HashOp::Get(k, f) => {
+                get_hash(ks, k, now).map(|h| h.and_then(|h| h.get(f)).map_or(Frame::Null, bulk))
+            }
+            HashOp::MGet(k, fs) => get_hash(ks, k, now).map(|h| {
+                Frame::Array(
+                    fs.iter()
+                        .map(|f| h.and_then(|h| h.get(f)).map_or(Frame::Null, bulk))
+                        .collect(),
+                )
+            }),
+            HashOp::GetAll(k) => get_hash(ks, k, now).map(|h| {
+                Frame::Array(
+                    h.into_iter()
+                        .flatten()
+                        .flat_map(|(f, v)| [bulk(f), bulk(v)])
+                        .collect(),
+                )
+            }),
+            HashOp::Len(k) => {
+                get_hash(ks, k, now).map(|h| Frame::Integer(h.map_or(0, |h| h.len() as i64)))
+            }
+            HashOp::Exists(k, f) => get_hash(ks, k, now)
+                .map(|h| Frame::Integer(i64::from(h.is_some_and(|h| h.contains_key(f))))),
+            HashOp::Keys(k) => {
+                get_hash(ks, k, now).map(|h| bulk_array(h.into_iter().flat_map(|h| h.keys())))
+            }
+            HashOp::Vals(k) => {
+                get_hash(ks, k, now).map(|h| bulk_array(h.into_iter().flat_map(|h| h.values())))
+            }
+            HashOp::Strlen(k, f) => get_hash(ks, k, now)
+                .map(|h| Frame::Integer(h.and_then(|h| h.get(f)).map_or(0, |v| v.len() as i64))),
+            _ => Err(Frame::error(
+                "ERR internal error: write command on the read path",
+            )),
+        })
+    }
+
+    pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
+        reply(self.write_inner(ks, now))
+    }
+
+    fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
+        match self {
+            HashOp::Set {
+                key,
+                pairs,
+                ok_reply,
+            } => {
+                get_hash(ks, key, now)?;
+                let added = ks
+                    .update(key, now, Some(new_hash), |v| match v {
+                        Value::Hash(h) => pairs
+                            .iter()
+                            .filter(|(f, val)| h.insert(own(f), own(val)).is_none())
+                            .count(),
+                        _ => 0,
+                    })
+                    .unwrap_or(0);
+                Ok(if *ok_reply {
+                    Frame::ok()
+                } else {
+                    Frame::Integer(added as i64)
+                })
+            }
+            HashOp::SetNx(key, f, val) => {
+                if get_hash(ks, key, now)?.is_some_and(|h| h.contains_key(f)) {
+                    return Ok(Frame::Integer(0));
+                }
+                ks.update(key, now, Some(new_hash), |v| {
+                    if let Value::Hash(h) = v {
+                        h.insert(own(f), own(val));
+                    }
+                });
+                Ok(Frame::Integer(1))
+            }
+            HashOp::Del(key, fs) => {
+                if get_hash(ks, key, now)?.is_none() {
+                    return Ok(Frame::Integer(0));
+                }
+                let n = ks
+                    .update(key, now, None, |v| match v {
+                        Value::Hash(h) => fs.iter().filter(|f| h.remove(*f).is_some()).count(),
+                        _ => 0,
+                    })
+                    .unwrap_or(0);
+                Ok(Frame::Integer(n as i64))
+            }
+            HashOp::IncrBy(key, f, delta) => {
+                let cur = match get_hash(ks, key, now)?.and_then(|h| h.get(f)) {
+                    None => 0,
+                    Some(v) => parse_i64(v)
+                        .ok_or_else(|| Frame::error("ERR hash value is not an integer"))?,
+                };
+                let n = cur
+                    .checked_add(*delta)
+                    .ok_or_else(|| Frame::error(OVERFLOW))?;
+                ks.update(key, now, Some(new_hash), |v| {
+                    if let Value::Hash(h) = v {
+                        h.insert(own(f), Bytes::from(n.to_string()));
+                    }
+                });
+                Ok(Frame::Integer(n))
+            }
+            _ => Ok(self.read(ks, now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::resp::Frame;
+    use crate::store::Keyspace;
+
+    #[test]
+    fn hash_commands() {
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["hset", "h", "a", "1", "b", "2"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["hset", "h", "a", "3", "c", "4"]), i(1));
+        assert_eq!(
+            run(&mut ks, 0, &["hset", "h", "a"]),
+            e("ERR wrong number of arguments for 'hset' command")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hset", "h", "a", "1", "b"]),
+            e("ERR wrong number of arguments for 'hset' command")
+        );
+        assert_eq!(run(&mut ks, 0, &["hmset", "h", "d", "5"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["hget", "h", "a"]), b("3"));
+        assert_eq!(run(&mut ks, 0, &["hget", "h", "zz"]), Frame::Null);
+        assert_eq!(run(&mut ks, 0, &["hget", "nokey", "a"]), Frame::Null);
+        assert_eq!(
+            run(&mut ks, 0, &["hmget", "h", "a", "zz", "b"]),
+            Frame::Array(vec![b("3"), Frame::Null, b("2")])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hmget", "nokey", "a"]),
+            Frame::Array(vec![Frame::Null])
+        );
+        assert_eq!(run(&mut ks, 0, &["hlen", "h"]), i(4));
+        assert_eq!(run(&mut ks, 0, &["hexists", "h", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["hexists", "h", "q"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["hkeys", "h"]), arr(&["a", "b", "c", "d"]));
+        assert_eq!(run(&mut ks, 0, &["hvals", "h"]), arr(&["3", "2", "4", "5"]));
+        assert_eq!(
+            run(&mut ks, 0, &["hgetall", "h"]),
+            arr(&["a", "3", "b", "2", "c", "4", "d", "5"])
+        );
+        assert_eq!(run(&mut ks, 0, &["hgetall", "nokey"]), arr(&[]));
+        assert_eq!(run(&mut ks, 0, &["hstrlen", "h", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["hsetnx", "h", "a", "x"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["hsetnx", "h", "e", "x"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["hincrby", "h", "a", "10"]), i(13));
+        assert_eq!(run(&mut ks, 0, &["hincrby", "h", "new", "-2"]), i(-2));
+        assert_eq!(
+            run(&mut ks, 0, &["hincrby", "h", "e", "1"]),
+            e("ERR hash value is not an integer")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hincrby", "h", "a", "x"]),
+            e("ERR value is not an integer or out of range")
+        );
+        run(&mut ks, 0, &["hset", "h", "max", "9223372036854775807"]);
+        assert_eq!(
+            run(&mut ks, 0, &["hincrby", "h", "max", "1"]),
+            e("ERR increment or decrement would overflow")
+        );
+        assert_eq!(run(&mut ks, 0, &["hdel", "h", "a", "a", "zz"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["hdel", "nokey", "a"]), i(0));
+        assert_eq!(
+            run(&mut ks, 0, &["hdel", "h", "b", "c", "d", "e", "new", "max"]),
+            i(6)
+        );
+        assert_eq!(run(&mut ks, 0, &["exists", "h"]), i(0));
+        run(&mut ks, 0, &["set", "s", "v"]);
+        let wt = e("WRONGTYPE Operation against a key holding the wrong kind of value");
+        for cmd in [
+            &["hset", "s", "a", "1"][..],
+            &["hget", "s", "a"],
+            &["hgetall", "s"],
+            &["hdel", "s", "a"],
+            &["hincrby", "s", "a", "1"],
+            &["hlen", "s"],
+            &["hkeys", "s"],
+        ] {
+            assert_eq!(run(&mut ks, 0, cmd), wt, "{cmd:?}");
+        }
+    }
+}

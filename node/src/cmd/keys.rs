@@ -1,0 +1,506 @@
+//! Generic keyspace commands: DEL UNLINK EXISTS TYPE KEYS SCAN RENAME RENAMENX EXPIRE PEXPIRE
+//! EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHDB FLUSHALL.
+
+use bytes::Bytes;
+
+use super::{bulk_array, eq, glob, int_arg, syntax};
+use crate::resp::Frame;
+use crate::store::Keyspace;
+
+/// Conditions of the EXPIRE family (Redis 7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireCond {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyOp {
+    Del(Vec<Bytes>),
+    Exists(Vec<Bytes>),
+    Type(Bytes),
+    Keys(Bytes),
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+        type_name: Option<Bytes>,
+    },
+    Rename {
+        src: Bytes,
+        dst: Bytes,
+        nx: bool,
+    },
+    Expire {
+        key: Bytes,
+        when: i64,
+        /// `when` is in seconds (EXPIRE/EXPIREAT).
+        seconds: bool,
+        /// `when` is absolute (EXPIREAT/PEXPIREAT).
+        absolute: bool,
+        cond: ExpireCond,
+        name: &'static str,
+    },
+    Ttl {
+        key: Bytes,
+        ms: bool,
+    },
+    ExpireTime {
+        key: Bytes,
+        ms: bool,
+    },
+    Persist(Bytes),
+    DbSize,
+    Flush,
+}
+
+/// SCAN's default COUNT.
+const SCAN_DEFAULT_COUNT: usize = 10;
+
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
+    let a = |i: usize| argv[i].clone();
+    Ok(match name {
+        "del" | "unlink" => KeyOp::Del(argv[1..].to_vec()),
+        "exists" => KeyOp::Exists(argv[1..].to_vec()),
+        "type" => KeyOp::Type(a(1)),
+        "keys" => KeyOp::Keys(a(1)),
+        "scan" => {
+            let cursor = std::str::from_utf8(&argv[1])
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+            let (mut pattern, mut count, mut type_name) = (None, SCAN_DEFAULT_COUNT, None);
+            let mut i = 2;
+            while i < argv.len() {
+                let Some(v) = argv.get(i + 1) else {
+                    return Err(syntax());
+                };
+                if eq(&argv[i], "match") {
+                    pattern = Some(v.clone());
+                } else if eq(&argv[i], "count") {
+                    let n = int_arg(v)?;
+                    if n < 1 {
+                        return Err(syntax());
+                    }
+                    count = n as usize;
+                } else if eq(&argv[i], "type") {
+                    type_name = Some(v.clone());
+                } else {
+                    return Err(syntax());
+                }
+                i += 2;
+            }
+            KeyOp::Scan {
+                cursor,
+                pattern,
+                count,
+                type_name,
+            }
+        }
+        "rename" | "renamenx" => KeyOp::Rename {
+            src: a(1),
+            dst: a(2),
+            nx: name == "renamenx",
+        },
+        "expire" | "pexpire" | "expireat" | "pexpireat" => {
+            let when = int_arg(&argv[2])?;
+            let mut cond = ExpireCond::default();
+            for o in &argv[3..] {
+                if eq(o, "nx") {
+                    cond.nx = true;
+                } else if eq(o, "xx") {
+                    cond.xx = true;
+                } else if eq(o, "gt") {
+                    cond.gt = true;
+                } else if eq(o, "lt") {
+                    cond.lt = true;
+                } else {
+                    return Err(Frame::error(format!(
+                        "ERR Unsupported option {}",
+                        String::from_utf8_lossy(o)
+                    )));
+                }
+            }
+            if cond.nx && (cond.xx || cond.gt || cond.lt) {
+                return Err(Frame::error(
+                    "ERR NX and XX, GT or LT options at the same time are not compatible",
+                ));
+            }
+            if cond.gt && cond.lt {
+                return Err(Frame::error(
+                    "ERR GT and LT options at the same time are not compatible",
+                ));
+            }
+            let name = match name {
+                "expire" => "expire",
+                "pexpire" => "pexpire",
+                "expireat" => "expireat",
+                _ => "pexpireat",
+            };
+            KeyOp::Expire {
+                key: a(1),
+                when,
+                seconds: !name.starts_with('p'),
+                absolute: name.ends_with("at"),
+                cond,
+                name,
+            }
+        }
+        "ttl" | "pttl" => KeyOp::Ttl {
+            key: a(1),
+            ms: name == "pttl",
+        },
+        "expiretime" | "pexpiretime" => KeyOp::ExpireTime {
+            key: a(1),
+            ms: name == "pexpiretime",
+        },
+        "persist" => KeyOp::Persist(a(1)),
+        "dbsize" => KeyOp::DbSize,
+        "flushdb" | "flushall" => {
+            match &argv[1..] {
+                [] => {}
+                [o] if eq(o, "async") || eq(o, "sync") => {}
+                _ => return Err(syntax()),
+            }
+            KeyOp::Flush
+        }
+        _ => return Err(super::unknown_command(argv)),
+    })
+}
+
+impl KeyOp {
+    pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
+        match self {
+            KeyOp::Exists(keys) => {
+                Frame::Integer(keys.iter().filter(|k| ks.contains(k, now)).count() as i64)
+            }
+            KeyOp::Type(k) => Frame::Simple(
+                ks.get(k, now)
+                    .map_or("none", |e| e.value.type_name())
+                    .to_string(),
+            ),
+            KeyOp::Keys(p) => {
+                let all = p.as_ref() == b"*";
+                bulk_array(
+                    ks.keys(now)
+                        .map(|(k, _)| k)
+                        .filter(|k| all || glob::matches(p, k)),
+                )
+            }
+            KeyOp::Scan {
+                cursor,
+                pattern,
+                count,
+                type_name,
+            } => {
+                let (next, keys) = ks.scan(*cursor, *count, now, |k, e| {
+                    pattern.as_ref().is_none_or(|p| glob::matches(p, k))
+                        && type_name
+                            .as_ref()
+                            .is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()))
+                });
+                Frame::Array(vec![Frame::bulk(next.to_string()), bulk_array(&keys)])
+            }
+            KeyOp::Ttl { key, ms } => Frame::Integer(match ks.get(key, now) {
+                None => -2,
+                Some(e) => match e.expire_at {
+                    None => -1,
+                    Some(d) => {
+                        let left = d.saturating_sub(now) as i64;
+                        if *ms {
+                            left
+                        } else {
+                            (left + 500) / 1000
+                        }
+                    }
+                },
+            }),
+            KeyOp::ExpireTime { key, ms } => Frame::Integer(match ks.get(key, now) {
+                None => -2,
+                Some(e) => match e.expire_at {
+                    None => -1,
+                    Some(d) if *ms => d as i64,
+                    Some(d) => (d / 1000) as i64,
+                },
+            }),
+            KeyOp::DbSize => Frame::Integer(ks.len() as i64),
+            _ => Frame::error("ERR internal error: write command on the read path"),
+        }
+    }
+
+    pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
+        match self {
+            KeyOp::Del(keys) => Frame::Integer(
+                keys.iter()
+                    .filter(|k| ks.remove_live(k, now).is_some())
+                    .count() as i64,
+            ),
+            KeyOp::Rename { src, dst, nx } => {
+                if !ks.contains(src, now) {
+                    ks.purge_if_expired(src, now);
+                    return Frame::error("ERR no such key");
+                }
+                if *nx && ks.contains(dst, now) {
+                    return Frame::Integer(0);
+                }
+                if src != dst {
+                    if let Some(e) = ks.remove(src) {
+                        ks.insert(dst.clone(), e.value, e.expire_at, now);
+                    }
+                }
+                if *nx {
+                    Frame::Integer(1)
+                } else {
+                    Frame::ok()
+                }
+            }
+            KeyOp::Expire {
+                key,
+                when,
+                seconds,
+                absolute,
+                cond,
+                name,
+            } => {
+                let invalid =
+                    || Frame::error(format!("ERR invalid expire time in '{name}' command"));
+                let mut at = *when;
+                if *seconds {
+                    match at.checked_mul(1000) {
+                        Some(v) => at = v,
+                        None => return invalid(),
+                    }
+                }
+                if !*absolute {
+                    match at.checked_add(now as i64) {
+                        Some(v) => at = v,
+                        None => return invalid(),
+                    }
+                }
+                let Some(entry) = ks.get(key, now) else {
+                    ks.purge_if_expired(key, now);
+                    return Frame::Integer(0);
+                };
+                let current = entry.expire_at.map(|d| d as i64);
+                let blocked = (cond.nx && current.is_some())
+                    || (cond.xx && current.is_none())
+                    || (cond.gt && current.is_none_or(|c| at <= c))
+                    || (cond.lt && current.is_some_and(|c| at >= c));
+                if blocked {
+                    return Frame::Integer(0);
+                }
+                if at <= now as i64 {
+                    ks.remove(key);
+                } else {
+                    ks.set_expire(key, Some(at as u64), now);
+                }
+                Frame::Integer(1)
+            }
+            KeyOp::Persist(key) => {
+                let has = ks.get(key, now).is_some_and(|e| e.expire_at.is_some());
+                if has {
+                    ks.set_expire(key, None, now);
+                } else {
+                    ks.purge_if_expired(key, now);
+                }
+                Frame::Integer(i64::from(has))
+            }
+            KeyOp::Flush => {
+                ks.clear();
+                Frame::ok()
+            }
+            _ => self.read(ks, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::resp::Frame;
+    use crate::store::Keyspace;
+
+    fn seeded() -> Keyspace {
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["mset", "a", "1", "b", "2", "c", "3"]);
+        run(&mut ks, 0, &["rpush", "l", "x"]);
+        run(&mut ks, 0, &["hset", "h", "f", "v"]);
+        run(&mut ks, 0, &["sadd", "s", "m"]);
+        ks
+    }
+
+    #[test]
+    fn del_exists_type() {
+        let mut ks = seeded();
+        assert_eq!(run(&mut ks, 0, &["exists", "a", "a", "zz", "b"]), i(3));
+        assert_eq!(run(&mut ks, 0, &["del", "a", "zz", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["unlink", "b", "c"]), i(2));
+        for (k, t) in [("l", "list"), ("h", "hash"), ("s", "set"), ("a", "none")] {
+            assert_eq!(run(&mut ks, 0, &["type", k]), Frame::Simple(t.into()));
+        }
+        run(&mut ks, 0, &["set", "str", "v"]);
+        assert_eq!(
+            run(&mut ks, 0, &["type", "str"]),
+            Frame::Simple("string".into())
+        );
+        assert_eq!(run(&mut ks, 0, &["dbsize"]), i(4));
+        assert_eq!(run(&mut ks, 0, &["flushdb", "async"]), Frame::ok());
+        assert_eq!(
+            run(&mut ks, 0, &["flushall", "bogus"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(run(&mut ks, 0, &["flushall", "sync"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["dbsize"]), i(0));
+    }
+
+    #[test]
+    fn keys_and_scan() {
+        let mut ks = seeded();
+        let Frame::Array(mut all) = run(&mut ks, 0, &["keys", "*"]) else {
+            panic!()
+        };
+        all.sort_by_key(|f| format!("{f:?}"));
+        assert_eq!(Frame::Array(all), arr(&["a", "b", "c", "h", "l", "s"]));
+        assert_eq!(run(&mut ks, 0, &["keys", "[h-l]"]).clone(), {
+            let Frame::Array(v) = run(&mut ks, 0, &["keys", "[h-l]"]) else {
+                panic!()
+            };
+            assert_eq!(v.len(), 2);
+            Frame::Array(v)
+        });
+        // Full scan with COUNT 1 collects every key exactly once when nothing changes.
+        let mut cursor = "0".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let Frame::Array(parts) = run(&mut ks, 0, &["scan", &cursor, "count", "1"]) else {
+                panic!()
+            };
+            let (Frame::Bulk(c), Frame::Array(keys)) = (&parts[0], &parts[1]) else {
+                panic!()
+            };
+            seen.extend(keys.clone());
+            cursor = String::from_utf8(c.to_vec()).expect("utf8");
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 6);
+        let Frame::Array(parts) = run(&mut ks, 0, &["scan", "0", "count", "100", "type", "HASH"])
+        else {
+            panic!()
+        };
+        assert_eq!(parts, vec![b("0"), arr(&["h"])]);
+        let Frame::Array(parts) = run(&mut ks, 0, &["scan", "0", "match", "[ab]", "count", "100"])
+        else {
+            panic!()
+        };
+        assert_eq!(parts[0], b("0"));
+        assert_eq!(run(&mut ks, 0, &["scan", "x"]), e("ERR invalid cursor"));
+        assert_eq!(
+            run(&mut ks, 0, &["scan", "0", "count", "0"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["scan", "0", "count"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["scan", "0", "bogus", "1"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["scan", "0", "count", "x"]),
+            e("ERR value is not an integer or out of range")
+        );
+    }
+
+    #[test]
+    fn rename() {
+        let mut ks = seeded();
+        run(&mut ks, 0, &["expire", "a", "100"]);
+        assert_eq!(run(&mut ks, 0, &["rename", "a", "z"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["get", "z"]), b("1"));
+        assert_eq!(run(&mut ks, 0, &["ttl", "z"]), i(100));
+        assert_eq!(run(&mut ks, 0, &["rename", "a", "z"]), e("ERR no such key"));
+        assert_eq!(run(&mut ks, 0, &["rename", "z", "z"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["renamenx", "z", "b"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["renamenx", "z", "y"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["rename", "l", "b"]), Frame::ok());
+        assert_eq!(
+            run(&mut ks, 0, &["type", "b"]),
+            Frame::Simple("list".into())
+        );
+    }
+
+    #[test]
+    fn expire_family() {
+        let mut ks = seeded();
+        let now = 1_000_000;
+        assert_eq!(run(&mut ks, now, &["ttl", "nokey"]), i(-2));
+        assert_eq!(run(&mut ks, now, &["pttl", "a"]), i(-1));
+        assert_eq!(run(&mut ks, now, &["expiretime", "a"]), i(-1));
+        assert_eq!(run(&mut ks, now, &["expire", "nokey", "10"]), i(0));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "10", "xx"]), i(0));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "10", "gt"]), i(0));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "10", "lt"]), i(1));
+        assert_eq!(run(&mut ks, now, &["ttl", "a"]), i(10));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "20", "nx"]), i(0));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "5", "gt"]), i(0));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "20", "gt"]), i(1));
+        assert_eq!(run(&mut ks, now, &["expire", "a", "30", "lt"]), i(0));
+        assert_eq!(
+            run(&mut ks, now, &["pexpire", "a", "1500", "xx", "lt"]),
+            i(1)
+        );
+        assert_eq!(run(&mut ks, now, &["pttl", "a"]), i(1500));
+        assert_eq!(run(&mut ks, now, &["ttl", "a"]), i(2));
+        assert_eq!(run(&mut ks, now, &["pexpiretime", "a"]), i(1_001_500));
+        assert_eq!(run(&mut ks, now, &["expiretime", "a"]), i(1001));
+        assert_eq!(run(&mut ks, now, &["expireat", "b", "2000"]), i(1));
+        assert_eq!(run(&mut ks, now, &["pexpiretime", "b"]), i(2_000_000));
+        assert_eq!(run(&mut ks, now, &["pexpireat", "c", "2000000"]), i(1));
+        assert_eq!(run(&mut ks, now, &["persist", "c"]), i(1));
+        assert_eq!(run(&mut ks, now, &["persist", "c"]), i(0));
+        assert_eq!(run(&mut ks, now, &["persist", "nokey"]), i(0));
+        // Past deadlines delete.
+        assert_eq!(run(&mut ks, now, &["expire", "c", "-1"]), i(1));
+        assert_eq!(run(&mut ks, now, &["exists", "c"]), i(0));
+        assert_eq!(run(&mut ks, now, &["pexpireat", "l", "5"]), i(1));
+        assert_eq!(run(&mut ks, now, &["exists", "l"]), i(0));
+        // Logical expiry at the stamped time.
+        assert_eq!(run(&mut ks, now + 1499, &["exists", "a"]), i(1));
+        assert_eq!(run(&mut ks, now + 1500, &["exists", "a"]), i(0));
+        assert_eq!(run(&mut ks, now + 1500, &["ttl", "a"]), i(-2));
+        // Errors.
+        assert_eq!(
+            run(&mut ks, now, &["expire", "b", "1", "nx", "xx"]),
+            e("ERR NX and XX, GT or LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["expire", "b", "1", "gt", "lt"]),
+            e("ERR GT and LT options at the same time are not compatible")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["expire", "b", "1", "foo"]),
+            e("ERR Unsupported option foo")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["expire", "b", "x"]),
+            e("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["expire", "b", "9223372036854775807"]),
+            e("ERR invalid expire time in 'expire' command")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["pexpire", "b", "9223372036854775807"]),
+            e("ERR invalid expire time in 'pexpire' command")
+        );
+        assert_eq!(
+            run(&mut ks, now, &["expireat", "b", "-9223372036854775808"]),
+            e("ERR invalid expire time in 'expireat' command")
+        );
+    }
+}

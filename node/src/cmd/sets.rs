@@ -1,0 +1,138 @@
+//! Set commands: SADD SREM SMEMBERS SISMEMBER SCARD. Members are kept ordered, so SMEMBERS is
+//! deterministic (sorted bytewise).
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::{bulk_array, reply, typed};
+use crate::resp::Frame;
+use crate::store::{own, Keyspace, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetOp {
+    Add(Bytes, Vec<Bytes>),
+    Rem(Bytes, Vec<Bytes>),
+    Members(Bytes),
+    IsMember(Bytes, Bytes),
+    Card(Bytes),
+}
+
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<SetOp, Frame> {
+    let a = |i: usize| argv[i].clone();
+    Ok(match name {
+        "sadd" => SetOp::Add(a(1), argv[2..].to_vec()),
+        "srem" => SetOp::Rem(a(1), argv[2..].to_vec()),
+        "smembers" => SetOp::Members(a(1)),
+        "sismember" => SetOp::IsMember(a(1), a(2)),
+        "scard" => SetOp::Card(a(1)),
+        _ => return Err(super::unknown_command(argv)),
+    })
+}
+
+fn set_of(v: &Value) -> Option<&BTreeSet<Bytes>> {
+    match v {
+        Value::Set(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn get_set<'a>(
+    ks: &'a Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a BTreeSet<Bytes>>, Frame> {
+    typed(ks, key, now, set_of)
+}
+
+impl SetOp {
+    pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
+        reply(match self {
+            SetOp::Members(k) => get_set(ks, k, now).map(|s| bulk_array(s.into_iter().flatten())),
+            SetOp::IsMember(k, m) => get_set(ks, k, now)
+                .map(|s| Frame::Integer(i64::from(s.is_some_and(|s| s.contains(m))))),
+            SetOp::Card(k) => {
+                get_set(ks, k, now).map(|s| Frame::Integer(s.map_or(0, |s| s.len() as i64)))
+            }
+            _ => Err(Frame::error(
+                "ERR internal error: write command on the read path",
+            )),
+        })
+    }
+
+    pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
+        reply(self.write_inner(ks, now))
+    }
+
+    fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
+        match self {
+            SetOp::Add(key, ms) => {
+                get_set(ks, key, now)?;
+                let n = ks
+                    .update(
+                        key,
+                        now,
+                        Some(|| Value::Set(BTreeSet::new())),
+                        |v| match v {
+                            Value::Set(s) => ms.iter().filter(|m| s.insert(own(m))).count(),
+                            _ => 0,
+                        },
+                    )
+                    .unwrap_or(0);
+                Ok(Frame::Integer(n as i64))
+            }
+            SetOp::Rem(key, ms) => {
+                if get_set(ks, key, now)?.is_none() {
+                    return Ok(Frame::Integer(0));
+                }
+                let n = ks
+                    .update(key, now, None, |v| match v {
+                        Value::Set(s) => ms.iter().filter(|m| s.remove(*m)).count(),
+                        _ => 0,
+                    })
+                    .unwrap_or(0);
+                Ok(Frame::Integer(n as i64))
+            }
+            _ => Ok(self.read(ks, now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::store::Keyspace;
+
+    #[test]
+    fn set_commands() {
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["sadd", "s", "b", "a", "b"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["sadd", "s", "c", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["smembers", "s"]), arr(&["a", "b", "c"]));
+        assert_eq!(run(&mut ks, 0, &["smembers", "nokey"]), arr(&[]));
+        assert_eq!(run(&mut ks, 0, &["sismember", "s", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["sismember", "s", "z"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["sismember", "nokey", "z"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["scard", "s"]), i(3));
+        assert_eq!(run(&mut ks, 0, &["scard", "nokey"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["srem", "s", "a", "z"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["srem", "nokey", "a"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["srem", "s", "b", "c"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["exists", "s"]), i(0));
+        assert_eq!(
+            run(&mut ks, 0, &["sadd", "s"]),
+            e("ERR wrong number of arguments for 'sadd' command")
+        );
+        run(&mut ks, 0, &["set", "str", "v"]);
+        let wt = e("WRONGTYPE Operation against a key holding the wrong kind of value");
+        for cmd in [
+            &["sadd", "str", "a"][..],
+            &["srem", "str", "a"],
+            &["smembers", "str"],
+            &["sismember", "str", "a"],
+            &["scard", "str"],
+        ] {
+            assert_eq!(run(&mut ks, 0, cmd), wt, "{cmd:?}");
+        }
+    }
+}

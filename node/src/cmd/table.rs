@@ -1,0 +1,493 @@
+//! The command table (every command the node serves, data and server-layer) and the
+//! `COMMAND` family of replies in Redis 7 shapes.
+//!
+//! The table is sorted by name so [`super::lookup`] can binary-search it; a unit test keeps it
+//! sorted. Arity, flags, key positions and `since` follow Redis 7.2.
+
+use bytes::Bytes;
+
+use super::{eq, glob, key_indices, lookup, CommandSpec, Kind};
+use crate::resp::Frame;
+
+const R: &[&str] = &["readonly"];
+const RF: &[&str] = &["readonly", "fast"];
+const W: &[&str] = &["write"];
+const WF: &[&str] = &["write", "fast"];
+const WD: &[&str] = &["write", "denyoom"];
+const WDF: &[&str] = &["write", "denyoom", "fast"];
+const FAST: &[&str] = &["fast"];
+const LS: &[&str] = &["loading", "stale"];
+const LSF: &[&str] = &["loading", "stale", "fast"];
+const NOAUTH: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+const NONE: &[&str] = &[];
+
+#[allow(clippy::too_many_arguments)]
+const fn c(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    kind: Kind,
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        kind,
+        group,
+        summary,
+        since,
+    }
+}
+
+use Kind::{Read, Server, Write};
+const K1: (i64, i64, i64) = (1, 1, 1);
+const KALL: (i64, i64, i64) = (1, -1, 1);
+const K0: (i64, i64, i64) = (0, 0, 0);
+
+static TABLE: &[CommandSpec] = &[
+    c("append", 3, WD, K1, Write, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    c("auth", -2, NOAUTH, K0, Server, "connection", "1.0.0", "Authenticates the connection."),
+    c("client", -2, NONE, K0, Server, "connection", "2.4.0", "A container for client connection commands."),
+    c("cluster", -2, NONE, K0, Server, "cluster", "3.0.0", "A container for Redis Cluster commands."),
+    c("command", -1, LS, K0, Server, "server", "2.8.13", "Returns detailed information about all commands."),
+    c("config", -2, NONE, K0, Server, "server", "2.0.0", "A container for server configuration commands."),
+    c("dbsize", 1, RF, K0, Read, "server", "1.0.0", "Returns the number of keys in the database."),
+    c("decr", 2, WDF, K1, Write, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    c("decrby", 3, WDF, K1, Write, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    c("del", -2, W, KALL, Write, "generic", "1.0.0", "Deletes one or more keys."),
+    c("echo", 2, FAST, K0, Server, "connection", "1.0.0", "Returns the given string."),
+    c("exists", -2, RF, KALL, Read, "generic", "3.0.3", "Determines whether one or more keys exist."),
+    c("expire", -3, WF, K1, Write, "generic", "1.0.0", "Sets the expiration time of a key in seconds."),
+    c("expireat", -3, WF, K1, Write, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
+    c("expiretime", 2, RF, K1, Read, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
+    c("flushall", -1, W, K0, Write, "server", "1.0.0", "Removes all keys from all databases."),
+    c("flushdb", -1, W, K0, Write, "server", "1.0.0", "Remove all keys from the current database."),
+    c("get", 2, RF, K1, Read, "string", "1.0.0", "Returns the string value of a key."),
+    c("getdel", 2, WF, K1, Write, "string", "6.2.0", "Returns the string value of a key after deleting the key."),
+    c("getex", -2, WF, K1, Write, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."),
+    c("getrange", 4, R, K1, Read, "string", "2.4.0", "Returns a substring of the string stored at a key."),
+    c("getset", 3, WDF, K1, Write, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."),
+    c("hdel", -3, WF, K1, Write, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."),
+    c("hello", -1, NOAUTH, K0, Server, "connection", "6.0.0", "Handshakes with the Redis server."),
+    c("hexists", 3, RF, K1, Read, "hash", "2.0.0", "Determines whether a field exists in a hash."),
+    c("hget", 3, RF, K1, Read, "hash", "2.0.0", "Returns the value of a field in a hash."),
+    c("hgetall", 2, R, K1, Read, "hash", "2.0.0", "Returns all fields and values in a hash."),
+    c("hincrby", 4, WDF, K1, Write, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."),
+    c("hkeys", 2, R, K1, Read, "hash", "2.0.0", "Returns all fields in a hash."),
+    c("hlen", 2, RF, K1, Read, "hash", "2.0.0", "Returns the number of fields in a hash."),
+    c("hmget", -3, RF, K1, Read, "hash", "2.0.0", "Returns the values of all fields in a hash."),
+    c("hmset", -4, WDF, K1, Write, "hash", "2.0.0", "Sets the values of multiple fields."),
+    c("hset", -4, WDF, K1, Write, "hash", "2.0.0", "Creates or modifies the value of a field in a hash."),
+    c("hsetnx", 4, WDF, K1, Write, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist."),
+    c("hstrlen", 3, RF, K1, Read, "hash", "3.2.0", "Returns the length of the value of a field."),
+    c("hvals", 2, R, K1, Read, "hash", "2.0.0", "Returns all values in a hash."),
+    c("incr", 2, WDF, K1, Write, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    c("incrby", 3, WDF, K1, Write, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    c("incrbyfloat", 3, WDF, K1, Write, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    c("info", -1, LS, K0, Server, "server", "1.0.0", "Returns information and statistics about the server."),
+    c("keys", 2, R, K0, Read, "generic", "1.0.0", "Returns all key names that match a pattern."),
+    c("lindex", 3, R, K1, Read, "list", "1.0.0", "Returns an element from a list by its index."),
+    c("llen", 2, RF, K1, Read, "list", "1.0.0", "Returns the length of a list."),
+    c("lpop", -2, WF, K1, Write, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
+    c("lpush", -3, WDF, K1, Write, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
+    c("lrange", 4, R, K1, Read, "list", "1.0.0", "Returns a range of elements from a list."),
+    c("mget", -2, RF, KALL, Read, "string", "1.0.0", "Atomically returns the string values of one or more keys."),
+    c("mset", -3, WD, (1, -1, 2), Write, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
+    c("msetnx", -3, WD, (1, -1, 2), Write, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    c("persist", 2, WF, K1, Write, "generic", "2.2.0", "Removes the expiration time of a key."),
+    c("pexpire", -3, WF, K1, Write, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."),
+    c("pexpireat", -3, WF, K1, Write, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    c("pexpiretime", 2, RF, K1, Read, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    c("ping", -1, FAST, K0, Server, "connection", "1.0.0", "Returns the server's liveliness response."),
+    c("psetex", 4, WD, K1, Write, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    c("pttl", 2, RF, K1, Read, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."),
+    c("quit", -1, &["allow_busy", "noscript", "loading", "stale", "fast", "no_auth"], K0, Server, "connection", "1.0.0", "Closes the connection."),
+    c("readonly", 1, LSF, K0, Server, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."),
+    c("readwrite", 1, LSF, K0, Server, "cluster", "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node."),
+    c("rename", 3, W, (1, 2, 1), Write, "generic", "1.0.0", "Renames a key and overwrites the destination."),
+    c("renamenx", 3, WF, (1, 2, 1), Write, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist."),
+    c("rpop", -2, WF, K1, Write, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
+    c("rpush", -3, WDF, K1, Write, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
+    c("sadd", -3, WDF, K1, Write, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist."),
+    c("scan", -2, R, K0, Read, "generic", "2.8.0", "Iterates over the key names in the database."),
+    c("scard", 2, RF, K1, Read, "set", "1.0.0", "Returns the number of members in a set."),
+    c("select", 2, LSF, K0, Server, "connection", "2.0.0", "Changes the selected database."),
+    c("set", -3, WD, K1, Write, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    c("setex", 4, WD, K1, Write, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    c("setnx", 3, WDF, K1, Write, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."),
+    c("setrange", 4, WD, K1, Write, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
+    c("sismember", 3, RF, K1, Read, "set", "1.0.0", "Determines whether a member belongs to a set."),
+    c("smembers", 2, R, K1, Read, "set", "1.0.0", "Returns all members of a set."),
+    c("srem", -3, WF, K1, Write, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed."),
+    c("strlen", 2, RF, K1, Read, "string", "2.2.0", "Returns the length of a string value."),
+    c("time", 1, LSF, K0, Server, "server", "2.6.0", "Returns the server time."),
+    c("ttl", 2, RF, K1, Read, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
+    c("type", 2, RF, K1, Read, "generic", "1.0.0", "Determines the type of value stored at a key."),
+    c("unlink", -2, WF, KALL, Write, "generic", "4.0.0", "Asynchronously deletes one or more keys."),
+];
+
+/// Every command the node serves, sorted by name.
+pub fn table() -> &'static [CommandSpec] {
+    TABLE
+}
+
+fn simple(s: &str) -> Frame {
+    Frame::Simple(s.to_string())
+}
+
+/// ACL categories as Redis reports them, derived from group, kind and flags.
+fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    match spec.kind {
+        Kind::Write => v.push("@write"),
+        Kind::Read => v.push("@read"),
+        Kind::Server => {}
+    }
+    v.push(match spec.group {
+        "string" => "@string",
+        "hash" => "@hash",
+        "list" => "@list",
+        "set" => "@set",
+        "generic" => "@keyspace",
+        "connection" => "@connection",
+        _ => "@admin",
+    });
+    if spec.group == "server" && spec.kind != Kind::Server {
+        v.push("@keyspace");
+    }
+    if spec.flags.contains(&"fast") {
+        v.push("@fast");
+    } else {
+        v.push("@slow");
+    }
+    if spec.flags.contains(&"write") && spec.name.starts_with("flush") {
+        v.push("@dangerous");
+    }
+    v
+}
+
+/// A Redis 7 key-spec array derived from first/last/step.
+fn key_specs(spec: &CommandSpec) -> Frame {
+    if spec.first_key <= 0 {
+        return Frame::Array(Vec::new());
+    }
+    let flags: &[&str] = match spec.kind {
+        Kind::Write => &["RW", "UPDATE"],
+        _ => &["RO", "ACCESS"],
+    };
+    let lastkey = if spec.last_key < 0 {
+        spec.last_key
+    } else {
+        spec.last_key - spec.first_key
+    };
+    Frame::Array(vec![Frame::Array(vec![
+        Frame::bulk("flags"),
+        Frame::Array(flags.iter().map(|f| simple(f)).collect()),
+        Frame::bulk("begin_search"),
+        Frame::Array(vec![
+            Frame::bulk("type"),
+            Frame::bulk("index"),
+            Frame::bulk("spec"),
+            Frame::Array(vec![Frame::bulk("index"), Frame::Integer(spec.first_key)]),
+        ]),
+        Frame::bulk("find_keys"),
+        Frame::Array(vec![
+            Frame::bulk("type"),
+            Frame::bulk("range"),
+            Frame::bulk("spec"),
+            Frame::Array(vec![
+                Frame::bulk("lastkey"),
+                Frame::Integer(lastkey),
+                Frame::bulk("keystep"),
+                Frame::Integer(spec.step),
+                Frame::bulk("limit"),
+                Frame::Integer(0),
+            ]),
+        ]),
+    ])])
+}
+
+/// One `COMMAND INFO` entry: name, arity, flags, first, last, step, ACL categories, tips,
+/// key specs, subcommands.
+pub fn info_entry(spec: &CommandSpec) -> Frame {
+    Frame::Array(vec![
+        Frame::bulk(spec.name),
+        Frame::Integer(spec.arity),
+        Frame::Array(spec.flags.iter().map(|f| simple(f)).collect()),
+        Frame::Integer(spec.first_key),
+        Frame::Integer(spec.last_key),
+        Frame::Integer(spec.step),
+        Frame::Array(acl_categories(spec).into_iter().map(simple).collect()),
+        Frame::Array(Vec::new()),
+        key_specs(spec),
+        Frame::Array(Vec::new()),
+    ])
+}
+
+/// One `COMMAND DOCS` value (a map as a flat array).
+pub fn docs_entry(spec: &CommandSpec) -> Frame {
+    Frame::Array(vec![
+        Frame::bulk("summary"),
+        Frame::bulk(spec.summary),
+        Frame::bulk("since"),
+        Frame::bulk(spec.since),
+        Frame::bulk("group"),
+        Frame::bulk(spec.group),
+    ])
+}
+
+const HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+    "    Return a list of all commands in this server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full command.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// The reply to `COMMAND [COUNT | LIST | INFO [name...] | DOCS [name...] | GETKEYS cmd... |
+/// HELP]`; `argv[0]` is `COMMAND` itself.
+pub fn command_reply(argv: &[Bytes]) -> Frame {
+    let Some(sub) = argv.get(1) else {
+        return Frame::Array(table().iter().map(info_entry).collect());
+    };
+    let args = &argv[2..];
+    let sub_wrong = |s: &str| {
+        Frame::error(format!(
+            "ERR wrong number of arguments for 'command|{s}' command"
+        ))
+    };
+    if eq(sub, "count") {
+        if !args.is_empty() {
+            return sub_wrong("count");
+        }
+        Frame::Integer(table().len() as i64)
+    } else if eq(sub, "list") {
+        let filter: Box<dyn Fn(&CommandSpec) -> bool> = match args {
+            [] => Box::new(|_| true),
+            [f, kind, val] if eq(f, "filterby") => {
+                let val = val.clone();
+                if eq(kind, "pattern") {
+                    Box::new(move |s| glob::matches(&val, s.name.as_bytes()))
+                } else if eq(kind, "aclcat") {
+                    Box::new(move |s| {
+                        acl_categories(s)
+                            .iter()
+                            .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(&val))
+                    })
+                } else if eq(kind, "module") {
+                    Box::new(|_| false)
+                } else {
+                    return Frame::error("ERR syntax error");
+                }
+            }
+            _ => return Frame::error("ERR syntax error"),
+        };
+        Frame::Array(
+            table()
+                .iter()
+                .filter(|s| filter(s))
+                .map(|s| Frame::bulk(s.name))
+                .collect(),
+        )
+    } else if eq(sub, "info") {
+        if args.is_empty() {
+            return Frame::Array(table().iter().map(info_entry).collect());
+        }
+        Frame::Array(
+            args.iter()
+                .map(|n| lookup(n).map_or(Frame::NullArray, info_entry))
+                .collect(),
+        )
+    } else if eq(sub, "docs") {
+        let specs: Vec<&CommandSpec> = if args.is_empty() {
+            table().iter().collect()
+        } else {
+            args.iter().filter_map(|n| lookup(n)).collect()
+        };
+        Frame::Array(
+            specs
+                .into_iter()
+                .flat_map(|s| [Frame::bulk(s.name), docs_entry(s)])
+                .collect(),
+        )
+    } else if eq(sub, "getkeys") || eq(sub, "getkeysandflags") {
+        if args.is_empty() {
+            return sub_wrong(if eq(sub, "getkeys") {
+                "getkeys"
+            } else {
+                "getkeysandflags"
+            });
+        }
+        let Some(spec) = lookup(&args[0]) else {
+            return Frame::error("ERR Invalid command specified");
+        };
+        if super::check_arity(spec, args).is_err() {
+            return Frame::error("ERR Invalid number of arguments specified for command");
+        }
+        let idx = key_indices(spec, args);
+        if idx.is_empty() {
+            return Frame::error("ERR The command has no key arguments");
+        }
+        let with_flags = eq(sub, "getkeysandflags");
+        Frame::Array(
+            idx.into_iter()
+                .map(|i| {
+                    let k = Frame::Bulk(args[i].clone());
+                    if with_flags {
+                        let flags: &[&str] = if spec.kind == Kind::Write {
+                            &["RW", "UPDATE"]
+                        } else {
+                            &["RO", "ACCESS"]
+                        };
+                        Frame::Array(vec![
+                            k,
+                            Frame::Array(flags.iter().map(|f| simple(f)).collect()),
+                        ])
+                    } else {
+                        k
+                    }
+                })
+                .collect(),
+        )
+    } else if eq(sub, "help") {
+        Frame::Array(HELP.iter().map(|l| simple(l)).collect())
+    } else {
+        Frame::error(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)])
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn count_list_info_docs() {
+        let n = table().len() as i64;
+        assert_eq!(
+            command_reply(&argv(&["command", "count"])),
+            Frame::Integer(n)
+        );
+        assert!(command_reply(&argv(&["command", "count", "x"])).is_error());
+        let Frame::Array(all) = command_reply(&argv(&["command"])) else {
+            panic!()
+        };
+        assert_eq!(all.len() as i64, n);
+        let Frame::Array(list) = command_reply(&argv(&["command", "list"])) else {
+            panic!()
+        };
+        assert_eq!(list.len() as i64, n);
+        assert_eq!(
+            command_reply(&argv(&["command", "list", "filterby", "pattern", "hg*"])),
+            Frame::Array(vec![Frame::bulk("hget"), Frame::bulk("hgetall")])
+        );
+        let Frame::Array(reads) =
+            command_reply(&argv(&["command", "list", "filterby", "aclcat", "read"]))
+        else {
+            panic!()
+        };
+        assert!(reads.contains(&Frame::bulk("get")) && !reads.contains(&Frame::bulk("set")));
+        let Frame::Array(info) = command_reply(&argv(&["COMMAND", "INFO", "get", "nosuch"])) else {
+            panic!()
+        };
+        assert_eq!(info[1], Frame::NullArray);
+        let Frame::Array(get) = &info[0] else {
+            panic!()
+        };
+        assert_eq!(get.len(), 10);
+        assert_eq!(get[0], Frame::bulk("get"));
+        assert_eq!(get[1], Frame::Integer(2));
+        assert_eq!(
+            get[2],
+            Frame::Array(vec![simple("readonly"), simple("fast")])
+        );
+        assert_eq!(
+            &get[3..6],
+            &[Frame::Integer(1), Frame::Integer(1), Frame::Integer(1)]
+        );
+        let Frame::Array(docs) = command_reply(&argv(&["command", "docs"])) else {
+            panic!()
+        };
+        assert_eq!(docs.len() as i64, 2 * n);
+        assert_eq!(
+            command_reply(&argv(&["command", "docs", "GET", "nosuch"])),
+            Frame::Array(vec![
+                Frame::bulk("get"),
+                Frame::Array(vec![
+                    Frame::bulk("summary"),
+                    Frame::bulk("Returns the string value of a key."),
+                    Frame::bulk("since"),
+                    Frame::bulk("1.0.0"),
+                    Frame::bulk("group"),
+                    Frame::bulk("string"),
+                ])
+            ])
+        );
+    }
+
+    #[test]
+    fn getkeys_help_unknown() {
+        assert_eq!(
+            command_reply(&argv(&["command", "getkeys", "mset", "a", "1", "b", "2"])),
+            Frame::Array(vec![Frame::bulk("a"), Frame::bulk("b")])
+        );
+        assert_eq!(
+            command_reply(&argv(&["command", "getkeys", "ping"])),
+            Frame::error("ERR The command has no key arguments")
+        );
+        assert_eq!(
+            command_reply(&argv(&["command", "getkeys", "get"])),
+            Frame::error("ERR Invalid number of arguments specified for command")
+        );
+        assert_eq!(
+            command_reply(&argv(&["command", "getkeys", "nosuch"])),
+            Frame::error("ERR Invalid command specified")
+        );
+        assert!(
+            matches!(command_reply(&argv(&["command", "help"])), Frame::Array(v) if !v.is_empty())
+        );
+        assert_eq!(
+            command_reply(&argv(&["command", "foo"])),
+            Frame::error("ERR unknown subcommand 'foo'. Try COMMAND HELP.")
+        );
+    }
+}

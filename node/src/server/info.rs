@@ -1,0 +1,155 @@
+//! INFO: Redis's sections (server, clients, memory, persistence, stats, replication, keyspace)
+//! with Raft state reported under `replication`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::node::Node;
+use super::stats::Stats;
+
+/// The Redis version we claim in INFO and HELLO: clients gate features on it, and we implement
+/// Redis 7 semantics.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+
+/// Renders the requested sections (`INFO`, `INFO all`, `INFO default`, `INFO a b ...`).
+pub async fn render(node: &Arc<Node>, args: &[Bytes]) -> String {
+    let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let mut out = String::new();
+    for section in DEFAULT_SECTIONS {
+        if all || wanted.iter().any(|w| w == section) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            section_text(node, section, &mut out).await;
+        }
+    }
+    out
+}
+
+async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
+    let s = &node.stats;
+    match section {
+        "server" => {
+            let uptime = node.started.elapsed().as_secs();
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nsdr_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{}\r\nconfig_file:\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                node.id as u128 * 0x9e37_79b9_7f4a_7c15u128 ^ std::process::id() as u128,
+                node.local_addr.port(),
+                uptime / 86_400,
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
+        }
+        "clients" => {
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+                Stats::get(&s.connected_clients),
+                node.settings().maxclients
+            );
+        }
+        "memory" => {
+            let used = node.keyspace.read().map(|k| k.approx_memory_bytes()).unwrap_or(0);
+            let rss = resident_bytes().unwrap_or(0);
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+                human(used as u64),
+                human(rss)
+            );
+        }
+        "persistence" => {
+            let m = node.raft.metrics().borrow().clone();
+            let _ = write!(
+                out,
+                "# Persistence\r\nloading:0\r\naof_enabled:1\r\nsdr_fsync:{}\r\nsdr_snapshot_every:{}\r\nsdr_last_snapshot_index:{}\r\nsdr_purged_index:{}\r\nrdb_bgsave_in_progress:0\r\naof_rewrite_in_progress:0\r\n",
+                node.config.fsync,
+                node.config.snapshot_every,
+                opt_index(m.snapshot.map(|l| l.index)),
+                opt_index(m.purged.map(|l| l.index)),
+            );
+        }
+        "stats" => {
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\n",
+                Stats::get(&s.connections_received),
+                Stats::get(&s.commands_processed),
+                Stats::get(&s.net_input_bytes),
+                Stats::get(&s.net_output_bytes),
+                Stats::get(&s.rejected_connections),
+                Stats::get(&s.expired_keys),
+                Stats::get(&s.writes_proposed),
+                Stats::get(&s.reads_confirmed),
+                Stats::get(&s.read_barriers),
+                Stats::get(&s.protocol_errors),
+            );
+        }
+        "replication" => {
+            let m = node.raft.metrics().borrow().clone();
+            let committed = node.raft.with_raft_state(|st| st.committed.map(|l| l.index)).await.ok().flatten();
+            let role = match m.state {
+                openraft::ServerState::Leader => "master",
+                _ => "slave",
+            };
+            let voters: Vec<String> =
+                m.membership_config.membership().voter_ids().map(|id| id.to_string()).collect();
+            let _ = write!(
+                out,
+                "# Replication\r\nrole:{role}\r\nconnected_slaves:0\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_voters:{}\r\nraft_last_log_index:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_millis_since_quorum_ack:{}\r\n",
+                m.id,
+                m.state,
+                m.current_term,
+                m.current_leader.map(|l| l.to_string()).unwrap_or_default(),
+                voters.join(","),
+                opt_index(m.last_log_index),
+                opt_index(committed),
+                opt_index(m.last_applied.map(|l| l.index)),
+                opt_index(m.snapshot.map(|l| l.index)),
+                m.millis_since_quorum_ack.map(|x| x.to_string()).unwrap_or_default(),
+            );
+        }
+        "keyspace" => {
+            let (keys, expires) = node.keyspace.read().map(|k| (k.len(), k.expires_len())).unwrap_or((0, 0));
+            out.push_str("# Keyspace\r\n");
+            if keys > 0 {
+                let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+        _ => {}
+    }
+}
+
+fn opt_index(i: Option<u64>) -> u64 {
+    i.unwrap_or(0)
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// Resident set size from /proc (Linux); None elsewhere.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

@@ -1,0 +1,375 @@
+//! Commands the server answers itself, without the keyspace or the log: connection state,
+//! introspection and configuration. Arity has been checked by the caller.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::cmd;
+use crate::config::parse_bytes;
+use crate::resp::Frame;
+
+use super::node::Node;
+use super::session::Session;
+
+fn lower(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+fn syntax_error() -> Frame {
+    Frame::error("ERR syntax error")
+}
+
+fn not_integer() -> Frame {
+    Frame::error("ERR value is not an integer or out of range")
+}
+
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// Runs a server command for `session`.
+pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Frame {
+    let name = lower(&argv[0]);
+    match name.as_str() {
+        "ping" => match argv.len() {
+            1 => Frame::Simple("PONG".into()),
+            _ => Frame::Bulk(argv[1].clone()),
+        },
+        "echo" => Frame::Bulk(argv[1].clone()),
+        "quit" => {
+            session.closing = true;
+            Frame::ok()
+        }
+        "select" => match parse_i64(&argv[1]) {
+            Some(0) => Frame::ok(),
+            Some(_) => Frame::error("ERR DB index is out of range"),
+            None => not_integer(),
+        },
+        "auth" => auth(node, session, &argv[1..]),
+        "hello" => hello(node, session, &argv[1..]),
+        "client" => client(node, session, argv),
+        "command" => cmd::command_reply(argv),
+        "info" => Frame::Bulk(Bytes::from(super::info::render(node, &argv[1..]).await)),
+        "config" => config(node, argv),
+        "time" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Frame::Array(vec![
+                Frame::bulk(now.as_secs().to_string()),
+                Frame::bulk(now.subsec_micros().to_string()),
+            ])
+        }
+        // A single Raft group has no follower reads to opt into yet: both are accepted no-ops.
+        "readonly" | "readwrite" => Frame::ok(),
+        "cluster" => Frame::error("ERR This instance has cluster support disabled"),
+        other => Frame::error(format!("ERR unknown command '{other}'")),
+    }
+}
+
+fn auth(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    match args {
+        [pass] => match node.settings().requirepass {
+            None => Frame::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ),
+            Some(_) => check_user(node, session, b"default", pass),
+        },
+        [user, pass] => check_user(node, session, user, pass),
+        _ => syntax_error(),
+    }
+}
+
+/// The only user is `default`; without `requirepass` it accepts any password (Redis's
+/// `nopass`), otherwise exactly `requirepass`.
+fn check_user(node: &Node, session: &mut Session, user: &[u8], pass: &[u8]) -> Frame {
+    let ok = user == b"default"
+        && match node.settings().requirepass {
+            None => true,
+            Some(p) => p.as_bytes() == pass,
+        };
+    if ok {
+        session.authenticated = true;
+        Frame::ok()
+    } else {
+        Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
+fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    let mut i = 0;
+    if let Some(v) = args.first() {
+        match parse_i64(v) {
+            Some(2) => {}
+            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
+            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
+        }
+        i = 1;
+    }
+    let mut setname = None;
+    while i < args.len() {
+        match lower(&args[i]).as_str() {
+            "auth" if i + 2 < args.len() => {
+                let reply = check_user(node, session, &args[i + 1], &args[i + 2]);
+                if reply.is_error() {
+                    return reply;
+                }
+                i += 3;
+            }
+            "setname" if i + 1 < args.len() => {
+                setname = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+                i += 2;
+            }
+            _ => {
+                return Frame::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&args[i])
+                ))
+            }
+        }
+    }
+    if !session.authenticated {
+        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(n) = setname {
+        node.with_clients(|c| {
+            if let Some(e) = c.get_mut(&session.id) {
+                e.name = n;
+            }
+        });
+    }
+    Frame::Array(vec![
+        Frame::bulk("server"),
+        Frame::bulk("redis"),
+        Frame::bulk("version"),
+        Frame::bulk(super::info::REDIS_VERSION),
+        Frame::bulk("proto"),
+        Frame::Integer(2),
+        Frame::bulk("id"),
+        Frame::Integer(session.id as i64),
+        Frame::bulk("mode"),
+        Frame::bulk("standalone"),
+        Frame::bulk("role"),
+        Frame::bulk("master"),
+        Frame::bulk("modules"),
+        Frame::Array(vec![]),
+    ])
+}
+
+fn client_line(node: &Node, id: u64) -> String {
+    node.with_clients(|c| match c.get(&id) {
+        Some(e) => format!(
+            "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+            e.addr,
+            node.local_addr,
+            e.name,
+            e.connected_at.elapsed().as_secs(),
+            if e.last_command.is_empty() { "NULL" } else { &e.last_command },
+            e.lib_name,
+            e.lib_ver
+        ),
+        None => String::new(),
+    })
+}
+
+fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
+    let sub = lower(&argv[1]);
+    let wrong_args = || {
+        Frame::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&argv[1])
+        ))
+    };
+    match (sub.as_str(), argv.len()) {
+        ("id", 2) => Frame::Integer(session.id as i64),
+        ("getname", 2) => {
+            let name = node.with_clients(|c| c.get(&session.id).map(|e| e.name.clone()).unwrap_or_default());
+            if name.is_empty() {
+                Frame::Null
+            } else {
+                Frame::bulk(name)
+            }
+        }
+        ("setname", 3) => {
+            let name = String::from_utf8_lossy(&argv[2]).into_owned();
+            if name.bytes().any(|b| b <= b' ' || b > b'~') {
+                return Frame::error("ERR Client names cannot contain spaces, newlines or special characters.");
+            }
+            node.with_clients(|c| {
+                if let Some(e) = c.get_mut(&session.id) {
+                    e.name = name;
+                }
+            });
+            Frame::ok()
+        }
+        ("setinfo", 4) => {
+            let attr = lower(&argv[2]);
+            let value = String::from_utf8_lossy(&argv[3]).into_owned();
+            if value.bytes().any(|b| b <= b' ' || b > b'~') && !value.is_empty() {
+                return Frame::error(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    attr
+                ));
+            }
+            let known = node.with_clients(|c| match c.get_mut(&session.id) {
+                Some(e) => match attr.as_str() {
+                    "lib-name" => {
+                        e.lib_name = value;
+                        true
+                    }
+                    "lib-ver" => {
+                        e.lib_ver = value;
+                        true
+                    }
+                    _ => false,
+                },
+                None => true,
+            });
+            if known {
+                Frame::ok()
+            } else {
+                Frame::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&argv[2])))
+            }
+        }
+        ("info", 2) => Frame::bulk(client_line(node, session.id)),
+        ("list", 2) => {
+            let ids: Vec<u64> = node.with_clients(|c| c.keys().copied().collect());
+            let text: String = ids.into_iter().map(|id| client_line(node, id)).collect();
+            Frame::bulk(text)
+        }
+        ("help", 2) => Frame::Array(
+            [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID", "    Return the ID of the current connection.",
+                "GETNAME", "    Return the name of the current connection.",
+                "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
+                "INFO", "    Return information about the current client connection.",
+                "LIST", "    Return information about client connections.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple(s.to_string()))
+            .collect(),
+        ),
+        _ => wrong_args(),
+    }
+}
+
+/// (name, value, runtime-changeable) for every option CONFIG GET reports.
+fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
+    let s = node.settings();
+    let c = &node.config;
+    vec![
+        ("bind", c.bind.clone(), false),
+        ("port", node.local_addr.port().to_string(), false),
+        ("dir", c.data_dir.display().to_string(), false),
+        ("data-dir", c.data_dir.display().to_string(), false),
+        ("fsync", c.fsync.to_string(), false),
+        ("appendonly", "yes".to_string(), false),
+        ("appendfsync", c.fsync.to_string(), false),
+        ("save", String::new(), false),
+        ("databases", "1".to_string(), false),
+        ("wal-segment-bytes", c.wal_segment_bytes.to_string(), false),
+        ("snapshot-every", c.snapshot_every.to_string(), false),
+        ("requirepass", s.requirepass.clone().unwrap_or_default(), true),
+        ("maxclients", s.maxclients.to_string(), true),
+        ("timeout", s.timeout_secs.to_string(), true),
+        ("proto-max-bulk-len", s.proto_max_bulk_len.to_string(), true),
+        ("client-query-buffer-limit", s.client_query_buffer_limit.to_string(), true),
+        ("request-timeout-ms", c.request_timeout_ms.to_string(), false),
+        ("active-expire-interval-ms", c.active_expire_interval_ms.to_string(), false),
+        ("node-id", c.node_id.to_string(), false),
+        ("log-level", c.log_level.clone(), false),
+    ]
+}
+
+fn config(node: &Node, argv: &[Bytes]) -> Frame {
+    let sub = lower(&argv[1]);
+    match sub.as_str() {
+        "get" if argv.len() >= 3 => {
+            let entries = config_entries(node);
+            let mut out = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for pat in &argv[2..] {
+                for (name, value, _) in &entries {
+                    if crate::store::glob_match(&pat.to_ascii_lowercase(), name.as_bytes()) && seen.insert(*name) {
+                        out.push(Frame::bulk(name));
+                        out.push(Frame::bulk(value));
+                    }
+                }
+            }
+            Frame::Array(out)
+        }
+        "set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+            let entries = config_entries(node);
+            // Validate everything first so a failing pair changes nothing.
+            let mut changes = Vec::new();
+            for pair in argv[2..].chunks(2) {
+                let name = lower(&pair[0]);
+                let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                match entries.iter().find(|(n, _, _)| *n == name) {
+                    None => {
+                        return Frame::error(format!(
+                            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        ))
+                    }
+                    Some((_, _, false)) => {
+                        return Frame::error(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                        ))
+                    }
+                    Some(_) => changes.push((name, value)),
+                }
+            }
+            let mut parsed: Vec<Box<dyn FnOnce(&mut super::node::Settings)>> = Vec::new();
+            for (name, value) in changes {
+                let invalid = |why: &str| {
+                    Frame::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    ))
+                };
+                match name.as_str() {
+                    "requirepass" => {
+                        let v = if value.is_empty() { None } else { Some(value) };
+                        parsed.push(Box::new(move |s| s.requirepass = v));
+                    }
+                    "maxclients" => match value.parse::<usize>() {
+                        Ok(n) if n >= 1 => parsed.push(Box::new(move |s| s.maxclients = n)),
+                        _ => return invalid("argument must be a positive integer"),
+                    },
+                    "timeout" => match value.parse::<u64>() {
+                        Ok(n) => parsed.push(Box::new(move |s| s.timeout_secs = n)),
+                        _ => return invalid("argument couldn't be parsed into an integer"),
+                    },
+                    "proto-max-bulk-len" => match parse_bytes(&value) {
+                        Ok(n) if n >= 1024 => parsed.push(Box::new(move |s| s.proto_max_bulk_len = n)),
+                        _ => return invalid("argument must be a memory value of at least 1024"),
+                    },
+                    "client-query-buffer-limit" => match parse_bytes(&value) {
+                        Ok(n) if n >= 1024 * 1024 => parsed.push(Box::new(move |s| s.client_query_buffer_limit = n)),
+                        _ => return invalid("argument must be a memory value of at least 1mb"),
+                    },
+                    _ => return invalid("can't set immutable config"),
+                }
+            }
+            node.update_settings(|s| {
+                for f in parsed {
+                    f(s);
+                }
+            });
+            Frame::ok()
+        }
+        "resetstat" if argv.len() == 2 => {
+            node.stats.reset();
+            Frame::ok()
+        }
+        "rewrite" if argv.len() == 2 => {
+            Frame::error("ERR CONFIG REWRITE is not supported: edit the YAML config file instead")
+        }
+        _ => Frame::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(&argv[1])
+        )),
+    }
+}

@@ -1,0 +1,571 @@
+//! Binary encoding of the openraft types this node persists or ships: log entries (with our
+//! [`Request`] payload), log ids, votes, memberships and snapshot metadata.
+//!
+//! The codec is self-contained (no serde) so that the on-disk WAL, the vote file, the snapshot
+//! header and the gRPC transport all share one precisely specified format (see
+//! `docs/storage-format.md`).
+//!
+//! Conventions:
+//! - Fixed-width integers (`u8`, `u64`) are little-endian.
+//! - Lengths and element counts are unsigned LEB128 varints (at most 10 bytes, canonical
+//!   overflow rejected).
+//! - Every top-level `encode_*` writes a one-byte format version ([`FORMAT_VERSION`]) first, and
+//!   the matching `decode_*` rejects other versions and any trailing bytes.
+//! - Decoding never trusts a length: each length or count is checked against the remaining input
+//!   *before* anything is allocated, so hostile input cannot trigger a huge allocation.
+//! - Decoding never panics; every failure is a [`CodecError`] carrying the byte offset.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use openraft::{
+    BasicNode, CommittedLeaderId, Entry, EntryPayload, LeaderId, LogId, Membership, SnapshotMeta,
+    StoredMembership, Vote,
+};
+
+use crate::raft::types::{NodeId, Request, TypeConfig};
+
+/// The current (and only) format version byte.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Entry payload tags.
+const PAYLOAD_BLANK: u8 = 0;
+const PAYLOAD_NORMAL: u8 = 1;
+const PAYLOAD_MEMBERSHIP: u8 = 2;
+
+/// Request tags.
+const REQUEST_COMMAND: u8 = 1;
+const REQUEST_EXPIRE: u8 = 2;
+
+/// A decoding failure. Offsets are relative to the start of the slice given to `decode_*`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The input ended in the middle of a field.
+    #[error("truncated input: {what} at byte {offset} needs {needed} bytes, {remaining} left")]
+    Truncated { what: &'static str, offset: usize, needed: u64, remaining: usize },
+    /// The leading format byte is not one this build understands.
+    #[error("unsupported format version {found} at byte {offset} (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion { found: u8, offset: usize },
+    /// An enum tag byte has no meaning.
+    #[error("invalid {what} tag {tag} at byte {offset}")]
+    InvalidTag { what: &'static str, tag: u8, offset: usize },
+    /// A varint is longer than 10 bytes or overflows u64.
+    #[error("malformed varint ({what}) at byte {offset}")]
+    BadVarint { what: &'static str, offset: usize },
+    /// A string field is not UTF-8.
+    #[error("{what} at byte {offset} is not valid UTF-8")]
+    InvalidUtf8 { what: &'static str, offset: usize },
+    /// Bytes remain after a complete value.
+    #[error("{count} trailing bytes after {what} at byte {offset}")]
+    TrailingBytes { what: &'static str, offset: usize, count: usize },
+    /// A structurally valid value that violates an invariant (e.g. an empty membership config).
+    #[error("invalid {what} at byte {offset}: {reason}")]
+    Invalid { what: &'static str, offset: usize, reason: String },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer helpers
+// ---------------------------------------------------------------------------------------------
+
+fn put_u8(out: &mut Vec<u8>, v: u8) {
+    out.push(v);
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Unsigned LEB128.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn put_log_id(out: &mut Vec<u8>, id: &LogId<NodeId>) {
+    put_u64(out, id.leader_id.term);
+    put_u64(out, id.leader_id.node_id);
+    put_u64(out, id.index);
+}
+
+fn put_opt_log_id(out: &mut Vec<u8>, id: &Option<LogId<NodeId>>) {
+    match id {
+        None => put_u8(out, 0),
+        Some(id) => {
+            put_u8(out, 1);
+            put_log_id(out, id);
+        }
+    }
+}
+
+fn put_vote(out: &mut Vec<u8>, v: &Vote<NodeId>) {
+    put_u64(out, v.leader_id.term);
+    put_u64(out, v.leader_id.node_id);
+    put_u8(out, u8::from(v.committed));
+}
+
+fn put_membership(out: &mut Vec<u8>, m: &Membership<NodeId, BasicNode>) {
+    let configs = m.get_joint_config();
+    put_varint(out, configs.len() as u64);
+    for c in configs {
+        put_varint(out, c.len() as u64);
+        for id in c {
+            put_u64(out, *id);
+        }
+    }
+    let nodes: Vec<(&NodeId, &BasicNode)> = m.nodes().collect();
+    put_varint(out, nodes.len() as u64);
+    for (id, node) in nodes {
+        put_u64(out, *id);
+        put_bytes(out, node.addr.as_bytes());
+    }
+}
+
+fn put_stored_membership(out: &mut Vec<u8>, m: &StoredMembership<NodeId, BasicNode>) {
+    put_opt_log_id(out, m.log_id());
+    put_membership(out, m.membership());
+}
+
+fn put_request(out: &mut Vec<u8>, r: &Request) {
+    let (tag, now_ms, items) = match r {
+        Request::Command { now_ms, argv } => (REQUEST_COMMAND, now_ms, argv),
+        Request::Expire { now_ms, keys } => (REQUEST_EXPIRE, now_ms, keys),
+    };
+    put_u8(out, tag);
+    put_u64(out, *now_ms);
+    put_varint(out, items.len() as u64);
+    for item in items {
+        put_bytes(out, item);
+    }
+}
+
+fn put_entry(out: &mut Vec<u8>, e: &Entry<TypeConfig>) {
+    put_log_id(out, &e.log_id);
+    match &e.payload {
+        EntryPayload::Blank => put_u8(out, PAYLOAD_BLANK),
+        EntryPayload::Normal(r) => {
+            put_u8(out, PAYLOAD_NORMAL);
+            put_request(out, r);
+        }
+        EntryPayload::Membership(m) => {
+            put_u8(out, PAYLOAD_MEMBERSHIP);
+            put_membership(out, m);
+        }
+    }
+}
+
+fn put_snapshot_meta(out: &mut Vec<u8>, m: &SnapshotMeta<NodeId, BasicNode>) {
+    put_opt_log_id(out, &m.last_log_id);
+    put_stored_membership(out, &m.last_membership);
+    put_bytes(out, m.snapshot_id.as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+// ---------------------------------------------------------------------------------------------
+
+/// A bounds-checked cursor over the input. Every accessor names the field it reads so errors
+/// say what was being decoded.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8], CodecError> {
+        if n > self.remaining() as u64 {
+            return Err(CodecError::Truncated {
+                what,
+                offset: self.pos,
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        let n = n as usize;
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, CodecError> {
+        let s = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.u8(what)?;
+            let low = u64::from(b & 0x7f);
+            if i == 9 && b > 1 {
+                return Err(CodecError::BadVarint { what, offset: start });
+            }
+            v |= low << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::BadVarint { what, offset: start })
+    }
+
+    /// A count of elements each at least `min_size` bytes long, validated against the remaining
+    /// input so `Vec::with_capacity(count)` is bounded by the input size.
+    fn count(&mut self, what: &'static str, min_size: u64) -> Result<usize, CodecError> {
+        let offset = self.pos;
+        let n = self.varint(what)?;
+        let needed = n.saturating_mul(min_size.max(1));
+        if needed > self.remaining() as u64 {
+            return Err(CodecError::Truncated { what, offset, needed, remaining: self.remaining() });
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], CodecError> {
+        let n = self.varint(what)?;
+        self.take(n, what)
+    }
+
+    fn string(&mut self, what: &'static str) -> Result<String, CodecError> {
+        let offset = self.pos;
+        let b = self.bytes(what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| CodecError::InvalidUtf8 { what, offset })
+    }
+
+    fn version(&mut self) -> Result<(), CodecError> {
+        let offset = self.pos;
+        let v = self.u8("format version")?;
+        if v != FORMAT_VERSION {
+            return Err(CodecError::UnsupportedVersion { found: v, offset });
+        }
+        Ok(())
+    }
+
+    fn finish(&self, what: &'static str) -> Result<(), CodecError> {
+        if self.remaining() != 0 {
+            return Err(CodecError::TrailingBytes { what, offset: self.pos, count: self.remaining() });
+        }
+        Ok(())
+    }
+
+    fn log_id(&mut self) -> Result<LogId<NodeId>, CodecError> {
+        let term = self.u64("log id term")?;
+        let node_id = self.u64("log id node id")?;
+        let index = self.u64("log id index")?;
+        Ok(LogId::new(CommittedLeaderId::new(term, node_id), index))
+    }
+
+    fn opt_log_id(&mut self) -> Result<Option<LogId<NodeId>>, CodecError> {
+        let offset = self.pos;
+        match self.u8("optional log id tag")? {
+            0 => Ok(None),
+            1 => Ok(Some(self.log_id()?)),
+            tag => Err(CodecError::InvalidTag { what: "optional log id", tag, offset }),
+        }
+    }
+
+    fn vote(&mut self) -> Result<Vote<NodeId>, CodecError> {
+        let term = self.u64("vote term")?;
+        let node_id = self.u64("vote node id")?;
+        let offset = self.pos;
+        let committed = match self.u8("vote committed flag")? {
+            0 => false,
+            1 => true,
+            tag => return Err(CodecError::InvalidTag { what: "vote committed flag", tag, offset }),
+        };
+        Ok(Vote { leader_id: LeaderId::new(term, node_id), committed })
+    }
+
+    fn membership(&mut self) -> Result<Membership<NodeId, BasicNode>, CodecError> {
+        let offset = self.pos;
+        // Each config costs at least its count byte; each id 8 bytes.
+        let n_configs = self.count("membership config count", 1)?;
+        let mut configs = Vec::with_capacity(n_configs);
+        for _ in 0..n_configs {
+            let n = self.count("membership voter count", 8)?;
+            let mut set = BTreeSet::new();
+            for _ in 0..n {
+                set.insert(self.u64("membership voter id")?);
+            }
+            configs.push(set);
+        }
+        // Each node: 8-byte id + at least a 1-byte address length.
+        let n_nodes = self.count("membership node count", 9)?;
+        let mut nodes = BTreeMap::new();
+        for _ in 0..n_nodes {
+            let id = self.u64("membership node id")?;
+            let addr = self.string("membership node address")?;
+            nodes.insert(id, BasicNode { addr });
+        }
+        // Every voter must be listed in `nodes`, since the encoder writes all of them; a missing
+        // one means the input was not produced by `put_membership`.
+        for c in &configs {
+            for id in c {
+                if !nodes.contains_key(id) {
+                    return Err(CodecError::Invalid {
+                        what: "membership",
+                        offset,
+                        reason: format!("voter {id} has no node entry"),
+                    });
+                }
+            }
+        }
+        Ok(Membership::new(configs, nodes))
+    }
+
+    fn stored_membership(&mut self) -> Result<StoredMembership<NodeId, BasicNode>, CodecError> {
+        let log_id = self.opt_log_id()?;
+        let m = self.membership()?;
+        Ok(StoredMembership::new(log_id, m))
+    }
+
+    fn request(&mut self) -> Result<Request, CodecError> {
+        let offset = self.pos;
+        let tag = self.u8("request tag")?;
+        let now_ms = self.u64("request now_ms")?;
+        // Each item costs at least its 1-byte length.
+        let n = self.count("request item count", 1)?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(Bytes::copy_from_slice(self.bytes("request item")?));
+        }
+        match tag {
+            REQUEST_COMMAND => Ok(Request::Command { now_ms, argv: items }),
+            REQUEST_EXPIRE => Ok(Request::Expire { now_ms, keys: items }),
+            tag => Err(CodecError::InvalidTag { what: "request", tag, offset }),
+        }
+    }
+
+    fn entry(&mut self) -> Result<Entry<TypeConfig>, CodecError> {
+        let log_id = self.log_id()?;
+        let offset = self.pos;
+        let payload = match self.u8("entry payload tag")? {
+            PAYLOAD_BLANK => EntryPayload::Blank,
+            PAYLOAD_NORMAL => EntryPayload::Normal(self.request()?),
+            PAYLOAD_MEMBERSHIP => EntryPayload::Membership(self.membership()?),
+            tag => return Err(CodecError::InvalidTag { what: "entry payload", tag, offset }),
+        };
+        Ok(Entry { log_id, payload })
+    }
+
+    fn snapshot_meta(&mut self) -> Result<SnapshotMeta<NodeId, BasicNode>, CodecError> {
+        let last_log_id = self.opt_log_id()?;
+        let last_membership = self.stored_membership()?;
+        let snapshot_id = self.string("snapshot id")?;
+        Ok(SnapshotMeta { last_log_id, last_membership, snapshot_id })
+    }
+}
+
+/// Runs `f` over `buf` framed as `version | value`, rejecting trailing bytes.
+fn decode_versioned<T>(
+    buf: &[u8],
+    what: &'static str,
+    f: impl FnOnce(&mut Reader<'_>) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    let mut r = Reader::new(buf);
+    r.version()?;
+    let v = f(&mut r)?;
+    r.finish(what)?;
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+/// Appends `version | log_id | payload` for a log entry to `out`.
+pub fn encode_entry(e: &Entry<TypeConfig>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_entry(out, e);
+}
+
+/// Decodes exactly one entry written by [`encode_entry`].
+pub fn decode_entry(buf: &[u8]) -> Result<Entry<TypeConfig>, CodecError> {
+    decode_versioned(buf, "entry", |r| r.entry())
+}
+
+/// Appends `version | term u64 | node_id u64 | index u64`.
+pub fn encode_log_id(id: &LogId<NodeId>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_log_id(out, id);
+}
+
+/// Decodes a log id written by [`encode_log_id`].
+pub fn decode_log_id(buf: &[u8]) -> Result<LogId<NodeId>, CodecError> {
+    decode_versioned(buf, "log id", |r| r.log_id())
+}
+
+/// Appends `version | 0` for `None` or `version | 1 | log id` for `Some`.
+pub fn encode_opt_log_id(id: &Option<LogId<NodeId>>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_opt_log_id(out, id);
+}
+
+/// Decodes a value written by [`encode_opt_log_id`].
+pub fn decode_opt_log_id(buf: &[u8]) -> Result<Option<LogId<NodeId>>, CodecError> {
+    decode_versioned(buf, "optional log id", |r| r.opt_log_id())
+}
+
+/// Appends `version | term u64 | node_id u64 | committed u8`.
+pub fn encode_vote(v: &Vote<NodeId>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_vote(out, v);
+}
+
+/// Decodes a vote written by [`encode_vote`].
+pub fn decode_vote(buf: &[u8]) -> Result<Vote<NodeId>, CodecError> {
+    decode_versioned(buf, "vote", |r| r.vote())
+}
+
+/// Appends `version | configs | nodes` (see the format doc).
+pub fn encode_membership(m: &Membership<NodeId, BasicNode>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_membership(out, m);
+}
+
+/// Decodes a membership written by [`encode_membership`].
+pub fn decode_membership(buf: &[u8]) -> Result<Membership<NodeId, BasicNode>, CodecError> {
+    decode_versioned(buf, "membership", |r| r.membership())
+}
+
+/// Appends `version | optional log id | membership`.
+pub fn encode_stored_membership(m: &StoredMembership<NodeId, BasicNode>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_stored_membership(out, m);
+}
+
+/// Decodes a value written by [`encode_stored_membership`].
+pub fn decode_stored_membership(buf: &[u8]) -> Result<StoredMembership<NodeId, BasicNode>, CodecError> {
+    decode_versioned(buf, "stored membership", |r| r.stored_membership())
+}
+
+/// Appends `version | last_log_id | last_membership | snapshot_id`.
+pub fn encode_snapshot_meta(m: &SnapshotMeta<NodeId, BasicNode>, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_snapshot_meta(out, m);
+}
+
+/// Decodes snapshot metadata written by [`encode_snapshot_meta`].
+pub fn decode_snapshot_meta(buf: &[u8]) -> Result<SnapshotMeta<NodeId, BasicNode>, CodecError> {
+    decode_versioned(buf, "snapshot meta", |r| r.snapshot_meta())
+}
+
+/// Appends `version | request` (the application payload alone, without a log id).
+pub fn encode_request(req: &Request, out: &mut Vec<u8>) {
+    put_u8(out, FORMAT_VERSION);
+    put_request(out, req);
+}
+
+/// Decodes a request written by [`encode_request`].
+pub fn decode_request(buf: &[u8]) -> Result<Request, CodecError> {
+    decode_versioned(buf, "request", |r| r.request())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lid(t: u64, n: u64, i: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(t, n), i)
+    }
+
+    fn entries() -> Vec<Entry<TypeConfig>> {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(1, BasicNode { addr: "127.0.0.1:1".into() });
+        nodes.insert(2, BasicNode { addr: "h2:2".into() });
+        nodes.insert(9, BasicNode { addr: "learner".into() });
+        let cfg = vec![BTreeSet::from([1, 2]), BTreeSet::from([2])];
+        vec![
+            Entry { log_id: lid(1, 2, 3), payload: EntryPayload::Blank },
+            Entry {
+                log_id: lid(u64::MAX, 7, u64::MAX),
+                payload: EntryPayload::Normal(Request::Command {
+                    now_ms: 1234,
+                    argv: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()],
+                }),
+            },
+            Entry {
+                log_id: lid(2, 0, 4),
+                payload: EntryPayload::Normal(Request::Expire { now_ms: 9, keys: vec![] }),
+            },
+            Entry { log_id: lid(3, 1, 5), payload: EntryPayload::Membership(Membership::new(cfg, nodes)) },
+        ]
+    }
+
+    #[test]
+    fn entry_round_trip_and_every_truncation_fails() {
+        for e in entries() {
+            let mut buf = Vec::new();
+            encode_entry(&e, &mut buf);
+            assert_eq!(decode_entry(&buf).unwrap(), e);
+            for cut in 0..buf.len() {
+                assert!(decode_entry(&buf[..cut]).is_err(), "cut {cut}");
+            }
+            let mut longer = buf.clone();
+            longer.push(0);
+            assert!(matches!(decode_entry(&longer), Err(CodecError::TrailingBytes { .. })));
+        }
+    }
+
+    #[test]
+    fn other_values_round_trip() {
+        let v = Vote { leader_id: LeaderId::new(5, 3), committed: true };
+        let mut b = Vec::new();
+        encode_vote(&v, &mut b);
+        assert_eq!(decode_vote(&b).unwrap(), v);
+
+        let meta = SnapshotMeta {
+            last_log_id: Some(lid(4, 1, 100)),
+            last_membership: StoredMembership::new(
+                Some(lid(1, 1, 1)),
+                Membership::new(vec![BTreeSet::from([1])], None),
+            ),
+            snapshot_id: "4-100-x".into(),
+        };
+        let mut b = Vec::new();
+        encode_snapshot_meta(&meta, &mut b);
+        assert_eq!(decode_snapshot_meta(&b).unwrap(), meta);
+
+        let mut b = Vec::new();
+        encode_opt_log_id(&None, &mut b);
+        assert_eq!(decode_opt_log_id(&b).unwrap(), None);
+    }
+
+    #[test]
+    fn hostile_lengths_do_not_allocate() {
+        // version | log id | normal | command | now | count = 2^62
+        let mut b = vec![FORMAT_VERSION];
+        put_log_id(&mut b, &lid(1, 1, 1));
+        b.push(PAYLOAD_NORMAL);
+        b.push(REQUEST_COMMAND);
+        put_u64(&mut b, 0);
+        put_varint(&mut b, 1 << 62);
+        assert!(matches!(decode_entry(&b), Err(CodecError::Truncated { .. })));
+        // Overlong varint.
+        let mut b = vec![FORMAT_VERSION, 0];
+        b.extend_from_slice(&[0xff; 11]);
+        assert!(decode_opt_log_id(&b).is_err());
+        assert!(matches!(decode_vote(&[9]), Err(CodecError::UnsupportedVersion { found: 9, .. })));
+    }
+}

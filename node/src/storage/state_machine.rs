@@ -1,0 +1,298 @@
+//! [`StateMachineStore`]: openraft's `RaftStateMachine` + `RaftSnapshotBuilder` over the shared
+//! in-memory [`Keyspace`].
+//!
+//! The state machine is not persisted on apply; durability comes from the WAL plus periodic
+//! snapshots (openraft re-applies committed entries after the snapshot at boot).
+//!
+//! Consistency between the keyspace and `last_applied`/`last_membership`: those two are only
+//! changed while the keyspace *write* lock is held, so anyone holding the *read* lock (the
+//! snapshot builder) sees a keyspace and an applied log id that belong together.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot,
+    StoredMembership,
+};
+
+use crate::raft::types::{NodeId, Request, Response, TypeConfig};
+use crate::resp::Frame;
+use crate::storage::error::{RaftStorageError, Result, StorageError};
+use crate::storage::snapshot::{self, Meta, SnapshotDir};
+use crate::store::SharedKeyspace;
+
+#[derive(Debug, Clone, Default)]
+struct Applied {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+/// The snapshot `get_current_snapshot` returns.
+#[derive(Debug, Clone)]
+struct Current {
+    meta: Meta,
+    /// File holding it; `None` for a snapshot of the empty state, kept in `image` instead.
+    path: Option<PathBuf>,
+    image: Option<Arc<Vec<u8>>>,
+}
+
+struct SmInner {
+    keyspace: SharedKeyspace,
+    /// Mutated only under the keyspace write lock (see module docs).
+    applied: Mutex<Applied>,
+    current: Mutex<Option<Current>>,
+    snapshots: SnapshotDir,
+    /// Serializes snapshot builds and installs (file writes and `current`).
+    snapshot_lock: tokio::sync::Mutex<()>,
+    snapshot_seq: AtomicU64,
+}
+
+/// The Raft state machine. Cheap to clone; the snapshot builder is a clone.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    inner: Arc<SmInner>,
+}
+
+impl std::fmt::Debug for StateMachineStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMachineStore").finish_non_exhaustive()
+    }
+}
+
+fn sm_err(e: StorageError) -> RaftStorageError {
+    e.into_raft(ErrorSubject::StateMachine, ErrorVerb::Write)
+}
+
+fn snap_err(e: StorageError) -> RaftStorageError {
+    e.into_raft(ErrorSubject::Snapshot(None), ErrorVerb::Write)
+}
+
+impl StateMachineStore {
+    /// Opens the snapshot directory under `dir` and loads the newest valid snapshot into
+    /// `keyspace` (replacing its contents in place).
+    pub fn open(dir: &Path, keyspace: SharedKeyspace) -> Result<StateMachineStore> {
+        let snapshots = SnapshotDir::open(dir)?;
+        let mut applied = Applied::default();
+        let mut current = None;
+        if let Some((meta, ks, path)) = snapshots.load_newest_valid()? {
+            tracing::info!(file = %path.display(), %meta, keys = ks.len(), "loaded snapshot");
+            *keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))? = ks;
+            applied = Applied { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+            current = Some(Current { meta, path: Some(path), image: None });
+        }
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Ok(StateMachineStore {
+            inner: Arc::new(SmInner {
+                keyspace,
+                applied: Mutex::new(applied),
+                current: Mutex::new(current),
+                snapshots,
+                snapshot_lock: tokio::sync::Mutex::new(()),
+                snapshot_seq: AtomicU64::new(seq),
+            }),
+        })
+    }
+
+    /// The shared keyspace this state machine applies to.
+    pub fn keyspace(&self) -> SharedKeyspace {
+        self.inner.keyspace.clone()
+    }
+
+    /// The last applied log id (for INFO).
+    pub fn last_applied(&self) -> Option<LogId<NodeId>> {
+        self.applied().map(|a| a.last_applied).unwrap_or(None)
+    }
+
+    /// The last applied membership.
+    pub fn last_membership(&self) -> StoredMembership<NodeId, BasicNode> {
+        self.applied().map(|a| a.membership).unwrap_or_default()
+    }
+
+    /// Metadata of the current snapshot, if any.
+    pub fn current_snapshot_meta(&self) -> Option<Meta> {
+        self.inner.current.lock().ok().and_then(|c| c.as_ref().map(|c| c.meta.clone()))
+    }
+
+    fn applied(&self) -> Result<Applied> {
+        Ok(self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?.clone())
+    }
+
+    /// Applies committed entries, returning one response per entry. Takes the keyspace write
+    /// lock once for the whole batch.
+    pub fn apply_entries<I>(&self, entries: I) -> Result<Vec<Response>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>>,
+    {
+        let mut ks = self.inner.keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))?;
+        let mut applied = self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?;
+        let iter = entries.into_iter();
+        let mut out = Vec::with_capacity(iter.size_hint().0);
+        for e in iter {
+            let reply = match e.payload {
+                EntryPayload::Normal(Request::Command { now_ms, argv }) => crate::cmd::apply_argv(&mut ks, &argv, now_ms),
+                EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
+                    ks.remove_expired(&keys, now_ms);
+                    Frame::ok()
+                }
+                EntryPayload::Blank => Frame::ok(),
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(e.log_id), m);
+                    Frame::ok()
+                }
+            };
+            applied.last_applied = Some(e.log_id);
+            out.push(Response(reply));
+        }
+        Ok(out)
+    }
+
+    /// Builds, persists and records a snapshot of the current state (blocking; run it on a
+    /// blocking thread). The keyspace is encoded under its *read* lock: clients keep reading,
+    /// apply waits for the encode (one pass, no clone of the keyspace), and the file is written
+    /// with no lock held.
+    fn build_blocking(&self) -> Result<Snapshot<TypeConfig>> {
+        let (meta, image) = {
+            let ks = self.inner.keyspace.read().map_err(|_| StorageError::Poisoned("keyspace"))?;
+            let applied = self.applied()?;
+            let seq = self.inner.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+            let snapshot_id = match applied.last_applied {
+                Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, seq),
+                None => format!("none-{seq}"),
+            };
+            let meta = Meta { last_log_id: applied.last_applied, last_membership: applied.membership, snapshot_id };
+            let image = snapshot::encode_snapshot_file(&meta, &ks);
+            (meta, image)
+        };
+        let path = self.inner.snapshots.write(&meta, &image)?;
+        let image = Arc::new(image);
+        self.set_current(&meta, path, &image)?;
+        tracing::info!(%meta, bytes = image.len(), "built snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(image.as_ref().clone())) })
+    }
+
+    fn set_current(&self, meta: &Meta, path: Option<PathBuf>, image: &Arc<Vec<u8>>) -> Result<()> {
+        let mut cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?;
+        if cur.as_ref().is_some_and(|c| c.meta.last_log_id > meta.last_log_id) {
+            return Ok(());
+        }
+        let image = if path.is_none() { Some(image.clone()) } else { None };
+        *cur = Some(Current { meta: meta.clone(), path, image });
+        Ok(())
+    }
+
+    /// Verifies and installs a snapshot image received from the leader (blocking): persists the
+    /// file first, then replaces the keyspace contents in place (the `Arc` is shared with the
+    /// server) and the applied state.
+    fn install_blocking(&self, meta: &Meta, image: Vec<u8>) -> Result<()> {
+        let (file_meta, ks) = snapshot::decode_snapshot_file(&image)
+            .map_err(|(offset, reason)| StorageError::Snapshot(format!("received snapshot is invalid at byte {offset}: {reason}")))?;
+        if &file_meta != meta {
+            return Err(StorageError::Snapshot(format!(
+                "received snapshot metadata {file_meta} does not match the announced {meta}"
+            )));
+        }
+        let path = self.inner.snapshots.write(meta, &image)?;
+        {
+            let mut guard = self.inner.keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))?;
+            let mut applied = self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?;
+            *guard = ks;
+            *applied = Applied { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        }
+        let image = Arc::new(image);
+        let mut cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?;
+        let image = if path.is_none() { Some(image) } else { None };
+        *cur = Some(Current { meta: meta.clone(), path, image });
+        tracing::info!(%meta, "installed snapshot");
+        Ok(())
+    }
+
+    fn current_blocking(&self) -> Result<Option<Snapshot<TypeConfig>>> {
+        let cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?.clone();
+        let Some(cur) = cur else { return Ok(None) };
+        let image = match (&cur.path, &cur.image) {
+            (_, Some(img)) => img.as_ref().clone(),
+            (Some(p), None) => {
+                let (meta, img) = self.inner.snapshots.read_verified(p)?;
+                if meta != cur.meta {
+                    return Err(StorageError::Snapshot(format!(
+                        "{} holds {meta}, expected {}",
+                        p.display(),
+                        cur.meta
+                    )));
+                }
+                img
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Snapshot { meta: cur.meta, snapshot: Box::new(Cursor::new(image)) }))
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Snapshot(format!("snapshot task failed: {e}")))?
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, RaftStorageError> {
+        let _g = self.inner.snapshot_lock.lock().await;
+        let this = self.clone();
+        blocking(move || this.build_blocking()).await.map_err(snap_err)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = StateMachineStore;
+
+    async fn applied_state(
+        &mut self,
+    ) -> std::result::Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), RaftStorageError> {
+        let a = self.applied().map_err(|e| e.into_raft(ErrorSubject::StateMachine, ErrorVerb::Read))?;
+        Ok((a.last_applied, a.membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<Response>, RaftStorageError>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.apply_entries(entries).map_err(sm_err)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> std::result::Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> std::result::Result<(), RaftStorageError> {
+        let _g = self.inner.snapshot_lock.lock().await;
+        let this = self.clone();
+        let meta2 = meta.clone();
+        let image = snapshot.into_inner();
+        blocking(move || this.install_blocking(&meta2, image))
+            .await
+            .map_err(|e| e.into_raft(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write))
+    }
+
+    async fn get_current_snapshot(&mut self) -> std::result::Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+        let this = self.clone();
+        blocking(move || this.current_blocking())
+            .await
+            .map_err(|e| e.into_raft(ErrorSubject::Snapshot(None), ErrorVerb::Read))
+    }
+}

@@ -1,0 +1,422 @@
+//! Binary snapshot encoding of a whole [`Keyspace`] (also described in
+//! `docs/keyspace-encoding.md`).
+//!
+//! ```text
+//! snapshot  := magic "SDRK" | version u8 (=1) | nkeys varint | entry* | crc u32le
+//! entry     := tag u8 | [deadline u64le if tag & 0x80] | key:bytes | value
+//! tag       := type (low 7 bits: 0 string, 1 list, 2 hash, 3 set) | 0x80 if a deadline follows
+//! value     := string: bytes
+//!            | list:   n varint | bytes{n}          (head to tail)
+//!            | hash:   n varint | (field:bytes value:bytes){n}   (fields ascending)
+//!            | set:    n varint | bytes{n}          (members ascending)
+//! bytes     := len varint | len raw bytes
+//! varint    := unsigned LEB128, at most 10 bytes, value < 2^64
+//! crc       := CRC-32C of every preceding byte
+//! ```
+//!
+//! Entries are written in SCAN order, hashes and sets in ascending order, so equal keyspaces
+//! encode to identical bytes. Deadlines are absolute milliseconds since the epoch and are kept
+//! even if already past (the state machine expires them by its own log-stamped time).
+//!
+//! Decoding treats the input as untrusted: the checksum is verified first, every length or
+//! count is checked against the bytes that remain before anything is allocated or reserved,
+//! and duplicate keys/fields/members, empty aggregates, unknown tags and trailing bytes are
+//! rejected with a [`CodecError`], never a panic.
+
+use bytes::Bytes;
+
+use super::{Entry, Keyspace, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+const MAGIC: &[u8; 4] = b"SDRK";
+const VERSION: u8 = 1;
+const TAG_STR: u8 = 0;
+const TAG_LIST: u8 = 1;
+const TAG_HASH: u8 = 2;
+const TAG_SET: u8 = 3;
+const TAG_DEADLINE: u8 = 0x80;
+
+/// Why a snapshot could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("keyspace snapshot too short: {0} bytes, need at least 10")]
+    TooShort(usize),
+    #[error("keyspace snapshot has bad magic (expected \"SDRK\")")]
+    BadMagic,
+    #[error("keyspace snapshot version {0} is not supported (expected 1)")]
+    UnsupportedVersion(u8),
+    #[error(
+        "keyspace snapshot checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+    )]
+    Checksum { stored: u32, computed: u32 },
+    #[error("keyspace snapshot truncated at offset {offset}: {what}")]
+    Truncated { offset: usize, what: &'static str },
+    #[error("keyspace snapshot has a malformed varint at offset {0}")]
+    BadVarint(usize),
+    #[error("keyspace snapshot {what} length {len} at offset {offset} exceeds the {remaining} remaining bytes")]
+    LengthOutOfBounds {
+        what: &'static str,
+        len: u64,
+        offset: usize,
+        remaining: usize,
+    },
+    #[error("keyspace snapshot has unknown value type tag {tag:#04x} at offset {offset}")]
+    UnknownTag { tag: u8, offset: usize },
+    #[error("keyspace snapshot has an empty {0} value")]
+    EmptyAggregate(&'static str),
+    #[error("keyspace snapshot has a duplicate {0}")]
+    Duplicate(&'static str),
+    #[error("keyspace snapshot has {0} trailing bytes after the last key")]
+    TrailingBytes(usize),
+}
+
+/// Appends the encoding of `ks` to `out`.
+pub fn encode(ks: &Keyspace, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    put_varint(out, ks.len() as u64);
+    for (key, e) in ks.raw_entries() {
+        let ty = match &e.value {
+            Value::Str(_) => TAG_STR,
+            Value::List(_) => TAG_LIST,
+            Value::Hash(_) => TAG_HASH,
+            Value::Set(_) => TAG_SET,
+        };
+        match e.expire_at {
+            Some(d) => {
+                out.push(ty | TAG_DEADLINE);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            None => out.push(ty),
+        }
+        put_bytes(out, key);
+        match &e.value {
+            Value::Str(s) => put_bytes(out, s),
+            Value::List(l) => {
+                put_varint(out, l.len() as u64);
+                l.iter().for_each(|x| put_bytes(out, x));
+            }
+            Value::Hash(h) => {
+                put_varint(out, h.len() as u64);
+                for (f, v) in h {
+                    put_bytes(out, f);
+                    put_bytes(out, v);
+                }
+            }
+            Value::Set(s) => {
+                put_varint(out, s.len() as u64);
+                s.iter().for_each(|x| put_bytes(out, x));
+            }
+        }
+    }
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Decodes a snapshot produced by [`encode`].
+pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
+    if input.len() < MAGIC.len() + 1 + 1 + 4 {
+        return Err(CodecError::TooShort(input.len()));
+    }
+    let (body, crc_bytes) = input.split_at(input.len() - 4);
+    if &body[..4] != MAGIC {
+        return Err(CodecError::BadMagic);
+    }
+    if body[4] != VERSION {
+        return Err(CodecError::UnsupportedVersion(body[4]));
+    }
+    let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+    let computed = crc32c::crc32c(body);
+    if stored != computed {
+        return Err(CodecError::Checksum { stored, computed });
+    }
+    let mut r = Reader { buf: body, pos: 5 };
+    let nkeys = r.count("key count", 3)?;
+    let mut ks = Keyspace::new();
+    for _ in 0..nkeys {
+        let tag_off = r.pos;
+        let tag = r.u8("value type tag")?;
+        let expire_at = if tag & TAG_DEADLINE != 0 {
+            Some(r.u64("deadline")?)
+        } else {
+            None
+        };
+        let key = r.bytes("key")?;
+        let value = match tag & !TAG_DEADLINE {
+            TAG_STR => Value::Str(r.bytes("string value")?),
+            TAG_LIST => {
+                let n = r.count("list length", 1)?;
+                let mut l = VecDeque::new();
+                for _ in 0..n {
+                    l.push_back(r.bytes("list element")?);
+                }
+                Value::List(l)
+            }
+            TAG_HASH => {
+                let n = r.count("hash length", 2)?;
+                let mut h = BTreeMap::new();
+                for _ in 0..n {
+                    let f = r.bytes("hash field")?;
+                    let v = r.bytes("hash value")?;
+                    if h.insert(f, v).is_some() {
+                        return Err(CodecError::Duplicate("hash field"));
+                    }
+                }
+                Value::Hash(h)
+            }
+            TAG_SET => {
+                let n = r.count("set length", 1)?;
+                let mut s = BTreeSet::new();
+                for _ in 0..n {
+                    if !s.insert(r.bytes("set member")?) {
+                        return Err(CodecError::Duplicate("set member"));
+                    }
+                }
+                Value::Set(s)
+            }
+            _ => {
+                return Err(CodecError::UnknownTag {
+                    tag,
+                    offset: tag_off,
+                })
+            }
+        };
+        if value.is_empty_aggregate() {
+            return Err(CodecError::EmptyAggregate(value.type_name()));
+        }
+        if ks.map.contains_key(&key[..]) {
+            return Err(CodecError::Duplicate("key"));
+        }
+        ks.insert_raw(key, Entry { value, expire_at });
+    }
+    if r.pos != body.len() {
+        return Err(CodecError::TrailingBytes(body.len() - r.pos));
+    }
+    Ok(ks)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
+        let b = *self.buf.get(self.pos).ok_or(CodecError::Truncated {
+            offset: self.pos,
+            what,
+        })?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, CodecError> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + 8)
+            .ok_or(CodecError::Truncated {
+                offset: self.pos,
+                what,
+            })?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        self.pos += 8;
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = self.u8(what)?;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && b > 1 {
+                return Err(CodecError::BadVarint(start));
+            }
+            v |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::BadVarint(start))
+    }
+
+    /// A count of items each needing at least `min_item_bytes`, bounded by the remaining input
+    /// before the caller loops or allocates on it.
+    fn count(&mut self, what: &'static str, min_item_bytes: u64) -> Result<u64, CodecError> {
+        let offset = self.pos;
+        let n = self.varint(what)?;
+        let remaining = self.remaining();
+        if n.saturating_mul(min_item_bytes) > remaining as u64 {
+            return Err(CodecError::LengthOutOfBounds {
+                what,
+                len: n,
+                offset,
+                remaining,
+            });
+        }
+        Ok(n)
+    }
+
+    fn bytes(&mut self, what: &'static str) -> Result<Bytes, CodecError> {
+        let offset = self.pos;
+        let len = self.varint(what)?;
+        let remaining = self.remaining();
+        if len > remaining as u64 {
+            return Err(CodecError::LengthOutOfBounds {
+                what,
+                len,
+                offset,
+                remaining,
+            });
+        }
+        let len = len as usize;
+        let b = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
+        self.pos += len;
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_bytes() -> impl Strategy<Value = Bytes> {
+        proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from)
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            arb_bytes().prop_map(Value::Str),
+            proptest::collection::vec_deque(arb_bytes(), 1..5).prop_map(Value::List),
+            proptest::collection::btree_map(arb_bytes(), arb_bytes(), 1..5).prop_map(Value::Hash),
+            proptest::collection::btree_set(arb_bytes(), 1..5).prop_map(Value::Set),
+        ]
+    }
+
+    fn arb_keyspace() -> impl Strategy<Value = Keyspace> {
+        proptest::collection::vec(
+            (arb_bytes(), arb_value(), proptest::option::of(any::<u64>())),
+            0..20,
+        )
+        .prop_map(|entries| {
+            let mut ks = Keyspace::new();
+            for (k, value, expire_at) in entries {
+                ks.insert_raw(k, Entry { value, expire_at });
+            }
+            ks
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(ks in arb_keyspace()) {
+            let mut out = Vec::new();
+            encode(&ks, &mut out);
+            let back = decode(&out).expect("decodes");
+            prop_assert_eq!(&back, &ks);
+            prop_assert_eq!(back.expires_len(), ks.expires_len());
+            let mut again = Vec::new();
+            encode(&back, &mut again);
+            prop_assert_eq!(again, out);
+        }
+
+        #[test]
+        fn truncation_and_corruption_are_errors(ks in arb_keyspace(), cut in any::<usize>(), flip in any::<usize>(), bit in 0u8..8) {
+            let mut out = Vec::new();
+            encode(&ks, &mut out);
+            let cut = cut % out.len();
+            prop_assert!(decode(&out[..cut]).is_err());
+            let mut bad = out.clone();
+            let i = flip % bad.len();
+            bad[i] ^= 1 << bit;
+            prop_assert!(decode(&bad).is_err());
+        }
+    }
+
+    /// Builds a body with a valid checksum so the structural checks are exercised.
+    fn seal(mut body: Vec<u8>) -> Vec<u8> {
+        let crc = crc32c::crc32c(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    }
+
+    #[test]
+    fn rejects_lying_lengths_without_allocating() {
+        let mut body = b"SDRK\x01".to_vec();
+        put_varint(&mut body, u64::MAX);
+        assert!(matches!(
+            decode(&seal(body)),
+            Err(CodecError::LengthOutOfBounds { .. })
+        ));
+
+        let mut body = b"SDRK\x01".to_vec();
+        put_varint(&mut body, 1);
+        body.push(TAG_STR);
+        put_varint(&mut body, 1 << 40);
+        body.extend_from_slice(b"abc");
+        assert!(matches!(
+            decode(&seal(body)),
+            Err(CodecError::LengthOutOfBounds { what: "key", .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_structural_errors() {
+        assert_eq!(decode(b"SDR"), Err(CodecError::TooShort(3)));
+        assert_eq!(
+            decode(&seal(b"XXXX\x01\x00".to_vec())),
+            Err(CodecError::BadMagic)
+        );
+        assert_eq!(
+            decode(&seal(b"SDRK\x02\x00".to_vec())),
+            Err(CodecError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            decode(&seal(b"SDRK\x01\x00\x00".to_vec())),
+            Err(CodecError::TrailingBytes(1))
+        );
+        assert!(matches!(
+            decode(&seal(b"SDRK\x01\x01\x07\x01k\x01v".to_vec())),
+            Err(CodecError::UnknownTag { tag: 7, .. })
+        ));
+        assert_eq!(
+            decode(&seal(b"SDRK\x01\x01\x01\x01k\x00".to_vec())),
+            Err(CodecError::EmptyAggregate("list"))
+        );
+        assert_eq!(
+            decode(&seal(b"SDRK\x01\x02\x00\x01k\x01v\x00\x01k\x01v".to_vec())),
+            Err(CodecError::Duplicate("key"))
+        );
+        assert_eq!(
+            decode(&seal(
+                b"SDRK\x01\x01\x00\x01k\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f".to_vec()
+            )),
+            Err(CodecError::BadVarint(9))
+        );
+        let mut ok = Vec::new();
+        encode(&Keyspace::new(), &mut ok);
+        assert_eq!(decode(&ok), Ok(Keyspace::new()));
+        ok[5] ^= 1;
+        assert!(matches!(decode(&ok), Err(CodecError::Checksum { .. })));
+    }
+}
