@@ -26,12 +26,15 @@ pub enum ConfigError {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
-    /// Address the RESP listener binds to.
-    pub bind: String,
+    /// Address the RESP listener binds to. Unset: this member's `client` address in a cluster,
+    /// else 127.0.0.1.
+    pub bind: Option<String>,
     /// RESP port; 0 picks an ephemeral port (the chosen port is logged and written to
-    /// `<data-dir>/port` so tests and tools can find it).
-    pub port: u16,
-    /// Where the WAL, vote and snapshots live.
+    /// `<data-dir>/port` so tests and tools can find it). Unset: this member's `client` port in
+    /// a cluster, else 6379.
+    pub port: Option<u16>,
+    /// Where the WAL, vote and snapshots live; `{id}` is replaced by the node id, so one
+    /// cluster file can serve every member.
     pub data_dir: PathBuf,
     /// WAL fsync policy: `always` (group commit), `everysec`, `no`.
     pub fsync: FsyncPolicy,
@@ -64,6 +67,37 @@ pub struct Config {
     pub node_id: u64,
     /// Raft timing.
     pub raft: RaftTuning,
+    /// Multi-node membership; absent = a one-member group.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The replicated group this node belongs to.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterConfig {
+    /// Peers with a different cluster id are rejected.
+    pub id: String,
+    /// Shared secret every peer RPC must carry (docs/security.md).
+    pub secret: String,
+    /// Where this node's Raft/admin gRPC listens; default: its own member `raft` address. Set
+    /// it when peers reach this node through a proxy.
+    #[serde(default)]
+    pub raft_listen: Option<String>,
+    /// Followers proxy keyed commands to the leader instead of answering `-MOVED`.
+    #[serde(default)]
+    pub forward_to_leader: bool,
+    /// Every initial member: how this node reaches it (`raft`) and the address advertised to
+    /// clients in `-MOVED` (`client`).
+    pub members: Vec<MemberConfig>,
+}
+
+/// One member of the group.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemberConfig {
+    pub id: u64,
+    pub raft: String,
+    pub client: String,
 }
 
 /// Raft timers, in milliseconds.
@@ -84,8 +118,8 @@ impl Default for RaftTuning {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: "127.0.0.1".to_string(),
-            port: 6379,
+            bind: None,
+            port: None,
             data_dir: PathBuf::from("./data"),
             fsync: FsyncPolicy::Always,
             wal_segment_bytes: 64 * 1024 * 1024,
@@ -100,6 +134,7 @@ impl Default for Config {
             active_expire_interval_ms: 100,
             node_id: 1,
             raft: RaftTuning::default(),
+            cluster: None,
         }
     }
 }
@@ -143,6 +178,25 @@ impl Config {
         if self.request_timeout_ms == 0 || self.active_expire_interval_ms == 0 {
             return bad("request-timeout-ms and active-expire-interval-ms must be positive".into());
         }
+        if let Some(c) = &self.cluster {
+            if c.id.is_empty() || c.secret.is_empty() {
+                return bad("cluster: id and secret must not be empty".into());
+            }
+            let mut ids: Vec<u64> = c.members.iter().map(|m| m.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() != c.members.len() {
+                return bad("cluster: member ids must be unique".into());
+            }
+            if !ids.contains(&self.node_id) {
+                return bad(format!("cluster: node-id {} is not among the members {ids:?}", self.node_id));
+            }
+            for m in &c.members {
+                if m.raft.parse::<std::net::SocketAddr>().is_err() || split_host_port(&m.client).is_none() {
+                    return bad(format!("cluster: member {} needs raft and client as host:port", m.id));
+                }
+            }
+        }
         let r = &self.raft;
         if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
             return bad("raft: election-timeout-min-ms must exceed heartbeat-interval-ms (> 0)".into());
@@ -153,6 +207,31 @@ impl Config {
         Ok(())
     }
 
+    /// This node's entry in the cluster file.
+    pub fn me(&self) -> Option<&MemberConfig> {
+        self.cluster.as_ref()?.members.iter().find(|m| m.id == self.node_id)
+    }
+
+    /// The RESP listen address: explicit `bind`/`port`, else this member's client address,
+    /// else 127.0.0.1:6379.
+    pub fn client_listen(&self) -> (String, u16) {
+        let member = self.me().and_then(|m| split_host_port(&m.client));
+        let host = self.bind.clone().or_else(|| member.as_ref().map(|(h, _)| h.clone()));
+        let port = self.port.or(member.map(|(_, p)| p));
+        (host.unwrap_or_else(|| "127.0.0.1".to_string()), port.unwrap_or(6379))
+    }
+
+    /// Where the peer gRPC server listens (cluster mode only).
+    pub fn raft_listen(&self) -> Option<String> {
+        let c = self.cluster.as_ref()?;
+        c.raft_listen.clone().or_else(|| self.me().map(|m| m.raft.clone()))
+    }
+
+    /// The data directory with `{id}` replaced by the node id.
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(self.data_dir.to_string_lossy().replace("{id}", &self.node_id.to_string()))
+    }
+
     /// RESP decoder limits derived from this configuration.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -161,6 +240,12 @@ impl Config {
             ..Limits::default()
         }
     }
+}
+
+/// Splits `host:port` (the port must be a number).
+pub fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (h, p) = s.rsplit_once(':')?;
+    Some((h.to_string(), p.parse().ok()?))
 }
 
 /// Parses a byte size: an integer, or a string like `64mb`, `1gb`, `512k` (Redis units:
@@ -223,6 +308,21 @@ mod tests {
         assert_eq!(cfg.wal_segment_bytes, 8192);
         assert_eq!(parse_bytes("2gb"), Ok(2 * 1024 * 1024 * 1024));
         assert!(parse_bytes("12xb").is_err());
+    }
+
+    #[test]
+    fn cluster_file_resolves_per_member() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cluster-3.yaml");
+        let mut cfg = Config::load(&path).expect("config/cluster-3.yaml parses");
+        cfg.node_id = 2;
+        cfg.validate().expect("valid");
+        assert_eq!(cfg.client_listen(), ("127.0.0.1".to_string(), 7002));
+        assert_eq!(cfg.raft_listen().as_deref(), Some("127.0.0.1:17002"));
+        assert_eq!(cfg.data_dir(), PathBuf::from("./data/cluster/node-2"));
+        cfg.port = Some(0);
+        assert_eq!(cfg.client_listen().1, 0, "flags override the member address");
+        cfg.node_id = 9;
+        assert!(cfg.validate().unwrap_err().to_string().contains("not among the members"));
     }
 
     #[test]

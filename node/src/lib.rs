@@ -13,9 +13,11 @@
 //! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
 //!   linearizable-read barrier, active expiry, INFO and CONFIG.
+//! - [`cluster`]: hash slots and member addresses (for `-MOVED` and peer connections).
 //! - [`clock`]: wall-clock milliseconds, the one place the node reads the time of day.
 
 pub mod clock;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod raft;

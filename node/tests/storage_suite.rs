@@ -66,8 +66,18 @@ fn cmd(term: u64, index: u64) -> Entry<TypeConfig> {
 
 fn membership(term: u64, index: u64) -> Entry<TypeConfig> {
     let mut nodes = BTreeMap::new();
-    nodes.insert(1, BasicNode { addr: "127.0.0.1:7001".into() });
-    nodes.insert(2, BasicNode { addr: "127.0.0.1:7002".into() });
+    nodes.insert(
+        1,
+        BasicNode {
+            addr: "127.0.0.1:7001".into(),
+        },
+    );
+    nodes.insert(
+        2,
+        BasicNode {
+            addr: "127.0.0.1:7002".into(),
+        },
+    );
     Entry {
         log_id: lid(term, index),
         payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1, 2])], nodes)),
@@ -75,7 +85,10 @@ fn membership(term: u64, index: u64) -> Entry<TypeConfig> {
 }
 
 fn opts(segment_bytes: u64) -> WalOptions {
-    WalOptions { fsync: FsyncPolicy::Always, segment_bytes }
+    WalOptions {
+        fsync: FsyncPolicy::Always,
+        segment_bytes,
+    }
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -94,7 +107,8 @@ fn frames(path: &Path) -> Vec<(usize, usize)> {
     let mut off = storage::wal::SEGMENT_HEADER_LEN;
     let mut v = Vec::new();
     while off + 8 <= data.len() {
-        let len = u32::from_le_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
+        let len =
+            u32::from_le_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
         v.push((off, 8 + len));
         off += 8 + len;
     }
@@ -104,7 +118,10 @@ fn frames(path: &Path) -> Vec<(usize, usize)> {
 /// `(offset, frame length)` of entry frames only (record type 1).
 fn entry_frames(path: &Path) -> Vec<(usize, usize)> {
     let data = std::fs::read(path).expect("read segment");
-    frames(path).into_iter().filter(|&(o, _)| data[o + 8] == storage::wal::RECORD_ENTRY).collect()
+    frames(path)
+        .into_iter()
+        .filter(|&(o, _)| data[o + 8] == storage::wal::RECORD_ENTRY)
+        .collect()
 }
 
 fn open_log(dir: &Path, segment_bytes: u64) -> Result<LogStore, StorageError> {
@@ -118,7 +135,11 @@ async fn fill(log: &LogStore, range: std::ops::RangeInclusive<u64>) {
 }
 
 fn indexes(log: &LogStore) -> Vec<u64> {
-    log.entries(..).expect("entries").iter().map(|e| e.log_id.index).collect()
+    log.entries(..)
+        .expect("entries")
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,30 +151,53 @@ async fn reopen_returns_same_entries_vote_and_committed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut written = vec![membership(1, 0)];
     written.extend((1..=20).map(|i| cmd(1, i)));
-    written.push(Entry { log_id: lid(2, 21), payload: EntryPayload::Blank });
+    written.push(Entry {
+        log_id: lid(2, 21),
+        payload: EntryPayload::Blank,
+    });
     written.push(Entry {
         log_id: lid(2, 22),
-        payload: EntryPayload::Normal(Request::Expire { now_ms: 5, keys: vec![Bytes::from_static(b"k")] }),
+        payload: EntryPayload::Normal(Request::Expire {
+            now_ms: 5,
+            keys: vec![Bytes::from_static(b"k")],
+        }),
     });
-    let vote = Vote { leader_id: LeaderId::new(2, 1), committed: true };
+    let vote = Vote {
+        leader_id: LeaderId::new(2, 1),
+        committed: true,
+    };
     {
         let mut log = open_log(dir.path(), 1 << 20).expect("open");
-        log.append_and_wait(written[..5].to_vec()).await.expect("append");
-        log.append_and_wait(written[5..].to_vec()).await.expect("append");
+        log.append_and_wait(written[..5].to_vec())
+            .await
+            .expect("append");
+        log.append_and_wait(written[5..].to_vec())
+            .await
+            .expect("append");
         log.save_vote(&vote).await.expect("vote");
-        log.save_committed(Some(lid(2, 21))).await.expect("committed");
+        log.save_committed(Some(lid(2, 21)))
+            .await
+            .expect("committed");
         log.sync().await.expect("sync");
     }
     let mut log = open_log(dir.path(), 1 << 20).expect("reopen");
     assert_eq!(log.entries(..).expect("entries"), written);
     assert_eq!(log.read_vote().await.expect("vote"), Some(vote));
-    assert_eq!(log.read_committed().await.expect("committed"), Some(lid(2, 21)));
+    assert_eq!(
+        log.read_committed().await.expect("committed"),
+        Some(lid(2, 21))
+    );
     let st = log.get_log_state().await.expect("state");
     assert_eq!(st.last_log_id, Some(lid(2, 22)));
     assert_eq!(st.last_purged_log_id, None);
     // And it keeps going.
-    log.append_and_wait(vec![cmd(2, 23)]).await.expect("append after reopen");
-    assert_eq!(log.try_get_log_entries(23..24).await.expect("read").len(), 1);
+    log.append_and_wait(vec![cmd(2, 23)])
+        .await
+        .expect("append after reopen");
+    assert_eq!(
+        log.try_get_log_entries(23..24).await.expect("read").len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -165,7 +209,10 @@ async fn torn_last_record_is_repaired() {
     }
     let seg = segments(dir.path()).pop().expect("segment");
     let len = std::fs::metadata(&seg).expect("meta").len();
-    let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open");
     f.set_len(len - 3).expect("truncate");
     drop(f);
     {
@@ -191,7 +238,10 @@ async fn flipped_byte_in_last_record_is_repaired() {
     std::fs::write(&seg, &bytes).expect("write");
     let log = open_log(dir.path(), 1 << 20).expect("bad-CRC last record is repaired");
     assert_eq!(indexes(&log), (1..=9).collect::<Vec<_>>());
-    assert_eq!(std::fs::metadata(&seg).expect("meta").len() as usize, frames(&seg).last().map_or(0, |f| f.0 + f.1));
+    assert_eq!(
+        std::fs::metadata(&seg).expect("meta").len() as usize,
+        frames(&seg).last().map_or(0, |f| f.0 + f.1)
+    );
 }
 
 #[tokio::test]
@@ -203,7 +253,10 @@ async fn trailing_zeros_are_repaired() {
     }
     let seg = segments(dir.path()).pop().expect("segment");
     let len = std::fs::metadata(&seg).expect("meta").len();
-    let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open");
     f.set_len(len + 4096).expect("extend with zeros");
     drop(f);
     let log = open_log(dir.path(), 1 << 20).expect("zero tail is repaired");
@@ -220,15 +273,26 @@ async fn corruption_before_the_tail_refuses_to_open() {
     }
     let seg = segments(dir.path()).pop().expect("segment");
     let (off, len) = entry_frames(&seg)[3];
-    for (what, pos) in [("payload", off + len / 2), ("length", off), ("checksum", off + 5)] {
+    for (what, pos) in [
+        ("payload", off + len / 2),
+        ("length", off),
+        ("checksum", off + 5),
+    ] {
         let mut bytes = std::fs::read(&seg).expect("read");
         bytes[pos] ^= 0xff;
         let backup = std::fs::read(&seg).expect("read");
         std::fs::write(&seg, &bytes).expect("write");
-        let err = open_log(dir.path(), 1 << 20).expect_err("mid-log corruption must refuse to open");
+        let err =
+            open_log(dir.path(), 1 << 20).expect_err("mid-log corruption must refuse to open");
         let msg = err.to_string();
-        assert!(msg.contains(&seg.display().to_string()), "{what}: names the file: {msg}");
-        assert!(msg.contains(&format!("offset {off}")), "{what}: names offset {off}: {msg}");
+        assert!(
+            msg.contains(&seg.display().to_string()),
+            "{what}: names the file: {msg}"
+        );
+        assert!(
+            msg.contains(&format!("offset {off}")),
+            "{what}: names offset {off}: {msg}"
+        );
         // The file was not modified by the failed open.
         assert_eq!(std::fs::read(&seg).expect("read"), bytes);
         std::fs::write(&seg, &backup).expect("restore");
@@ -250,8 +314,13 @@ async fn damaged_header_or_missing_segment_refuses_to_open() {
     // A gap: the second segment disappears.
     let moved = dir.path().join("moved");
     std::fs::rename(&segs[1], &moved).expect("move");
-    let err = open_log(dir.path(), 200).expect_err("gap must refuse").to_string();
-    assert!(err.contains("gap") && err.contains(&segs[2].display().to_string()), "{err}");
+    let err = open_log(dir.path(), 200)
+        .expect_err("gap must refuse")
+        .to_string();
+    assert!(
+        err.contains("gap") && err.contains(&segs[2].display().to_string()),
+        "{err}"
+    );
     std::fs::rename(&moved, &segs[1]).expect("restore");
 
     // An unreadable header of a non-last segment.
@@ -259,8 +328,13 @@ async fn damaged_header_or_missing_segment_refuses_to_open() {
     let mut bytes = backup.clone();
     bytes[2] ^= 0x01;
     std::fs::write(&segs[0], &bytes).expect("write");
-    let err = open_log(dir.path(), 200).expect_err("bad header must refuse").to_string();
-    assert!(err.contains(&segs[0].display().to_string()) && err.contains("offset 0"), "{err}");
+    let err = open_log(dir.path(), 200)
+        .expect_err("bad header must refuse")
+        .to_string();
+    assert!(
+        err.contains(&segs[0].display().to_string()) && err.contains("offset 0"),
+        "{err}"
+    );
     std::fs::write(&segs[0], &backup).expect("restore");
 
     let log = open_log(dir.path(), 200).expect("intact again");
@@ -285,7 +359,10 @@ async fn segments_roll_and_truncate_survives_reopen() {
     }
     let mut log = open_log(dir.path(), 300).expect("reopen");
     assert_eq!(indexes(&log), (1..=20).collect::<Vec<_>>());
-    assert_eq!(log.get_log_state().await.expect("state").last_log_id, Some(lid(2, 20)));
+    assert_eq!(
+        log.get_log_state().await.expect("state").last_log_id,
+        Some(lid(2, 20))
+    );
     // Truncating at a segment's first entry removes that whole file.
     let segs = segments(dir.path());
     let first_of_last: u64 = segs
@@ -295,7 +372,9 @@ async fn segments_roll_and_truncate_survives_reopen() {
         .and_then(|s| s.parse().ok())
         .expect("segment name");
     if first_of_last > 1 {
-        log.truncate(lid(2, first_of_last)).await.expect("truncate at segment start");
+        log.truncate(lid(2, first_of_last))
+            .await
+            .expect("truncate at segment start");
         assert_eq!(segments(dir.path()).len(), segs.len() - 1);
         drop(log);
         let log = open_log(dir.path(), 300).expect("reopen");
@@ -314,7 +393,11 @@ async fn purge_survives_reopen_and_deletes_segments() {
         let after = segments(dir.path());
         assert!(after.len() < before, "fully purged segments are deleted");
         // The oldest remaining segment still holds index 26.
-        let first: u64 = after[0].file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).expect("name");
+        let first: u64 = after[0]
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .expect("name");
         assert!(first <= 26);
         assert_eq!(indexes(&log), (26..=50).collect::<Vec<_>>());
     }
@@ -327,11 +410,16 @@ async fn purge_survives_reopen_and_deletes_segments() {
         // Purge past the end: the log is empty, the next entry follows the purge point.
         log.purge_and_wait(lid(3, 60)).await.expect("purge all");
         assert!(segments(dir.path()).is_empty());
-        log.append_and_wait(vec![cmd(3, 61)]).await.expect("append after purge");
+        log.append_and_wait(vec![cmd(3, 61)])
+            .await
+            .expect("append after purge");
     }
     let log = open_log(dir.path(), 300).expect("reopen");
     assert_eq!(indexes(&log), vec![61]);
-    assert_eq!(log.log_state().expect("state").last_purged_log_id, Some(lid(3, 60)));
+    assert_eq!(
+        log.log_state().expect("state").last_purged_log_id,
+        Some(lid(3, 60))
+    );
 }
 
 #[tokio::test]
@@ -345,7 +433,9 @@ async fn vote_file_corruption_is_an_error() {
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[9] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write");
-    let err = open_log(dir.path(), 1 << 20).expect_err("corrupt vote").to_string();
+    let err = open_log(dir.path(), 1 << 20)
+        .expect_err("corrupt vote")
+        .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
 
@@ -353,7 +443,10 @@ async fn vote_file_corruption_is_an_error() {
 async fn data_dir_is_locked_while_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open_log(dir.path(), 1 << 20).expect("open");
-    assert!(matches!(open_log(dir.path(), 1 << 20), Err(StorageError::Locked { .. })));
+    assert!(matches!(
+        open_log(dir.path(), 1 << 20),
+        Err(StorageError::Locked { .. })
+    ));
     drop(log);
     open_log(dir.path(), 1 << 20).expect("reopen after close");
 }
@@ -364,7 +457,10 @@ async fn holes_are_rejected() {
     let log = open_log(dir.path(), 1 << 20).expect("open");
     fill(&log, 1..=3).await;
     assert!(log.append_and_wait(vec![cmd(1, 5)]).await.is_err());
-    assert!(log.append_and_wait(vec![cmd(1, 4), cmd(1, 6)]).await.is_err());
+    assert!(log
+        .append_and_wait(vec![cmd(1, 4), cmd(1, 6)])
+        .await
+        .is_err());
     assert_eq!(indexes(&log), vec![1, 2, 3]);
 }
 
@@ -373,11 +469,19 @@ async fn holes_are_rejected() {
 // ---------------------------------------------------------------------------------------------
 
 fn put(ks: &SharedKeyspace, key: &str, val: &str) {
-    ks.write().expect("lock").insert(Bytes::from(key.to_string()), Value::Str(Bytes::from(val.to_string())), None, 0);
+    ks.write().expect("lock").insert(
+        Bytes::from(key.to_string()),
+        Value::Str(Bytes::from(val.to_string())),
+        None,
+        0,
+    );
 }
 
 fn blank(term: u64, index: u64) -> Entry<TypeConfig> {
-    Entry { log_id: lid(term, index), payload: EntryPayload::Blank }
+    Entry {
+        log_id: lid(term, index),
+        payload: EntryPayload::Blank,
+    }
 }
 
 fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
@@ -397,14 +501,25 @@ async fn snapshot_round_trip_through_reopen() {
         let (_log, mut sm) = storage::open(dir.path(), opts(1 << 20), ks.clone()).expect("open");
         put(&ks, "a", "1");
         put(&ks, "b", "2");
-        sm.apply(vec![membership(1, 1), blank(1, 2)]).await.expect("apply");
-        let snap = sm.get_snapshot_builder().await.build_snapshot().await.expect("build");
+        sm.apply(vec![membership(1, 1), blank(1, 2)])
+            .await
+            .expect("apply");
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build");
         assert_eq!(snap.meta.last_log_id, Some(lid(1, 2)));
         assert_eq!(snap.meta.last_membership.log_id(), &Some(lid(1, 1)));
         let files = snapshot_files(dir.path());
         assert_eq!(files.len(), 1);
         assert!(files[0].ends_with("snap-1-2.bin"), "{files:?}");
-        let cur = sm.get_current_snapshot().await.expect("current").expect("some");
+        let cur = sm
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("some");
         assert_eq!(cur.meta, snap.meta);
         let guard = ks.read().expect("lock");
         guard.clone()
@@ -426,13 +541,25 @@ async fn corrupt_newest_snapshot_falls_back_then_errors() {
         let (_log, mut sm) = storage::open(dir.path(), opts(1 << 20), ks.clone()).expect("open");
         put(&ks, "a", "1");
         sm.apply(vec![blank(1, 1)]).await.expect("apply");
-        sm.get_snapshot_builder().await.build_snapshot().await.expect("build 1");
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build 1");
         put(&ks, "b", "2");
         sm.apply(vec![blank(1, 2)]).await.expect("apply");
-        sm.get_snapshot_builder().await.build_snapshot().await.expect("build 2");
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build 2");
         put(&ks, "c", "3");
         sm.apply(vec![blank(1, 3)]).await.expect("apply");
-        sm.get_snapshot_builder().await.build_snapshot().await.expect("build 3");
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build 3");
     }
     let files = snapshot_files(dir.path());
     assert_eq!(files.len(), 2, "only the newest two are kept: {files:?}");
@@ -450,7 +577,9 @@ async fn corrupt_newest_snapshot_falls_back_then_errors() {
     }
     let older = dir.path().join("snapshots/snap-1-2.bin");
     std::fs::write(&older, b"garbage").expect("write");
-    let err = storage::open(dir.path(), opts(1 << 20), new_keyspace()).expect_err("no valid snapshot").to_string();
+    let err = storage::open(dir.path(), opts(1 << 20), new_keyspace())
+        .expect_err("no valid snapshot")
+        .to_string();
     assert!(err.contains(&newest.display().to_string()), "{err}");
 }
 
@@ -462,7 +591,9 @@ async fn purged_past_the_snapshot_is_an_error() {
         fill(&log, 1..=10).await;
         log.purge_and_wait(lid(1, 5)).await.expect("purge");
     }
-    let err = storage::open(dir.path(), opts(1 << 20), new_keyspace()).expect_err("gap").to_string();
+    let err = storage::open(dir.path(), opts(1 << 20), new_keyspace())
+        .expect_err("gap")
+        .to_string();
     assert!(err.contains("gap"), "{err}");
 }
 
@@ -472,12 +603,22 @@ async fn install_snapshot_replaces_the_shared_keyspace_in_place() {
     let follower_dir = tempfile::tempdir().expect("tempdir");
     let lks = new_keyspace();
     let fks = new_keyspace();
-    let (_l, mut leader) = storage::open(leader_dir.path(), opts(1 << 20), lks.clone()).expect("open");
-    let (_f, mut follower) = storage::open(follower_dir.path(), opts(1 << 20), fks.clone()).expect("open");
+    let (_l, mut leader) =
+        storage::open(leader_dir.path(), opts(1 << 20), lks.clone()).expect("open");
+    let (_f, mut follower) =
+        storage::open(follower_dir.path(), opts(1 << 20), fks.clone()).expect("open");
     put(&lks, "x", "leader");
     put(&fks, "stale", "follower");
-    leader.apply(vec![membership(2, 7), blank(2, 8)]).await.expect("apply");
-    let snap = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
+    leader
+        .apply(vec![membership(2, 7), blank(2, 8)])
+        .await
+        .expect("apply");
+    let snap = leader
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("build");
 
     // A corrupted transfer is rejected without touching the keyspace.
     let mut bad = snap.snapshot.get_ref().clone();
@@ -490,13 +631,27 @@ async fn install_snapshot_replaces_the_shared_keyspace_in_place() {
 
     let mut rx = follower.begin_receiving_snapshot().await.expect("begin");
     *rx = std::io::Cursor::new(snap.snapshot.get_ref().clone());
-    follower.install_snapshot(&snap.meta, rx).await.expect("install");
+    follower
+        .install_snapshot(&snap.meta, rx)
+        .await
+        .expect("install");
     {
         let g = fks.read().expect("lock");
         assert!(g.contains(b"x", 0) && !g.contains(b"stale", 0));
     }
-    assert_eq!(follower.applied_state().await.expect("applied").0, Some(lid(2, 8)));
-    assert_eq!(follower.get_current_snapshot().await.expect("cur").expect("some").meta, snap.meta);
+    assert_eq!(
+        follower.applied_state().await.expect("applied").0,
+        Some(lid(2, 8))
+    );
+    assert_eq!(
+        follower
+            .get_current_snapshot()
+            .await
+            .expect("cur")
+            .expect("some")
+            .meta,
+        snap.meta
+    );
     assert!(follower_dir.path().join("snapshots/snap-2-8.bin").exists());
 }
 
@@ -551,7 +706,10 @@ async fn group_commit_batches_concurrent_appends() {
          {rate:.0} appends/s, {total} appends in {fsyncs} fsyncs ({:.1} appends/fsync)",
         total as f64 / fsyncs.max(1) as f64
     );
-    assert!(fsyncs < total / 4, "appends share fsyncs: {total} appends, {fsyncs} fsyncs");
+    assert!(
+        fsyncs < total / 4,
+        "appends share fsyncs: {total} appends, {fsyncs} fsyncs"
+    );
     assert_eq!(indexes(&log).len() as u64, n_seq + total);
 }
 
@@ -600,7 +758,10 @@ async fn apply_runs_commands_at_the_stamped_time_and_expires() {
         .expect("apply");
     assert_eq!(replies.len(), 2);
     let g = ks.read().expect("lock");
-    assert!(!g.contains(b"a", 0), "expired key removed by the Expire entry");
+    assert!(
+        !g.contains(b"a", 0),
+        "expired key removed by the Expire entry"
+    );
     assert!(g.contains(b"b", 0), "key without deadline kept");
     drop(g);
     assert_eq!(sm.last_applied(), Some(lid(1, 5)));
@@ -610,17 +771,33 @@ async fn apply_runs_commands_at_the_stamped_time_and_expires() {
 async fn fsync_policies_no_and_everysec() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let log = LogStore::open(dir.path(), WalOptions { fsync: FsyncPolicy::No, segment_bytes: 1 << 20 }).expect("open");
+        let log = LogStore::open(
+            dir.path(),
+            WalOptions {
+                fsync: FsyncPolicy::No,
+                segment_bytes: 1 << 20,
+            },
+        )
+        .expect("open");
         fill(&log, 1..=50).await;
         assert_eq!(log.wal_stats().fsyncs, 0, "policy no never fsyncs appends");
     }
-    let log = LogStore::open(dir.path(), WalOptions { fsync: FsyncPolicy::Everysec, segment_bytes: 1 << 20 })
-        .expect("reopen");
+    let log = LogStore::open(
+        dir.path(),
+        WalOptions {
+            fsync: FsyncPolicy::Everysec,
+            segment_bytes: 1 << 20,
+        },
+    )
+    .expect("reopen");
     assert_eq!(indexes(&log), (1..=50).collect::<Vec<_>>());
     fill(&log, 51..=100).await;
     let deadline = Instant::now() + std::time::Duration::from_secs(3);
     while log.wal_stats().fsyncs == 0 {
-        assert!(Instant::now() < deadline, "everysec fsyncs within a second or so");
+        assert!(
+            Instant::now() < deadline,
+            "everysec fsyncs within a second or so"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(log.wal_stats().fsyncs <= 3);
@@ -641,6 +818,46 @@ async fn truncating_the_whole_log_survives_reopen() {
         }
     }
     let log = open_log(dir.path(), 1 << 20).expect("reopen");
-    let got: Vec<_> = log.entries(..).expect("entries").iter().map(|e| e.log_id).collect();
+    let got: Vec<_> = log
+        .entries(..)
+        .expect("entries")
+        .iter()
+        .map(|e| e.log_id)
+        .collect();
     assert_eq!(got, vec![lid(2, 1), lid(2, 2), lid(2, 3)]);
+}
+
+/// Flips every byte of a small WAL in turn. Recovery must never panic; damage in the last frame
+/// is repaired keeping every earlier entry; damage anywhere else refuses to open.
+#[tokio::test]
+async fn every_single_byte_flip_is_repaired_or_refused() {
+    let src = tempfile::tempdir().expect("tempdir");
+    {
+        let log = open_log(src.path(), 1 << 20).expect("open");
+        fill(&log, 1..=6).await;
+    }
+    let seg = segments(src.path()).pop().expect("segment");
+    let name = seg.file_name().expect("name").to_owned();
+    let original = std::fs::read(&seg).expect("read");
+    let fr = frames(&seg);
+    let (last_off, _) = *fr.last().expect("frames");
+    for pos in 0..original.len() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("wal")).expect("mkdir");
+        let mut bytes = original.clone();
+        bytes[pos] ^= 0x5a;
+        std::fs::write(dir.path().join("wal").join(&name), &bytes).expect("write");
+        let res = open_log(dir.path(), 1 << 20);
+        if pos >= last_off {
+            let log = res.unwrap_or_else(|e| {
+                panic!("flip at {pos} in the last frame must be repaired: {e}")
+            });
+            assert_eq!(indexes(&log), (1..=5).collect::<Vec<_>>(), "flip at {pos}");
+        } else {
+            let err = res
+                .expect_err("damage before the last frame must refuse")
+                .to_string();
+            assert!(err.contains("offset"), "flip at {pos}: {err}");
+        }
+    }
 }

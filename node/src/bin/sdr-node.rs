@@ -43,10 +43,10 @@ fn load(args: Args) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     if let Some(v) = args.bind {
-        cfg.bind = v;
+        cfg.bind = Some(v);
     }
     if let Some(v) = args.port {
-        cfg.port = v;
+        cfg.port = Some(v);
     }
     if let Some(v) = args.data_dir {
         cfg.data_dir = v;

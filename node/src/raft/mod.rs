@@ -1,10 +1,15 @@
 //! openraft integration: type configuration, log-entry payloads, and the network.
 //!
 //! - [`types`]: [`TypeConfig`], [`Request`] (what a log entry carries) and [`Response`].
-//! - [`network`]: the `RaftNetworkFactory` (a one-member group never dials out; replication adds
-//!   the tonic client).
+//! - [`network`]: outbound Raft RPCs over tonic (one cached channel per peer).
+//! - [`service`]: inbound Raft and admin gRPC services; cluster status.
+//! - [`auth`]: cluster id + shared secret on every peer RPC.
+//! - [`bootstrap`]: forming the group exactly once.
 
+pub mod auth;
+pub mod bootstrap;
 pub mod network;
+pub mod service;
 pub mod types;
 
 pub use types::{NodeId, Raft, Request, Response, TypeConfig};

@@ -31,13 +31,18 @@ pub enum Request {
     /// A client's mutating command, re-parsed and executed at apply time. Relative expiry
     /// (`SET k v EX 10`) is resolved against `now_ms`, so all replicas agree on the deadline.
     Command { now_ms: u64, argv: Vec<Bytes> },
+    /// Several client commands proposed together (group commit, see `server::proposer`),
+    /// applied in order as if each were its own entry. The reply is a `Frame::Array` with one
+    /// frame per command.
+    Batch { now_ms: u64, cmds: Vec<Vec<Bytes>> },
     /// Leader-driven active expiry: remove each listed key whose deadline is `<= now_ms` at apply
     /// time (a key rewritten since the leader sampled it is left alone).
     Expire { now_ms: u64, keys: Vec<Bytes> },
 }
 
-/// The reply to a client, produced by applying the entry; `Frame::Simple("OK")` for entries that
-/// have no client (expiry, blank, membership).
+/// The reply to a client, produced by applying the entry: the command's reply for `Command`, an
+/// array of per-command replies for `Batch`, `Frame::Simple("OK")` for entries that have no
+/// client (expiry, blank, membership).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response(pub Frame);
 
@@ -48,6 +53,7 @@ impl std::fmt::Display for Request {
                 let name = argv.first().map(|a| String::from_utf8_lossy(a).into_owned());
                 write!(f, "command {} ({} args)", name.unwrap_or_default(), argv.len())
             }
+            Request::Batch { cmds, .. } => write!(f, "batch of {} commands", cmds.len()),
             Request::Expire { keys, .. } => write!(f, "expire {} keys", keys.len()),
         }
     }

@@ -96,25 +96,41 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             );
         }
         "replication" => {
+            let st = crate::raft::service::status(&node.raft, &node.book, node.id).await;
             let m = node.raft.metrics().borrow().clone();
-            let committed = node.raft.with_raft_state(|st| st.committed.map(|l| l.index)).await.ok().flatten();
-            let role = match m.state {
-                openraft::ServerState::Leader => "master",
-                _ => "slave",
-            };
-            let voters: Vec<String> =
-                m.membership_config.membership().voter_ids().map(|id| id.to_string()).collect();
+            let role = if st.role == "leader" { "master" } else { "slave" };
+            let _ = write!(out, "# Replication\r\nrole:{role}\r\n");
+            if role == "slave" {
+                let (host, port) = crate::config::split_host_port(&st.leader_client_addr).unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "master_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\n",
+                    if st.leader_id != 0 { "up" } else { "down" }
+                );
+            }
+            let _ = write!(out, "connected_slaves:{}\r\n", st.followers.len());
+            for (i, f) in st.followers.iter().enumerate() {
+                let addr = st.members.iter().find(|m| m.id == f.id).map(|m| m.client_addr.clone()).unwrap_or_default();
+                let (host, port) = crate::config::split_host_port(&addr).unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "slave{i}:id={},ip={host},port={port},state=online,offset={},lag={}\r\n",
+                    f.id, f.matched, f.lag
+                );
+            }
+            let voters: Vec<String> = st.voters.iter().map(|v| v.to_string()).collect();
             let _ = write!(
                 out,
-                "# Replication\r\nrole:{role}\r\nconnected_slaves:0\r\nraft_node_id:{}\r\nraft_state:{:?}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_voters:{}\r\nraft_last_log_index:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_millis_since_quorum_ack:{}\r\n",
-                m.id,
-                m.state,
-                m.current_term,
-                m.current_leader.map(|l| l.to_string()).unwrap_or_default(),
+                "raft_node_id:{}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_voters:{}\r\nraft_last_log_index:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_snapshot_index:{}\r\nraft_millis_since_quorum_ack:{}\r\n",
+                st.node_id,
+                st.role,
+                st.term,
+                if st.leader_id == 0 { String::new() } else { st.leader_id.to_string() },
+                st.leader_client_addr,
                 voters.join(","),
-                opt_index(m.last_log_index),
-                opt_index(committed),
-                opt_index(m.last_applied.map(|l| l.index)),
+                st.last_log_index,
+                st.committed_index,
+                st.applied_index,
                 opt_index(m.snapshot.map(|l| l.index)),
                 m.millis_since_quorum_ack.map(|x| x.to_string()).unwrap_or_default(),
             );

@@ -5,17 +5,21 @@
 //! - [`session`]: one client connection — decode a batch of pipelined commands, execute them in
 //!   order (writes proposed together so they share a group commit), encode all replies into one
 //!   write.
+//! - [`proposer`]: group commit above Raft — concurrent writes coalesced into one entry.
 //! - [`write_path`]: proposing entries and mapping Raft outcomes to client replies.
 //! - [`read_barrier`]: linearizable reads; concurrent readers share one leadership confirmation.
 //! - [`server_cmds`]: commands answered by the server itself (PING, AUTH, HELLO, CLIENT, CONFIG,
 //!   INFO, TIME, ...).
+//! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`info`]: the INFO sections.
 //! - [`expiry`]: leader-driven active expiry through the log.
 //! - [`stats`]: counters for INFO.
 
+pub mod cluster_cmds;
 pub mod expiry;
 pub mod info;
 pub mod node;
+pub mod proposer;
 pub mod read_barrier;
 pub mod server_cmds;
 pub mod session;

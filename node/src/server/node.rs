@@ -11,11 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::raft::network::SingleNodeNetwork;
-use crate::raft::Raft;
+use crate::cluster::members::AddressBook;
+use crate::raft::auth::PeerAuth;
+use crate::raft::network::GrpcNetwork;
+use crate::raft::{bootstrap, service, Raft};
 use crate::storage::{self, WalOptions};
 use crate::store::{Keyspace, SharedKeyspace};
 
+use super::proposer::Proposer;
 use super::read_barrier::ReadBarrier;
 use super::stats::Stats;
 
@@ -46,12 +49,15 @@ pub struct Node {
     pub raft: Raft,
     pub keyspace: SharedKeyspace,
     pub reads: ReadBarrier,
+    pub proposer: Proposer,
     pub config: Config,
     pub settings: RwLock<Settings>,
     pub stats: Stats,
     pub started: Instant,
     pub local_addr: SocketAddr,
     pub clients: Mutex<BTreeMap<u64, ClientEntry>>,
+    /// Member addresses (cluster file first, then the replicated membership).
+    pub book: AddressBook,
     next_client_id: AtomicU64,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
@@ -110,8 +116,9 @@ fn raft_config(cfg: &Config) -> anyhow::Result<Arc<openraft::Config>> {
         election_timeout_min: cfg.raft.election_timeout_min_ms,
         election_timeout_max: cfg.raft.election_timeout_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
-        // Keep no log before the snapshot: a one-member group never needs to replicate it.
-        max_in_snapshot_log_to_keep: 0,
+        // Keep one snapshot interval of log behind the newest snapshot, so that boot can fall
+        // back to the previous snapshot if the newest is corrupt (storage refuses a gap).
+        max_in_snapshot_log_to_keep: cfg.snapshot_every,
         ..Default::default()
     };
     Ok(Arc::new(rc.validate().context("invalid raft configuration")?))
@@ -120,30 +127,56 @@ fn raft_config(cfg: &Config) -> anyhow::Result<Arc<openraft::Config>> {
 /// Opens storage, starts Raft, serves clients until SIGINT/SIGTERM, then shuts down cleanly.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     cfg.validate()?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    let data_dir = cfg.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let port_file = data_dir.join("port");
+    let _ = std::fs::remove_file(&port_file);
 
     let keyspace: SharedKeyspace = Arc::new(RwLock::new(Keyspace::default()));
     let wal = WalOptions { fsync: cfg.fsync, segment_bytes: cfg.wal_segment_bytes, ..WalOptions::default() };
-    let (log_store, state_machine) = storage::open(&cfg.data_dir, wal, keyspace.clone())
-        .with_context(|| format!("cannot open data dir {}", cfg.data_dir.display()))?;
+    let (log_store, state_machine) = storage::open(&data_dir, wal, keyspace.clone())
+        .with_context(|| format!("cannot open data dir {}", data_dir.display()))?;
 
-    let listener = TcpListener::bind((cfg.bind.as_str(), cfg.port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", cfg.bind, cfg.port))?;
+    let (host, port) = cfg.client_listen();
+    let listener =
+        TcpListener::bind((host.as_str(), port)).await.with_context(|| format!("cannot listen on {host}:{port}"))?;
     let local_addr = listener.local_addr()?;
-    std::fs::write(cfg.data_dir.join("port"), local_addr.port().to_string())
-        .with_context(|| format!("cannot write {}", cfg.data_dir.join("port").display()))?;
 
-    let raft = Raft::new(cfg.node_id, raft_config(&cfg)?, SingleNodeNetwork, log_store, state_machine)
+    let book = AddressBook::from_config(&cfg);
+    let auth = cfg.cluster.as_ref().map(|c| PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() });
+    let network = GrpcNetwork::new(auth.clone(), book.clone());
+    let raft = Raft::new(cfg.node_id, raft_config(&cfg)?, network, log_store, state_machine)
         .await
         .context("cannot start raft")?;
-    bootstrap(&raft, cfg.node_id, local_addr).await?;
 
     let (shutdown_tx, _) = watch::channel(false);
+    if let (Some(auth), Some(raft_listen)) = (auth, cfg.raft_listen()) {
+        let addr: SocketAddr =
+            raft_listen.parse().with_context(|| format!("raft listen address '{raft_listen}' is not host:port"))?;
+        // Bind first so a port conflict is reported at boot, not in a background task.
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen for peers on {addr}"))?;
+        let mut stop = shutdown_tx.subscribe();
+        let (r, b, id) = (raft.clone(), book.clone(), cfg.node_id);
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = service::serve(addr, r, auth, b, id, shutdown).await {
+                tracing::error!(error = %e, "peer gRPC server failed");
+            }
+        });
+        tracing::info!(%addr, "serving raft and admin gRPC");
+    }
+    let advertised = cfg.me().map(|m| m.client.clone()).unwrap_or_else(|| local_addr.to_string());
+    bootstrap::bootstrap(&raft, &cfg, &advertised).await?;
+    // Written last: tools treat the port file as "listening and booted".
+    std::fs::write(&port_file, local_addr.port().to_string())
+        .with_context(|| format!("cannot write {}", port_file.display()))?;
+
     let node = Arc::new(Node {
         id: cfg.node_id,
         reads: ReadBarrier::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
+        proposer: Proposer::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {
@@ -158,6 +191,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         started: Instant::now(),
         local_addr,
         clients: Mutex::new(BTreeMap::new()),
+        book,
         next_client_id: AtomicU64::new(1),
         shutting_down: AtomicBool::new(false),
         shutdown_tx,
@@ -182,21 +216,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     raft.shutdown().await.map_err(|e| anyhow::anyhow!("raft shutdown failed: {e}"))?;
     tracing::info!("shut down cleanly");
     Ok(())
-}
-
-/// Initializes the one-member group exactly once: a node with existing Raft state (vote or log)
-/// is never re-initialized.
-async fn bootstrap(raft: &Raft, id: u64, addr: SocketAddr) -> anyhow::Result<()> {
-    if raft.is_initialized().await.context("raft stopped during boot")? {
-        return Ok(());
-    }
-    let mut members = BTreeMap::new();
-    members.insert(id, openraft::BasicNode { addr: addr.to_string() });
-    match raft.initialize(members).await {
-        Ok(()) => Ok(()),
-        Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot initialize raft group: {e}")),
-    }
 }
 
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, live: Arc<AtomicU64>) -> anyhow::Result<()> {

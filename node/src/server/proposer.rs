@@ -6,6 +6,8 @@
 //! last proposal (from any number of sessions, in arrival order) and proposes them as one
 //! `Request::Batch` entry. While that entry is being made durable, the next batch accumulates —
 //! the classic group-commit shape, so the batch size grows with load and one fsync covers it.
+//! At most [`MAX_IN_FLIGHT`] entries are handed to Raft at a time; without that bound every
+//! command would be proposed the moment it arrived and queue inside Raft one fsync apart.
 //!
 //! Ordering: writes are applied in the order they were submitted, so a session that submits
 //! its pipelined writes in order sees them applied in order. Replies come back per command.
@@ -13,7 +15,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::clock;
 use crate::raft::{Raft, Request};
@@ -25,6 +29,9 @@ use super::write_path;
 const MAX_BATCH_COMMANDS: usize = 4096;
 /// Stop adding commands to a batch once their argv bytes exceed this.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Entries proposed but not yet applied. Two keep Raft busy (one being flushed, the next
+/// queued) while the following batch forms.
+const MAX_IN_FLIGHT: usize = 2;
 
 struct Pending {
     argv: Vec<Bytes>,
@@ -64,15 +71,12 @@ fn argv_bytes(argv: &[Bytes]) -> usize {
 }
 
 async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeout: Duration) {
-    let mut carry: Option<Pending> = None;
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
-        let first = match carry.take() {
-            Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
-            },
-        };
+        let Some(first) = rx.recv().await else { return };
+        // Wait for room before draining the queue, so the batch takes everything that arrived
+        // while earlier entries were being committed.
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
         let mut bytes = argv_bytes(&first.argv);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
@@ -102,6 +106,7 @@ async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeou
             }
             Ok(p) => {
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let deadline = tokio::time::Instant::now() + timeout;
                     let reply = write_path::await_reply(p, deadline, timeout).await;
                     distribute(reply, replies);

@@ -61,9 +61,15 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
                 Frame::bulk(now.subsec_micros().to_string()),
             ])
         }
-        // A single Raft group has no follower reads to opt into yet: both are accepted no-ops.
-        "readonly" | "readwrite" => Frame::ok(),
-        "cluster" => Frame::error("ERR This instance has cluster support disabled"),
+        "readonly" => {
+            session.readonly = true;
+            Frame::ok()
+        }
+        "readwrite" => {
+            session.readonly = false;
+            Frame::ok()
+        }
+        "cluster" => super::cluster_cmds::execute(node, argv).await,
         other => Frame::error(format!("ERR unknown command '{other}'")),
     }
 }
@@ -261,10 +267,10 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
     let s = node.settings();
     let c = &node.config;
     vec![
-        ("bind", c.bind.clone(), false),
+        ("bind", node.local_addr.ip().to_string(), false),
         ("port", node.local_addr.port().to_string(), false),
-        ("dir", c.data_dir.display().to_string(), false),
-        ("data-dir", c.data_dir.display().to_string(), false),
+        ("dir", c.data_dir().display().to_string(), false),
+        ("data-dir", c.data_dir().display().to_string(), false),
         ("fsync", c.fsync.to_string(), false),
         ("appendonly", "yes".to_string(), false),
         ("appendfsync", c.fsync.to_string(), false),

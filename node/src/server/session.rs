@@ -28,7 +28,8 @@ use crate::resp::{Decoder, Frame, Limits};
 use super::node::{ClientEntry, Node};
 use super::read_barrier::ReadError;
 use super::stats::Stats;
-use super::write_path::{self, Proposal};
+use super::proposer::ReplyRx;
+use super::write_path;
 
 /// Per-connection state that commands can change.
 pub struct Session {
@@ -37,11 +38,13 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by QUIT: reply, then close.
     pub closing: bool,
+    /// READONLY: reads on a follower are served from its local, possibly stale, state.
+    pub readonly: bool,
 }
 
 enum Slot {
     Done(Frame),
-    Write(Proposal),
+    Write(ReplyRx),
     Read(Command),
 }
 
@@ -61,6 +64,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         addr,
         authenticated: settings.requirepass.is_none(),
         closing: false,
+        readonly: false,
     };
     node.with_clients(|c| {
         c.insert(
@@ -188,12 +192,22 @@ async fn execute_batch(node: &Arc<Node>, session: &mut Session, batch: Vec<Vec<B
             slots.push(Slot::Done(e));
             continue;
         }
+        if spec.kind != Kind::Server {
+            if let Some(redirect) = route(node, spec, &argv, session.readonly) {
+                slots.push(Slot::Done(redirect));
+                continue;
+            }
+        }
         match spec.kind {
             Kind::Server => {
                 let reply = super::server_cmds::execute(node, session, &argv).await;
                 slots.push(Slot::Done(reply));
             }
             Kind::Read => match Command::parse(&argv) {
+                Ok(c) if session.readonly && !is_leader(node) => {
+                    let reply = stale_read(node, &c);
+                    slots.push(Slot::Done(reply));
+                }
                 Ok(c) => {
                     slots.push(Slot::Read(c));
                     has_pending_read = true;
@@ -209,10 +223,7 @@ async fn execute_batch(node: &Arc<Node>, session: &mut Session, batch: Vec<Vec<B
                         has_pending_read = false;
                     }
                     Stats::add(&node.stats.writes_proposed, 1);
-                    match write_path::propose_command(&node.raft, argv).await {
-                        Ok(p) => slots.push(Slot::Write(p)),
-                        Err(e) => slots.push(Slot::Done(e)),
-                    }
+                    slots.push(Slot::Write(node.proposer.submit(argv)));
                 }
             },
         }
@@ -242,7 +253,14 @@ async fn resolve(
                 let Slot::Write(p) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null)) else {
                     unreachable!("matched Write above")
                 };
-                slots[i] = Slot::Done(write_path::await_reply(p, deadline, timeout).await);
+                let reply = match tokio::time::timeout_at(deadline, p).await {
+                    Ok(Ok(f)) => f,
+                    // The proposer answers every command it accepted; a dropped sender means the
+                    // node is stopping with the write in an unknown state.
+                    Ok(Err(_)) => Frame::error("ERR the node stopped before the write completed; it may or may not be applied"),
+                    Err(_) => write_path::unknown_outcome_reply(timeout),
+                };
+                slots[i] = Slot::Done(reply);
                 i += 1;
             }
             Slot::Read(_) => {
@@ -285,6 +303,41 @@ async fn resolve(
         }
     }
     *resolved = i;
+}
+
+fn is_leader(node: &Node) -> bool {
+    node.raft.metrics().borrow().state.is_leader()
+}
+
+fn stale_read(node: &Node, c: &Command) -> Frame {
+    let ks = match node.keyspace.read() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    c.read(&ks, clock::now_ms())
+}
+
+/// Where a keyed command must go when this node is not the leader: `-MOVED <slot> <leader>`
+/// (Redis Cluster's redirect, followed by `redis-cli -c` and cluster clients), or
+/// `-CLUSTERDOWN` while no leader is known. `None` = serve it here. This is a fast path only:
+/// a leader that lost its leadership is still caught by Raft (the write cannot commit, the
+/// read cannot be confirmed).
+fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -> Option<Frame> {
+    let m = node.raft.metrics().borrow().clone();
+    if m.state.is_leader() || (readonly && spec.kind == Kind::Read) {
+        return None;
+    }
+    let slot = cmd::key_indices(spec, argv)
+        .first()
+        .and_then(|&i| argv.get(i))
+        .map(|k| crate::cluster::slot::key_slot(k))
+        .unwrap_or(0);
+    let leader = m.current_leader.filter(|&l| l != node.id);
+    let addr = leader.and_then(|l| node.book.client_addr(l, m.membership_config.membership().get_node(&l)));
+    Some(match addr {
+        Some(a) => Frame::error(format!("MOVED {slot} {a}")),
+        None => Frame::error("CLUSTERDOWN The cluster is down"),
+    })
 }
 
 fn read_error_reply(e: &ReadError, timeout: Duration) -> Frame {

@@ -7,10 +7,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use openraft::error::ClientWriteError;
 
-use crate::clock;
 use crate::raft::{Raft, Request, TypeConfig};
 use crate::resp::Frame;
 
@@ -30,11 +28,6 @@ pub fn unknown_outcome_reply(timeout: Duration) -> Frame {
         "TIMEOUT the write was not confirmed within {} ms; it may or may not be applied",
         timeout.as_millis()
     ))
-}
-
-/// Proposes a client command, stamped with the leader's clock.
-pub async fn propose_command(raft: &Raft, argv: Vec<Bytes>) -> Result<Proposal, Frame> {
-    propose(raft, Request::Command { now_ms: clock::now_ms(), argv }).await
 }
 
 /// Proposes any request; fails only when Raft has stopped.

@@ -36,19 +36,31 @@ const PAYLOAD_MEMBERSHIP: u8 = 2;
 /// Request tags.
 const REQUEST_COMMAND: u8 = 1;
 const REQUEST_EXPIRE: u8 = 2;
+/// `Request::Batch`: varint command count, then per command a varint argument count and the
+/// arguments as length-prefixed bytes.
+const REQUEST_BATCH: u8 = 3;
 
 /// A decoding failure. Offsets are relative to the start of the slice given to `decode_*`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     /// The input ended in the middle of a field.
     #[error("truncated input: {what} at byte {offset} needs {needed} bytes, {remaining} left")]
-    Truncated { what: &'static str, offset: usize, needed: u64, remaining: usize },
+    Truncated {
+        what: &'static str,
+        offset: usize,
+        needed: u64,
+        remaining: usize,
+    },
     /// The leading format byte is not one this build understands.
     #[error("unsupported format version {found} at byte {offset} (this build reads version {FORMAT_VERSION})")]
     UnsupportedVersion { found: u8, offset: usize },
     /// An enum tag byte has no meaning.
     #[error("invalid {what} tag {tag} at byte {offset}")]
-    InvalidTag { what: &'static str, tag: u8, offset: usize },
+    InvalidTag {
+        what: &'static str,
+        tag: u8,
+        offset: usize,
+    },
     /// A varint is longer than 10 bytes or overflows u64.
     #[error("malformed varint ({what}) at byte {offset}")]
     BadVarint { what: &'static str, offset: usize },
@@ -57,10 +69,18 @@ pub enum CodecError {
     InvalidUtf8 { what: &'static str, offset: usize },
     /// Bytes remain after a complete value.
     #[error("{count} trailing bytes after {what} at byte {offset}")]
-    TrailingBytes { what: &'static str, offset: usize, count: usize },
+    TrailingBytes {
+        what: &'static str,
+        offset: usize,
+        count: usize,
+    },
     /// A structurally valid value that violates an invariant (e.g. an empty membership config).
     #[error("invalid {what} at byte {offset}: {reason}")]
-    Invalid { what: &'static str, offset: usize, reason: String },
+    Invalid {
+        what: &'static str,
+        offset: usize,
+        reason: String,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +157,18 @@ fn put_request(out: &mut Vec<u8>, r: &Request) {
     let (tag, now_ms, items) = match r {
         Request::Command { now_ms, argv } => (REQUEST_COMMAND, now_ms, argv),
         Request::Expire { now_ms, keys } => (REQUEST_EXPIRE, now_ms, keys),
+        Request::Batch { now_ms, cmds } => {
+            put_u8(out, REQUEST_BATCH);
+            put_u64(out, *now_ms);
+            put_varint(out, cmds.len() as u64);
+            for argv in cmds {
+                put_varint(out, argv.len() as u64);
+                for arg in argv {
+                    put_bytes(out, arg);
+                }
+            }
+            return;
+        }
     };
     put_u8(out, tag);
     put_u64(out, *now_ms);
@@ -220,14 +252,20 @@ impl<'a> Reader<'a> {
             let b = self.u8(what)?;
             let low = u64::from(b & 0x7f);
             if i == 9 && b > 1 {
-                return Err(CodecError::BadVarint { what, offset: start });
+                return Err(CodecError::BadVarint {
+                    what,
+                    offset: start,
+                });
             }
             v |= low << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(v);
             }
         }
-        Err(CodecError::BadVarint { what, offset: start })
+        Err(CodecError::BadVarint {
+            what,
+            offset: start,
+        })
     }
 
     /// A count of elements each at least `min_size` bytes long, validated against the remaining
@@ -237,7 +275,12 @@ impl<'a> Reader<'a> {
         let n = self.varint(what)?;
         let needed = n.saturating_mul(min_size.max(1));
         if needed > self.remaining() as u64 {
-            return Err(CodecError::Truncated { what, offset, needed, remaining: self.remaining() });
+            return Err(CodecError::Truncated {
+                what,
+                offset,
+                needed,
+                remaining: self.remaining(),
+            });
         }
         Ok(n as usize)
     }
@@ -264,7 +307,11 @@ impl<'a> Reader<'a> {
 
     fn finish(&self, what: &'static str) -> Result<(), CodecError> {
         if self.remaining() != 0 {
-            return Err(CodecError::TrailingBytes { what, offset: self.pos, count: self.remaining() });
+            return Err(CodecError::TrailingBytes {
+                what,
+                offset: self.pos,
+                count: self.remaining(),
+            });
         }
         Ok(())
     }
@@ -281,7 +328,11 @@ impl<'a> Reader<'a> {
         match self.u8("optional log id tag")? {
             0 => Ok(None),
             1 => Ok(Some(self.log_id()?)),
-            tag => Err(CodecError::InvalidTag { what: "optional log id", tag, offset }),
+            tag => Err(CodecError::InvalidTag {
+                what: "optional log id",
+                tag,
+                offset,
+            }),
         }
     }
 
@@ -292,9 +343,18 @@ impl<'a> Reader<'a> {
         let committed = match self.u8("vote committed flag")? {
             0 => false,
             1 => true,
-            tag => return Err(CodecError::InvalidTag { what: "vote committed flag", tag, offset }),
+            tag => {
+                return Err(CodecError::InvalidTag {
+                    what: "vote committed flag",
+                    tag,
+                    offset,
+                })
+            }
         };
-        Ok(Vote { leader_id: LeaderId::new(term, node_id), committed })
+        Ok(Vote {
+            leader_id: LeaderId::new(term, node_id),
+            committed,
+        })
     }
 
     fn membership(&mut self) -> Result<Membership<NodeId, BasicNode>, CodecError> {
@@ -344,6 +404,20 @@ impl<'a> Reader<'a> {
         let offset = self.pos;
         let tag = self.u8("request tag")?;
         let now_ms = self.u64("request now_ms")?;
+        if tag == REQUEST_BATCH {
+            // Each command costs at least its 1-byte argument count.
+            let n = self.count("batch command count", 1)?;
+            let mut cmds = Vec::with_capacity(n);
+            for _ in 0..n {
+                let argc = self.count("batch argument count", 1)?;
+                let mut argv = Vec::with_capacity(argc);
+                for _ in 0..argc {
+                    argv.push(Bytes::copy_from_slice(self.bytes("batch argument")?));
+                }
+                cmds.push(argv);
+            }
+            return Ok(Request::Batch { now_ms, cmds });
+        }
         // Each item costs at least its 1-byte length.
         let n = self.count("request item count", 1)?;
         let mut items = Vec::with_capacity(n);
@@ -351,9 +425,19 @@ impl<'a> Reader<'a> {
             items.push(Bytes::copy_from_slice(self.bytes("request item")?));
         }
         match tag {
-            REQUEST_COMMAND => Ok(Request::Command { now_ms, argv: items }),
-            REQUEST_EXPIRE => Ok(Request::Expire { now_ms, keys: items }),
-            tag => Err(CodecError::InvalidTag { what: "request", tag, offset }),
+            REQUEST_COMMAND => Ok(Request::Command {
+                now_ms,
+                argv: items,
+            }),
+            REQUEST_EXPIRE => Ok(Request::Expire {
+                now_ms,
+                keys: items,
+            }),
+            tag => Err(CodecError::InvalidTag {
+                what: "request",
+                tag,
+                offset,
+            }),
         }
     }
 
@@ -364,7 +448,13 @@ impl<'a> Reader<'a> {
             PAYLOAD_BLANK => EntryPayload::Blank,
             PAYLOAD_NORMAL => EntryPayload::Normal(self.request()?),
             PAYLOAD_MEMBERSHIP => EntryPayload::Membership(self.membership()?),
-            tag => return Err(CodecError::InvalidTag { what: "entry payload", tag, offset }),
+            tag => {
+                return Err(CodecError::InvalidTag {
+                    what: "entry payload",
+                    tag,
+                    offset,
+                })
+            }
         };
         Ok(Entry { log_id, payload })
     }
@@ -373,7 +463,11 @@ impl<'a> Reader<'a> {
         let last_log_id = self.opt_log_id()?;
         let last_membership = self.stored_membership()?;
         let snapshot_id = self.string("snapshot id")?;
-        Ok(SnapshotMeta { last_log_id, last_membership, snapshot_id })
+        Ok(SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        })
     }
 }
 
@@ -456,7 +550,9 @@ pub fn encode_stored_membership(m: &StoredMembership<NodeId, BasicNode>, out: &m
 }
 
 /// Decodes a value written by [`encode_stored_membership`].
-pub fn decode_stored_membership(buf: &[u8]) -> Result<StoredMembership<NodeId, BasicNode>, CodecError> {
+pub fn decode_stored_membership(
+    buf: &[u8],
+) -> Result<StoredMembership<NodeId, BasicNode>, CodecError> {
     decode_versioned(buf, "stored membership", |r| r.stored_membership())
 }
 
@@ -492,24 +588,52 @@ mod tests {
 
     fn entries() -> Vec<Entry<TypeConfig>> {
         let mut nodes = BTreeMap::new();
-        nodes.insert(1, BasicNode { addr: "127.0.0.1:1".into() });
-        nodes.insert(2, BasicNode { addr: "h2:2".into() });
-        nodes.insert(9, BasicNode { addr: "learner".into() });
+        nodes.insert(
+            1,
+            BasicNode {
+                addr: "127.0.0.1:1".into(),
+            },
+        );
+        nodes.insert(
+            2,
+            BasicNode {
+                addr: "h2:2".into(),
+            },
+        );
+        nodes.insert(
+            9,
+            BasicNode {
+                addr: "learner".into(),
+            },
+        );
         let cfg = vec![BTreeSet::from([1, 2]), BTreeSet::from([2])];
         vec![
-            Entry { log_id: lid(1, 2, 3), payload: EntryPayload::Blank },
+            Entry {
+                log_id: lid(1, 2, 3),
+                payload: EntryPayload::Blank,
+            },
             Entry {
                 log_id: lid(u64::MAX, 7, u64::MAX),
                 payload: EntryPayload::Normal(Request::Command {
                     now_ms: 1234,
-                    argv: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()],
+                    argv: vec![
+                        Bytes::from_static(b"SET"),
+                        Bytes::from_static(b"k"),
+                        Bytes::new(),
+                    ],
                 }),
             },
             Entry {
                 log_id: lid(2, 0, 4),
-                payload: EntryPayload::Normal(Request::Expire { now_ms: 9, keys: vec![] }),
+                payload: EntryPayload::Normal(Request::Expire {
+                    now_ms: 9,
+                    keys: vec![],
+                }),
             },
-            Entry { log_id: lid(3, 1, 5), payload: EntryPayload::Membership(Membership::new(cfg, nodes)) },
+            Entry {
+                log_id: lid(3, 1, 5),
+                payload: EntryPayload::Membership(Membership::new(cfg, nodes)),
+            },
         ]
     }
 
@@ -524,13 +648,19 @@ mod tests {
             }
             let mut longer = buf.clone();
             longer.push(0);
-            assert!(matches!(decode_entry(&longer), Err(CodecError::TrailingBytes { .. })));
+            assert!(matches!(
+                decode_entry(&longer),
+                Err(CodecError::TrailingBytes { .. })
+            ));
         }
     }
 
     #[test]
     fn other_values_round_trip() {
-        let v = Vote { leader_id: LeaderId::new(5, 3), committed: true };
+        let v = Vote {
+            leader_id: LeaderId::new(5, 3),
+            committed: true,
+        };
         let mut b = Vec::new();
         encode_vote(&v, &mut b);
         assert_eq!(decode_vote(&b).unwrap(), v);
@@ -561,11 +691,17 @@ mod tests {
         b.push(REQUEST_COMMAND);
         put_u64(&mut b, 0);
         put_varint(&mut b, 1 << 62);
-        assert!(matches!(decode_entry(&b), Err(CodecError::Truncated { .. })));
+        assert!(matches!(
+            decode_entry(&b),
+            Err(CodecError::Truncated { .. })
+        ));
         // Overlong varint.
         let mut b = vec![FORMAT_VERSION, 0];
         b.extend_from_slice(&[0xff; 11]);
         assert!(decode_opt_log_id(&b).is_err());
-        assert!(matches!(decode_vote(&[9]), Err(CodecError::UnsupportedVersion { found: 9, .. })));
+        assert!(matches!(
+            decode_vote(&[9]),
+            Err(CodecError::UnsupportedVersion { found: 9, .. })
+        ));
     }
 }

@@ -25,7 +25,11 @@ pub enum StorageError {
     },
     /// Damaged data that recovery must not paper over (it is not a torn tail).
     #[error("corrupt {} at offset {offset}: {reason}", path.display())]
-    Corrupt { path: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
     /// No snapshot file could be loaded although some exist.
     #[error("no valid snapshot; newest {} is unusable: {reason}", path.display())]
     NoValidSnapshot { path: PathBuf, reason: String },
@@ -56,12 +60,18 @@ pub enum StorageError {
 impl StorageError {
     /// Wraps an I/O error with the operation and path.
     pub fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
-        StorageError::Io { op, path: path.to_path_buf(), source }
+        StorageError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Converts to openraft's error, tagging what was being done.
     pub fn into_raft(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> RaftStorageError {
-        RaftStorageError::IO { source: StorageIOError::new(subject, verb, AnyError::new(&self)) }
+        RaftStorageError::IO {
+            source: StorageIOError::new(subject, verb, AnyError::new(&self)),
+        }
     }
 
     /// `into_raft` for log writes.

@@ -9,7 +9,8 @@ use crate::storage::error::{Result, StorageError};
 /// fsyncs a directory so that file creations, renames and deletions inside it are durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| StorageError::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| StorageError::io("fsync directory", dir, e))
+    d.sync_all()
+        .map_err(|e| StorageError::io("fsync directory", dir, e))
 }
 
 /// `path` with `.tmp` appended to its file name.
@@ -31,8 +32,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .truncate(true)
             .open(&tmp)
             .map_err(|e| StorageError::io("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| StorageError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| StorageError::io("fsync", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| StorageError::io("write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| StorageError::io("fsync", &tmp, e))?;
     }
     fs::rename(&tmp, path).map_err(|e| StorageError::io("rename into", path, e))?;
     match path.parent() {
@@ -62,22 +65,49 @@ pub(crate) fn read_small_file(path: &Path, magic: &[u8; 4]) -> Result<Option<Vec
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StorageError::io("read", path, e)),
     };
-    let corrupt = |offset: u64, reason: String| StorageError::Corrupt { path: path.to_path_buf(), offset, reason };
+    let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
     if data.len() < 12 {
-        return Err(corrupt(0, format!("file is {} bytes, shorter than the 12-byte minimum", data.len())));
+        return Err(corrupt(
+            0,
+            format!(
+                "file is {} bytes, shorter than the 12-byte minimum",
+                data.len()
+            ),
+        ));
     }
     if &data[..4] != magic {
-        return Err(corrupt(0, format!("bad magic {:02x?}, expected {:02x?}", &data[..4], magic)));
+        return Err(corrupt(
+            0,
+            format!("bad magic {:02x?}, expected {:02x?}", &data[..4], magic),
+        ));
     }
     let len = u32::from_le_bytes([data[4], data[5], data[6], data[7]]) as usize;
     if len != data.len() - 12 {
-        return Err(corrupt(4, format!("payload length {len} does not match file size {}", data.len())));
+        return Err(corrupt(
+            4,
+            format!(
+                "payload length {len} does not match file size {}",
+                data.len()
+            ),
+        ));
     }
     let body_end = 8 + len;
-    let stored = u32::from_le_bytes([data[body_end], data[body_end + 1], data[body_end + 2], data[body_end + 3]]);
+    let stored = u32::from_le_bytes([
+        data[body_end],
+        data[body_end + 1],
+        data[body_end + 2],
+        data[body_end + 3],
+    ]);
     let actual = crc32c::crc32c(&data[..body_end]);
     if stored != actual {
-        return Err(corrupt(body_end as u64, format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})")));
+        return Err(corrupt(
+            body_end as u64,
+            format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"),
+        ));
     }
     Ok(Some(data[8..body_end].to_vec()))
 }
@@ -98,7 +128,9 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         if err.kind() == ErrorKind::WouldBlock {
-            return Err(StorageError::Locked { path: dir.to_path_buf() });
+            return Err(StorageError::Locked {
+                path: dir.to_path_buf(),
+            });
         }
         return Err(StorageError::io("flock", &path, err));
     }

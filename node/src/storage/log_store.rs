@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, Vote};
+use openraft::{
+    Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, Vote,
+};
 use tokio::sync::oneshot;
 
 use crate::raft::types::{NodeId, TypeConfig};
@@ -89,15 +91,26 @@ impl LogStore {
             vote: rec.vote,
             next_index: rec.next_index,
         };
-        Ok(LogStore { inner: Arc::new(LogInner { mem: RwLock::new(mem), wal }) })
+        Ok(LogStore {
+            inner: Arc::new(LogInner {
+                mem: RwLock::new(mem),
+                wal,
+            }),
+        })
     }
 
     fn read(&self) -> Result<RwLockReadGuard<'_, LogMem>> {
-        self.inner.mem.read().map_err(|_| StorageError::Poisoned("log"))
+        self.inner
+            .mem
+            .read()
+            .map_err(|_| StorageError::Poisoned("log"))
     }
 
     fn write(&self) -> Result<RwLockWriteGuard<'_, LogMem>> {
-        self.inner.mem.write().map_err(|_| StorageError::Poisoned("log"))
+        self.inner
+            .mem
+            .write()
+            .map_err(|_| StorageError::Poisoned("log"))
     }
 
     /// Makes `entries` readable and queues them for the writer, which completes `done` once
@@ -117,7 +130,10 @@ impl LogStore {
         // Entries at or below the purge point are already covered by a snapshot (and, by log
         // matching, identical to what was purged): drop them instead of re-adding them.
         if let Some(p) = mem.last_purged {
-            let skip = entries.iter().take_while(|e| e.log_id.index <= p.index).count();
+            let skip = entries
+                .iter()
+                .take_while(|e| e.log_id.index <= p.index)
+                .count();
             if skip > 0 {
                 entries.drain(..skip);
                 (frames, offsets) = wal::encode_entry_frames(&entries)?;
@@ -138,7 +154,12 @@ impl LogStore {
         let next = first + entries.len() as u64;
         mem.entries.extend(entries);
         mem.next_index = Some(next);
-        self.inner.wal.send(Op::Append { frames, offsets, first_index: first, done })
+        self.inner.wal.send(Op::Append {
+            frames,
+            offsets,
+            first_index: first,
+            done,
+        })
     }
 
     /// Appends `entries` (which must continue the log) without waiting; the returned ticket
@@ -195,14 +216,21 @@ impl LogStore {
         if lo >= hi {
             return Ok(Vec::new());
         }
-        Ok(mem.entries.range((lo - first) as usize..(hi - first) as usize).cloned().collect())
+        Ok(mem
+            .entries
+            .range((lo - first) as usize..(hi - first) as usize)
+            .cloned()
+            .collect())
     }
 
     /// Last purged and last present log ids.
     pub fn log_state(&self) -> Result<LogState<TypeConfig>> {
         let mem = self.read()?;
         let last = mem.entries.back().map(|e| e.log_id).or(mem.last_purged);
-        Ok(LogState { last_purged_log_id: mem.last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: mem.last_purged,
+            last_log_id: last,
+        })
     }
 
     /// The persisted vote.
@@ -254,11 +282,18 @@ impl LogStore {
         if mem.last_purged.is_some_and(|p| p.index >= log_id.index) {
             return Ok(());
         }
-        while mem.entries.front().is_some_and(|e| e.log_id.index <= log_id.index) {
+        while mem
+            .entries
+            .front()
+            .is_some_and(|e| e.log_id.index <= log_id.index)
+        {
             mem.entries.pop_front();
         }
         mem.last_purged = Some(log_id);
-        mem.next_index = Some(mem.next_index.map_or(log_id.index + 1, |n| n.max(log_id.index + 1)));
+        mem.next_index = Some(
+            mem.next_index
+                .map_or(log_id.index + 1, |n| n.max(log_id.index + 1)),
+        );
         self.inner.wal.send(Op::Purge { log_id, done: None })
     }
 
@@ -270,12 +305,22 @@ impl LogStore {
             if mem.last_purged.is_some_and(|p| p.index >= log_id.index) {
                 return Ok(());
             }
-            while mem.entries.front().is_some_and(|e| e.log_id.index <= log_id.index) {
+            while mem
+                .entries
+                .front()
+                .is_some_and(|e| e.log_id.index <= log_id.index)
+            {
                 mem.entries.pop_front();
             }
             mem.last_purged = Some(log_id);
-            mem.next_index = Some(mem.next_index.map_or(log_id.index + 1, |n| n.max(log_id.index + 1)));
-            self.inner.wal.send(Op::Purge { log_id, done: Some(tx) })?;
+            mem.next_index = Some(
+                mem.next_index
+                    .map_or(log_id.index + 1, |n| n.max(log_id.index + 1)),
+            );
+            self.inner.wal.send(Op::Purge {
+                log_id,
+                done: Some(tx),
+            })?;
         }
         wal::wait(rx).await
     }
@@ -311,7 +356,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
-    async fn get_log_state(&mut self) -> std::result::Result<LogState<TypeConfig>, RaftStorageError> {
+    async fn get_log_state(
+        &mut self,
+    ) -> std::result::Result<LogState<TypeConfig>, RaftStorageError> {
         self.log_state().map_err(StorageError::read_logs)
     }
 
@@ -319,36 +366,59 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> std::result::Result<(), RaftStorageError> {
-        self.persist_vote(*vote).await.map_err(|e| e.into_raft(ErrorSubject::Vote, ErrorVerb::Write))
+    async fn save_vote(
+        &mut self,
+        vote: &Vote<NodeId>,
+    ) -> std::result::Result<(), RaftStorageError> {
+        self.persist_vote(*vote)
+            .await
+            .map_err(|e| e.into_raft(ErrorSubject::Vote, ErrorVerb::Write))
     }
 
     async fn read_vote(&mut self) -> std::result::Result<Option<Vote<NodeId>>, RaftStorageError> {
-        self.vote().map_err(|e| e.into_raft(ErrorSubject::Vote, ErrorVerb::Read))
+        self.vote()
+            .map_err(|e| e.into_raft(ErrorSubject::Vote, ErrorVerb::Read))
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> std::result::Result<(), RaftStorageError> {
-        self.set_committed(committed).map_err(StorageError::write_logs)
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> std::result::Result<(), RaftStorageError> {
+        self.set_committed(committed)
+            .map_err(StorageError::write_logs)
     }
 
-    async fn read_committed(&mut self) -> std::result::Result<Option<LogId<NodeId>>, RaftStorageError> {
+    async fn read_committed(
+        &mut self,
+    ) -> std::result::Result<Option<LogId<NodeId>>, RaftStorageError> {
         self.committed().map_err(StorageError::read_logs)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> std::result::Result<(), RaftStorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> std::result::Result<(), RaftStorageError>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
-        self.append_inner(entries, Completion::Raft(callback)).map_err(StorageError::write_logs)
+        self.append_inner(entries, Completion::Raft(callback))
+            .map_err(StorageError::write_logs)
     }
 
-    async fn truncate(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), RaftStorageError> {
-        self.truncate_from(log_id.index).await.map_err(StorageError::write_logs)
+    async fn truncate(
+        &mut self,
+        log_id: LogId<NodeId>,
+    ) -> std::result::Result<(), RaftStorageError> {
+        self.truncate_from(log_id.index)
+            .await
+            .map_err(StorageError::write_logs)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> std::result::Result<(), RaftStorageError> {
-        self.purge_upto(log_id).map_err(|e| e.into_raft(ErrorSubject::Logs, ErrorVerb::Delete))
+        self.purge_upto(log_id)
+            .map_err(|e| e.into_raft(ErrorSubject::Logs, ErrorVerb::Delete))
     }
 }

@@ -52,7 +52,11 @@ use crate::store::SharedKeyspace;
 /// Fails (naming the file and, for the WAL, the byte offset) on damage that is not a torn tail,
 /// if no snapshot is valid although some exist, or if the log was purged past the snapshot that
 /// could be loaded (the entries in between are gone, so the state cannot be rebuilt).
-pub fn open(dir: &Path, wal: WalOptions, keyspace: SharedKeyspace) -> Result<(LogStore, StateMachineStore), StorageError> {
+pub fn open(
+    dir: &Path,
+    wal: WalOptions,
+    keyspace: SharedKeyspace,
+) -> Result<(LogStore, StateMachineStore), StorageError> {
     let log = LogStore::open(dir, wal)?;
     let sm = StateMachineStore::open(dir, keyspace)?;
     let purged = log.log_state()?.last_purged_log_id;

@@ -37,7 +37,8 @@ pub type Meta = SnapshotMeta<NodeId, BasicNode>;
 /// `snap-<term>-<index>.bin`, or `None` for a snapshot of the empty state (never persisted: it
 /// equals what boot starts from).
 pub fn snapshot_file_name(meta: &Meta) -> Option<String> {
-    meta.last_log_id.map(|l| format!("snap-{}-{}.bin", l.leader_id.term, l.index))
+    meta.last_log_id
+        .map(|l| format!("snap-{}-{}.bin", l.leader_id.term, l.index))
 }
 
 fn parse_name(name: &str) -> Option<(u64, u64)> {
@@ -70,16 +71,27 @@ pub fn encode_snapshot_file(meta: &Meta, ks: &Keyspace) -> Vec<u8> {
 pub fn parse_snapshot_file(data: &[u8]) -> std::result::Result<(Meta, &[u8]), (u64, String)> {
     const FIXED: usize = 8 + 1 + 4;
     if data.len() < FIXED + 8 + 4 {
-        return Err((0, format!("{} bytes is too short for a snapshot", data.len())));
+        return Err((
+            0,
+            format!("{} bytes is too short for a snapshot", data.len()),
+        ));
     }
     let body_end = data.len() - 4;
-    let stored = u32::from_le_bytes([data[body_end], data[body_end + 1], data[body_end + 2], data[body_end + 3]]);
+    let stored = u32::from_le_bytes([
+        data[body_end],
+        data[body_end + 1],
+        data[body_end + 2],
+        data[body_end + 3],
+    ]);
     let actual = crc32c::crc32c(&data[..body_end]);
     if &data[..8] != SNAPSHOT_MAGIC {
         return Err((0, "bad snapshot magic".into()));
     }
     if stored != actual {
-        return Err((body_end as u64, format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})")));
+        return Err((
+            body_end as u64,
+            format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"),
+        ));
     }
     if data[8] != SNAPSHOT_VERSION {
         return Err((8, format!("unsupported snapshot version {}", data[8])));
@@ -89,13 +101,20 @@ pub fn parse_snapshot_file(data: &[u8]) -> std::result::Result<(Meta, &[u8]), (u
         return Err((9, format!("metadata length {meta_len} exceeds the file")));
     }
     let meta_end = FIXED + meta_len;
-    let meta = codec::decode_snapshot_meta(&data[FIXED..meta_end]).map_err(|e| (FIXED as u64, e.to_string()))?;
+    let meta = codec::decode_snapshot_meta(&data[FIXED..meta_end])
+        .map_err(|e| (FIXED as u64, e.to_string()))?;
     let mut a = [0u8; 8];
     a.copy_from_slice(&data[meta_end..meta_end + 8]);
     let ks_len = u64::from_le_bytes(a);
     let ks_start = meta_end + 8;
     if ks_len != (body_end - ks_start) as u64 {
-        return Err((meta_end as u64, format!("keyspace length {ks_len} does not match the file ({} bytes)", body_end - ks_start)));
+        return Err((
+            meta_end as u64,
+            format!(
+                "keyspace length {ks_len} does not match the file ({} bytes)",
+                body_end - ks_start
+            ),
+        ));
     }
     Ok((meta, &data[ks_start..body_end]))
 }
@@ -176,7 +195,11 @@ impl SnapshotDir {
     pub fn read_verified(&self, path: &Path) -> Result<(Meta, Vec<u8>)> {
         let data = fs::read(path).map_err(|e| StorageError::io("read", path, e))?;
         let meta = parse_snapshot_file(&data)
-            .map_err(|(offset, reason)| StorageError::Corrupt { path: path.to_path_buf(), offset, reason })?
+            .map_err(|(offset, reason)| StorageError::Corrupt {
+                path: path.to_path_buf(),
+                offset,
+                reason,
+            })?
             .0;
         Ok((meta, data))
     }
@@ -197,7 +220,9 @@ impl SnapshotDir {
             };
             match decode_snapshot_file(&data) {
                 Ok((meta, ks)) => {
-                    if snapshot_file_name(&meta).as_deref() != path.file_name().and_then(|n| n.to_str()) {
+                    if snapshot_file_name(&meta).as_deref()
+                        != path.file_name().and_then(|n| n.to_str())
+                    {
                         let reason = format!("metadata {meta} does not match the file name");
                         tracing::warn!(file = %path.display(), %reason, "invalid snapshot; trying an older one");
                         first_err.get_or_insert((path.clone(), reason));

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot,
-    StoredMembership,
+    BasicNode, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend,
+    RaftSnapshotBuilder, Snapshot, StoredMembership,
 };
 
 use crate::raft::types::{NodeId, Request, Response, TypeConfig};
@@ -80,9 +80,18 @@ impl StateMachineStore {
         let mut current = None;
         if let Some((meta, ks, path)) = snapshots.load_newest_valid()? {
             tracing::info!(file = %path.display(), %meta, keys = ks.len(), "loaded snapshot");
-            *keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))? = ks;
-            applied = Applied { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
-            current = Some(Current { meta, path: Some(path), image: None });
+            *keyspace
+                .write()
+                .map_err(|_| StorageError::Poisoned("keyspace"))? = ks;
+            applied = Applied {
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
+            current = Some(Current {
+                meta,
+                path: Some(path),
+                image: None,
+            });
         }
         let seq = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -117,11 +126,20 @@ impl StateMachineStore {
 
     /// Metadata of the current snapshot, if any.
     pub fn current_snapshot_meta(&self) -> Option<Meta> {
-        self.inner.current.lock().ok().and_then(|c| c.as_ref().map(|c| c.meta.clone()))
+        self.inner
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.meta.clone()))
     }
 
     fn applied(&self) -> Result<Applied> {
-        Ok(self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?.clone())
+        Ok(self
+            .inner
+            .applied
+            .lock()
+            .map_err(|_| StorageError::Poisoned("applied state"))?
+            .clone())
     }
 
     /// Applies committed entries, returning one response per entry. Takes the keyspace write
@@ -130,13 +148,28 @@ impl StateMachineStore {
     where
         I: IntoIterator<Item = Entry<TypeConfig>>,
     {
-        let mut ks = self.inner.keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))?;
-        let mut applied = self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?;
+        let mut ks = self
+            .inner
+            .keyspace
+            .write()
+            .map_err(|_| StorageError::Poisoned("keyspace"))?;
+        let mut applied = self
+            .inner
+            .applied
+            .lock()
+            .map_err(|_| StorageError::Poisoned("applied state"))?;
         let iter = entries.into_iter();
         let mut out = Vec::with_capacity(iter.size_hint().0);
         for e in iter {
             let reply = match e.payload {
-                EntryPayload::Normal(Request::Command { now_ms, argv }) => crate::cmd::apply_argv(&mut ks, &argv, now_ms),
+                EntryPayload::Normal(Request::Command { now_ms, argv }) => {
+                    crate::cmd::apply_argv(&mut ks, &argv, now_ms)
+                }
+                EntryPayload::Normal(Request::Batch { now_ms, cmds }) => Frame::Array(
+                    cmds.iter()
+                        .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now_ms))
+                        .collect(),
+                ),
                 EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
                     ks.remove_expired(&keys, now_ms);
                     Frame::ok()
@@ -159,14 +192,22 @@ impl StateMachineStore {
     /// with no lock held.
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>> {
         let (meta, image) = {
-            let ks = self.inner.keyspace.read().map_err(|_| StorageError::Poisoned("keyspace"))?;
+            let ks = self
+                .inner
+                .keyspace
+                .read()
+                .map_err(|_| StorageError::Poisoned("keyspace"))?;
             let applied = self.applied()?;
             let seq = self.inner.snapshot_seq.fetch_add(1, Ordering::Relaxed);
             let snapshot_id = match applied.last_applied {
                 Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, seq),
                 None => format!("none-{seq}"),
             };
-            let meta = Meta { last_log_id: applied.last_applied, last_membership: applied.membership, snapshot_id };
+            let meta = Meta {
+                last_log_id: applied.last_applied,
+                last_membership: applied.membership,
+                snapshot_id,
+            };
             let image = snapshot::encode_snapshot_file(&meta, &ks);
             (meta, image)
         };
@@ -174,16 +215,34 @@ impl StateMachineStore {
         let image = Arc::new(image);
         self.set_current(&meta, path, &image)?;
         tracing::info!(%meta, bytes = image.len(), "built snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(image.as_ref().clone())) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(image.as_ref().clone())),
+        })
     }
 
     fn set_current(&self, meta: &Meta, path: Option<PathBuf>, image: &Arc<Vec<u8>>) -> Result<()> {
-        let mut cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?;
-        if cur.as_ref().is_some_and(|c| c.meta.last_log_id > meta.last_log_id) {
+        let mut cur = self
+            .inner
+            .current
+            .lock()
+            .map_err(|_| StorageError::Poisoned("snapshot"))?;
+        if cur
+            .as_ref()
+            .is_some_and(|c| c.meta.last_log_id > meta.last_log_id)
+        {
             return Ok(());
         }
-        let image = if path.is_none() { Some(image.clone()) } else { None };
-        *cur = Some(Current { meta: meta.clone(), path, image });
+        let image = if path.is_none() {
+            Some(image.clone())
+        } else {
+            None
+        };
+        *cur = Some(Current {
+            meta: meta.clone(),
+            path,
+            image,
+        });
         Ok(())
     }
 
@@ -191,8 +250,12 @@ impl StateMachineStore {
     /// file first, then replaces the keyspace contents in place (the `Arc` is shared with the
     /// server) and the applied state.
     fn install_blocking(&self, meta: &Meta, image: Vec<u8>) -> Result<()> {
-        let (file_meta, ks) = snapshot::decode_snapshot_file(&image)
-            .map_err(|(offset, reason)| StorageError::Snapshot(format!("received snapshot is invalid at byte {offset}: {reason}")))?;
+        let (file_meta, ks) =
+            snapshot::decode_snapshot_file(&image).map_err(|(offset, reason)| {
+                StorageError::Snapshot(format!(
+                    "received snapshot is invalid at byte {offset}: {reason}"
+                ))
+            })?;
         if &file_meta != meta {
             return Err(StorageError::Snapshot(format!(
                 "received snapshot metadata {file_meta} does not match the announced {meta}"
@@ -200,21 +263,45 @@ impl StateMachineStore {
         }
         let path = self.inner.snapshots.write(meta, &image)?;
         {
-            let mut guard = self.inner.keyspace.write().map_err(|_| StorageError::Poisoned("keyspace"))?;
-            let mut applied = self.inner.applied.lock().map_err(|_| StorageError::Poisoned("applied state"))?;
+            let mut guard = self
+                .inner
+                .keyspace
+                .write()
+                .map_err(|_| StorageError::Poisoned("keyspace"))?;
+            let mut applied = self
+                .inner
+                .applied
+                .lock()
+                .map_err(|_| StorageError::Poisoned("applied state"))?;
             *guard = ks;
-            *applied = Applied { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+            *applied = Applied {
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
         }
         let image = Arc::new(image);
-        let mut cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?;
+        let mut cur = self
+            .inner
+            .current
+            .lock()
+            .map_err(|_| StorageError::Poisoned("snapshot"))?;
         let image = if path.is_none() { Some(image) } else { None };
-        *cur = Some(Current { meta: meta.clone(), path, image });
+        *cur = Some(Current {
+            meta: meta.clone(),
+            path,
+            image,
+        });
         tracing::info!(%meta, "installed snapshot");
         Ok(())
     }
 
     fn current_blocking(&self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let cur = self.inner.current.lock().map_err(|_| StorageError::Poisoned("snapshot"))?.clone();
+        let cur = self
+            .inner
+            .current
+            .lock()
+            .map_err(|_| StorageError::Poisoned("snapshot"))?
+            .clone();
         let Some(cur) = cur else { return Ok(None) };
         let image = match (&cur.path, &cur.image) {
             (_, Some(img)) => img.as_ref().clone(),
@@ -231,7 +318,10 @@ impl StateMachineStore {
             }
             (None, None) => return Ok(None),
         };
-        Ok(Some(Snapshot { meta: cur.meta, snapshot: Box::new(Cursor::new(image)) }))
+        Ok(Some(Snapshot {
+            meta: cur.meta,
+            snapshot: Box::new(Cursor::new(image)),
+        }))
     }
 }
 
@@ -242,10 +332,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
-    async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, RaftStorageError> {
+    async fn build_snapshot(
+        &mut self,
+    ) -> std::result::Result<Snapshot<TypeConfig>, RaftStorageError> {
         let _g = self.inner.snapshot_lock.lock().await;
         let this = self.clone();
-        blocking(move || this.build_blocking()).await.map_err(snap_err)
+        blocking(move || this.build_blocking())
+            .await
+            .map_err(snap_err)
     }
 }
 
@@ -254,8 +348,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn applied_state(
         &mut self,
-    ) -> std::result::Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), RaftStorageError> {
-        let a = self.applied().map_err(|e| e.into_raft(ErrorSubject::StateMachine, ErrorVerb::Read))?;
+    ) -> std::result::Result<
+        (Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>),
+        RaftStorageError,
+    > {
+        let a = self
+            .applied()
+            .map_err(|e| e.into_raft(ErrorSubject::StateMachine, ErrorVerb::Read))?;
         Ok((a.last_applied, a.membership))
     }
 
@@ -271,7 +370,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> std::result::Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> std::result::Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -286,10 +387,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let image = snapshot.into_inner();
         blocking(move || this.install_blocking(&meta2, image))
             .await
-            .map_err(|e| e.into_raft(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write))
+            .map_err(|e| {
+                e.into_raft(
+                    ErrorSubject::Snapshot(Some(meta.signature())),
+                    ErrorVerb::Write,
+                )
+            })
     }
 
-    async fn get_current_snapshot(&mut self) -> std::result::Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> std::result::Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
         let this = self.clone();
         blocking(move || this.current_blocking())
             .await

@@ -98,13 +98,18 @@ fn check_segment_header(h: &[u8], name_index: u64) -> std::result::Result<(), St
         return Err("segment header checksum mismatch".into());
     }
     if h[6] != SEGMENT_VERSION {
-        return Err(format!("unsupported segment version {} (this build reads {SEGMENT_VERSION})", h[6]));
+        return Err(format!(
+            "unsupported segment version {} (this build reads {SEGMENT_VERSION})",
+            h[6]
+        ));
     }
     let mut a = [0u8; 8];
     a.copy_from_slice(&h[8..16]);
     let first = u64::from_le_bytes(a);
     if first != name_index {
-        return Err(format!("header says first index {first}, file name says {name_index}"));
+        return Err(format!(
+            "header says first index {first}, file name says {name_index}"
+        ));
     }
     Ok(())
 }
@@ -119,7 +124,9 @@ fn put_frame(out: &mut Vec<u8>, rtype: u8, body: impl FnOnce(&mut Vec<u8>)) -> R
     let len = out.len() - start - FRAME_HEADER_LEN;
     let Ok(len32) = u32::try_from(len) else {
         out.truncate(start);
-        return Err(StorageError::InvalidOperation(format!("WAL record of {len} bytes exceeds the 4 GiB frame limit")));
+        return Err(StorageError::InvalidOperation(format!(
+            "WAL record of {len} bytes exceeds the 4 GiB frame limit"
+        )));
     };
     let crc = crc32c::crc32c(&out[start + FRAME_HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&len32.to_le_bytes());
@@ -132,7 +139,9 @@ pub(crate) fn encode_entry_frames(entries: &[Entry<TypeConfig>]) -> Result<(Vec<
     let mut buf = Vec::with_capacity(entries.len() * 64);
     let mut offsets = Vec::with_capacity(entries.len());
     for e in entries {
-        offsets.push(put_frame(&mut buf, RECORD_ENTRY, |o| codec::encode_entry(e, o))?);
+        offsets.push(put_frame(&mut buf, RECORD_ENTRY, |o| {
+            codec::encode_entry(e, o)
+        })?);
     }
     Ok((buf, offsets))
 }
@@ -140,7 +149,9 @@ pub(crate) fn encode_entry_frames(entries: &[Entry<TypeConfig>]) -> Result<(Vec<
 /// Encodes a committed-log-id frame.
 pub(crate) fn encode_committed_frame(c: &Option<LogId<NodeId>>) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(40);
-    put_frame(&mut buf, RECORD_COMMITTED, |o| codec::encode_opt_log_id(c, o))?;
+    put_frame(&mut buf, RECORD_COMMITTED, |o| {
+        codec::encode_opt_log_id(c, o)
+    })?;
     Ok(buf)
 }
 
@@ -154,8 +165,17 @@ fn decode_record(payload: &[u8]) -> std::result::Result<Record, CodecError> {
     match payload.first() {
         Some(&RECORD_ENTRY) => Ok(Record::Entry(codec::decode_entry(&payload[1..])?)),
         Some(&RECORD_COMMITTED) => Ok(Record::Committed(codec::decode_opt_log_id(&payload[1..])?)),
-        Some(&tag) => Err(CodecError::InvalidTag { what: "WAL record type", tag, offset: 0 }),
-        None => Err(CodecError::Truncated { what: "WAL record type", offset: 0, needed: 1, remaining: 0 }),
+        Some(&tag) => Err(CodecError::InvalidTag {
+            what: "WAL record type",
+            tag,
+            offset: 0,
+        }),
+        None => Err(CodecError::Truncated {
+            what: "WAL record type",
+            offset: 0,
+            needed: 1,
+            remaining: 0,
+        }),
     }
 }
 
@@ -171,12 +191,17 @@ fn parse_frame(data: &[u8], off: usize) -> std::result::Result<(&[u8], usize), S
         return Err("zero-length frame".into());
     }
     if len > rem - FRAME_HEADER_LEN {
-        return Err(format!("frame length {len} exceeds the {} bytes left in the file", rem - FRAME_HEADER_LEN));
+        return Err(format!(
+            "frame length {len} exceeds the {} bytes left in the file",
+            rem - FRAME_HEADER_LEN
+        ));
     }
     let payload = &data[off + FRAME_HEADER_LEN..off + FRAME_HEADER_LEN + len];
     let actual = crc32c::crc32c(payload);
     if actual != crc {
-        return Err(format!("checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"));
+        return Err(format!(
+            "checksum mismatch (stored {crc:#010x}, computed {actual:#010x})"
+        ));
     }
     Ok((payload, FRAME_HEADER_LEN + len))
 }
@@ -184,7 +209,8 @@ fn parse_frame(data: &[u8], off: usize) -> std::result::Result<(&[u8], usize), S
 /// The first offset `>= from` at which a complete, checksum-valid, decodable frame starts.
 /// Used to tell a torn tail (nothing valid after the damage) from mid-log corruption.
 fn find_valid_frame(data: &[u8], from: usize) -> Option<usize> {
-    (from..data.len()).find(|&pos| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok()))
+    (from..data.len())
+        .find(|&pos| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok()))
 }
 
 /// What the writer knows about one segment file.
@@ -230,11 +256,13 @@ pub(crate) struct Recovered {
 fn read_purged(path: &Path) -> Result<Option<LogId<NodeId>>> {
     match read_small_file(path, PURGED_MAGIC)? {
         None => Ok(None),
-        Some(p) => codec::decode_log_id(&p).map(Some).map_err(|e| StorageError::Corrupt {
-            path: path.to_path_buf(),
-            offset: 8,
-            reason: e.to_string(),
-        }),
+        Some(p) => codec::decode_log_id(&p)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: path.to_path_buf(),
+                offset: 8,
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -242,11 +270,13 @@ fn read_purged(path: &Path) -> Result<Option<LogId<NodeId>>> {
 pub(crate) fn read_vote(path: &Path) -> Result<Option<Vote<NodeId>>> {
     match read_small_file(path, VOTE_MAGIC)? {
         None => Ok(None),
-        Some(p) => codec::decode_vote(&p).map(Some).map_err(|e| StorageError::Corrupt {
-            path: path.to_path_buf(),
-            offset: 8,
-            reason: e.to_string(),
-        }),
+        Some(p) => codec::decode_vote(&p)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: path.to_path_buf(),
+                offset: 8,
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -281,7 +311,11 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
     let n = names.len();
     for (i, (first_index, path)) in names.into_iter().enumerate() {
         let is_last = i + 1 == n;
-        let corrupt = |offset: u64, reason: String| StorageError::Corrupt { path: path.clone(), offset, reason };
+        let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
+            path: path.clone(),
+            offset,
+            reason,
+        };
         let data = fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
         if data.len() < SEGMENT_HEADER_LEN {
             if is_last && data.iter().all(|&b| b == 0) {
@@ -290,9 +324,13 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                 fsync_dir(&wal_dir)?;
                 continue;
             }
-            return Err(corrupt(0, format!("segment is {} bytes, shorter than its header", data.len())));
+            return Err(corrupt(
+                0,
+                format!("segment is {} bytes, shorter than its header", data.len()),
+            ));
         }
-        check_segment_header(&data[..SEGMENT_HEADER_LEN], first_index).map_err(|r| corrupt(0, r))?;
+        check_segment_header(&data[..SEGMENT_HEADER_LEN], first_index)
+            .map_err(|r| corrupt(0, r))?;
         if let Some(prev) = segments.last() {
             if first_index != prev.next_index() {
                 return Err(corrupt(
@@ -316,7 +354,10 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                             if e.log_id.index != next {
                                 return Err(corrupt(
                                     off as u64,
-                                    format!("expected entry index {next}, found {}", e.log_id.index),
+                                    format!(
+                                        "expected entry index {next}, found {}",
+                                        e.log_id.index
+                                    ),
                                 ));
                             }
                             offsets.push(off as u64);
@@ -327,17 +368,26 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                         }
                         Ok(Record::Committed(c)) => committed = c,
                         Err(e) => {
-                            return Err(corrupt(off as u64, format!("record has a valid checksum but does not decode: {e}")))
+                            return Err(corrupt(
+                                off as u64,
+                                format!("record has a valid checksum but does not decode: {e}"),
+                            ))
                         }
                     }
                     off += frame_len;
                 }
                 Err(reason) => {
                     if !is_last {
-                        return Err(corrupt(off as u64, format!("{reason} (not the last segment)")));
+                        return Err(corrupt(
+                            off as u64,
+                            format!("{reason} (not the last segment)"),
+                        ));
                     }
                     if let Some(later) = find_valid_frame(&data, off + 1) {
-                        return Err(corrupt(off as u64, format!("{reason}; a valid record follows at byte {later}")));
+                        return Err(corrupt(
+                            off as u64,
+                            format!("{reason}; a valid record follows at byte {later}"),
+                        ));
                     }
                     tracing::warn!(
                         file = %path.display(),
@@ -346,14 +396,24 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                         %reason,
                         "truncating torn WAL tail"
                     );
-                    let f = OpenOptions::new().write(true).open(&path).map_err(|e| StorageError::io("open", &path, e))?;
-                    f.set_len(off as u64).map_err(|e| StorageError::io("truncate", &path, e))?;
-                    f.sync_all().map_err(|e| StorageError::io("fsync", &path, e))?;
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| StorageError::io("open", &path, e))?;
+                    f.set_len(off as u64)
+                        .map_err(|e| StorageError::io("truncate", &path, e))?;
+                    f.sync_all()
+                        .map_err(|e| StorageError::io("fsync", &path, e))?;
                     break;
                 }
             }
         }
-        segments.push(Segment { first_index, path, len: off as u64, entry_offsets: offsets });
+        segments.push(Segment {
+            first_index,
+            path,
+            len: off as u64,
+            entry_offsets: offsets,
+        });
     }
 
     // Finish an interrupted purge: delete segments wholly at or below the purged index.
@@ -372,7 +432,10 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
                 return Err(StorageError::Corrupt {
                     path: s.path.clone(),
                     offset: 0,
-                    reason: format!("gap: log purged up to index {} but this segment starts at {}", p.index, s.first_index),
+                    reason: format!(
+                        "gap: log purged up to index {} but this segment starts at {}",
+                        p.index, s.first_index
+                    ),
                 });
             }
         }
@@ -381,7 +444,10 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
             return Err(StorageError::Corrupt {
                 path: s.path.clone(),
                 offset: 0,
-                reason: format!("gap: nothing was purged but the log starts at index {}", s.first_index),
+                reason: format!(
+                    "gap: nothing was purged but the log starts at index {}",
+                    s.first_index
+                ),
             });
         }
     }
@@ -409,7 +475,14 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
         }
     }
 
-    Ok(Recovered { entries, last_purged, committed, vote, segments, next_index })
+    Ok(Recovered {
+        entries,
+        last_purged,
+        committed,
+        vote,
+        segments,
+        next_index,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,13 +551,21 @@ impl Completion {
 /// One unit of work for the writer thread; processed strictly in channel order.
 pub(crate) enum Op {
     /// Pre-encoded entry frames (`offsets` relative to `frames`), entries `first_index..`.
-    Append { frames: Vec<u8>, offsets: Vec<usize>, first_index: u64, done: Completion },
+    Append {
+        frames: Vec<u8>,
+        offsets: Vec<usize>,
+        first_index: u64,
+        done: Completion,
+    },
     /// A committed-log-id frame; fire-and-forget (advisory, no fsync of its own).
     Committed { frame: Vec<u8> },
     /// Remove entries `>= index`; durable before `done`.
     Truncate { index: u64, done: Done },
     /// Persist the purged log id, then delete fully purged segments.
-    Purge { log_id: LogId<NodeId>, done: Option<Done> },
+    Purge {
+        log_id: LogId<NodeId>,
+        done: Option<Done>,
+    },
     /// Persist the vote; durable before `done`.
     SaveVote { vote: Vote<NodeId>, done: Done },
     /// Write and fsync everything queued before it, whatever the policy.
@@ -529,7 +610,10 @@ impl Writer {
     }
 
     fn active_path(&self) -> PathBuf {
-        self.segments.last().map(|s| s.path.clone()).unwrap_or_else(|| self.wal_dir.clone())
+        self.segments
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_else(|| self.wal_dir.clone())
     }
 
     /// Writes the buffer, fsyncs if the policy (or `force_sync`) says so, then completes the
@@ -541,18 +625,27 @@ impl Writer {
         if !self.buf.is_empty() {
             let path = self.active_path();
             let res = match self.active.as_mut() {
-                Some(f) => f.write_all(&self.buf).map_err(|e| StorageError::io("write", &path, e)),
-                None => Err(StorageError::WriterFailed("no active segment for buffered records".into())),
+                Some(f) => f
+                    .write_all(&self.buf)
+                    .map_err(|e| StorageError::io("write", &path, e)),
+                None => Err(StorageError::WriterFailed(
+                    "no active segment for buffered records".into(),
+                )),
             };
             if let Err(e) = res {
                 self.fail(e);
                 return false;
             }
-            self.stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+            self.stats
+                .bytes
+                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
             self.buf.clear();
             self.dirty = true;
         }
-        if self.dirty && (force_sync || self.opts.fsync == FsyncPolicy::Always) && !self.sync_active() {
+        if self.dirty
+            && (force_sync || self.opts.fsync == FsyncPolicy::Always)
+            && !self.sync_active()
+        {
             return false;
         }
         for c in self.pending.drain(..) {
@@ -582,15 +675,25 @@ impl Writer {
         let tmp = tmp_path(&path);
         {
             let mut f = File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
-            f.write_all(&segment_header(first_index)).map_err(|e| StorageError::io("write", &tmp, e))?;
-            f.sync_all().map_err(|e| StorageError::io("fsync", &tmp, e))?;
+            f.write_all(&segment_header(first_index))
+                .map_err(|e| StorageError::io("write", &tmp, e))?;
+            f.sync_all()
+                .map_err(|e| StorageError::io("fsync", &tmp, e))?;
         }
         fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename into", &path, e))?;
         fsync_dir(&self.wal_dir)?;
-        let f = OpenOptions::new().append(true).open(&path).map_err(|e| StorageError::io("open", &path, e))?;
+        let f = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("open", &path, e))?;
         self.active = Some(f);
         self.dirty = false;
-        self.segments.push(Segment { first_index, path, len: SEGMENT_HEADER_LEN as u64, entry_offsets: Vec::new() });
+        self.segments.push(Segment {
+            first_index,
+            path,
+            len: SEGMENT_HEADER_LEN as u64,
+            entry_offsets: Vec::new(),
+        });
         Ok(())
     }
 
@@ -598,7 +701,10 @@ impl Writer {
     fn reopen_last(&mut self) -> Result<()> {
         self.active = None;
         if let Some(s) = self.segments.last() {
-            let f = OpenOptions::new().append(true).open(&s.path).map_err(|e| StorageError::io("open", &s.path, e))?;
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&s.path)
+                .map_err(|e| StorageError::io("open", &s.path, e))?;
             self.active = Some(f);
         }
         Ok(())
@@ -607,8 +713,12 @@ impl Writer {
     /// Rolls to a new segment: flush + fsync the current one first (whatever the policy), so a
     /// later segment never exists on disk with an earlier one incomplete.
     fn roll(&mut self, first_index: u64) -> Result<()> {
-        if self.active.is_some() && !(self.flush_keep_pending() && (!self.dirty || self.sync_active())) {
-            return Err(StorageError::WriterFailed(self.failed.clone().unwrap_or_default()));
+        if self.active.is_some()
+            && !(self.flush_keep_pending() && (!self.dirty || self.sync_active()))
+        {
+            return Err(StorageError::WriterFailed(
+                self.failed.clone().unwrap_or_default(),
+            ));
         }
         self.create_segment(first_index)
     }
@@ -620,14 +730,20 @@ impl Writer {
         }
         let path = self.active_path();
         let res = match self.active.as_mut() {
-            Some(f) => f.write_all(&self.buf).map_err(|e| StorageError::io("write", &path, e)),
-            None => Err(StorageError::WriterFailed("no active segment for buffered records".into())),
+            Some(f) => f
+                .write_all(&self.buf)
+                .map_err(|e| StorageError::io("write", &path, e)),
+            None => Err(StorageError::WriterFailed(
+                "no active segment for buffered records".into(),
+            )),
         };
         if let Err(e) = res {
             self.fail(e);
             return false;
         }
-        self.stats.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         self.buf.clear();
         self.dirty = true;
         true
@@ -640,7 +756,8 @@ impl Writer {
         }
         if let Some(n) = self.next_index {
             if n != first_index {
-                let msg = format!("internal: append at index {first_index} but the WAL expects {n}");
+                let msg =
+                    format!("internal: append at index {first_index} but the WAL expects {n}");
                 done.complete(Err(&msg));
                 self.fail(StorageError::InvalidOperation(msg));
                 return;
@@ -648,7 +765,10 @@ impl Writer {
         }
         let need_new = match self.segments.last() {
             None => true,
-            Some(s) => self.active.is_none() || (!s.entry_offsets.is_empty() && s.len >= self.opts.segment_bytes),
+            Some(s) => {
+                self.active.is_none()
+                    || (!s.entry_offsets.is_empty() && s.len >= self.opts.segment_bytes)
+            }
         };
         if need_new {
             if let Err(e) = self.roll(first_index) {
@@ -662,13 +782,16 @@ impl Writer {
             return;
         };
         let base = seg.len;
-        seg.entry_offsets.extend(offsets.iter().map(|&o| base + o as u64));
+        seg.entry_offsets
+            .extend(offsets.iter().map(|&o| base + o as u64));
         seg.len += frames.len() as u64;
         self.buf.extend_from_slice(&frames);
         self.pending.push(done);
         self.next_index = Some(first_index + offsets.len() as u64);
         self.stats.appends.fetch_add(1, Ordering::Relaxed);
-        self.stats.entries.fetch_add(offsets.len() as u64, Ordering::Relaxed);
+        self.stats
+            .entries
+            .fetch_add(offsets.len() as u64, Ordering::Relaxed);
     }
 
     fn committed(&mut self, frame: Vec<u8>) {
@@ -709,9 +832,14 @@ impl Writer {
         if let Some(s) = self.segments.last_mut() {
             if s.first_index <= index && index < s.next_index() {
                 let cut = s.entry_offsets[(index - s.first_index) as usize];
-                let f = OpenOptions::new().write(true).open(&s.path).map_err(|e| StorageError::io("open", &s.path, e))?;
-                f.set_len(cut).map_err(|e| StorageError::io("truncate", &s.path, e))?;
-                f.sync_all().map_err(|e| StorageError::io("fsync", &s.path, e))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&s.path)
+                    .map_err(|e| StorageError::io("open", &s.path, e))?;
+                f.set_len(cut)
+                    .map_err(|e| StorageError::io("truncate", &s.path, e))?;
+                f.sync_all()
+                    .map_err(|e| StorageError::io("fsync", &s.path, e))?;
                 s.len = cut;
                 s.entry_offsets.truncate((index - s.first_index) as usize);
             }
@@ -730,7 +858,11 @@ impl Writer {
         codec::encode_log_id(&log_id, &mut payload);
         write_small_file(&self.wal_dir.join("purged"), PURGED_MAGIC, &payload)?;
         let mut removed = false;
-        while self.segments.first().is_some_and(|s| s.fully_purged(log_id.index)) {
+        while self
+            .segments
+            .first()
+            .is_some_and(|s| s.fully_purged(log_id.index))
+        {
             let s = self.segments.remove(0);
             if self.segments.is_empty() {
                 self.active = None;
@@ -742,7 +874,10 @@ impl Writer {
         if removed {
             fsync_dir(&self.wal_dir)?;
         }
-        self.next_index = Some(self.next_index.map_or(log_id.index + 1, |n| n.max(log_id.index + 1)));
+        self.next_index = Some(
+            self.next_index
+                .map_or(log_id.index + 1, |n| n.max(log_id.index + 1)),
+        );
         Ok(())
     }
 
@@ -771,7 +906,12 @@ impl Writer {
 
     fn process(&mut self, op: Op) {
         match op {
-            Op::Append { frames, offsets, first_index, done } => self.append(frames, offsets, first_index, done),
+            Op::Append {
+                frames,
+                offsets,
+                first_index,
+                done,
+            } => self.append(frames, offsets, first_index, done),
             Op::Committed { frame } => self.committed(frame),
             Op::Barrier { done } => match &self.failed {
                 Some(msg) => done.complete(Err(msg)),
@@ -782,7 +922,11 @@ impl Writer {
             Op::SaveVote { vote, done } => self.barrier_op(Some(done), |w| w.save_vote(&vote)),
             Op::Sync { done } => {
                 let ok = self.flush(true);
-                let _ = done.send(if ok { Ok(()) } else { Err(self.failed.clone().unwrap_or_default()) });
+                let _ = done.send(if ok {
+                    Ok(())
+                } else {
+                    Err(self.failed.clone().unwrap_or_default())
+                });
             }
         }
     }
@@ -841,7 +985,12 @@ pub(crate) struct WalHandle {
 
 impl WalHandle {
     /// Starts the writer over the recovered segments.
-    pub(crate) fn start(dir: &Path, opts: WalOptions, rec: &mut Recovered, lock: Option<File>) -> Result<Self> {
+    pub(crate) fn start(
+        dir: &Path,
+        opts: WalOptions,
+        rec: &mut Recovered,
+        lock: Option<File>,
+    ) -> Result<Self> {
         let stats = Arc::new(WalStats::default());
         let mut w = Writer {
             wal_dir: dir.join("wal"),
@@ -864,13 +1013,19 @@ impl WalHandle {
             .name("sdr-wal-writer".into())
             .spawn(move || w.run(rx))
             .map_err(|e| StorageError::io("spawn WAL writer thread for", dir, e))?;
-        Ok(WalHandle { tx: Some(tx), thread: Some(thread), stats })
+        Ok(WalHandle {
+            tx: Some(tx),
+            thread: Some(thread),
+            stats,
+        })
     }
 
     /// Queues `op`; fails only if the writer thread is gone.
     pub(crate) fn send(&self, op: Op) -> Result<()> {
         match &self.tx {
-            Some(tx) => tx.send(op).map_err(|_| StorageError::WriterFailed("writer thread has exited".into())),
+            Some(tx) => tx
+                .send(op)
+                .map_err(|_| StorageError::WriterFailed("writer thread has exited".into())),
             None => Err(StorageError::WriterFailed("WAL is closed".into())),
         }
     }
@@ -892,6 +1047,8 @@ pub(crate) async fn wait(rx: oneshot::Receiver<std::result::Result<(), String>>)
     match rx.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(msg)) => Err(StorageError::WriterFailed(msg)),
-        Err(_) => Err(StorageError::WriterFailed("writer thread dropped the request".into())),
+        Err(_) => Err(StorageError::WriterFailed(
+            "writer thread dropped the request".into(),
+        )),
     }
 }

@@ -1,0 +1,92 @@
+//! The model trait (a sequential specification as data) and its bridge to
+//! `stateright::semantics::SequentialSpec`, so one model drives both our
+//! checker and stateright's `LinearizabilityTester`.
+
+use crate::op::{Input, Op, OpKind, Output};
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential specification of one partition (one key) of the store.
+pub trait Model: Clone + Send + Sync + 'static {
+    /// State of one partition. Equality and hash drive Lowe's memoisation.
+    type State: Clone + Eq + Hash + Debug + Send + Sync;
+
+    /// Model name (`register`, `kv`, `list`).
+    fn name(&self) -> &'static str;
+
+    /// Whether this model knows op `f`.
+    fn supports(&self, kind: OpKind) -> bool;
+
+    /// Initial state of every key (absent / empty).
+    fn init(&self) -> Self::State;
+
+    /// Sequential semantics: apply `input` to `state`, returning the new
+    /// state and the result the specification returns.
+    fn apply(&self, state: &Self::State, input: &Input) -> (Self::State, Output);
+
+    /// Whether `observed` is an acceptable result for a result `produced` by [`Model::apply`].
+    fn output_matches(&self, observed: &Output, produced: &Output) -> bool {
+        matches!(observed, Output::Any) || observed == produced
+    }
+
+    /// One linearization step: `Some(new state)` if the op, observing
+    /// `observed`, may take effect in `state`.
+    fn step(&self, state: &Self::State, input: &Input, observed: &Output) -> Option<Self::State> {
+        let (next, produced) = self.apply(state, input);
+        if self.output_matches(observed, &produced) {
+            Some(next)
+        } else {
+            None
+        }
+    }
+
+    /// Human-readable state for reports.
+    fn describe_state(&self, state: &Self::State) -> String;
+
+    /// Partition ops (by id) into independently checkable sub-histories.
+    /// Every model here partitions per key (P-compositionality).
+    fn partition(&self, ops: &[Op], nkeys: usize) -> Vec<Vec<u32>> {
+        let mut parts: Vec<Vec<u32>> = vec![Vec::new(); nkeys];
+        for op in ops {
+            if let Some(p) = parts.get_mut(op.key as usize) {
+                p.push(op.id);
+            }
+        }
+        parts
+    }
+}
+
+/// Bridge: a model plus its state is a stateright `SequentialSpec`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Spec<M: Model> {
+    pub model: M,
+    pub state: M::State,
+}
+
+impl<M: Model> Spec<M> {
+    pub fn new(model: M) -> Self {
+        let state = model.init();
+        Spec { model, state }
+    }
+}
+
+impl<M: Model> stateright::semantics::SequentialSpec for Spec<M> {
+    type Op = Input;
+    type Ret = Output;
+
+    fn invoke(&mut self, op: &Input) -> Output {
+        let (s, out) = self.model.apply(&self.state, op);
+        self.state = s;
+        out
+    }
+
+    fn is_valid_step(&mut self, op: &Input, ret: &Output) -> bool {
+        match self.model.step(&self.state, op, ret) {
+            Some(s) => {
+                self.state = s;
+                true
+            }
+            None => false,
+        }
+    }
+}

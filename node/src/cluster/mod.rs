@@ -1,0 +1,9 @@
+//! Cluster addressing: Redis Cluster hash slots, and where a key's owner lives.
+//!
+//! - [`slot`]: CRC16 (XMODEM) hash slots with `{hash tag}` support, byte-for-byte Redis's
+//!   `CLUSTER KEYSLOT`.
+//! - [`members`]: member addresses (Raft and client) from the cluster file and from the Raft
+//!   membership, for `-MOVED` replies and peer connections.
+
+pub mod members;
+pub mod slot;
