@@ -15,7 +15,10 @@ use crate::storage::FsyncPolicy;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
@@ -111,7 +114,11 @@ pub struct RaftTuning {
 
 impl Default for RaftTuning {
     fn default() -> Self {
-        RaftTuning { heartbeat_interval_ms: 100, election_timeout_min_ms: 300, election_timeout_max_ms: 600 }
+        RaftTuning {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+        }
     }
 }
 
@@ -142,15 +149,19 @@ impl Default for Config {
 impl Config {
     /// Parses YAML text; `origin` names the file in error messages.
     pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() })?;
+        let cfg: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Ok(cfg)
     }
 
     /// Reads and parses a YAML file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::from_yaml(&text, path)
     }
 
@@ -161,7 +172,10 @@ impl Config {
             return bad("node-id must be at least 1".into());
         }
         if self.proto_max_bulk_len < 1024 {
-            return bad(format!("proto-max-bulk-len {} is below the minimum of 1024", self.proto_max_bulk_len));
+            return bad(format!(
+                "proto-max-bulk-len {} is below the minimum of 1024",
+                self.proto_max_bulk_len
+            ));
         }
         if self.client_query_buffer_limit < 1024 * 1024 {
             return bad("client-query-buffer-limit must be at least 1mb".into());
@@ -189,17 +203,27 @@ impl Config {
                 return bad("cluster: member ids must be unique".into());
             }
             if !ids.contains(&self.node_id) {
-                return bad(format!("cluster: node-id {} is not among the members {ids:?}", self.node_id));
+                return bad(format!(
+                    "cluster: node-id {} is not among the members {ids:?}",
+                    self.node_id
+                ));
             }
             for m in &c.members {
-                if m.raft.parse::<std::net::SocketAddr>().is_err() || split_host_port(&m.client).is_none() {
-                    return bad(format!("cluster: member {} needs raft and client as host:port", m.id));
+                if m.raft.parse::<std::net::SocketAddr>().is_err()
+                    || split_host_port(&m.client).is_none()
+                {
+                    return bad(format!(
+                        "cluster: member {} needs raft and client as host:port",
+                        m.id
+                    ));
                 }
             }
         }
         let r = &self.raft;
         if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
-            return bad("raft: election-timeout-min-ms must exceed heartbeat-interval-ms (> 0)".into());
+            return bad(
+                "raft: election-timeout-min-ms must exceed heartbeat-interval-ms (> 0)".into(),
+            );
         }
         if r.election_timeout_max_ms <= r.election_timeout_min_ms {
             return bad("raft: election-timeout-max-ms must exceed election-timeout-min-ms".into());
@@ -209,27 +233,43 @@ impl Config {
 
     /// This node's entry in the cluster file.
     pub fn me(&self) -> Option<&MemberConfig> {
-        self.cluster.as_ref()?.members.iter().find(|m| m.id == self.node_id)
+        self.cluster
+            .as_ref()?
+            .members
+            .iter()
+            .find(|m| m.id == self.node_id)
     }
 
     /// The RESP listen address: explicit `bind`/`port`, else this member's client address,
     /// else 127.0.0.1:6379.
     pub fn client_listen(&self) -> (String, u16) {
         let member = self.me().and_then(|m| split_host_port(&m.client));
-        let host = self.bind.clone().or_else(|| member.as_ref().map(|(h, _)| h.clone()));
+        let host = self
+            .bind
+            .clone()
+            .or_else(|| member.as_ref().map(|(h, _)| h.clone()));
         let port = self.port.or(member.map(|(_, p)| p));
-        (host.unwrap_or_else(|| "127.0.0.1".to_string()), port.unwrap_or(6379))
+        (
+            host.unwrap_or_else(|| "127.0.0.1".to_string()),
+            port.unwrap_or(6379),
+        )
     }
 
     /// Where the peer gRPC server listens (cluster mode only).
     pub fn raft_listen(&self) -> Option<String> {
         let c = self.cluster.as_ref()?;
-        c.raft_listen.clone().or_else(|| self.me().map(|m| m.raft.clone()))
+        c.raft_listen
+            .clone()
+            .or_else(|| self.me().map(|m| m.raft.clone()))
     }
 
     /// The data directory with `{id}` replaced by the node id.
     pub fn data_dir(&self) -> PathBuf {
-        PathBuf::from(self.data_dir.to_string_lossy().replace("{id}", &self.node_id.to_string()))
+        PathBuf::from(
+            self.data_dir
+                .to_string_lossy()
+                .replace("{id}", &self.node_id.to_string()),
+        )
     }
 
     /// RESP decoder limits derived from this configuration.
@@ -263,9 +303,14 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "mb" => 1024 * 1024,
         "g" => 1000 * 1000 * 1000,
         "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("invalid size unit in '{s}' (use k, kb, m, mb, g, gb)")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in '{s}' (use k, kb, m, mb, g, gb)"
+            ))
+        }
     };
-    n.checked_mul(mul).ok_or_else(|| format!("size '{s}' overflows"))
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("size '{s}' overflows"))
 }
 
 fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -303,7 +348,11 @@ mod tests {
 
     #[test]
     fn sizes_accept_units() {
-        let cfg = Config::from_yaml("proto-max-bulk-len: 1mb\nwal-segment-bytes: 8192\n", Path::new("x")).unwrap();
+        let cfg = Config::from_yaml(
+            "proto-max-bulk-len: 1mb\nwal-segment-bytes: 8192\n",
+            Path::new("x"),
+        )
+        .unwrap();
         assert_eq!(cfg.proto_max_bulk_len, 1024 * 1024);
         assert_eq!(cfg.wal_segment_bytes, 8192);
         assert_eq!(parse_bytes("2gb"), Ok(2 * 1024 * 1024 * 1024));
@@ -320,17 +369,32 @@ mod tests {
         assert_eq!(cfg.raft_listen().as_deref(), Some("127.0.0.1:17002"));
         assert_eq!(cfg.data_dir(), PathBuf::from("./data/cluster/node-2"));
         cfg.port = Some(0);
-        assert_eq!(cfg.client_listen().1, 0, "flags override the member address");
+        assert_eq!(
+            cfg.client_listen().1,
+            0,
+            "flags override the member address"
+        );
         cfg.node_id = 9;
-        assert!(cfg.validate().unwrap_err().to_string().contains("not among the members"));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not among the members"));
     }
 
     #[test]
     fn validation_rejects_nonsense() {
-        let cfg = Config { snapshot_every: 0, ..Config::default() };
+        let cfg = Config {
+            snapshot_every: 0,
+            ..Config::default()
+        };
         assert!(cfg.validate().is_err());
         let cfg = Config {
-            raft: RaftTuning { heartbeat_interval_ms: 500, election_timeout_min_ms: 300, election_timeout_max_ms: 600 },
+            raft: RaftTuning {
+                heartbeat_interval_ms: 500,
+                election_timeout_min_ms: 300,
+                election_timeout_max_ms: 600,
+            },
             ..Config::default()
         };
         assert!(cfg.validate().is_err());

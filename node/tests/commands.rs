@@ -30,22 +30,65 @@ fn strings() {
     assert_eq!(c.get::<_, String>("s").unwrap(), "hello WORLD");
     assert_eq!(c.incr::<_, _, i64>("n", 5).unwrap(), 5);
     assert_eq!(c.decr::<_, _, i64>("n", 2).unwrap(), 3);
-    let v: f64 = redis::cmd("INCRBYFLOAT").arg("f").arg("1.5").query(&mut c).unwrap();
+    let v: f64 = redis::cmd("INCRBYFLOAT")
+        .arg("f")
+        .arg("1.5")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(v, 1.5);
-    assert_eq!(err_text(c.incr::<_, _, i64>("s", 1)), "ERR value is not an integer or out of range");
+    assert_eq!(
+        err_text(c.incr::<_, _, i64>("s", 1)),
+        "ERR value is not an integer or out of range"
+    );
     let () = c.set("big", i64::MAX).unwrap();
-    assert_eq!(err_text(c.incr::<_, _, i64>("big", 1)), "ERR increment or decrement would overflow");
+    assert_eq!(
+        err_text(c.incr::<_, _, i64>("big", 1)),
+        "ERR increment or decrement would overflow"
+    );
     // SET options
-    let r: Option<String> = redis::cmd("SET").arg("s").arg("x").arg("NX").query(&mut c).unwrap();
+    let r: Option<String> = redis::cmd("SET")
+        .arg("s")
+        .arg("x")
+        .arg("NX")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, None);
-    let r: Option<String> = redis::cmd("SET").arg("s").arg("x").arg("XX").arg("GET").query(&mut c).unwrap();
+    let r: Option<String> = redis::cmd("SET")
+        .arg("s")
+        .arg("x")
+        .arg("XX")
+        .arg("GET")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r.as_deref(), Some("hello WORLD"));
-    assert_eq!(err_text(redis::cmd("SET").arg("s").arg("x").arg("NX").arg("XX").query::<()>(&mut c)), "ERR syntax error");
+    assert_eq!(
+        err_text(
+            redis::cmd("SET")
+                .arg("s")
+                .arg("x")
+                .arg("NX")
+                .arg("XX")
+                .query::<()>(&mut c)
+        ),
+        "ERR syntax error"
+    );
     // IFEQ compare-and-set
-    let r: Option<String> = redis::cmd("SET").arg("s").arg("y").arg("IFEQ").arg("nope").query(&mut c).unwrap();
+    let r: Option<String> = redis::cmd("SET")
+        .arg("s")
+        .arg("y")
+        .arg("IFEQ")
+        .arg("nope")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, None);
     assert_eq!(c.get::<_, String>("s").unwrap(), "x");
-    let r: Option<String> = redis::cmd("SET").arg("s").arg("y").arg("IFEQ").arg("x").query(&mut c).unwrap();
+    let r: Option<String> = redis::cmd("SET")
+        .arg("s")
+        .arg("y")
+        .arg("IFEQ")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r.as_deref(), Some("OK"));
     assert_eq!(c.get::<_, String>("s").unwrap(), "y");
     // multi-key
@@ -59,7 +102,10 @@ fn strings() {
     assert!(!c.exists::<_, bool>("a").unwrap());
     let v: bool = c.set_nx("a", "1").unwrap();
     assert!(v);
-    assert_eq!(err_text(redis::cmd("GET").query::<()>(&mut c)), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(
+        err_text(redis::cmd("GET").query::<()>(&mut c)),
+        "ERR wrong number of arguments for 'get' command"
+    );
 }
 
 #[test]
@@ -73,10 +119,25 @@ fn keys_and_expiry() {
     keys.sort();
     assert_eq!(keys, vec!["k1", "k2"]);
     assert_eq!(c.exists::<_, i64>(&["k1", "k1", "nope"]).unwrap(), 2);
-    assert_eq!(redis::cmd("TYPE").arg("k1").query::<String>(&mut c).unwrap(), "string");
-    assert_eq!(redis::cmd("TYPE").arg("nope").query::<String>(&mut c).unwrap(), "none");
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("k1")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "string"
+    );
+    assert_eq!(
+        redis::cmd("TYPE")
+            .arg("nope")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "none"
+    );
     let () = c.rename("k2", "k3").unwrap();
-    assert_eq!(err_text(c.rename::<_, _, ()>("nope", "x")), "ERR no such key");
+    assert_eq!(
+        err_text(c.rename::<_, _, ()>("nope", "x")),
+        "ERR no such key"
+    );
     assert_eq!(c.ttl::<_, i64>("k1").unwrap(), -1);
     assert_eq!(c.ttl::<_, i64>("nope").unwrap(), -2);
     assert!(c.expire::<_, bool>("k1", 100).unwrap());
@@ -85,26 +146,54 @@ fn keys_and_expiry() {
     let pttl: i64 = c.pttl("k1").unwrap();
     assert!(pttl > 98_000 && pttl <= 100_000);
     // NX refuses when a deadline exists; GT only extends.
-    let r: i64 = redis::cmd("EXPIRE").arg("k1").arg(50).arg("NX").query(&mut c).unwrap();
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("k1")
+        .arg(50)
+        .arg("NX")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 0);
-    let r: i64 = redis::cmd("EXPIRE").arg("k1").arg(50).arg("GT").query(&mut c).unwrap();
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("k1")
+        .arg(50)
+        .arg("GT")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 0);
-    let r: i64 = redis::cmd("EXPIRE").arg("k1").arg(500).arg("GT").query(&mut c).unwrap();
+    let r: i64 = redis::cmd("EXPIRE")
+        .arg("k1")
+        .arg(500)
+        .arg("GT")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(r, 1);
     let at: i64 = redis::cmd("EXPIRETIME").arg("k1").query(&mut c).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     assert!((at - now - 500).abs() <= 2);
     assert!(c.persist::<_, bool>("k1").unwrap());
     assert_eq!(c.ttl::<_, i64>("k1").unwrap(), -1);
     // A key that expires disappears for reads and from DBSIZE after active expiry.
-    let () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(100).query(&mut c).unwrap();
+    let () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert_eq!(c.get::<_, Option<String>>("short").unwrap(), None);
     assert_eq!(c.exists::<_, i64>("short").unwrap(), 0);
     let n: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
     assert_eq!(n, 3);
     // SCAN visits every key exactly as KEYS does.
-    let mut seen: Vec<String> = c.scan_match::<_, String>("*").unwrap().collect::<Result<_, _>>().unwrap();
+    let mut seen: Vec<String> = c
+        .scan_match::<_, String>("*")
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     seen.sort();
     assert_eq!(seen, vec!["k1", "k3", "other"]);
     assert_eq!(c.del::<_, i64>(&["k1", "k3", "nope"]).unwrap(), 2);
@@ -116,27 +205,53 @@ fn keys_and_expiry() {
 fn hashes_lists_sets_and_wrongtype() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
-    assert_eq!(c.hset_multiple::<_, _, _, ()>("h", &[("a", "1"), ("b", "2")]).unwrap(), ());
+    assert_eq!(
+        c.hset_multiple::<_, _, _, ()>("h", &[("a", "1"), ("b", "2")])
+            .unwrap(),
+        ()
+    );
     assert_eq!(c.hget::<_, _, String>("h", "a").unwrap(), "1");
     assert_eq!(c.hincr::<_, _, _, i64>("h", "a", 10).unwrap(), 11);
     assert_eq!(c.hlen::<_, i64>("h").unwrap(), 2);
     assert!(c.hexists::<_, _, bool>("h", "b").unwrap());
-    let v: Vec<Option<String>> = redis::cmd("HMGET").arg("h").arg("a").arg("zz").query(&mut c).unwrap();
+    let v: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg("h")
+        .arg("a")
+        .arg("zz")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(v, vec![Some("11".to_string()), None]);
     let mut all: Vec<(String, String)> = c.hgetall("h").unwrap();
     all.sort();
-    assert_eq!(all, vec![("a".into(), "11".into()), ("b".into(), "2".into())]);
+    assert_eq!(
+        all,
+        vec![("a".into(), "11".into()), ("b".into(), "2".into())]
+    );
     assert_eq!(c.hdel::<_, _, i64>("h", &["a", "b"]).unwrap(), 2);
-    assert!(!c.exists::<_, bool>("h").unwrap(), "an emptied hash is deleted");
+    assert!(
+        !c.exists::<_, bool>("h").unwrap(),
+        "an emptied hash is deleted"
+    );
 
     assert_eq!(c.rpush::<_, _, i64>("l", &["a", "b", "c"]).unwrap(), 3);
     assert_eq!(c.lpush::<_, _, i64>("l", "z").unwrap(), 4);
-    assert_eq!(c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(), vec!["z", "a", "b", "c"]);
+    assert_eq!(
+        c.lrange::<_, Vec<String>>("l", 0, -1).unwrap(),
+        vec!["z", "a", "b", "c"]
+    );
     assert_eq!(c.lindex::<_, String>("l", -1).unwrap(), "c");
     assert_eq!(c.llen::<_, i64>("l").unwrap(), 4);
-    assert_eq!(c.lpop::<_, Vec<String>>("l", std::num::NonZeroUsize::new(2)).unwrap(), vec!["z", "a"]);
+    assert_eq!(
+        c.lpop::<_, Vec<String>>("l", std::num::NonZeroUsize::new(2))
+            .unwrap(),
+        vec!["z", "a"]
+    );
     assert_eq!(c.rpop::<_, String>("l", None).unwrap(), "c");
-    let v: Value = redis::cmd("LPOP").arg("missing").arg(2).query(&mut c).unwrap();
+    let v: Value = redis::cmd("LPOP")
+        .arg("missing")
+        .arg(2)
+        .query(&mut c)
+        .unwrap();
     assert_eq!(v, Value::Nil);
 
     assert_eq!(c.sadd::<_, _, i64>("s", &["x", "y", "x"]).unwrap(), 2);
@@ -160,15 +275,43 @@ fn connection_and_server_commands() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
     assert_eq!(redis::cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
-    assert_eq!(redis::cmd("PING").arg("hi").query::<String>(&mut c).unwrap(), "hi");
-    assert_eq!(redis::cmd("ECHO").arg("x y").query::<String>(&mut c).unwrap(), "x y");
+    assert_eq!(
+        redis::cmd("PING")
+            .arg("hi")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "hi"
+    );
+    assert_eq!(
+        redis::cmd("ECHO")
+            .arg("x y")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "x y"
+    );
     let () = redis::cmd("SELECT").arg(0).query(&mut c).unwrap();
-    assert_eq!(err_text(redis::cmd("SELECT").arg(1).query::<()>(&mut c)), "ERR DB index is out of range");
-    assert_eq!(err_text(redis::cmd("HELLO").arg(3).query::<()>(&mut c)), "NOPROTO unsupported protocol version");
+    assert_eq!(
+        err_text(redis::cmd("SELECT").arg(1).query::<()>(&mut c)),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        err_text(redis::cmd("HELLO").arg(3).query::<()>(&mut c)),
+        "NOPROTO unsupported protocol version"
+    );
     let hello: Vec<Value> = redis::cmd("HELLO").arg(2).query(&mut c).unwrap();
     assert_eq!(hello.len(), 14);
-    let () = redis::cmd("CLIENT").arg("SETNAME").arg("tester").query(&mut c).unwrap();
-    assert_eq!(redis::cmd("CLIENT").arg("GETNAME").query::<String>(&mut c).unwrap(), "tester");
+    let () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("tester")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        redis::cmd("CLIENT")
+            .arg("GETNAME")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "tester"
+    );
     let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut c).unwrap();
     assert!(id > 0);
     let info: String = redis::cmd("CLIENT").arg("INFO").query(&mut c).unwrap();
@@ -177,21 +320,50 @@ fn connection_and_server_commands() {
     let all: Vec<Value> = redis::cmd("COMMAND").query(&mut c).unwrap();
     assert_eq!(count, all.len(), "COMMAND COUNT matches COMMAND");
     assert!(count >= 70, "every served command is listed ({count})");
-    let docs: Value = redis::cmd("COMMAND").arg("DOCS").arg("get").query(&mut c).unwrap();
-    assert!(matches!(docs, Value::Array(ref v) if v.len() == 2), "{docs:?}");
+    let docs: Value = redis::cmd("COMMAND")
+        .arg("DOCS")
+        .arg("get")
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        matches!(docs, Value::Array(ref v) if v.len() == 2),
+        "{docs:?}"
+    );
     let info: String = redis::cmd("INFO").query(&mut c).unwrap();
-    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "INFO has {section}");
     }
     let repl: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
-    assert!(repl.contains("role:master") && repl.contains("raft_term:") && repl.contains("raft_commit_index:"));
+    assert!(
+        repl.contains("role:master")
+            && repl.contains("raft_term:")
+            && repl.contains("raft_commit_index:")
+    );
     assert!(!repl.contains("# Server"));
     let t: Vec<String> = redis::cmd("TIME").query(&mut c).unwrap();
     assert_eq!(t.len(), 2);
-    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxclients").query(&mut c).unwrap();
+    let cfg: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxclients")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(cfg, vec!["maxclients", "10000"]);
     assert_eq!(
-        err_text(redis::cmd("CONFIG").arg("SET").arg("port").arg("1").query::<()>(&mut c)),
+        err_text(
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("port")
+                .arg("1")
+                .query::<()>(&mut c)
+        ),
         "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
     );
     assert_eq!(
@@ -204,8 +376,14 @@ fn connection_and_server_commands() {
 fn requirepass_gates_commands_and_is_runtime_changeable() {
     let node = TestNode::start(&["--requirepass", "s3cret"]);
     let url = format!("redis://127.0.0.1:{}/", node.port);
-    let mut c = redis::Client::open(url).unwrap().get_connection().expect("connect without auth");
-    assert_eq!(err_text(c.get::<_, Option<String>>("k")), "NOAUTH Authentication required.");
+    let mut c = redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .expect("connect without auth");
+    assert_eq!(
+        err_text(c.get::<_, Option<String>>("k")),
+        "NOAUTH Authentication required."
+    );
     assert_eq!(
         err_text(redis::cmd("AUTH").arg("wrong").query::<()>(&mut c)),
         "WRONGPASS invalid username-password pair or user is disabled."
@@ -216,10 +394,19 @@ fn requirepass_gates_commands_and_is_runtime_changeable() {
     let url = format!("redis://:s3cret@127.0.0.1:{}/", node.port);
     let mut c2 = redis::Client::open(url).unwrap().get_connection().unwrap();
     assert_eq!(c2.get::<_, String>("k").unwrap(), "v");
-    let () = redis::cmd("CONFIG").arg("SET").arg("requirepass").arg("").query(&mut c).unwrap();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("")
+        .query(&mut c)
+        .unwrap();
     let url = format!("redis://127.0.0.1:{}/", node.port);
     let mut c3 = redis::Client::open(url).unwrap().get_connection().unwrap();
-    assert_eq!(c3.get::<_, String>("k").unwrap(), "v", "no password needed after requirepass is cleared");
+    assert_eq!(
+        c3.get::<_, String>("k").unwrap(),
+        "v",
+        "no password needed after requirepass is cleared"
+    );
 }
 
 #[test]
@@ -227,9 +414,22 @@ fn pipelines_keep_order_and_read_your_writes() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
     let mut p = redis::pipe();
-    p.get("x").set("x", "1").get("x").incr("x", 5).get("x").del("x").get("x");
-    let (a, (), b, n, d, deleted, e): (Option<String>, (), String, i64, String, i64, Option<String>) =
-        p.query(&mut c).unwrap();
+    p.get("x")
+        .set("x", "1")
+        .get("x")
+        .incr("x", 5)
+        .get("x")
+        .del("x")
+        .get("x");
+    let (a, (), b, n, d, deleted, e): (
+        Option<String>,
+        (),
+        String,
+        i64,
+        String,
+        i64,
+        Option<String>,
+    ) = p.query(&mut c).unwrap();
     assert_eq!(a, None, "a read before a pipelined write does not see it");
     assert_eq!(b, "1");
     assert_eq!(n, 6);

@@ -35,7 +35,11 @@ fn acknowledged_writes_survive_kill9() {
                 for batch in 0..10 {
                     let mut p = redis::pipe();
                     for i in 0..25 {
-                        p.set(format!("t{t}:k{}", batch * 25 + i), format!("v{t}-{batch}-{i}")).ignore();
+                        p.set(
+                            format!("t{t}:k{}", batch * 25 + i),
+                            format!("v{t}-{batch}-{i}"),
+                        )
+                        .ignore();
                     }
                     p.incr(format!("counter{t}"), 1).ignore();
                     let () = p.query(&mut c).expect("pipeline acknowledged");
@@ -77,7 +81,11 @@ fn assert_prefix_present(node: &TestNode, n: usize) {
     let mut c = node.conn();
     for i in 0..n {
         let v: Option<String> = c.get(format!("key{i}")).expect("get");
-        assert_eq!(v.as_deref(), Some(format!("value-{i}").as_str()), "key{i} survived");
+        assert_eq!(
+            v.as_deref(),
+            Some(format!("value-{i}").as_str()),
+            "key{i} survived"
+        );
     }
     // The repaired node accepts new writes.
     let () = c.set("after-repair", "yes").expect("write after repair");
@@ -90,11 +98,18 @@ fn torn_tail_is_truncated_on_restart() {
     let seg = last_segment(&node);
     let len = std::fs::metadata(&seg).expect("segment").len();
     // A write torn in the middle: the last record loses its final bytes.
-    let f = std::fs::OpenOptions::new().write(true).open(&seg).expect("open segment");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open segment");
     f.set_len(len - 3).expect("truncate");
     drop(f);
     node.spawn().expect("node repairs a torn tail and starts");
-    assert!(node.log().to_lowercase().contains("torn"), "repair is logged: {}", node.log());
+    assert!(
+        node.log().to_lowercase().contains("torn"),
+        "repair is logged: {}",
+        node.log()
+    );
     // Every record before the torn one is intact (the torn one held the last write or a
     // no-op entry appended at restart).
     assert_prefix_present(&node, 99);
@@ -109,7 +124,8 @@ fn bit_flip_in_last_record_is_repaired() {
     let last = bytes.len() - 2;
     bytes[last] ^= 0x40;
     std::fs::write(&seg, &bytes).expect("write segment");
-    node.spawn().expect("node repairs a bad-CRC last record and starts");
+    node.spawn()
+        .expect("node repairs a bad-CRC last record and starts");
     assert_prefix_present(&node, 99);
 }
 
@@ -122,11 +138,19 @@ fn corruption_before_the_tail_refuses_to_start() {
     let pos = bytes.len() / 3;
     bytes[pos] ^= 0xff;
     std::fs::write(&seg, &bytes).expect("write segment");
-    let err = node.spawn().expect_err("a node with mid-log corruption must not start");
+    let err = node
+        .spawn()
+        .expect_err("a node with mid-log corruption must not start");
     let name = seg.file_name().and_then(|n| n.to_str()).expect("file name");
     assert!(err.contains(name), "error names the file {name}: {err}");
-    assert!(err.to_lowercase().contains("offset"), "error names the offset: {err}");
-    assert!(!err.contains("panicked"), "refusal is an error, not a panic: {err}");
+    assert!(
+        err.to_lowercase().contains("offset"),
+        "error names the offset: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "refusal is an error, not a panic: {err}"
+    );
 }
 
 #[test]
@@ -146,11 +170,17 @@ fn snapshots_compact_the_log_and_restore_state() {
     let snaps = node.dir.join("snapshots");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::fs::read_dir(&snaps).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(std::time::Instant::now() < deadline, "a snapshot was written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a snapshot was written"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // Old segments are purged: far fewer than 600 entries' worth remain.
-    let wal_bytes: u64 = segments(&node).iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
+    let wal_bytes: u64 = segments(&node)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
     node.kill9();
     node.spawn().expect("restart from snapshot + WAL");
     let mut c = node.conn();
@@ -162,7 +192,10 @@ fn snapshots_compact_the_log_and_restore_state() {
     assert_eq!(v.as_deref(), Some("v"));
     let l: Vec<String> = c.lrange("l", 0, -1).expect("lrange");
     assert_eq!(l, vec!["a", "b", "c"]);
-    assert!(wal_bytes < 600 * 40, "WAL was compacted after snapshots ({wal_bytes} bytes left)");
+    assert!(
+        wal_bytes < 600 * 40,
+        "WAL was compacted after snapshots ({wal_bytes} bytes left)"
+    );
 }
 
 #[test]
@@ -171,7 +204,12 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let mut c = node.conn();
     let () = c.set("k", "v").expect("set");
     drop(c);
-    assert_eq!(node.terminate(), Some(0), "exit code 0 after SIGTERM: {}", node.log());
+    assert_eq!(
+        node.terminate(),
+        Some(0),
+        "exit code 0 after SIGTERM: {}",
+        node.log()
+    );
     node.spawn().expect("restart");
     let v: Option<String> = node.conn().get("k").expect("get");
     assert_eq!(v.as_deref(), Some("v"));

@@ -21,7 +21,8 @@ fn rss_kib(pid: u32) -> u64 {
 /// Sends `payload` and returns everything the server sends back before closing (or 3 s).
 fn exchange(node: &TestNode, payload: &[u8]) -> (String, bool) {
     let mut s = TcpStream::connect(node.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
     // The server may close while we are still writing a long payload; that is fine.
     let _ = s.write_all(payload);
     let mut out = Vec::new();
@@ -46,7 +47,9 @@ fn exchange(node: &TestNode, payload: &[u8]) -> (String, bool) {
 
 fn assert_still_serving(node: &TestNode) {
     let mut c = node.conn();
-    let pong: String = redis::cmd("PING").query(&mut c).expect("other clients are served");
+    let pong: String = redis::cmd("PING")
+        .query(&mut c)
+        .expect("other clients are served");
     assert_eq!(pong, "PONG");
 }
 
@@ -58,7 +61,10 @@ fn absurd_multibulk_count_is_rejected_without_allocating() {
     assert_eq!(reply, "-ERR Protocol error: invalid multibulk length\r\n");
     assert!(closed, "connection is closed after a protocol error");
     assert_still_serving(&node);
-    assert!(rss_kib(node.pid()) < before + 50 * 1024, "no allocation from the bogus count");
+    assert!(
+        rss_kib(node.pid()) < before + 50 * 1024,
+        "no allocation from the bogus count"
+    );
 }
 
 #[test]
@@ -95,14 +101,18 @@ fn lying_bulk_header_does_not_reserve_its_length() {
     let conns: Vec<TcpStream> = (0..8)
         .map(|_| {
             let mut s = TcpStream::connect(node.addr()).expect("connect");
-            s.write_all(b"*2\r\n$3\r\nGET\r\n$524288000\r\nabc").expect("write");
+            s.write_all(b"*2\r\n$3\r\nGET\r\n$524288000\r\nabc")
+                .expect("write");
             s
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     assert_still_serving(&node);
     let grown = rss_kib(node.pid()).saturating_sub(before);
-    assert!(grown < 100 * 1024, "RSS grew by {grown} KiB for 8 lying headers");
+    assert!(
+        grown < 100 * 1024,
+        "RSS grew by {grown} KiB for 8 lying headers"
+    );
     drop(conns);
 }
 
@@ -110,8 +120,17 @@ fn lying_bulk_header_does_not_reserve_its_length() {
 fn proto_max_bulk_len_is_enforced_and_configurable() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
-    let () = redis::cmd("CONFIG").arg("SET").arg("proto-max-bulk-len").arg("2048").query(&mut c).expect("config set");
-    let v: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("proto-max-bulk-len").query(&mut c).expect("config get");
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("proto-max-bulk-len")
+        .arg("2048")
+        .query(&mut c)
+        .expect("config set");
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("proto-max-bulk-len")
+        .query(&mut c)
+        .expect("config get");
     assert_eq!(v, vec!["proto-max-bulk-len", "2048"]);
     // New connections get the new limit.
     let (reply, closed) = exchange(&node, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4096\r\n");
@@ -123,7 +142,10 @@ fn proto_max_bulk_len_is_enforced_and_configurable() {
 #[test]
 fn command_errors_keep_the_connection_open() {
     let node = TestNode::start(&[]);
-    let (reply, closed) = exchange(&node, b"*1\r\n$3\r\nGET\r\n*1\r\n$7\r\nNOTACMD\r\nPING\r\nQUIT\r\n");
+    let (reply, closed) = exchange(
+        &node,
+        b"*1\r\n$3\r\nGET\r\n*1\r\n$7\r\nNOTACMD\r\nPING\r\nQUIT\r\n",
+    );
     assert_eq!(
         reply,
         "-ERR wrong number of arguments for 'get' command\r\n-ERR unknown command 'NOTACMD', with args beginning with: \r\n+PONG\r\n+OK\r\n"

@@ -32,9 +32,79 @@ struct Args {
     /// Log filter: error, warn, info, debug, trace or a tracing filter expression.
     #[arg(long)]
     log_level: Option<String>,
-    /// This node's Raft id.
+    /// This node's Raft id (selects this node's entry in the cluster file).
     #[arg(long)]
     node_id: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Cluster administration through the members' admin gRPC service.
+    Admin {
+        /// The cluster file (its members are used to find the leader; its id and secret
+        /// authenticate the calls).
+        #[arg(long)]
+        cluster: PathBuf,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AdminAction {
+    /// Role, term, leader, log indexes and replication lag of every member in the file.
+    Status,
+    /// Add a member: learner first (returns once it has caught up), then voter.
+    Add {
+        #[arg(long)]
+        id: u64,
+        /// The new member's Raft gRPC address (host:port).
+        #[arg(long)]
+        raft: String,
+        /// The new member's client (RESP) address, advertised in -MOVED.
+        #[arg(long)]
+        client: String,
+    },
+    /// Remove a member from the group.
+    Remove {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+async fn admin(cluster: PathBuf, action: AdminAction) -> anyhow::Result<()> {
+    use sdr_node::raft::admin_client::Admin;
+    let cfg = Config::load(&cluster)?;
+    let admin = Admin::from_config(&cfg)?;
+    match action {
+        AdminAction::Status => {
+            for (id, addr, st) in admin.status_all().await {
+                match st {
+                    Ok(s) => {
+                        println!(
+                            "node {id} ({addr}): {} term={} leader={} last_log={} committed={} applied={} voters={:?}",
+                            s.role, s.term, s.leader_id, s.last_log_index, s.committed_index, s.applied_index, s.voters
+                        );
+                        for f in s.followers {
+                            println!("    follower {}: matched={} lag={}", f.id, f.matched, f.lag);
+                        }
+                    }
+                    Err(e) => println!("node {id} ({addr}): unreachable: {e}"),
+                }
+            }
+        }
+        AdminAction::Add { id, raft, client } => {
+            admin.add(id, &raft, &client).await?;
+            println!("node {id} added as a voter");
+        }
+        AdminAction::Remove { id } => {
+            admin.remove(id).await?;
+            println!("node {id} removed");
+        }
+    }
+    Ok(())
 }
 
 fn load(args: Args) -> anyhow::Result<Config> {
@@ -68,7 +138,27 @@ fn load(args: Args) -> anyhow::Result<Config> {
 }
 
 fn main() -> ExitCode {
-    let cfg = match load(Args::parse()) {
+    let mut args = Args::parse();
+    if let Some(Sub::Admin { cluster, action }) = args.command.take() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("sdr-node: cannot start the async runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        return match rt.block_on(admin(cluster, action)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sdr-node admin: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let cfg = match load(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sdr-node: {e:#}");
@@ -82,14 +172,18 @@ fn main() -> ExitCode {
     } else {
         format!("{},openraft=warn", cfg.log_level)
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&expr).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&expr)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sdr-node: cannot start the async runtime: {e}");

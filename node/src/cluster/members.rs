@@ -14,7 +14,9 @@ use crate::raft::NodeId;
 
 /// Builds the replicated node record for a member.
 pub fn basic_node(raft: &str, client: &str) -> BasicNode {
-    BasicNode { addr: format!("{raft} {client}") }
+    BasicNode {
+        addr: format!("{raft} {client}"),
+    }
 }
 
 /// `(raft address, client address)` from a replicated node record.
@@ -45,11 +47,17 @@ impl AddressBook {
 
     /// Where to dial `id`'s Raft service.
     pub fn raft_addr(&self, id: NodeId, node: Option<&BasicNode>) -> Option<String> {
-        self.raft.get(&id).cloned().or_else(|| node.map(|n| split_node(n).0).filter(|a| !a.is_empty()))
+        self.raft
+            .get(&id)
+            .cloned()
+            .or_else(|| node.map(|n| split_node(n).0).filter(|a| !a.is_empty()))
     }
 
     /// The client address to advertise for `id` (in `-MOVED`).
     pub fn client_addr(&self, id: NodeId, node: Option<&BasicNode>) -> Option<String> {
-        self.client.get(&id).cloned().or_else(|| node.and_then(|n| split_node(n).1))
+        self.client
+            .get(&id)
+            .cloned()
+            .or_else(|| node.and_then(|n| split_node(n).1))
     }
 }

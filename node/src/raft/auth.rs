@@ -31,7 +31,10 @@ impl PeerAuth {
     /// Checks an incoming request's credentials.
     pub fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
         let md = req.metadata();
-        let id = md.get(CLUSTER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let id = md
+            .get(CLUSTER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if id != self.cluster_id {
             return Err(Status::failed_precondition(format!(
                 "cluster id mismatch: this node belongs to '{}', the request came from '{id}'",
@@ -59,14 +62,32 @@ mod tests {
 
     #[test]
     fn accepts_own_and_rejects_others() {
-        let a = PeerAuth { cluster_id: "c1".into(), secret: "s".into() };
+        let a = PeerAuth {
+            cluster_id: "c1".into(),
+            secret: "s".into(),
+        };
         let mut req = Request::new(());
         a.stamp(&mut req).unwrap();
         assert!(a.check(&req).is_ok());
-        let other = PeerAuth { cluster_id: "c2".into(), secret: "s".into() };
-        assert_eq!(other.check(&req).unwrap_err().code(), tonic::Code::FailedPrecondition);
-        let wrong = PeerAuth { cluster_id: "c1".into(), secret: "x".into() };
-        assert_eq!(wrong.check(&req).unwrap_err().code(), tonic::Code::Unauthenticated);
-        assert!(a.check(&Request::new(())).is_err(), "no credentials, no entry");
+        let other = PeerAuth {
+            cluster_id: "c2".into(),
+            secret: "s".into(),
+        };
+        assert_eq!(
+            other.check(&req).unwrap_err().code(),
+            tonic::Code::FailedPrecondition
+        );
+        let wrong = PeerAuth {
+            cluster_id: "c1".into(),
+            secret: "x".into(),
+        };
+        assert_eq!(
+            wrong.check(&req).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert!(
+            a.check(&Request::new(())).is_err(),
+            "no credentials, no entry"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub enum BootstrapError {
 
 /// Initializes the group if this node is responsible for it and nobody has yet.
 pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(), BootstrapError> {
-    if raft.is_initialized().await.map_err(|e| BootstrapError::Stopped(e.to_string()))? {
+    if raft
+        .is_initialized()
+        .await
+        .map_err(|e| BootstrapError::Stopped(e.to_string()))?
+    {
         return Ok(());
     }
     let mut members = BTreeMap::new();
@@ -43,7 +47,10 @@ pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(
                 tracing::info!("waiting for member {lowest:?} to form the group");
                 return Ok(());
             }
-            let auth = PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() };
+            let auth = PeerAuth {
+                cluster_id: c.id.clone(),
+                secret: c.secret.clone(),
+            };
             for m in c.members.iter().filter(|m| m.id != cfg.node_id) {
                 if peer_initialized(&m.raft, &auth).await {
                     tracing::info!(peer = m.id, "peer already belongs to an initialized group; joining it instead of initializing");
@@ -60,7 +67,9 @@ pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(
             tracing::info!("initialized the raft group");
             Ok(())
         }
-        Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
+        Err(openraft::error::RaftError::APIError(
+            openraft::error::InitializeError::NotAllowed(_),
+        )) => Ok(()),
         Err(e) => Err(BootstrapError::Initialize(e.to_string())),
     }
 }
@@ -69,12 +78,19 @@ pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(
 async fn peer_initialized(addr: &str, auth: &PeerAuth) -> bool {
     let attempt = async {
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?;
-        let channel = endpoint.connect_timeout(Duration::from_millis(300)).connect().await.ok()?;
+        let channel = endpoint
+            .connect_timeout(Duration::from_millis(300))
+            .connect()
+            .await
+            .ok()?;
         let mut client = apb::admin_client::AdminClient::new(channel);
         let mut req = tonic::Request::new(apb::StatusRequest {});
         auth.stamp(&mut req).ok()?;
         let status = client.status(req).await.ok()?.into_inner();
         Some(status.initialized)
     };
-    matches!(tokio::time::timeout(Duration::from_secs(1), attempt).await, Ok(Some(true)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), attempt).await,
+        Ok(Some(true))
+    )
 }

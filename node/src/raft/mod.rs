@@ -3,9 +3,11 @@
 //! - [`types`]: [`TypeConfig`], [`Request`] (what a log entry carries) and [`Response`].
 //! - [`network`]: outbound Raft RPCs over tonic (one cached channel per peer).
 //! - [`service`]: inbound Raft and admin gRPC services; cluster status.
+//! - [`admin_client`]: leader discovery and membership changes for `sdr-node admin`.
 //! - [`auth`]: cluster id + shared secret on every peer RPC.
 //! - [`bootstrap`]: forming the group exactly once.
 
+pub mod admin_client;
 pub mod auth;
 pub mod bootstrap;
 pub mod network;

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, SnapshotMismatch, Unreachable,
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, SnapshotMismatch,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -42,11 +43,18 @@ pub struct GrpcNetwork {
 impl GrpcNetwork {
     /// `auth` is `None` for a one-member group, which never dials anyone.
     pub fn new(auth: Option<PeerAuth>, book: AddressBook) -> GrpcNetwork {
-        GrpcNetwork { auth, book, channels: Arc::new(Mutex::new(HashMap::new())) }
+        GrpcNetwork {
+            auth,
+            book,
+            channels: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     fn channel(&self, target: NodeId, addr: &str) -> Result<Channel, String> {
-        let mut map = self.channels.lock().map_err(|_| "channel cache poisoned".to_string())?;
+        let mut map = self
+            .channels
+            .lock()
+            .map_err(|_| "channel cache poisoned".to_string())?;
         if let Some(c) = map.get(&(target, addr.to_string())) {
             return Ok(c.clone());
         }
@@ -73,15 +81,23 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
         let client = match self.book.raft_addr(target, Some(node)) {
             None => Err(format!("no address known for node {target}")),
-            Some(addr) => self.channel(target, &addr).map(pb::raft_client::RaftClient::new),
+            Some(addr) => self
+                .channel(target, &addr)
+                .map(pb::raft_client::RaftClient::new),
         };
-        PeerClient { target, client, auth: self.auth.clone() }
+        PeerClient {
+            target,
+            client,
+            auth: self.auth.clone(),
+        }
     }
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
-fn unreachable<E: std::error::Error>(msg: String) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+fn unreachable<E: std::error::Error>(
+    msg: String,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
     RPCError::Unreachable(Unreachable::new(&std::io::Error::other(msg)))
 }
 
@@ -89,29 +105,48 @@ fn network<E: std::error::Error>(msg: String) -> RPCError<NodeId, BasicNode, Raf
     RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))
 }
 
-fn status_error<E: std::error::Error>(target: NodeId, s: tonic::Status) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+fn status_error<E: std::error::Error>(
+    target: NodeId,
+    s: tonic::Status,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
     let msg = format!("node {target}: {}: {}", s.code(), s.message());
     match s.code() {
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => unreachable(msg),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            unreachable(msg)
+        }
         _ => network(msg),
     }
 }
 
-fn decode_err<E: std::error::Error>(target: NodeId, what: &str, e: impl std::fmt::Display) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+fn decode_err<E: std::error::Error>(
+    target: NodeId,
+    what: &str,
+    e: impl std::fmt::Display,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
     network(format!("node {target} sent a malformed {what}: {e}"))
 }
 
 impl PeerClient {
-    fn request<T, E: std::error::Error>(&self, msg: T, option: &RPCOption) -> Result<tonic::Request<T>, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+    fn request<T, E: std::error::Error>(
+        &self,
+        msg: T,
+        option: &RPCOption,
+    ) -> Result<tonic::Request<T>, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(option.hard_ttl());
         if let Some(a) = &self.auth {
-            a.stamp(&mut req).map_err(|s| network(s.message().to_string()))?;
+            a.stamp(&mut req)
+                .map_err(|s| network(s.message().to_string()))?;
         }
         Ok(req)
     }
 
-    fn client<E: std::error::Error>(&self) -> Result<pb::raft_client::RaftClient<Channel>, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+    fn client<E: std::error::Error>(
+        &self,
+    ) -> Result<
+        pb::raft_client::RaftClient<Channel>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, E>>,
+    > {
         self.client.clone().map_err(unreachable)
     }
 }
@@ -150,7 +185,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             leader_commit: opt_log_id_bytes(&rpc.leader_commit),
         };
         let req = self.request(msg, &option)?;
-        let resp = self.client()?.append(req).await.map_err(|s| status_error(self.target, s))?.into_inner();
+        let resp = self
+            .client()?
+            .append(req)
+            .await
+            .map_err(|s| status_error(self.target, s))?
+            .into_inner();
         use pb::append_response::Kind;
         match Kind::try_from(resp.kind) {
             Ok(Kind::Success) => Ok(AppendEntriesResponse::Success),
@@ -161,7 +201,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             Ok(Kind::HigherVote) => codec::decode_vote(&resp.vote)
                 .map(AppendEntriesResponse::HigherVote)
                 .map_err(|e| decode_err(self.target, "append vote", e)),
-            Err(_) => Err(decode_err(self.target, "append response", format!("unknown kind {}", resp.kind))),
+            Err(_) => Err(decode_err(
+                self.target,
+                "append response",
+                format!("unknown kind {}", resp.kind),
+            )),
         }
     }
 
@@ -180,28 +224,57 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             done: rpc.done,
         };
         let req = self.request(msg, &option)?;
-        let resp = self.client()?.install_snapshot(req).await.map_err(|s| status_error(self.target, s))?.into_inner();
+        let resp = self
+            .client()?
+            .install_snapshot(req)
+            .await
+            .map_err(|s| status_error(self.target, s))?
+            .into_inner();
         if resp.mismatch {
             let mismatch = SnapshotMismatch {
-                expect: SnapshotSegmentId { id: resp.expect_id, offset: resp.expect_offset },
-                got: SnapshotSegmentId { id: resp.got_id, offset: resp.got_offset },
+                expect: SnapshotSegmentId {
+                    id: resp.expect_id,
+                    offset: resp.expect_offset,
+                },
+                got: SnapshotSegmentId {
+                    id: resp.got_id,
+                    offset: resp.got_offset,
+                },
             };
             return Err(RPCError::RemoteError(RemoteError::new(
                 self.target,
                 RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
             )));
         }
-        let vote = codec::decode_vote(&resp.vote).map_err(|e| decode_err(self.target, "snapshot vote", e))?;
+        let vote = codec::decode_vote(&resp.vote)
+            .map_err(|e| decode_err(self.target, "snapshot vote", e))?;
         Ok(InstallSnapshotResponse { vote })
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
-        let msg = pb::VoteRequest { vote: vote_bytes(&rpc.vote), last_log_id: opt_log_id_bytes(&rpc.last_log_id) };
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        let msg = pb::VoteRequest {
+            vote: vote_bytes(&rpc.vote),
+            last_log_id: opt_log_id_bytes(&rpc.last_log_id),
+        };
         let req = self.request(msg, &option)?;
-        let resp = self.client()?.vote(req).await.map_err(|s| status_error(self.target, s))?.into_inner();
-        let vote = codec::decode_vote(&resp.vote).map_err(|e| decode_err(self.target, "vote", e))?;
-        let last_log_id =
-            codec::decode_opt_log_id(&resp.last_log_id).map_err(|e| decode_err(self.target, "vote last log id", e))?;
-        Ok(VoteResponse { vote, vote_granted: resp.vote_granted, last_log_id })
+        let resp = self
+            .client()?
+            .vote(req)
+            .await
+            .map_err(|s| status_error(self.target, s))?
+            .into_inner();
+        let vote =
+            codec::decode_vote(&resp.vote).map_err(|e| decode_err(self.target, "vote", e))?;
+        let last_log_id = codec::decode_opt_log_id(&resp.last_log_id)
+            .map_err(|e| decode_err(self.target, "vote last log id", e))?;
+        Ok(VoteResponse {
+            vote,
+            vote_granted: resp.vote_granted,
+            last_log_id,
+        })
     }
 }

@@ -2,7 +2,9 @@
 //! authentication. A malformed request is answered with `INVALID_ARGUMENT`, never a panic.
 
 use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
+};
 use sdr_proto::admin as apb;
 use sdr_proto::raft as pb;
 use tonic::{Request, Response, Status};
@@ -35,32 +37,54 @@ impl RaftService {
 
 #[tonic::async_trait]
 impl pb::raft_server::Raft for RaftService {
-    async fn vote(&self, req: Request<pb::VoteRequest>) -> Result<Response<pb::VoteResponse>, Status> {
+    async fn vote(
+        &self,
+        req: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
         self.auth.check(&req)?;
         let m = req.into_inner();
         let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
-        let last_log_id = codec::decode_opt_log_id(&m.last_log_id).map_err(|e| bad("last log id", e))?;
-        let resp = self.raft.vote(VoteRequest { vote, last_log_id }).await.map_err(raft_failure)?;
+        let last_log_id =
+            codec::decode_opt_log_id(&m.last_log_id).map_err(|e| bad("last log id", e))?;
+        let resp = self
+            .raft
+            .vote(VoteRequest { vote, last_log_id })
+            .await
+            .map_err(raft_failure)?;
         let mut vote = Vec::new();
         codec::encode_vote(&resp.vote, &mut vote);
         let mut last = Vec::new();
         codec::encode_opt_log_id(&resp.last_log_id, &mut last);
-        Ok(Response::new(pb::VoteResponse { vote, vote_granted: resp.vote_granted, last_log_id: last }))
+        Ok(Response::new(pb::VoteResponse {
+            vote,
+            vote_granted: resp.vote_granted,
+            last_log_id: last,
+        }))
     }
 
-    async fn append(&self, req: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
+    async fn append(
+        &self,
+        req: Request<pb::AppendRequest>,
+    ) -> Result<Response<pb::AppendResponse>, Status> {
         self.auth.check(&req)?;
         let m = req.into_inner();
         let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
-        let prev_log_id = codec::decode_opt_log_id(&m.prev_log_id).map_err(|e| bad("prev log id", e))?;
-        let leader_commit = codec::decode_opt_log_id(&m.leader_commit).map_err(|e| bad("leader commit", e))?;
+        let prev_log_id =
+            codec::decode_opt_log_id(&m.prev_log_id).map_err(|e| bad("prev log id", e))?;
+        let leader_commit =
+            codec::decode_opt_log_id(&m.leader_commit).map_err(|e| bad("leader commit", e))?;
         let mut entries = Vec::with_capacity(m.entries.len());
         for (i, e) in m.entries.iter().enumerate() {
             entries.push(codec::decode_entry(e).map_err(|err| bad(&format!("entry #{i}"), err))?);
         }
         let resp = self
             .raft
-            .append_entries(AppendEntriesRequest { vote, prev_log_id, entries, leader_commit })
+            .append_entries(AppendEntriesRequest {
+                vote,
+                prev_log_id,
+                entries,
+                leader_commit,
+            })
             .await
             .map_err(raft_failure)?;
         use pb::append_response::Kind;
@@ -80,17 +104,29 @@ impl pb::raft_server::Raft for RaftService {
         Ok(Response::new(out))
     }
 
-    async fn install_snapshot(&self, req: Request<pb::SnapshotChunk>) -> Result<Response<pb::SnapshotResponse>, Status> {
+    async fn install_snapshot(
+        &self,
+        req: Request<pb::SnapshotChunk>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
         self.auth.check(&req)?;
         let m = req.into_inner();
         let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
         let meta = codec::decode_snapshot_meta(&m.meta).map_err(|e| bad("snapshot meta", e))?;
-        let rpc = InstallSnapshotRequest { vote, meta, offset: m.offset, data: m.data, done: m.done };
+        let rpc = InstallSnapshotRequest {
+            vote,
+            meta,
+            offset: m.offset,
+            data: m.data,
+            done: m.done,
+        };
         match self.raft.install_snapshot(rpc).await {
             Ok(resp) => {
                 let mut vote = Vec::new();
                 codec::encode_vote(&resp.vote, &mut vote);
-                Ok(Response::new(pb::SnapshotResponse { vote, ..Default::default() }))
+                Ok(Response::new(pb::SnapshotResponse {
+                    vote,
+                    ..Default::default()
+                }))
             }
             Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mm))) => {
                 Ok(Response::new(pb::SnapshotResponse {
@@ -117,7 +153,12 @@ pub struct AdminService {
 
 impl AdminService {
     pub fn new(raft: Raft, auth: PeerAuth, book: AddressBook, id: NodeId) -> AdminService {
-        AdminService { raft, auth, book, id }
+        AdminService {
+            raft,
+            auth,
+            book,
+            id,
+        }
     }
 
     fn not_leader(&self) -> Option<apb::AdminReply> {
@@ -127,7 +168,10 @@ impl AdminService {
         }
         let leader = m.current_leader;
         let addr = leader
-            .and_then(|l| self.book.raft_addr(l, m.membership_config.membership().get_node(&l)))
+            .and_then(|l| {
+                self.book
+                    .raft_addr(l, m.membership_config.membership().get_node(&l))
+            })
             .unwrap_or_default();
         Some(apb::AdminReply {
             ok: false,
@@ -140,15 +184,26 @@ impl AdminService {
 
 fn reply_result<E: std::fmt::Display>(r: Result<(), E>) -> apb::AdminReply {
     match r {
-        Ok(()) => apb::AdminReply { ok: true, ..Default::default() },
-        Err(e) => apb::AdminReply { ok: false, error: e.to_string(), ..Default::default() },
+        Ok(()) => apb::AdminReply {
+            ok: true,
+            ..Default::default()
+        },
+        Err(e) => apb::AdminReply {
+            ok: false,
+            error: e.to_string(),
+            ..Default::default()
+        },
     }
 }
 
 /// A status snapshot of `raft` (also used by INFO and the health check).
 pub async fn status(raft: &Raft, book: &AddressBook, id: NodeId) -> apb::StatusReply {
     let m = raft.metrics().borrow().clone();
-    let committed = raft.with_raft_state(|st| st.committed.map(|l| l.index)).await.ok().flatten();
+    let committed = raft
+        .with_raft_state(|st| st.committed.map(|l| l.index))
+        .await
+        .ok()
+        .flatten();
     let membership = m.membership_config.membership().clone();
     let members = membership
         .nodes()
@@ -157,7 +212,10 @@ pub async fn status(raft: &Raft, book: &AddressBook, id: NodeId) -> apb::StatusR
             apb::Member {
                 id: *nid,
                 raft_addr: book.raft_addr(*nid, Some(n)).unwrap_or(raft_addr),
-                client_addr: book.client_addr(*nid, Some(n)).or(client).unwrap_or_default(),
+                client_addr: book
+                    .client_addr(*nid, Some(n))
+                    .or(client)
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -170,7 +228,11 @@ pub async fn status(raft: &Raft, book: &AddressBook, id: NodeId) -> apb::StatusR
                 .filter(|(nid, _)| **nid != id)
                 .map(|(nid, matched)| {
                     let matched = matched.map(|l| l.index).unwrap_or(0);
-                    apb::Progress { id: *nid, matched, lag: last.saturating_sub(matched) }
+                    apb::Progress {
+                        id: *nid,
+                        matched,
+                        lag: last.saturating_sub(matched),
+                    }
                 })
                 .collect()
         })
@@ -208,17 +270,28 @@ pub fn role_name(state: &openraft::ServerState, is_voter: bool) -> &'static str 
 
 #[tonic::async_trait]
 impl apb::admin_server::Admin for AdminService {
-    async fn add_learner(&self, req: Request<apb::AddLearnerRequest>) -> Result<Response<apb::AdminReply>, Status> {
+    async fn add_learner(
+        &self,
+        req: Request<apb::AddLearnerRequest>,
+    ) -> Result<Response<apb::AdminReply>, Status> {
         self.auth.check(&req)?;
-        let m = req.into_inner().member.ok_or_else(|| Status::invalid_argument("member is required"))?;
+        let m = req
+            .into_inner()
+            .member
+            .ok_or_else(|| Status::invalid_argument("member is required"))?;
         if m.id == 0 || m.raft_addr.is_empty() || m.client_addr.is_empty() {
-            return Err(Status::invalid_argument("member needs a non-zero id, raft_addr and client_addr"));
+            return Err(Status::invalid_argument(
+                "member needs a non-zero id, raft_addr and client_addr",
+            ));
         }
         if let Some(r) = self.not_leader() {
             return Ok(Response::new(r));
         }
         // Blocks until the learner has caught up (by log or snapshot).
-        let r = self.raft.add_learner(m.id, basic_node(&m.raft_addr, &m.client_addr), true).await;
+        let r = self
+            .raft
+            .add_learner(m.id, basic_node(&m.raft_addr, &m.client_addr), true)
+            .await;
         Ok(Response::new(reply_result(r.map(|_| ()))))
     }
 
@@ -227,7 +300,8 @@ impl apb::admin_server::Admin for AdminService {
         req: Request<apb::ChangeMembershipRequest>,
     ) -> Result<Response<apb::AdminReply>, Status> {
         self.auth.check(&req)?;
-        let voters: std::collections::BTreeSet<NodeId> = req.into_inner().voters.into_iter().collect();
+        let voters: std::collections::BTreeSet<NodeId> =
+            req.into_inner().voters.into_iter().collect();
         if voters.is_empty() {
             return Err(Status::invalid_argument("at least one voter is required"));
         }
@@ -238,7 +312,10 @@ impl apb::admin_server::Admin for AdminService {
         Ok(Response::new(reply_result(r.map(|_| ()))))
     }
 
-    async fn status(&self, req: Request<apb::StatusRequest>) -> Result<Response<apb::StatusReply>, Status> {
+    async fn status(
+        &self,
+        req: Request<apb::StatusRequest>,
+    ) -> Result<Response<apb::StatusReply>, Status> {
         self.auth.check(&req)?;
         Ok(Response::new(status(&self.raft, &self.book, self.id).await))
     }
@@ -262,4 +339,3 @@ pub async fn serve(
         .serve_with_shutdown(addr, shutdown)
         .await
 }
-

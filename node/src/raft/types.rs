@@ -50,8 +50,15 @@ impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Command { argv, .. } => {
-                let name = argv.first().map(|a| String::from_utf8_lossy(a).into_owned());
-                write!(f, "command {} ({} args)", name.unwrap_or_default(), argv.len())
+                let name = argv
+                    .first()
+                    .map(|a| String::from_utf8_lossy(a).into_owned());
+                write!(
+                    f,
+                    "command {} ({} args)",
+                    name.unwrap_or_default(),
+                    argv.len()
+                )
             }
             Request::Batch { cmds, .. } => write!(f, "batch of {} commands", cmds.len()),
             Request::Expire { keys, .. } => write!(f, "expire {} keys", keys.len()),

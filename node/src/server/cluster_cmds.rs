@@ -26,7 +26,11 @@ pub fn redis_node_id(cluster_id: &str, id: u64) -> String {
 }
 
 fn cluster_id(node: &Node) -> &str {
-    node.config.cluster.as_ref().map(|c| c.id.as_str()).unwrap_or("standalone")
+    node.config
+        .cluster
+        .as_ref()
+        .map(|c| c.id.as_str())
+        .unwrap_or("standalone")
 }
 
 pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
@@ -62,11 +66,25 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 let (host, port) = split_host_port(&m.client_addr).unwrap_or_default();
                 let bus = split_host_port(&m.raft_addr).map(|(_, p)| p).unwrap_or(0);
                 if m.id == st.leader_id {
-                    out.push_str(&format!("{rid} {host}:{port}@{bus} {me}master - 0 0 {} connected 0-16383\n", st.term));
+                    out.push_str(&format!(
+                        "{rid} {host}:{port}@{bus} {me}master - 0 0 {} connected 0-16383\n",
+                        st.term
+                    ));
                 } else {
-                    let role = if st.voters.contains(&m.id) { "slave" } else { "slave,nofailover" };
-                    let master = if st.leader_id == 0 { "-".to_string() } else { leader_rid.clone() };
-                    out.push_str(&format!("{rid} {host}:{port}@{bus} {me}{role} {master} 0 0 {} connected\n", st.term));
+                    let role = if st.voters.contains(&m.id) {
+                        "slave"
+                    } else {
+                        "slave,nofailover"
+                    };
+                    let master = if st.leader_id == 0 {
+                        "-".to_string()
+                    } else {
+                        leader_rid.clone()
+                    };
+                    out.push_str(&format!(
+                        "{rid} {host}:{port}@{bus} {me}{role} {master} 0 0 {} connected\n",
+                        st.term
+                    ));
                 }
             }
             Frame::bulk(out)
@@ -76,7 +94,11 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 return Frame::Array(vec![]);
             }
             let mut entry = vec![Frame::Integer(0), Frame::Integer(SLOTS as i64 - 1)];
-            let mut ordered: Vec<_> = st.members.iter().filter(|m| st.voters.contains(&m.id)).collect();
+            let mut ordered: Vec<_> = st
+                .members
+                .iter()
+                .filter(|m| st.voters.contains(&m.id))
+                .collect();
             ordered.sort_by_key(|m| (m.id != st.leader_id, m.id));
             for m in ordered {
                 let (host, port) = split_host_port(&m.client_addr).unwrap_or_default();

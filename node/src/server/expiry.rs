@@ -23,7 +23,8 @@ const MAX_BATCHES_PER_TICK: usize = 16;
 
 /// Runs until shutdown.
 pub async fn run(node: Arc<Node>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(node.config.active_expire_interval_ms));
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(node.config.active_expire_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = node.shutdown_signal();
     loop {
@@ -45,7 +46,9 @@ pub async fn run(node: Arc<Node>) {
             }
             let n = keys.len();
             let deadline = tokio::time::Instant::now() + node.request_timeout();
-            let reply = match write_path::propose(&node.raft, Request::Expire { now_ms: now, keys }).await {
+            let reply = match write_path::propose(&node.raft, Request::Expire { now_ms: now, keys })
+                .await
+            {
                 Ok(p) => write_path::await_reply(p, deadline, node.request_timeout()).await,
                 Err(e) => e,
             };

@@ -13,13 +13,26 @@ use super::stats::Stats;
 /// Redis 7 semantics.
 pub const REDIS_VERSION: &str = "7.2.0";
 
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "keyspace",
+];
 
 /// Renders the requested sections (`INFO`, `INFO all`, `INFO default`, `INFO a b ...`).
 pub async fn render(node: &Arc<Node>, args: &[Bytes]) -> String {
-    let wanted: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let wanted: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
     let mut out = String::new();
     for section in DEFAULT_SECTIONS {
         if all || wanted.iter().any(|w| w == section) {
@@ -59,7 +72,11 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             );
         }
         "memory" => {
-            let used = node.keyspace.read().map(|k| k.approx_memory_bytes()).unwrap_or(0);
+            let used = node
+                .keyspace
+                .read()
+                .map(|k| k.approx_memory_bytes())
+                .unwrap_or(0);
             let rss = resident_bytes().unwrap_or(0);
             let _ = write!(
                 out,
@@ -98,10 +115,15 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "replication" => {
             let st = crate::raft::service::status(&node.raft, &node.book, node.id).await;
             let m = node.raft.metrics().borrow().clone();
-            let role = if st.role == "leader" { "master" } else { "slave" };
+            let role = if st.role == "leader" {
+                "master"
+            } else {
+                "slave"
+            };
             let _ = write!(out, "# Replication\r\nrole:{role}\r\n");
             if role == "slave" {
-                let (host, port) = crate::config::split_host_port(&st.leader_client_addr).unwrap_or_default();
+                let (host, port) =
+                    crate::config::split_host_port(&st.leader_client_addr).unwrap_or_default();
                 let _ = write!(
                     out,
                     "master_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\n",
@@ -110,7 +132,12 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             }
             let _ = write!(out, "connected_slaves:{}\r\n", st.followers.len());
             for (i, f) in st.followers.iter().enumerate() {
-                let addr = st.members.iter().find(|m| m.id == f.id).map(|m| m.client_addr.clone()).unwrap_or_default();
+                let addr = st
+                    .members
+                    .iter()
+                    .find(|m| m.id == f.id)
+                    .map(|m| m.client_addr.clone())
+                    .unwrap_or_default();
                 let (host, port) = crate::config::split_host_port(&addr).unwrap_or_default();
                 let _ = write!(
                     out,
@@ -136,7 +163,11 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             );
         }
         "keyspace" => {
-            let (keys, expires) = node.keyspace.read().map(|k| (k.len(), k.expires_len())).unwrap_or((0, 0));
+            let (keys, expires) = node
+                .keyspace
+                .read()
+                .map(|k| (k.len(), k.expires_len()))
+                .unwrap_or((0, 0));
             out.push_str("# Keyspace\r\n");
             if keys > 0 {
                 let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");

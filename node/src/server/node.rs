@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
 use crate::cluster::members::AddressBook;
+use crate::config::Config;
 use crate::raft::auth::PeerAuth;
 use crate::raft::network::GrpcNetwork;
 use crate::raft::{bootstrap, service, Raft};
@@ -121,40 +121,59 @@ fn raft_config(cfg: &Config) -> anyhow::Result<Arc<openraft::Config>> {
         max_in_snapshot_log_to_keep: cfg.snapshot_every,
         ..Default::default()
     };
-    Ok(Arc::new(rc.validate().context("invalid raft configuration")?))
+    Ok(Arc::new(
+        rc.validate().context("invalid raft configuration")?,
+    ))
 }
 
 /// Opens storage, starts Raft, serves clients until SIGINT/SIGTERM, then shuts down cleanly.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     cfg.validate()?;
     let data_dir = cfg.data_dir();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let port_file = data_dir.join("port");
     let _ = std::fs::remove_file(&port_file);
 
     let keyspace: SharedKeyspace = Arc::new(RwLock::new(Keyspace::default()));
-    let wal = WalOptions { fsync: cfg.fsync, segment_bytes: cfg.wal_segment_bytes, ..WalOptions::default() };
+    let wal = WalOptions {
+        fsync: cfg.fsync,
+        segment_bytes: cfg.wal_segment_bytes,
+        ..WalOptions::default()
+    };
     let (log_store, state_machine) = storage::open(&data_dir, wal, keyspace.clone())
         .with_context(|| format!("cannot open data dir {}", data_dir.display()))?;
 
     let (host, port) = cfg.client_listen();
-    let listener =
-        TcpListener::bind((host.as_str(), port)).await.with_context(|| format!("cannot listen on {host}:{port}"))?;
+    let listener = TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let local_addr = listener.local_addr()?;
 
     let book = AddressBook::from_config(&cfg);
-    let auth = cfg.cluster.as_ref().map(|c| PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() });
+    let auth = cfg.cluster.as_ref().map(|c| PeerAuth {
+        cluster_id: c.id.clone(),
+        secret: c.secret.clone(),
+    });
     let network = GrpcNetwork::new(auth.clone(), book.clone());
-    let raft = Raft::new(cfg.node_id, raft_config(&cfg)?, network, log_store, state_machine)
-        .await
-        .context("cannot start raft")?;
+    let raft = Raft::new(
+        cfg.node_id,
+        raft_config(&cfg)?,
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .context("cannot start raft")?;
 
     let (shutdown_tx, _) = watch::channel(false);
     if let (Some(auth), Some(raft_listen)) = (auth, cfg.raft_listen()) {
-        let addr: SocketAddr =
-            raft_listen.parse().with_context(|| format!("raft listen address '{raft_listen}' is not host:port"))?;
+        let addr: SocketAddr = raft_listen
+            .parse()
+            .with_context(|| format!("raft listen address '{raft_listen}' is not host:port"))?;
         // Bind first so a port conflict is reported at boot, not in a background task.
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen for peers on {addr}"))?;
+        std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen for peers on {addr}"))?;
         let mut stop = shutdown_tx.subscribe();
         let (r, b, id) = (raft.clone(), book.clone(), cfg.node_id);
         tokio::spawn(async move {
@@ -167,7 +186,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         });
         tracing::info!(%addr, "serving raft and admin gRPC");
     }
-    let advertised = cfg.me().map(|m| m.client.clone()).unwrap_or_else(|| local_addr.to_string());
+    let advertised = cfg
+        .me()
+        .map(|m| m.client.clone())
+        .unwrap_or_else(|| local_addr.to_string());
     bootstrap::bootstrap(&raft, &cfg, &advertised).await?;
     // Written last: tools treat the port file as "listening and booted".
     std::fs::write(&port_file, local_addr.port().to_string())
@@ -213,12 +235,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     while sessions.load(Ordering::Relaxed) > 0 && Instant::now() < grace {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    raft.shutdown().await.map_err(|e| anyhow::anyhow!("raft shutdown failed: {e}"))?;
+    raft.shutdown()
+        .await
+        .map_err(|e| anyhow::anyhow!("raft shutdown failed: {e}"))?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
 
-async fn accept_loop(node: Arc<Node>, listener: TcpListener, live: Arc<AtomicU64>) -> anyhow::Result<()> {
+async fn accept_loop(
+    node: Arc<Node>,
+    listener: TcpListener,
+    live: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(5);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -247,7 +275,10 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener, live: Arc<AtomicU64
 
 async fn shutdown_requested() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             tracing::error!("cannot install signal handlers; SIGTERM/SIGINT will kill the process");

@@ -60,7 +60,9 @@ impl Proposer {
     pub fn submit(&self, argv: Vec<Bytes>) -> ReplyRx {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending { argv, reply }) {
-            let _ = p.reply.send(Frame::error("ERR the node is shutting down; the command was not applied"));
+            let _ = p.reply.send(Frame::error(
+                "ERR the node is shutting down; the command was not applied",
+            ));
         }
         rx
     }
@@ -76,7 +78,9 @@ async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeou
         let Some(first) = rx.recv().await else { return };
         // Wait for room before draining the queue, so the batch takes everything that arrived
         // while earlier entries were being committed.
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut bytes = argv_bytes(&first.argv);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
@@ -92,9 +96,15 @@ async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeou
             batch.into_iter().map(|p| (p.argv, p.reply)).unzip();
         let req = if cmds.len() == 1 {
             let argv = cmds.into_iter().next().unwrap_or_default();
-            Request::Command { now_ms: clock::now_ms(), argv }
+            Request::Command {
+                now_ms: clock::now_ms(),
+                argv,
+            }
         } else {
-            Request::Batch { now_ms: clock::now_ms(), cmds }
+            Request::Batch {
+                now_ms: clock::now_ms(),
+                cmds,
+            }
         };
         // Proposing only enqueues into Raft; the wait happens in a separate task so the next
         // batch can form while this one is being committed.

@@ -61,9 +61,11 @@ async fn confirm_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Waiter>, timeo
             Err(_) => Err(ReadError::Timeout),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(match e {
-                openraft::error::RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f)) => {
-                    ReadError::NotLeader { leader: f.leader_id }
-                }
+                openraft::error::RaftError::APIError(
+                    openraft::error::CheckIsLeaderError::ForwardToLeader(f),
+                ) => ReadError::NotLeader {
+                    leader: f.leader_id,
+                },
                 openraft::error::RaftError::APIError(_) => ReadError::NotLeader { leader: None },
                 openraft::error::RaftError::Fatal(_) => ReadError::ShuttingDown,
             }),

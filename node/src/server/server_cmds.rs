@@ -190,7 +190,11 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
     match (sub.as_str(), argv.len()) {
         ("id", 2) => Frame::Integer(session.id as i64),
         ("getname", 2) => {
-            let name = node.with_clients(|c| c.get(&session.id).map(|e| e.name.clone()).unwrap_or_default());
+            let name = node.with_clients(|c| {
+                c.get(&session.id)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default()
+            });
             if name.is_empty() {
                 Frame::Null
             } else {
@@ -200,7 +204,9 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
         ("setname", 3) => {
             let name = String::from_utf8_lossy(&argv[2]).into_owned();
             if name.bytes().any(|b| b <= b' ' || b > b'~') {
-                return Frame::error("ERR Client names cannot contain spaces, newlines or special characters.");
+                return Frame::error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
             }
             node.with_clients(|c| {
                 if let Some(e) = c.get_mut(&session.id) {
@@ -235,7 +241,10 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
             if known {
                 Frame::ok()
             } else {
-                Frame::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&argv[2])))
+                Frame::error(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&argv[2])
+                ))
             }
         }
         ("info", 2) => Frame::bulk(client_line(node, session.id)),
@@ -247,12 +256,18 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
         ("help", 2) => Frame::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "    Return the ID of the current connection.",
-                "GETNAME", "    Return the name of the current connection.",
-                "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                "SETINFO <option> <value>", "    Set client meta attr (LIB-NAME, LIB-VER).",
-                "INFO", "    Return information about the current client connection.",
-                "LIST", "    Return information about client connections.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <option> <value>",
+                "    Set client meta attr (LIB-NAME, LIB-VER).",
+                "INFO",
+                "    Return information about the current client connection.",
+                "LIST",
+                "    Return information about client connections.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
@@ -278,13 +293,29 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
         ("databases", "1".to_string(), false),
         ("wal-segment-bytes", c.wal_segment_bytes.to_string(), false),
         ("snapshot-every", c.snapshot_every.to_string(), false),
-        ("requirepass", s.requirepass.clone().unwrap_or_default(), true),
+        (
+            "requirepass",
+            s.requirepass.clone().unwrap_or_default(),
+            true,
+        ),
         ("maxclients", s.maxclients.to_string(), true),
         ("timeout", s.timeout_secs.to_string(), true),
         ("proto-max-bulk-len", s.proto_max_bulk_len.to_string(), true),
-        ("client-query-buffer-limit", s.client_query_buffer_limit.to_string(), true),
-        ("request-timeout-ms", c.request_timeout_ms.to_string(), false),
-        ("active-expire-interval-ms", c.active_expire_interval_ms.to_string(), false),
+        (
+            "client-query-buffer-limit",
+            s.client_query_buffer_limit.to_string(),
+            true,
+        ),
+        (
+            "request-timeout-ms",
+            c.request_timeout_ms.to_string(),
+            false,
+        ),
+        (
+            "active-expire-interval-ms",
+            c.active_expire_interval_ms.to_string(),
+            false,
+        ),
         ("node-id", c.node_id.to_string(), false),
         ("log-level", c.log_level.clone(), false),
     ]
@@ -299,7 +330,9 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             let mut seen = std::collections::BTreeSet::new();
             for pat in &argv[2..] {
                 for (name, value, _) in &entries {
-                    if crate::store::glob_match(&pat.to_ascii_lowercase(), name.as_bytes()) && seen.insert(*name) {
+                    if crate::store::glob_match(&pat.to_ascii_lowercase(), name.as_bytes())
+                        && seen.insert(*name)
+                    {
                         out.push(Frame::bulk(name));
                         out.push(Frame::bulk(value));
                     }
@@ -349,11 +382,15 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                         _ => return invalid("argument couldn't be parsed into an integer"),
                     },
                     "proto-max-bulk-len" => match parse_bytes(&value) {
-                        Ok(n) if n >= 1024 => parsed.push(Box::new(move |s| s.proto_max_bulk_len = n)),
+                        Ok(n) if n >= 1024 => {
+                            parsed.push(Box::new(move |s| s.proto_max_bulk_len = n))
+                        }
                         _ => return invalid("argument must be a memory value of at least 1024"),
                     },
                     "client-query-buffer-limit" => match parse_bytes(&value) {
-                        Ok(n) if n >= 1024 * 1024 => parsed.push(Box::new(move |s| s.client_query_buffer_limit = n)),
+                        Ok(n) if n >= 1024 * 1024 => {
+                            parsed.push(Box::new(move |s| s.client_query_buffer_limit = n))
+                        }
                         _ => return invalid("argument must be a memory value of at least 1mb"),
                     },
                     _ => return invalid("can't set immutable config"),

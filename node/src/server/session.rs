@@ -26,9 +26,9 @@ use crate::cmd::{self, Command, Kind};
 use crate::resp::{Decoder, Frame, Limits};
 
 use super::node::{ClientEntry, Node};
+use super::proposer::ReplyRx;
 use super::read_barrier::ReadError;
 use super::stats::Stats;
-use super::proposer::ReplyRx;
 use super::write_path;
 
 /// Per-connection state that commands can change.
@@ -54,7 +54,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     let connected = Stats::get(&node.stats.connected_clients);
     if connected as usize >= settings.maxclients {
         Stats::add(&node.stats.rejected_connections, 1);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
         return;
     }
     Stats::add(&node.stats.connected_clients, 1);
@@ -83,7 +85,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         tracing::debug!(client = session.id, error = %e, "connection closed");
     }
     node.with_clients(|c| c.remove(&session.id));
-    node.stats.connected_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    node.stats
+        .connected_clients
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 async fn connection_loop(
@@ -108,7 +112,9 @@ async fn connection_loop(
             if idle == 0 {
                 stream.read_buf(&mut inbuf).await
             } else {
-                match tokio::time::timeout(Duration::from_secs(idle), stream.read_buf(&mut inbuf)).await {
+                match tokio::time::timeout(Duration::from_secs(idle), stream.read_buf(&mut inbuf))
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Ok(0),
                 }
@@ -157,7 +163,12 @@ async fn connection_loop(
 }
 
 /// Executes one pipelined batch in order (see the module docs) and encodes every reply.
-async fn execute_batch(node: &Arc<Node>, session: &mut Session, batch: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+async fn execute_batch(
+    node: &Arc<Node>,
+    session: &mut Session,
+    batch: Vec<Vec<Bytes>>,
+    out: &mut BytesMut,
+) {
     Stats::add(&node.stats.commands_processed, batch.len() as u64);
     let timeout = node.request_timeout();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -250,7 +261,8 @@ async fn resolve(
         match &slots[i] {
             Slot::Done(_) => i += 1,
             Slot::Write(_) => {
-                let Slot::Write(p) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null)) else {
+                let Slot::Write(p) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null))
+                else {
                     unreachable!("matched Write above")
                 };
                 let reply = match tokio::time::timeout_at(deadline, p).await {
@@ -333,7 +345,10 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
         .map(|k| crate::cluster::slot::key_slot(k))
         .unwrap_or(0);
     let leader = m.current_leader.filter(|&l| l != node.id);
-    let addr = leader.and_then(|l| node.book.client_addr(l, m.membership_config.membership().get_node(&l)));
+    let addr = leader.and_then(|l| {
+        node.book
+            .client_addr(l, m.membership_config.membership().get_node(&l))
+    });
     Some(match addr {
         Some(a) => Frame::error(format!("MOVED {slot} {a}")),
         None => Frame::error("CLUSTERDOWN The cluster is down"),

@@ -14,7 +14,9 @@ use crate::resp::Frame;
 
 /// The receiving end of one proposed entry.
 pub type Proposal =
-    <openraft::impls::OneshotResponder<TypeConfig> as openraft::raft::responder::Responder<TypeConfig>>::Receiver;
+    <openraft::impls::OneshotResponder<TypeConfig> as openraft::raft::responder::Responder<
+        TypeConfig,
+    >>::Receiver;
 
 /// Reply for a write that was refused before it could take effect (no leader yet / not the
 /// leader). The client may retry; nothing was applied.
@@ -42,7 +44,9 @@ pub async fn await_reply(p: Proposal, deadline: tokio::time::Instant, timeout: D
     match tokio::time::timeout_at(deadline, p).await {
         Err(_) => unknown_outcome_reply(timeout),
         // The responder was dropped: Raft shut down with the entry in an unknown state.
-        Ok(Err(_)) => Frame::error("ERR raft stopped before the write completed; it may or may not be applied"),
+        Ok(Err(_)) => Frame::error(
+            "ERR raft stopped before the write completed; it may or may not be applied",
+        ),
         Ok(Ok(Ok(resp))) => resp.data.0,
         Ok(Ok(Err(ClientWriteError::ForwardToLeader(_)))) => no_leader_reply(),
         Ok(Ok(Err(ClientWriteError::ChangeMembershipError(e)))) => Frame::error(format!("ERR {e}")),

@@ -24,7 +24,9 @@ impl std::str::FromStr for FsyncPolicy {
             "always" => Ok(FsyncPolicy::Always),
             "everysec" => Ok(FsyncPolicy::Everysec),
             "no" => Ok(FsyncPolicy::No),
-            other => Err(format!("invalid fsync policy '{other}' (expected always, everysec or no)")),
+            other => Err(format!(
+                "invalid fsync policy '{other}' (expected always, everysec or no)"
+            )),
         }
     }
 }
@@ -49,6 +51,9 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { fsync: FsyncPolicy::Always, segment_bytes: 64 * 1024 * 1024 }
+        WalOptions {
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 64 * 1024 * 1024,
+        }
     }
 }

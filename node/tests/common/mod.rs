@@ -14,7 +14,7 @@ pub struct TestNode {
     pub dir: PathBuf,
     pub port: u16,
     pub extra_args: Vec<String>,
-    _tmp: Option<tempfile::TempDir>,
+    pub _tmp: Option<tempfile::TempDir>,
 }
 
 pub fn node_bin() -> &'static str {
@@ -37,8 +37,16 @@ impl TestNode {
         n
     }
 
-    /// Spawns the process on the existing data dir; returns the node's stderr on failure.
+    /// Spawns the process on the existing data dir and waits until it leads (one-member
+    /// groups); returns the node's log on failure.
     pub fn spawn(&mut self) -> Result<(), String> {
+        self.spawn_no_wait()?;
+        self.wait_leader();
+        Ok(())
+    }
+
+    /// Spawns the process and waits only until it listens (its port file exists).
+    pub fn spawn_no_wait(&mut self) -> Result<(), String> {
         let port_file = self.dir.join("port");
         let _ = std::fs::remove_file(&port_file);
         let log = std::fs::OpenOptions::new()
@@ -48,9 +56,22 @@ impl TestNode {
             .map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let _ = std::fs::create_dir_all(&self.dir);
-        let child = Command::new(node_bin())
-            .args(["--bind", "127.0.0.1", "--port", "0", "--log-level", "info", "--data-dir"])
-            .arg(&self.dir)
+        let mut cmd = Command::new(node_bin());
+        if self.extra_args.iter().any(|a| a == "--node-id") {
+            // Cluster member: addresses and data dir come from the cluster file.
+        } else {
+            cmd.args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--log-level",
+                "info",
+                "--data-dir",
+            ])
+            .arg(&self.dir);
+        }
+        let child = cmd
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -60,7 +81,11 @@ impl TestNode {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(format!("node exited with {status}: {}", self.log()));
             }
@@ -75,12 +100,18 @@ impl TestNode {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.wait_leader();
         Ok(())
     }
 
     fn log_path(&self) -> PathBuf {
-        self.dir.parent().unwrap_or(Path::new("/tmp")).join("node.log")
+        let name = format!(
+            "{}.log",
+            self.dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("node")
+        );
+        self.dir.parent().unwrap_or(Path::new("/tmp")).join(name)
     }
 
     /// The node's log so far (stdout + stderr).
@@ -92,10 +123,11 @@ impl TestNode {
     pub fn wait_leader(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let info = self
-                .client()
-                .get_connection()
-                .and_then(|mut c| redis::cmd("INFO").arg("replication").query::<String>(&mut c));
+            let info = self.client().get_connection().and_then(|mut c| {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut c)
+            });
             if info.is_ok_and(|i| i.contains("role:master")) {
                 return;
             }
@@ -110,7 +142,11 @@ impl TestNode {
 
     /// Connection URL, carrying `--requirepass` if the node was started with one.
     pub fn url(&self) -> String {
-        let pass = self.extra_args.iter().position(|a| a == "--requirepass").and_then(|i| self.extra_args.get(i + 1));
+        let pass = self
+            .extra_args
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| self.extra_args.get(i + 1));
         match pass {
             Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.port),
             None => format!("redis://127.0.0.1:{}/", self.port),
@@ -200,4 +236,170 @@ pub fn have(cmd: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; racy in theory, fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A cluster of `sdr-node` processes sharing one generated cluster file.
+pub struct TestCluster {
+    pub nodes: Vec<TestNode>,
+    pub config: PathBuf,
+    pub cluster_id: String,
+    pub secret: String,
+    /// (id, raft port, client port) of every initial member.
+    pub members: Vec<(u64, u16, u16)>,
+    _tmp: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// Starts `n` members and waits until they agree on a leader.
+    pub fn start(n: u64) -> TestCluster {
+        Self::start_with(n, "")
+    }
+
+    /// Like [`start`](Self::start) with extra top-level YAML options for every member.
+    pub fn start_with(n: u64, extra_yaml: &str) -> TestCluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let members: Vec<(u64, u16, u16)> =
+            (1..=n).map(|id| (id, free_port(), free_port())).collect();
+        let cluster_id = format!("test-{}", std::process::id());
+        let secret = "test-secret".to_string();
+        let config = tmp.path().join("cluster.yaml");
+        let yaml = format!(
+            "{}{extra_yaml}",
+            cluster_yaml(&cluster_id, &secret, &members, tmp.path())
+        );
+        std::fs::write(&config, yaml).expect("write config");
+        let mut c = TestCluster {
+            nodes: Vec::new(),
+            config,
+            cluster_id,
+            secret,
+            members: members.clone(),
+            _tmp: tmp,
+        };
+        for (id, _, _) in &members {
+            let node = c.spawn_member(*id);
+            c.nodes.push(node);
+        }
+        c.wait_for_leader();
+        c
+    }
+
+    /// Starts (without waiting for a leader) the member `id` of the cluster file.
+    pub fn spawn_member(&self, id: u64) -> TestNode {
+        let dir = self._tmp.path().join(format!("node-{id}"));
+        let mut node = TestNode {
+            child: None,
+            dir,
+            port: 0,
+            extra_args: vec![
+                "--config".into(),
+                self.config.display().to_string(),
+                "--node-id".into(),
+                id.to_string(),
+            ],
+            _tmp: None,
+        };
+        node.spawn_no_wait().expect("member starts");
+        node
+    }
+
+    pub fn tmp(&self) -> &Path {
+        self._tmp.path()
+    }
+
+    /// Runs `sdr-node admin ARGS --cluster <file>`; returns (success, stdout + stderr).
+    pub fn admin(&self, config: &Path, args: &[&str]) -> (bool, String) {
+        let out = Command::new(node_bin())
+            .arg("admin")
+            .arg("--cluster")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("run sdr-node admin");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut TestNode {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.extra_args.last().map(|s| s.as_str()) == Some(&id.to_string()))
+            .expect("node id");
+        &mut self.nodes[i]
+    }
+
+    /// `INFO replication` field of a running node, if it answers.
+    pub fn info_field(node: &TestNode, field: &str) -> Option<String> {
+        let mut c = redis::Client::open(node.url())
+            .ok()?
+            .get_connection()
+            .ok()?;
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut c).ok()?;
+        info.lines().find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
+    /// Waits until every running member reports the same leader, itself running; returns its
+    /// id.
+    pub fn wait_for_leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let leaders: Vec<Option<String>> = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .map(|n| Self::info_field(n, "raft_leader_id"))
+                .collect();
+            if let Some(Some(first)) = leaders.first() {
+                let running = self.nodes.iter().any(|n| {
+                    n.child.is_some()
+                        && n.extra_args.last().map(|s| s.as_str()) == Some(first.as_str())
+                });
+                if running && leaders.iter().all(|l| l.as_deref() == Some(first.as_str())) {
+                    return first.parse().expect("leader id");
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn leader(&mut self) -> &mut TestNode {
+        let id = self.wait_for_leader();
+        self.node(id)
+    }
+
+    /// A cluster-aware connection: the `redis` crate follows nothing, so tests talk to the
+    /// leader directly.
+    pub fn leader_conn(&mut self) -> redis::Connection {
+        self.leader().conn()
+    }
+}
+
+pub fn cluster_yaml(id: &str, secret: &str, members: &[(u64, u16, u16)], dir: &Path) -> String {
+    let mut s = format!(
+        "data-dir: {}/node-{{id}}\nlog-level: info\ncluster:\n  id: {id}\n  secret: {secret}\n  members:\n",
+        dir.display()
+    );
+    for (mid, raft, client) in members {
+        s.push_str(&format!(
+            "    - {{id: {mid}, raft: \"127.0.0.1:{raft}\", client: \"127.0.0.1:{client}\"}}\n"
+        ));
+    }
+    s
 }

@@ -1,0 +1,439 @@
+//! Multi-node Raft groups as real processes: replication, failover without losing acknowledged
+//! writes, catch-up (log and snapshot), membership changes under load, minority refusal, TTLs
+//! across failover, and peer authentication.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{cluster_yaml, free_port, TestCluster, TestNode};
+use redis::{Commands, Connection, RedisResult};
+
+/// Short timeouts so that refusals are prompt in tests.
+const FAST: &str = "request-timeout-ms: 1500\n";
+
+fn readonly_conn(node: &TestNode) -> Connection {
+    let mut c = node.conn();
+    let () = redis::cmd("READONLY").query(&mut c).expect("READONLY");
+    c
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn err_text<T>(r: RedisResult<T>) -> Option<String> {
+    r.err()
+        .map(|e| format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")))
+}
+
+#[test]
+fn every_command_family_replicates_and_followers_redirect() {
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let mut c = cluster.leader_conn();
+    let () = c.set("s", "v").unwrap();
+    let _: i64 = c.incr("n", 7).unwrap();
+    let () = c.hset("h", "f", "x").unwrap();
+    let _: i64 = c.rpush("l", &["a", "b"]).unwrap();
+    let _: i64 = c.sadd("set", "m").unwrap();
+    let _: bool = c.expire("s", 1000).unwrap();
+    let leader_addr = format!("127.0.0.1:{}", cluster.node(leader).port);
+    for node in cluster
+        .nodes
+        .iter()
+        .filter(|n| !n.extra_args.ends_with(&[leader.to_string()]))
+    {
+        // Default (linearizable) mode: keyed commands are redirected to the leader.
+        let mut plain = node.conn();
+        let moved = err_text(plain.get::<_, String>("s")).expect("a follower redirects");
+        assert_eq!(moved, format!("MOVED {} {leader_addr}", slot("s")));
+        let moved = err_text(plain.set::<_, _, ()>("s", "x")).expect("writes too");
+        assert!(moved.starts_with("MOVED "), "{moved}");
+        // READONLY: local state, which catches up with the leader.
+        let mut ro = readonly_conn(node);
+        assert!(eventually(10, || ro
+            .get::<_, Option<String>>("s")
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("v")));
+        assert_eq!(ro.get::<_, i64>("n").unwrap(), 7);
+        assert_eq!(ro.hget::<_, _, String>("h", "f").unwrap(), "x");
+        assert_eq!(
+            ro.lrange::<_, Vec<String>>("l", 0, -1).unwrap(),
+            vec!["a", "b"]
+        );
+        assert!(ro.sismember::<_, _, bool>("set", "m").unwrap());
+        let ttl: i64 = ro.ttl("s").unwrap();
+        assert!(
+            ttl > 990 && ttl <= 1000,
+            "the absolute deadline replicated: {ttl}"
+        );
+    }
+}
+
+fn slot(key: &str) -> u16 {
+    sdr_node::cluster::slot::key_slot(key.as_bytes())
+}
+
+#[test]
+fn redis_cli_follows_moved() {
+    if !common::have("redis-cli") {
+        eprintln!("skipped: redis-cli not installed");
+        return;
+    }
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let follower = cluster
+        .nodes
+        .iter()
+        .find(|n| !n.extra_args.ends_with(&[leader.to_string()]))
+        .unwrap();
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-c",
+            "-p",
+            &follower.port.to_string(),
+            "SET",
+            "via-follower",
+            "ok",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let v: String = cluster.leader_conn().get("via-follower").unwrap();
+    assert_eq!(v, "ok");
+}
+
+#[test]
+fn leader_kill9_fails_over_without_losing_acknowledged_writes() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    let old = cluster.wait_for_leader();
+    let mut c = cluster.leader_conn();
+    for i in 0..200 {
+        let () = c.set(format!("k{i}"), i).unwrap();
+    }
+    drop(c);
+    cluster.node(old).kill9();
+    let killed_at = Instant::now();
+    // First successful write on the new leader.
+    let mut failover = None;
+    while killed_at.elapsed() < Duration::from_secs(20) {
+        let survivors: Vec<&TestNode> =
+            cluster.nodes.iter().filter(|n| n.child.is_some()).collect();
+        for n in survivors {
+            if let Ok(mut c) = n.client().get_connection() {
+                if c.set::<_, _, ()>("after-failover", 1).is_ok() {
+                    failover = Some(killed_at.elapsed());
+                    break;
+                }
+            }
+        }
+        if failover.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let failover = failover.expect("a new leader serves writes");
+    eprintln!("failover (kill -9 → first successful write): {failover:?}");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    let new = cluster.wait_for_leader();
+    assert_ne!(new, old);
+    let mut c = cluster.leader_conn();
+    for i in 0..200 {
+        assert_eq!(
+            c.get::<_, i64>(format!("k{i}")).unwrap(),
+            i,
+            "acknowledged write k{i} survived"
+        );
+    }
+    // The killed node restarts and catches up.
+    cluster.node(old).spawn_no_wait().expect("restart");
+    let () = c.set("late", "write").unwrap();
+    let mut ro = readonly_conn(cluster.node(old));
+    assert!(eventually(15, || ro
+        .get::<_, Option<String>>("late")
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some("write")));
+    assert_eq!(ro.get::<_, i64>("k199").unwrap(), 199);
+}
+
+#[test]
+fn minority_side_refuses_reads_and_writes_promptly() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    let mut c = cluster.leader_conn();
+    let () = c.set("k", "before").unwrap();
+    drop(c);
+    // Kill two of three: the survivor is a minority, leader or not.
+    let ids: Vec<u64> = vec![1, 2];
+    for id in ids {
+        cluster.node(id).kill9();
+    }
+    let survivor = cluster.node(3);
+    let mut c = survivor.conn();
+    let start = Instant::now();
+    let w = err_text(c.set::<_, _, ()>("k", "after")).expect("a minority cannot write");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "refused within the request timeout"
+    );
+    assert!(
+        w.starts_with("CLUSTERDOWN")
+            || w.starts_with("TRYAGAIN")
+            || w.starts_with("TIMEOUT")
+            || w.starts_with("MOVED"),
+        "{w}"
+    );
+    // Once it knows it has no quorum it refuses reads instead of serving stale data.
+    let start = Instant::now();
+    let r = c.get::<_, Option<String>>("k");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    match r {
+        Ok(v) => panic!("a minority node answered a linearizable read: {v:?}"),
+        Err(e) => eprintln!("minority read refused: {e}"),
+    }
+}
+
+#[test]
+fn ttl_deadlines_survive_failover() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    let old = cluster.wait_for_leader();
+    let mut c = cluster.leader_conn();
+    let () = redis::cmd("SET")
+        .arg("short")
+        .arg("v")
+        .arg("PX")
+        .arg(2500)
+        .query(&mut c)
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg("long")
+        .arg("v")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
+    drop(c);
+    cluster.node(old).kill9();
+    let mut c = cluster.leader_conn();
+    let pttl: i64 = c.pttl("short").unwrap();
+    assert!(
+        pttl > 0 && pttl <= 2500,
+        "not resurrected without a deadline, not dropped early: {pttl}"
+    );
+    let ttl: i64 = c.ttl("long").unwrap();
+    assert!(ttl > 990, "{ttl}");
+    std::thread::sleep(Duration::from_millis(pttl as u64 + 300));
+    assert_eq!(
+        c.get::<_, Option<String>>("short").unwrap(),
+        None,
+        "expired on the new leader"
+    );
+}
+
+#[test]
+fn membership_changes_while_a_client_writes() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    // A writer that counts acknowledged INCRs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicI64::new(0));
+    let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.url()).collect();
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let mut attempts = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                for url in &addrs {
+                    let Ok(mut c) = redis::Client::open(url.as_str()).unwrap().get_connection()
+                    else {
+                        continue;
+                    };
+                    attempts += 1;
+                    if c.incr::<_, _, i64>("counter", 1).is_ok() {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            attempts
+        })
+    };
+    // Node 4 joins with its own file (it lists all four; it is not the lowest id, so it never
+    // initializes a group itself).
+    let (raft4, client4) = (free_port(), free_port());
+    let mut members = cluster.members.clone();
+    members.push((4, raft4, client4));
+    let file4 = cluster.tmp().join("cluster-4.yaml");
+    std::fs::write(
+        &file4,
+        format!(
+            "{}{FAST}",
+            cluster_yaml(
+                &cluster.cluster_id,
+                &cluster.secret,
+                &members,
+                cluster.tmp()
+            )
+        ),
+    )
+    .unwrap();
+    let mut n4 = TestNode {
+        child: None,
+        dir: cluster.tmp().join("node-4"),
+        port: 0,
+        extra_args: vec![
+            "--config".into(),
+            file4.display().to_string(),
+            "--node-id".into(),
+            "4".into(),
+        ],
+        _tmp: None,
+    };
+    n4.spawn_no_wait().expect("node 4 starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, out) = cluster.admin(
+        &cluster.config,
+        &[
+            "add",
+            "--id",
+            "4",
+            "--raft",
+            &format!("127.0.0.1:{raft4}"),
+            "--client",
+            &format!("127.0.0.1:{client4}"),
+        ],
+    );
+    assert!(ok, "admin add: {out}");
+    let (ok, out) = cluster.admin(&file4, &["status"]);
+    assert!(
+        ok && out.contains("voters=[1, 2, 3, 4]"),
+        "node 4 is a voter: {out}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // Remove a member that is not the leader.
+    let leader = cluster.wait_for_leader();
+    let victim = [1u64, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let (ok, out) = cluster.admin(&file4, &["remove", "--id", &victim.to_string()]);
+    assert!(ok, "admin remove: {out}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let attempts = writer.join().unwrap();
+    cluster.node(victim).kill9();
+    // Every acknowledged INCR is applied; none beyond those attempted.
+    let mut c = cluster.leader_conn();
+    let counter: i64 = c.get("counter").unwrap();
+    let acked = acked.load(Ordering::Relaxed);
+    assert!(acked > 0);
+    assert!(
+        counter >= acked && counter <= attempts,
+        "acked {acked} ≤ counter {counter} ≤ attempts {attempts}"
+    );
+    // The new member holds the data.
+    let mut ro = readonly_conn(&n4);
+    assert!(eventually(10, || ro
+        .get::<_, Option<i64>>("counter")
+        .ok()
+        .flatten()
+        == Some(counter)));
+}
+
+#[test]
+fn wiped_member_catches_up_by_snapshot() {
+    let mut cluster = TestCluster::start_with(3, &format!("{FAST}snapshot-every: 20\n"));
+    let leader = cluster.wait_for_leader();
+    let victim = [1u64, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let (ok, out) = cluster.admin(&cluster.config, &["remove", "--id", &victim.to_string()]);
+    assert!(ok, "{out}");
+    cluster.node(victim).kill9();
+    let dir = cluster.node(victim).dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut c = cluster.leader_conn();
+    for i in 0..300 {
+        let () = c.set(format!("k{i}"), i).unwrap();
+    }
+    // The log before the snapshots is gone, so the returning member needs a snapshot.
+    cluster
+        .node(victim)
+        .spawn_no_wait()
+        .expect("wiped node restarts");
+    let raft_port = cluster.members.iter().find(|m| m.0 == victim).unwrap().1;
+    let client_port = cluster.members.iter().find(|m| m.0 == victim).unwrap().2;
+    let (ok, out) = cluster.admin(
+        &cluster.config,
+        &[
+            "add",
+            "--id",
+            &victim.to_string(),
+            "--raft",
+            &format!("127.0.0.1:{raft_port}"),
+            "--client",
+            &format!("127.0.0.1:{client_port}"),
+        ],
+    );
+    assert!(ok, "{out}");
+    let mut ro = readonly_conn(cluster.node(victim));
+    assert!(eventually(15, || ro
+        .get::<_, Option<i64>>("k299")
+        .ok()
+        .flatten()
+        == Some(299)));
+    assert_eq!(ro.get::<_, i64>("k0").unwrap(), 0);
+    let log = cluster.node(victim).log();
+    assert!(
+        std::fs::read_dir(dir.join("snapshots"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            > 0,
+        "the snapshot was installed: {log}"
+    );
+}
+
+#[test]
+fn peers_with_wrong_cluster_id_or_secret_are_rejected() {
+    let cluster = TestCluster::start(3);
+    let bad = cluster.tmp().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        cluster_yaml(
+            "other-cluster",
+            &cluster.secret,
+            &cluster.members,
+            cluster.tmp(),
+        ),
+    )
+    .unwrap();
+    let (ok, out) = cluster.admin(&bad, &["status"]);
+    assert!(ok, "status prints per-member errors: {out}");
+    assert!(out.contains("cluster id mismatch"), "{out}");
+    std::fs::write(
+        &bad,
+        cluster_yaml(
+            &cluster.cluster_id,
+            "wrong-secret",
+            &cluster.members,
+            cluster.tmp(),
+        ),
+    )
+    .unwrap();
+    let (_, out) = cluster.admin(&bad, &["status"]);
+    assert!(out.contains("wrong cluster secret"), "{out}");
+    let (ok, out) = cluster.admin(&bad, &["remove", "--id", "2"]);
+    assert!(!ok, "a wrong secret cannot change membership: {out}");
+    let (_, out) = cluster.admin(&cluster.config, &["status"]);
+    assert!(out.matches("voters=[1, 2, 3]").count() == 3, "{out}");
+}
