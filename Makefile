@@ -1,25 +1,40 @@
 # sdr: Raft-replicated Redis-compatible store + chaos harness + linearizability checker.
 CARGO ?= cargo
+CLUSTER_DIR ?= ./data/cluster
+CLUSTER_FILE ?= config/cluster-3.yaml
 
-.PHONY: all build run test bench bench-checker fmt clippy clean
+.PHONY: all build run test cluster cluster-stop bench bench-checker bench-cluster fmt clippy clean
 
 all: build
 
 build:
 	$(CARGO) build --release --workspace
 
+## make run: one node on 127.0.0.1:6379, data in ./data (Ctrl-C stops it cleanly).
 run:
 	$(CARGO) build --release -p sdr-node
 	./target/release/sdr-node --bind 127.0.0.1 --port 6379 --data-dir ./data
 
+## make test: the whole test suite (unit, property, integration with real processes).
 test:
 	$(CARGO) test --workspace --release
+
+## make cluster: three members of config/cluster-3.yaml in the background.
+cluster:
+	$(CARGO) build --release -p sdr-node
+	scripts/cluster.sh start $(CLUSTER_FILE) $(CLUSTER_DIR)
+
+cluster-stop:
+	scripts/cluster.sh stop $(CLUSTER_FILE) $(CLUSTER_DIR)
 
 bench:
 	scripts/bench-node.sh
 
 bench-checker:
 	scripts/bench-checker.sh
+
+bench-cluster:
+	scripts/bench-cluster.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -437,3 +437,35 @@ fn peers_with_wrong_cluster_id_or_secret_are_rejected() {
     let (_, out) = cluster.admin(&cluster.config, &["status"]);
     assert!(out.matches("voters=[1, 2, 3]").count() == 3, "{out}");
 }
+
+/// grpc.health.v1 status of the member's peer endpoint.
+fn health(raft_port: u16) -> Option<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    rt.block_on(async move {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{raft_port}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let resp = client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()?;
+        Some(resp.into_inner().status)
+    })
+}
+
+#[test]
+fn health_endpoint_tracks_leadership() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut cluster = TestCluster::start_with(3, FAST);
+    let ports: Vec<(u64, u16)> = cluster.members.iter().map(|(id, raft, _)| (*id, *raft)).collect();
+    for (_, p) in &ports {
+        assert!(eventually(10, || health(*p) == Some(ServingStatus::Serving as i32)), "member on {p} is SERVING");
+    }
+    cluster.node(1).kill9();
+    cluster.node(2).kill9();
+    let p3 = ports[2].1;
+    assert!(
+        eventually(10, || health(p3) == Some(ServingStatus::NotServing as i32)),
+        "a member without a reachable majority reports NOT_SERVING"
+    );
+}

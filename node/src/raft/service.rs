@@ -321,7 +321,37 @@ impl apb::admin_server::Admin for AdminService {
     }
 }
 
-/// Serves both services on `addr` until `shutdown` resolves.
+/// True when the node can serve: a leader is known and this node has applied everything it
+/// knows to be committed. This is what the gRPC health endpoint reports as SERVING.
+pub async fn is_healthy(raft: &Raft) -> bool {
+    let m = raft.metrics().borrow().clone();
+    if m.current_leader.is_none() {
+        return false;
+    }
+    let committed = raft.with_raft_state(|st| st.committed.map(|l| l.index)).await.ok().flatten();
+    m.last_applied.map(|l| l.index) >= committed
+}
+
+/// Keeps the standard gRPC health service (`grpc.health.v1.Health`, service name "") in step
+/// with [`is_healthy`]. Health checks need no credentials: they reveal only this bit.
+async fn report_health(raft: Raft, reporter: tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus;
+    let mut last = None;
+    loop {
+        let healthy = is_healthy(&raft).await;
+        if last != Some(healthy) {
+            let status = if healthy { ServingStatus::Serving } else { ServingStatus::NotServing };
+            reporter.set_service_status("", status).await;
+            last = Some(healthy);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if raft.metrics().borrow().state == openraft::ServerState::Shutdown {
+            return;
+        }
+    }
+}
+
+/// Serves the Raft, admin and health services on `addr` until `shutdown` resolves.
 pub async fn serve(
     addr: std::net::SocketAddr,
     raft: Raft,
@@ -332,8 +362,12 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let raft_svc = pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), auth.clone()))
         .max_decoding_message_size(64 * 1024 * 1024);
-    let admin_svc = apb::admin_server::AdminServer::new(AdminService::new(raft, auth, book, id));
+    let admin_svc = apb::admin_server::AdminServer::new(AdminService::new(raft.clone(), auth, book, id));
+    let (reporter, health_svc) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    tokio::spawn(report_health(raft, reporter));
     tonic::transport::Server::builder()
+        .add_service(health_svc)
         .add_service(raft_svc)
         .add_service(admin_svc)
         .serve_with_shutdown(addr, shutdown)
