@@ -1,7 +1,9 @@
 # sdr: Raft-replicated Redis-compatible store + chaos harness + linearizability checker.
 CARGO ?= cargo
 CLUSTER_DIR ?= ./data/cluster
-CLUSTER_FILE ?= config/cluster-3.yaml
+SHARDS ?= 1
+# make cluster SHARDS=3 starts the 3x3 sharded cluster of config/cluster-3x3.yaml.
+CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-$(SHARDS)x3.yaml)
 
 .PHONY: all build run test cluster cluster-stop bench bench-checker bench-cluster fmt clippy clean
 
@@ -19,7 +21,8 @@ run:
 test:
 	$(CARGO) test --workspace --release
 
-## make cluster: three members of config/cluster-3.yaml in the background.
+## make cluster: three members of config/cluster-3.yaml in the background
+## (make cluster SHARDS=3: nine members, three shards, of config/cluster-3x3.yaml).
 cluster:
 	$(CARGO) build --release -p sdr-node
 	scripts/cluster.sh start $(CLUSTER_FILE) $(CLUSTER_DIR)

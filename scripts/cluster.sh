@@ -10,7 +10,7 @@ file=${2:-config/cluster-3.yaml}
 dir=${3:-./data/cluster}
 bin=./target/release/sdr-node
 mkdir -p "$dir"
-ids=$(grep -oE '\{id: *[0-9]+' "$file" | grep -oE '[0-9]+$')
+ids=$(grep -oE "\{id: *[0-9]+" "$file" | grep -oE "[0-9]+$")
 case "$action" in
   start)
     for id in $ids; do

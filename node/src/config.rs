@@ -89,9 +89,50 @@ pub struct ClusterConfig {
     /// Followers proxy keyed commands to the leader instead of answering `-MOVED`.
     #[serde(default)]
     pub forward_to_leader: bool,
-    /// Every initial member: how this node reaches it (`raft`) and the address advertised to
-    /// clients in `-MOVED` (`client`).
+    /// Every initial member of a one-group cluster: how this node reaches it (`raft`) and the
+    /// address advertised to clients in `-MOVED` (`client`). Use either `members` or `shards`.
+    #[serde(default)]
     pub members: Vec<MemberConfig>,
+    /// A sharded cluster: several Raft groups, each owning the hash slots the consistent-hash
+    /// ring assigns it (docs/sharding.md). Node ids are unique across all shards.
+    #[serde(default)]
+    pub shards: Vec<ShardConfig>,
+    /// Virtual nodes per shard on the placement ring.
+    #[serde(default = "default_vnodes")]
+    pub vnodes: u32,
+}
+
+fn default_vnodes() -> u32 {
+    crate::cluster::ring::DEFAULT_VNODES
+}
+
+/// One shard: a Raft group and its initial members.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ShardConfig {
+    pub id: u64,
+    pub members: Vec<MemberConfig>,
+}
+
+impl ClusterConfig {
+    /// The Raft groups: the `shards` list, or the `members` list as shard 1.
+    pub fn groups(&self) -> Vec<ShardConfig> {
+        if self.shards.is_empty() {
+            vec![ShardConfig { id: 1, members: self.members.clone() }]
+        } else {
+            self.shards.clone()
+        }
+    }
+
+    /// Every member of every shard.
+    pub fn all_members(&self) -> Vec<MemberConfig> {
+        self.groups().into_iter().flat_map(|g| g.members).collect()
+    }
+
+    /// The shard that `node_id` belongs to.
+    pub fn shard_of(&self, node_id: u64) -> Option<ShardConfig> {
+        self.groups().into_iter().find(|g| g.members.iter().any(|m| m.id == node_id))
+    }
 }
 
 /// One member of the group.
@@ -196,11 +237,27 @@ impl Config {
             if c.id.is_empty() || c.secret.is_empty() {
                 return bad("cluster: id and secret must not be empty".into());
             }
-            let mut ids: Vec<u64> = c.members.iter().map(|m| m.id).collect();
+            if c.members.is_empty() == c.shards.is_empty() {
+                return bad("cluster: give either `members` (one group) or `shards`, not both or neither".into());
+            }
+            if c.groups().iter().any(|g| g.members.is_empty()) {
+                return bad("cluster: every shard needs at least one member".into());
+            }
+            let mut shard_ids: Vec<u64> = c.groups().iter().map(|g| g.id).collect();
+            shard_ids.sort_unstable();
+            shard_ids.dedup();
+            if shard_ids.len() != c.groups().len() {
+                return bad("cluster: shard ids must be unique".into());
+            }
+            if c.vnodes == 0 {
+                return bad("cluster: vnodes must be at least 1".into());
+            }
+            let all = c.all_members();
+            let mut ids: Vec<u64> = all.iter().map(|m| m.id).collect();
             ids.sort_unstable();
             ids.dedup();
-            if ids.len() != c.members.len() {
-                return bad("cluster: member ids must be unique".into());
+            if ids.len() != all.len() {
+                return bad("cluster: member ids must be unique across all shards".into());
             }
             if !ids.contains(&self.node_id) {
                 return bad(format!(
@@ -208,7 +265,7 @@ impl Config {
                     self.node_id
                 ));
             }
-            for m in &c.members {
+            for m in &all {
                 if m.raft.parse::<std::net::SocketAddr>().is_err()
                     || split_host_port(&m.client).is_none()
                 {
@@ -232,12 +289,13 @@ impl Config {
     }
 
     /// This node's entry in the cluster file.
-    pub fn me(&self) -> Option<&MemberConfig> {
-        self.cluster
-            .as_ref()?
-            .members
-            .iter()
-            .find(|m| m.id == self.node_id)
+    pub fn me(&self) -> Option<MemberConfig> {
+        self.cluster.as_ref()?.all_members().into_iter().find(|m| m.id == self.node_id)
+    }
+
+    /// The initial members of this node's own Raft group.
+    pub fn group_members(&self) -> Vec<MemberConfig> {
+        self.cluster.as_ref().and_then(|c| c.shard_of(self.node_id)).map(|g| g.members).unwrap_or_default()
     }
 
     /// The RESP listen address: explicit `bind`/`port`, else this member's client address,

@@ -47,6 +47,9 @@ enum Sub {
         /// authenticate the calls).
         #[arg(long)]
         cluster: PathBuf,
+        /// Which shard (Raft group) of a sharded cluster file; a one-group file is shard 1.
+        #[arg(long, default_value_t = 1)]
+        shard: u64,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -74,10 +77,10 @@ enum AdminAction {
     },
 }
 
-async fn admin(cluster: PathBuf, action: AdminAction) -> anyhow::Result<()> {
+async fn admin(cluster: PathBuf, shard: u64, action: AdminAction) -> anyhow::Result<()> {
     use sdr_node::raft::admin_client::Admin;
     let cfg = Config::load(&cluster)?;
-    let admin = Admin::from_config(&cfg)?;
+    let admin = Admin::from_config(&cfg, shard)?;
     match action {
         AdminAction::Status => {
             for (id, addr, st) in admin.status_all().await {
@@ -139,7 +142,7 @@ fn load(args: Args) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
-    if let Some(Sub::Admin { cluster, action }) = args.command.take() {
+    if let Some(Sub::Admin { cluster, shard, action }) = args.command.take() {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -150,7 +153,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        return match rt.block_on(admin(cluster, action)) {
+        return match rt.block_on(admin(cluster, shard, action)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sdr-node admin: {e:#}");

@@ -37,9 +37,9 @@ impl AddressBook {
     pub fn from_config(cfg: &Config) -> AddressBook {
         let mut book = AddressBook::default();
         if let Some(c) = &cfg.cluster {
-            for m in &c.members {
-                book.raft.insert(m.id, m.raft.clone());
-                book.client.insert(m.id, m.client.clone());
+            for m in c.all_members() {
+                book.raft.insert(m.id, m.raft);
+                book.client.insert(m.id, m.client);
             }
         }
         book

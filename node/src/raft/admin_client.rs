@@ -48,14 +48,36 @@ async fn connect(addr: &str) -> Result<Channel, AdminError> {
 }
 
 impl Admin {
-    pub fn from_config(cfg: &Config) -> Result<Admin, AdminError> {
+    /// An admin client for the members `seeds` (id, raft address).
+    pub fn new(auth: PeerAuth, seeds: Vec<(u64, String)>) -> Admin {
+        Admin { auth, seeds }
+    }
+
+    /// The leader id reported by the first member that knows one (short timeouts; `None` when
+    /// nobody answers or no leader is known).
+    pub async fn find_leader_id(&self) -> Option<u64> {
+        for (_, addr) in &self.seeds {
+            let attempt = tokio::time::timeout(Duration::from_millis(400), self.status_of(addr)).await;
+            if let Ok(Ok(st)) = attempt {
+                if st.leader_id != 0 {
+                    return Some(st.leader_id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Talks to shard `shard` of the cluster file (a one-group file is shard 1).
+    pub fn from_config(cfg: &Config, shard: u64) -> Result<Admin, AdminError> {
         let c = cfg.cluster.as_ref().ok_or(AdminError::NoCluster)?;
+        let group = c
+            .groups()
+            .into_iter()
+            .find(|g| g.id == shard)
+            .ok_or_else(|| AdminError::Refused(format!("the cluster file has no shard {shard}")))?;
         Ok(Admin {
-            auth: PeerAuth {
-                cluster_id: c.id.clone(),
-                secret: c.secret.clone(),
-            },
-            seeds: c.members.iter().map(|m| (m.id, m.raft.clone())).collect(),
+            auth: PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() },
+            seeds: group.members.iter().map(|m| (m.id, m.raft.clone())).collect(),
         })
     }
 

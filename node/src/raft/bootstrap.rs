@@ -42,7 +42,8 @@ pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(
             members.insert(cfg.node_id, basic_node("-", client_addr));
         }
         Some(c) => {
-            let lowest = c.members.iter().map(|m| m.id).min();
+            let group = cfg.group_members();
+            let lowest = group.iter().map(|m| m.id).min();
             if lowest != Some(cfg.node_id) {
                 tracing::info!("waiting for member {lowest:?} to form the group");
                 return Ok(());
@@ -51,13 +52,13 @@ pub async fn bootstrap(raft: &Raft, cfg: &Config, client_addr: &str) -> Result<(
                 cluster_id: c.id.clone(),
                 secret: c.secret.clone(),
             };
-            for m in c.members.iter().filter(|m| m.id != cfg.node_id) {
+            for m in group.iter().filter(|m| m.id != cfg.node_id) {
                 if peer_initialized(&m.raft, &auth).await {
                     tracing::info!(peer = m.id, "peer already belongs to an initialized group; joining it instead of initializing");
                     return Ok(());
                 }
             }
-            for m in &c.members {
+            for m in &group {
                 members.insert(m.id, basic_node(&m.raft, &m.client));
             }
         }

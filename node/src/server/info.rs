@@ -20,6 +20,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
+    "cluster",
     "keyspace",
 ];
 
@@ -161,6 +162,10 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 opt_index(m.snapshot.map(|l| l.index)),
                 m.millis_since_quorum_ack.map(|x| x.to_string()).unwrap_or_default(),
             );
+        }
+        "cluster" => {
+            let enabled = u8::from(node.config.cluster.is_some());
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n");
         }
         "keyspace" => {
             let (keys, expires) = node

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cluster::members::AddressBook;
+use crate::cluster::topology::{refresh_leaders, Topology};
 use crate::config::Config;
 use crate::raft::auth::PeerAuth;
 use crate::raft::network::GrpcNetwork;
@@ -58,6 +59,8 @@ pub struct Node {
     pub clients: Mutex<BTreeMap<u64, ClientEntry>>,
     /// Member addresses (cluster file first, then the replicated membership).
     pub book: AddressBook,
+    /// The shard map; `None` for a standalone node.
+    pub topology: Option<Arc<Topology>>,
     next_client_id: AtomicU64,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
@@ -186,6 +189,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         });
         tracing::info!(%addr, "serving raft and admin gRPC");
     }
+    let topology = Topology::from_config(&cfg)
+        .context("cannot place slots on shards")?
+        .map(Arc::new);
+    if let (Some(topo), Some(c)) = (&topology, &cfg.cluster) {
+        let auth = PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() };
+        tokio::spawn(refresh_leaders(topo.clone(), auth, shutdown_tx.subscribe()));
+    }
     let advertised = cfg
         .me()
         .map(|m| m.client.clone())
@@ -214,6 +224,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         local_addr,
         clients: Mutex::new(BTreeMap::new()),
         book,
+        topology,
         next_client_id: AtomicU64::new(1),
         shutting_down: AtomicBool::new(false),
         shutdown_tx,

@@ -335,20 +335,33 @@ fn stale_read(node: &Node, c: &Command) -> Frame {
 /// a leader that lost its leadership is still caught by Raft (the write cannot commit, the
 /// read cannot be confirmed).
 fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -> Option<Frame> {
+    let slots: Vec<u16> = cmd::key_indices(spec, argv)
+        .into_iter()
+        .filter_map(|i| argv.get(i))
+        .map(|k| crate::cluster::slot::key_slot(k))
+        .collect();
+    let slot = slots.first().copied().unwrap_or(0);
+    if let Some(topo) = &node.topology {
+        if topo.is_sharded() {
+            // Redis Cluster's rule: a multi-key command must stay within one slot.
+            if slots.iter().any(|&s| s != slot) {
+                return Some(Frame::error("CROSSSLOT Keys in request don't hash to the same slot"));
+            }
+            let shard = topo.shard_for_slot(slot);
+            if !slots.is_empty() && shard != topo.my_shard {
+                return Some(match topo.client_addr_of(shard) {
+                    Some(a) => Frame::error(format!("MOVED {slot} {a}")),
+                    None => Frame::error("CLUSTERDOWN The cluster is down"),
+                });
+            }
+        }
+    }
     let m = node.raft.metrics().borrow().clone();
     if m.state.is_leader() || (readonly && spec.kind == Kind::Read) {
         return None;
     }
-    let slot = cmd::key_indices(spec, argv)
-        .first()
-        .and_then(|&i| argv.get(i))
-        .map(|k| crate::cluster::slot::key_slot(k))
-        .unwrap_or(0);
     let leader = m.current_leader.filter(|&l| l != node.id);
-    let addr = leader.and_then(|l| {
-        node.book
-            .client_addr(l, m.membership_config.membership().get_node(&l))
-    });
+    let addr = leader.and_then(|l| node.book.client_addr(l, m.membership_config.membership().get_node(&l)));
     Some(match addr {
         Some(a) => Frame::error(format!("MOVED {slot} {a}")),
         None => Frame::error("CLUSTERDOWN The cluster is down"),

@@ -311,6 +311,53 @@ impl TestCluster {
         node
     }
 
+    /// Starts `shards` Raft groups of `replicas` members each (node ids 1.. in shard order)
+    /// and waits until every group has a leader.
+    pub fn start_sharded(shards: u64, replicas: u64) -> TestCluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cluster_id = format!("test-sharded-{}", std::process::id());
+        let secret = "test-secret".to_string();
+        let mut members = Vec::new();
+        let mut yaml = format!(
+            "data-dir: {}/node-{{id}}\nrequest-timeout-ms: 2000\ncluster:\n  id: {cluster_id}\n  secret: {secret}\n  shards:\n",
+            tmp.path().display()
+        );
+        let mut id = 1;
+        for shard in 1..=shards {
+            yaml.push_str(&format!("    - id: {shard}\n      members:\n"));
+            for _ in 0..replicas {
+                let (raft, client) = (free_port(), free_port());
+                yaml.push_str(&format!(
+                    "        - {{id: {id}, raft: \"127.0.0.1:{raft}\", client: \"127.0.0.1:{client}\"}}\n"
+                ));
+                members.push((id, raft, client));
+                id += 1;
+            }
+        }
+        let config = tmp.path().join("cluster.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let mut c = TestCluster { nodes: Vec::new(), config, cluster_id, secret, members: members.clone(), _tmp: tmp };
+        for (id, _, _) in &members {
+            let node = c.spawn_member(*id);
+            c.nodes.push(node);
+        }
+        // Every group has a leader once CLUSTER INFO reports ok on the first node.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = redis::Client::open(c.nodes[0].url())
+                .and_then(|cl| cl.get_connection())
+                .and_then(|mut conn| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn))
+                .map(|info| info.contains("cluster_state:ok"))
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "sharded cluster never reported cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
     pub fn tmp(&self) -> &Path {
         self._tmp.path()
     }
