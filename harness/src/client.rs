@@ -1,0 +1,472 @@
+//! A small async RESP2 client and the classification of replies into
+//! `ok` / `fail` / `info` (docs/error-semantics.md, docs/chaos.md).
+//!
+//! One [`Client`] per logical process slot; it holds at most one connection,
+//! follows `-MOVED` (bounded), reconnects as needed, and bounds every op by a
+//! timeout. It never decides *what* to do — the workload does — only how an
+//! attempt ended.
+
+use crate::recorder::Completion;
+use crate::workload::OpArgs;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+/// Low-level client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connecting to {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("connecting to {0}: timed out")]
+    ConnectTimeout(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connection closed by the server")]
+    Closed,
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("server error: {0}")]
+    Server(String),
+}
+
+/// A RESP2 reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+/// One RESP connection.
+pub struct Conn {
+    stream: BufReader<TcpStream>,
+    pub addr: String,
+}
+
+const MAX_BULK: usize = 64 << 20;
+
+impl Conn {
+    pub async fn connect(addr: &str, limit: Duration) -> Result<Conn, ClientError> {
+        let s = match timeout(limit, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ClientError::ConnectTimeout(addr.to_string())),
+            Ok(Err(source)) => return Err(ClientError::Connect { addr: addr.to_string(), source }),
+            Ok(Ok(s)) => s,
+        };
+        s.set_nodelay(true)?;
+        Ok(Conn { stream: BufReader::new(s), addr: addr.to_string() })
+    }
+
+    /// Whether the peer has closed (or sent unsolicited bytes): the connection must not be reused.
+    pub fn is_stale(&self) -> bool {
+        if !self.stream.buffer().is_empty() {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        match self.stream.get_ref().try_read(&mut b) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(_) => true,
+        }
+    }
+
+    pub async fn send(&mut self, args: &[Vec<u8>]) -> Result<(), ClientError> {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            buf.extend_from_slice(a);
+            buf.extend_from_slice(b"\r\n");
+        }
+        self.stream.get_mut().write_all(&buf).await?;
+        Ok(())
+    }
+
+    async fn line(&mut self) -> Result<String, ClientError> {
+        let mut v = Vec::new();
+        let n = (&mut self.stream).take(1 << 20).read_until(b'\n', &mut v).await?;
+        if n == 0 {
+            return Err(ClientError::Closed);
+        }
+        if !v.ends_with(b"\r\n") {
+            return Err(ClientError::Protocol("line without CRLF".into()));
+        }
+        v.truncate(v.len() - 2);
+        String::from_utf8(v).map_err(|_| ClientError::Protocol("non-UTF-8 header".into()))
+    }
+
+    /// Reads one reply.
+    pub fn read_reply(&mut self) -> Pin<Box<dyn Future<Output = Result<Reply, ClientError>> + Send + '_>> {
+        Box::pin(async move {
+            let line = self.line().await?;
+            let (tag, rest) = line.split_at(line.len().min(1));
+            let int = |s: &str| s.parse::<i64>().map_err(|_| ClientError::Protocol(format!("bad integer {s:?}")));
+            match tag {
+                "+" => Ok(Reply::Simple(rest.to_string())),
+                "-" => Ok(Reply::Error(rest.to_string())),
+                ":" => Ok(Reply::Int(int(rest)?)),
+                "$" => {
+                    let n = int(rest)?;
+                    if n < 0 {
+                        return Ok(Reply::Bulk(None));
+                    }
+                    let n = n as usize;
+                    if n > MAX_BULK {
+                        return Err(ClientError::Protocol(format!("bulk of {n} bytes")));
+                    }
+                    let mut b = vec![0u8; n + 2];
+                    self.stream.read_exact(&mut b).await.map_err(|e| {
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            ClientError::Closed
+                        } else {
+                            ClientError::Io(e)
+                        }
+                    })?;
+                    b.truncate(n);
+                    Ok(Reply::Bulk(Some(b)))
+                }
+                "*" => {
+                    let n = int(rest)?;
+                    if n < 0 {
+                        return Ok(Reply::Array(None));
+                    }
+                    let mut v = Vec::with_capacity((n as usize).min(1024));
+                    for _ in 0..n {
+                        v.push(self.read_reply().await?);
+                    }
+                    Ok(Reply::Array(Some(v)))
+                }
+                _ => Err(ClientError::Protocol(format!("unknown reply type in {line:?}"))),
+            }
+        })
+    }
+
+    /// Sends a command and reads its reply, bounded by `limit`.
+    pub async fn call(&mut self, args: &[Vec<u8>], limit: Duration) -> Result<Reply, ClientError> {
+        timeout(limit, async {
+            self.send(args).await?;
+            self.read_reply().await
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+}
+
+/// `INFO replication` of one node as a map.
+pub async fn info_replication(addr: &str, limit: Duration) -> Result<HashMap<String, String>, ClientError> {
+    let mut c = Conn::connect(addr, limit).await?;
+    let r = c.call(&[b"INFO".to_vec(), b"replication".to_vec()], limit).await?;
+    let text = match r {
+        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Reply::Error(e) => return Err(ClientError::Server(e)),
+        other => return Err(ClientError::Protocol(format!("unexpected INFO reply {other:?}"))),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// What an error reply means for the op (docs/error-semantics.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// `-MOVED slot host:port`: not applied here; retry at the address.
+    Moved(String),
+    /// Definitely no effect.
+    Fail,
+    /// Unknown outcome.
+    Info,
+}
+
+/// Classifies an error reply (without the leading `-`).
+pub fn classify_error(msg: &str) -> ErrorClass {
+    let code = msg.split_whitespace().next().unwrap_or("");
+    match code {
+        "MOVED" => match msg.split_whitespace().nth(2) {
+            Some(addr) => ErrorClass::Moved(addr.to_string()),
+            None => ErrorClass::Fail,
+        },
+        "TIMEOUT" => ErrorClass::Info,
+        "CLUSTERDOWN" | "TRYAGAIN" | "WRONGTYPE" | "NOAUTH" | "WRONGPASS" | "CROSSSLOT" | "READONLY" | "NOSCRIPT" => {
+            ErrorClass::Fail
+        }
+        // "ERR raft stopped before the write completed": the entry may still commit.
+        "ERR" if msg.contains("raft stopped") => ErrorClass::Info,
+        "ERR" => ErrorClass::Fail,
+        // An error we do not know: be conservative.
+        _ => ErrorClass::Info,
+    }
+}
+
+/// A bulk reply as a history value. Every value the workload writes is an
+/// integer, and Redis stores it as its decimal bytes; a reply that is a
+/// canonical Redis integer is recorded as a JSON integer so models that compare
+/// values exactly (`register`, `list`) see the value that was written.
+fn bulk_json(b: &Option<Vec<u8>>) -> Value {
+    match b {
+        None => Value::Null,
+        Some(b) => {
+            let s = String::from_utf8_lossy(b);
+            match sdr_checker::models::parse_redis_int(&s) {
+                Some(i) => json!(i),
+                None => json!(s),
+            }
+        }
+    }
+}
+
+/// Maps a non-error reply of `op` to its completion.
+pub fn completion_for(op: &OpArgs, reply: &Reply) -> Completion {
+    let unexpected = || Completion::Info { error: format!("unexpected reply {reply:?}") };
+    match (op, reply) {
+        (OpArgs::Read, Reply::Bulk(b)) => Completion::Ok(bulk_json(b)),
+        (OpArgs::Write(v), Reply::Simple(s)) if s == "OK" => Completion::Ok(json!(v)),
+        (OpArgs::Cas(e, n), Reply::Simple(s)) if s == "OK" => Completion::Ok(json!([e, n])),
+        // SET … IFEQ replies nil when the comparison failed: no effect, and the
+        // value observed differs from `expected` — a fail without `error`.
+        (OpArgs::Cas(..), Reply::Bulk(None)) => Completion::Fail { error: None },
+        (OpArgs::Delete, Reply::Int(n)) if *n == 0 || *n == 1 => Completion::Ok(json!(n)),
+        (OpArgs::Incr(_) | OpArgs::Append(_) | OpArgs::RPush(_), Reply::Int(n)) => Completion::Ok(json!(n)),
+        (OpArgs::LRange, Reply::Array(a)) => Completion::Ok(Value::Array(
+            a.iter()
+                .flatten()
+                .map(|r| match r {
+                    Reply::Bulk(b) => bulk_json(b),
+                    Reply::Int(i) => json!(i),
+                    _ => Value::Null,
+                })
+                .collect(),
+        )),
+        _ => unexpected(),
+    }
+}
+
+/// A client for one process slot.
+pub struct Client {
+    addrs: Vec<String>,
+    current: usize,
+    conn: Option<Conn>,
+    op_timeout: Duration,
+    max_redirects: usize,
+}
+
+impl Client {
+    /// `addrs`: client addresses of every node; the client starts at `first`.
+    pub fn new(addrs: Vec<String>, first: usize, op_timeout: Duration) -> Client {
+        let current = if addrs.is_empty() { 0 } else { first % addrs.len() };
+        Client { addrs, current, conn: None, op_timeout, max_redirects: 3 }
+    }
+
+    pub fn set_addrs(&mut self, addrs: Vec<String>) {
+        self.addrs = addrs;
+        self.current = 0;
+        self.conn = None;
+    }
+
+    fn rotate(&mut self) {
+        if !self.addrs.is_empty() {
+            self.current = (self.current + 1) % self.addrs.len();
+        }
+    }
+
+    fn point_at(&mut self, addr: &str) {
+        match self.addrs.iter().position(|a| a == addr) {
+            Some(i) => self.current = i,
+            None => {
+                self.addrs.push(addr.to_string());
+                self.current = self.addrs.len() - 1;
+            }
+        }
+    }
+
+    /// Executes `op` on `key` and classifies the outcome.
+    pub async fn execute(&mut self, key: &str, op: &OpArgs) -> Completion {
+        let deadline = Instant::now() + self.op_timeout;
+        let cmd = op.command(key);
+        let mut redirects = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // Nothing has been sent in this attempt yet (we loop only before sending).
+                return Completion::Fail { error: Some("no node reachable before the op timeout".into()) };
+            }
+            if self.conn.as_ref().is_some_and(Conn::is_stale) {
+                self.conn = None;
+            }
+            if self.conn.is_none() {
+                let Some(addr) = self.addrs.get(self.current).cloned() else {
+                    return Completion::Fail { error: Some("no node addresses".into()) };
+                };
+                match Conn::connect(&addr, left).await {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) => {
+                        // Nothing was sent: definitely no effect.
+                        self.rotate();
+                        return Completion::Fail { error: Some(e.to_string()) };
+                    }
+                }
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Completion::Fail { error: Some("no connection".into()) };
+            };
+            // From here on the command may reach the server.
+            let reply = conn.call(&cmd, left).await;
+            match reply {
+                Err(e) => {
+                    self.conn = None;
+                    return Completion::Info { error: e.to_string() };
+                }
+                Ok(Reply::Error(msg)) => match classify_error(&msg) {
+                    ErrorClass::Moved(addr) => {
+                        redirects += 1;
+                        if redirects > self.max_redirects {
+                            return Completion::Fail { error: Some(msg) };
+                        }
+                        self.conn = None;
+                        self.point_at(&addr);
+                    }
+                    ErrorClass::Fail => {
+                        if msg.starts_with("CLUSTERDOWN") || msg.starts_with("TRYAGAIN") {
+                            // Maybe this node lost leadership; try another next time.
+                            self.conn = None;
+                            self.rotate();
+                        }
+                        return Completion::Fail { error: Some(msg) };
+                    }
+                    ErrorClass::Info => {
+                        self.conn = None;
+                        return Completion::Info { error: msg };
+                    }
+                },
+                Ok(r) => {
+                    let c = completion_for(op, &r);
+                    if matches!(c, Completion::Info { .. }) {
+                        self.conn = None;
+                    }
+                    return c;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn error_classes() {
+        assert_eq!(classify_error("MOVED 3999 127.0.0.1:6381"), ErrorClass::Moved("127.0.0.1:6381".into()));
+        assert_eq!(classify_error("CLUSTERDOWN no leader"), ErrorClass::Fail);
+        assert_eq!(classify_error("TRYAGAIN no Raft leader is available yet"), ErrorClass::Fail);
+        assert_eq!(classify_error("TIMEOUT the write was not confirmed within 5000 ms"), ErrorClass::Info);
+        assert_eq!(classify_error("ERR raft stopped before the write completed"), ErrorClass::Info);
+        assert_eq!(classify_error("ERR value is not an integer or out of range"), ErrorClass::Fail);
+        assert_eq!(classify_error("WRONGTYPE Operation against a key"), ErrorClass::Fail);
+        assert_eq!(classify_error("WEIRD new error"), ErrorClass::Info);
+    }
+
+    #[test]
+    fn replies_to_completions() {
+        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(None)), Completion::Ok(Value::Null));
+        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"7".to_vec()))), Completion::Ok(json!(7)));
+        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"07".to_vec()))), Completion::Ok(json!("07")));
+        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"a1".to_vec()))), Completion::Ok(json!("a1")));
+        assert_eq!(completion_for(&OpArgs::Write(3), &Reply::Simple("OK".into())), Completion::Ok(json!(3)));
+        assert_eq!(completion_for(&OpArgs::Cas(1, 2), &Reply::Simple("OK".into())), Completion::Ok(json!([1, 2])));
+        assert_eq!(completion_for(&OpArgs::Cas(1, 2), &Reply::Bulk(None)), Completion::Fail { error: None });
+        assert_eq!(completion_for(&OpArgs::Incr(2), &Reply::Int(9)), Completion::Ok(json!(9)));
+        assert_eq!(
+            completion_for(&OpArgs::LRange, &Reply::Array(Some(vec![Reply::Bulk(Some(b"1".to_vec()))]))),
+            Completion::Ok(json!([1]))
+        );
+        assert!(matches!(completion_for(&OpArgs::Write(1), &Reply::Int(1)), Completion::Info { .. }));
+    }
+
+    /// A scripted fake server: for each accepted connection, reads one command and replies with
+    /// the next canned bytes (or closes without replying when the script says so).
+    async fn fake(script: Vec<Option<&'static [u8]>>) -> (String, tokio::task::JoinHandle<()>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let h = tokio::spawn(async move {
+            let Ok((s, _)) = l.accept().await else { return };
+            let mut s = BufReader::new(s);
+            for step in script {
+                let mut line = Vec::new();
+                // Read the array header and every arg line pair.
+                if s.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let n: usize = std::str::from_utf8(&line[1..line.len() - 2]).ok().and_then(|x| x.parse().ok()).unwrap_or(0);
+                for _ in 0..2 * n {
+                    let mut l2 = Vec::new();
+                    let _ = s.read_until(b'\n', &mut l2).await;
+                }
+                match step {
+                    Some(bytes) => {
+                        let _ = s.get_mut().write_all(bytes).await;
+                    }
+                    None => return,
+                }
+            }
+            // Keep the connection open until the client goes away.
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        });
+        (addr, h)
+    }
+
+    #[tokio::test]
+    async fn follows_moved_and_classifies() {
+        let (leader, _h1) = fake(vec![Some(b"+OK\r\n"), Some(b"$-1\r\n"), Some(b"-TIMEOUT not confirmed\r\n")]).await;
+        let moved: &'static [u8] = Box::leak(format!("-MOVED 12 {leader}\r\n").into_bytes().into_boxed_slice());
+        let (follower, _h2) = fake(vec![Some(moved)]).await;
+        let mut c = Client::new(vec![follower], 0, Duration::from_secs(2));
+        assert_eq!(c.execute("k", &OpArgs::Write(5)).await, Completion::Ok(json!(5)));
+        assert_eq!(c.execute("k", &OpArgs::Cas(4, 6)).await, Completion::Fail { error: None });
+        assert!(matches!(c.execute("k", &OpArgs::Write(7)).await, Completion::Info { .. }));
+    }
+
+    #[tokio::test]
+    async fn refused_is_fail_and_lost_after_send_is_info() {
+        // A port nobody listens on: bind, take the address, close.
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let dead = l.local_addr().expect("addr").to_string();
+        drop(l);
+        let mut c = Client::new(vec![dead], 0, Duration::from_secs(1));
+        assert!(matches!(c.execute("k", &OpArgs::Write(1)).await, Completion::Fail { error: Some(_) }));
+
+        let (addr, _h) = fake(vec![None]).await;
+        let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
+        match c.execute("k", &OpArgs::Write(1)).await {
+            Completion::Info { error } => assert!(error.contains("closed"), "{error}"),
+            other => panic!("expected info, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_as_info() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let _h = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let mut c = Client::new(vec![addr], 0, Duration::from_millis(200));
+        let t = std::time::Instant::now();
+        assert!(matches!(c.execute("k", &OpArgs::Incr(1)).await, Completion::Info { .. }));
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,391 @@
+//! One chaos run, start to finish:
+//! setup (run folder, cluster) → load (clients + nemesis for `duration`) →
+//! heal (undo every fault, restart/resume everything, wait for a leader) →
+//! final reads (every key once more) → stop the cluster → check (the checker
+//! library over the recorded files) → `result.json`, `report.html`, summary.
+//!
+//! Anything that goes wrong in the harness itself is a [`RunError`], never a
+//! verdict.
+
+use crate::client::Client;
+use crate::cluster::{Cluster, ClusterError, ClusterOptions};
+use crate::nemesis::{plan, Executor};
+use crate::recorder::{Clock, Completion, RecordError, Recorder};
+use crate::scenario::{Expect, Scenario, ScenarioError};
+use crate::workload::{key_names, Generator, OpArgs};
+use indicatif::{ProgressBar, ProgressStyle};
+use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
+use sdr_checker::{Options, Verdict};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Mutex;
+
+/// The harness failed (exit 2): not a statement about the system under test.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("the recorded history is unusable: {0}")]
+    History(String),
+    #[error("checking: {0}")]
+    Check(String),
+    #[error("no operation succeeded during the run ({0} attempted): the run says nothing about the system")]
+    NoProgress(u64),
+    #[error("the checker could not decide within its time budget (verdict unknown)")]
+    Undecided,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub scenario: PathBuf,
+    pub seed: Option<u64>,
+    /// Parent folder of run folders (default `runs`).
+    pub out: PathBuf,
+    pub node_bin: PathBuf,
+    pub progress: bool,
+    /// Checker time budget.
+    pub check_timeout: Duration,
+}
+
+/// The result of a run that completed.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub expect: Expect,
+    pub ops: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub faults: u64,
+    pub summary: String,
+}
+
+impl RunOutcome {
+    pub fn matches_expectation(&self) -> bool {
+        matches!(
+            (self.verdict, self.expect),
+            (Verdict::Linearizable, Expect::Linearizable) | (Verdict::NotLinearizable, Expect::Violation)
+        )
+    }
+}
+
+/// UTC `YYYYMMDDTHHMMSSZ` without a date library (civil-from-days).
+pub fn timestamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn int_of(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => sdr_checker::models::parse_redis_int(s),
+        _ => None,
+    }
+}
+
+/// Runs one client slot until `stop`.
+async fn client_loop(
+    slot: u32,
+    sc: Arc<Scenario>,
+    seed: u64,
+    addrs: Vec<String>,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), RecordError> {
+    let w = &sc.workload;
+    let mut gen = Generator::new(w, seed, slot);
+    let mut client = Client::new(addrs, slot as usize, w.op_timeout.0);
+    let period = Duration::from_secs_f64(w.clients as f64 / w.rate);
+    // Stagger the slots over one period.
+    tokio::time::sleep(period.mul_f64(slot as f64 / w.clients as f64)).await;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut process = rec.new_process()?;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let op = gen.next_op();
+        let inv = rec.invoke(process, op.args.f(), &op.key, op.args.invoke_value())?;
+        let c = client.execute(&op.key, &op.args).await;
+        if let (OpArgs::Read, Completion::Ok(v)) = (&op.args, &c) {
+            gen.observe(&op.key, int_of(v));
+        }
+        rec.complete(inv, &c)?;
+        if matches!(c, Completion::Info { .. }) {
+            process = rec.new_process()?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every key once more after healing (retrying until ok or `deadline`).
+async fn final_reads(sc: &Scenario, addrs: Vec<String>, rec: &Recorder, deadline: Instant) -> Result<usize, RecordError> {
+    let read = match sc.workload.model {
+        crate::scenario::Model::List => OpArgs::LRange,
+        _ => OpArgs::Read,
+    };
+    let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0);
+    let mut process = rec.new_process()?;
+    let mut unread = 0;
+    for key in key_names(sc.workload.keys) {
+        loop {
+            let inv = rec.invoke(process, read.f(), &key, read.invoke_value())?;
+            let c = client.execute(&key, &read).await;
+            rec.complete(inv, &c)?;
+            match c {
+                Completion::Ok(_) => break,
+                Completion::Info { .. } => process = rec.new_process()?,
+                Completion::Fail { .. } => {}
+            }
+            if Instant::now() >= deadline {
+                unread += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(unread)
+}
+
+fn progress_bar(enabled: bool, total: Duration) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total.as_millis() as u64);
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {elapsed:>4}/{len_s} {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style.with_key("len_s", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
+    }));
+    pb
+}
+
+/// Runs a scenario file.
+pub async fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let mut sc = Scenario::load(&opts.scenario)?;
+    let seed = opts.seed.or(sc.seed).unwrap_or_else(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000).unwrap_or(1)
+    });
+    sc.seed = Some(seed);
+    let dir_name = format!("{}-{}-{seed}", sc.name, timestamp(SystemTime::now()));
+    let dir = opts.out.join(&dir_name);
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let dir = dir.canonicalize().map_err(io("resolving the run folder"))?;
+    std::fs::write(dir.join("scenario.yaml"), sc.to_yaml()?).map_err(io("writing scenario.yaml"))?;
+    run_in(sc, seed, &dir, opts).await
+}
+
+/// Runs a parsed scenario in an existing run folder.
+pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let sc = Arc::new(sc);
+    let pb = progress_bar(opts.progress, sc.duration.0);
+    pb.set_prefix("setup");
+    let clock = Clock::start();
+    let rec = Arc::new(Recorder::create_in(dir, clock)?);
+    let cluster = Cluster::start(ClusterOptions {
+        bin: opts.node_bin.clone(),
+        dir: dir.to_path_buf(),
+        nodes: sc.cluster.nodes,
+        node_options: sc.node.clone(),
+        cluster_id: dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "chaos".into()),
+        ready_timeout: Duration::from_secs(30),
+    })
+    .await?;
+    let addrs = cluster.client_addrs();
+
+    // Load phase.
+    pb.set_prefix("load");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for slot in 0..sc.workload.clients {
+        clients.push(tokio::spawn(client_loop(
+            slot,
+            Arc::clone(&sc),
+            seed,
+            addrs.clone(),
+            Arc::clone(&rec),
+            Arc::clone(&stop),
+        )));
+    }
+    let timeline = plan(&sc, seed);
+    let mut exec = Executor::new(seed);
+    let load_start = tokio::time::Instant::now();
+    let load_end = load_start + sc.duration.0;
+    let shared = Arc::new(Mutex::new(cluster));
+    let started = Instant::now();
+    {
+        let mut i = 0;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= load_end {
+                break;
+            }
+            let next = timeline.get(i).map(|p| load_start + p.at).unwrap_or(load_end).min(load_end);
+            let c = rec.counts();
+            pb.set_position(started.elapsed().as_millis() as u64);
+            pb.set_message(format!(
+                "{} ops ({:.0}/s) ok {} fail {} info {} faults {}",
+                c.invoked,
+                c.invoked as f64 / started.elapsed().as_secs_f64().max(0.001),
+                c.ok,
+                c.fail,
+                c.info,
+                c.faults
+            ));
+            if next <= now {
+                if let Some(p) = timeline.get(i) {
+                    let mut g = shared.lock().await;
+                    exec.apply(&p.action, &mut g, &rec).await;
+                    tracing::debug!(?p.action, "nemesis");
+                }
+                i += 1;
+                continue;
+            }
+            tokio::time::sleep((next - now).min(Duration::from_millis(200))).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    pb.set_prefix("drain");
+    for c in clients {
+        match c.await {
+            Ok(r) => r?,
+            Err(e) => return Err(RunError::Check(format!("a client task failed: {e}"))),
+        }
+    }
+
+    // Heal phase.
+    pb.set_prefix("heal");
+    let mut cluster = Arc::try_unwrap(shared).map_err(|_| RunError::Check("cluster still shared".into()))?.into_inner();
+    exec.stop_all(&mut cluster, &rec).await;
+    let heal_result = cluster.heal_all().await;
+    let recovery = sc.recovery.0;
+    let deadline = Instant::now() + recovery;
+    if let Err(e) = heal_result {
+        cluster.stop_all().await;
+        return Err(e.into());
+    }
+    let _ = cluster.wait_leader(recovery).await;
+    pb.set_prefix("final");
+    let unread = final_reads(&sc, cluster.client_addrs(), &rec, deadline).await?;
+    pb.set_prefix("stop");
+    cluster.stop_all().await;
+    rec.flush()?;
+    let counts = rec.counts();
+    drop(rec);
+    if counts.ok == 0 {
+        pb.finish_and_clear();
+        return Err(RunError::NoProgress(counts.invoked));
+    }
+
+    // Check.
+    pb.set_prefix("check");
+    let t0 = Instant::now();
+    let hpath = dir.join("history.jsonl");
+    let f = std::fs::File::open(&hpath).map_err(io("opening history.jsonl"))?;
+    let history = sdr_checker::history::parse_jsonl(BufReader::new(f)).map_err(|e| RunError::History(e.to_string()))?;
+    let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
+    let faults =
+        sdr_checker::nemesis::parse_nemesis(BufReader::new(nf)).map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
+    let parse_time = t0.elapsed();
+    let result = sdr_checker::check(&history, sc.workload.model.checker_kind(), &Options { timeout: Some(opts.check_timeout), all: false })
+        .map_err(|e| RunError::Check(e.to_string()))?;
+    let source = hpath.display().to_string();
+    let input = ReportInput {
+        source: &source,
+        history: &history,
+        result: &result,
+        parse_time,
+        total_time: t0.elapsed(),
+        faults: &faults,
+        chosen_key: None,
+    };
+    let json = serde_json::to_string_pretty(&result_json(&input)).map_err(|e| RunError::Check(e.to_string()))?;
+    std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
+    std::fs::write(dir.join("report.html"), report_html(&input)).map_err(io("writing report.html"))?;
+    pb.finish_and_clear();
+    if result.verdict == Verdict::Unknown {
+        return Err(RunError::Undecided);
+    }
+    let verdict_s = match result.verdict {
+        Verdict::Linearizable => "linearizable",
+        Verdict::NotLinearizable => "NOT linearizable",
+        Verdict::Unknown => "unknown",
+    };
+    let mut out = RunOutcome {
+        dir: dir.to_path_buf(),
+        scenario: sc.name.clone(),
+        seed,
+        verdict: result.verdict,
+        expect: sc.expect,
+        ops: counts.invoked,
+        ok: counts.ok,
+        fail: counts.fail,
+        info: counts.info,
+        faults: counts.faults,
+        summary: String::new(),
+    };
+    let expect_s = match sc.expect {
+        Expect::Linearizable => "linearizable",
+        Expect::Violation => "violation",
+    };
+    out.summary = format!(
+        "{} seed {}: {} (expected {}) {} — {} ops (ok {}, fail {}, info {}), {} faults{}; report {}",
+        out.scenario,
+        seed,
+        verdict_s,
+        expect_s,
+        if out.matches_expectation() { "PASS" } else { "MISMATCH" },
+        out.ops,
+        out.ok,
+        out.fail,
+        out.info,
+        out.faults,
+        if unread > 0 { format!(", {unread} keys not read after recovery") } else { String::new() },
+        dir.join("report.html").display()
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000Z");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(1795813245)), "20261127T210045Z");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229T000000Z");
+    }
+}

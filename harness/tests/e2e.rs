@@ -1,0 +1,77 @@
+//! End-to-end: a real single-node run with a kill -9 and restart, checked by the checker.
+//!
+//! The node binary: `$SDR_NODE_BIN`, else `target/release/sdr-node`, else
+//! `target/debug/sdr-node`, else it is built with `cargo build -p sdr-node`.
+
+use sdr_harness::runner::{run, RunOptions};
+use sdr_harness::scenario::Scenario;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn node_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SDR_NODE_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for profile in ["release", "debug"] {
+        let p = root.join("target").join(profile).join("sdr-node");
+        if p.is_file() {
+            return p;
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = std::process::Command::new(cargo)
+        .args(["build", "-p", "sdr-node"])
+        .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("running cargo build -p sdr-node");
+    assert!(st.success(), "building sdr-node failed");
+    root.join("target/debug/sdr-node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_single_with_kill_is_linearizable() {
+    let bin = node_bin();
+    // The shipped scenario, shortened: same shape, 4 s of load, one kill.
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke-single.yaml"))
+        .expect("scenarios/smoke-single.yaml");
+    let mut sc = Scenario::from_yaml(&text, "smoke-single.yaml").expect("shipped scenario is valid");
+    assert!(sc.nemesis != sdr_harness::scenario::NemesisSpec::None, "smoke-single must have a nemesis");
+    let short = text
+        .replace("duration: 10s", "duration: 4s")
+        .replace("every: 4s, fault: kill, target: leader, restart-after: 1s", "every: 2s, fault: kill, target: leader, restart-after: 500ms");
+    sc = Scenario::from_yaml(&short, "short.yaml").expect("short scenario is valid");
+    assert_eq!(sc.duration.0, Duration::from_secs(4));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("smoke-single.yaml");
+    std::fs::write(&path, sc.to_yaml().expect("yaml")).expect("write scenario");
+    let out = tmp.path().join("runs");
+    let opts = RunOptions {
+        scenario: path,
+        seed: Some(7),
+        out: out.clone(),
+        node_bin: bin,
+        progress: false,
+        check_timeout: Duration::from_secs(30),
+    };
+    let r = run(&opts).await.expect("the run completes");
+    assert_eq!(r.verdict, sdr_checker::Verdict::Linearizable, "{}", r.summary);
+    assert!(r.matches_expectation());
+    assert!(r.ok > 100, "too few ok ops: {}", r.summary);
+    assert!(r.faults >= 1, "the kill was not installed: {}", r.summary);
+    assert!(r.dir.starts_with(out.canonicalize().expect("out")));
+    let name = r.dir.file_name().expect("name").to_string_lossy().into_owned();
+    assert!(name.starts_with("smoke-single-") && name.ends_with("-7"), "{name}");
+    for f in ["scenario.yaml", "history.jsonl", "nemesis.jsonl", "result.json", "report.html", "n1/node.log", "n1/node.yaml"] {
+        assert!(r.dir.join(f).is_file(), "{f} missing in {}", r.dir.display());
+    }
+    let saved = Scenario::load(&r.dir.join("scenario.yaml")).expect("saved scenario parses");
+    assert_eq!(saved.seed, Some(7));
+    let nem = std::fs::read_to_string(r.dir.join("nemesis.jsonl")).expect("nemesis");
+    assert!(nem.contains("\"fault\":\"kill\"") && nem.contains("\"type\":\"stop\""), "{nem}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("result.json")).expect("result")).expect("json");
+    assert_eq!(result["verdict"], "linearizable", "{result}");
+}
