@@ -5,7 +5,7 @@ SHARDS ?= 1
 # make cluster SHARDS=3 starts the 3x3 sharded cluster of config/cluster-3x3.yaml.
 CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-$(SHARDS)x3.yaml)
 
-.PHONY: all build run test cluster cluster-stop bench bench-checker bench-cluster fmt clippy clean
+.PHONY: all build run test chaos cluster cluster-stop bench bench-checker bench-cluster fmt clippy clean
 
 all: build
 
@@ -20,6 +20,12 @@ run:
 ## make test: the whole test suite (unit, property, integration with real processes).
 test:
 	$(CARGO) test --workspace --release
+
+## make chaos: every scenario against local clusters; prints the verdict table.
+## make chaos SCENARIO=scenarios/x.yaml SEED=7 runs one.
+chaos:
+	$(CARGO) build --release -p sdr-node -p sdr-harness
+	SCENARIO="$(SCENARIO)" SEED="$(SEED)" scripts/chaos.sh
 
 ## make cluster: three members of config/cluster-3.yaml in the background
 ## (make cluster SHARDS=3: nine members, three shards, of config/cluster-3x3.yaml).

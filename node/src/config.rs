@@ -72,6 +72,9 @@ pub struct Config {
     pub raft: RaftTuning,
     /// Multi-node membership; absent = a one-member group.
     pub cluster: Option<ClusterConfig>,
+    /// Planted bugs; settable only with the `--unsafe-test-faults` flag, never from a file.
+    #[serde(skip)]
+    pub unsafe_test_faults: crate::faults::TestFaults,
 }
 
 /// The replicated group this node belongs to.
@@ -183,6 +186,7 @@ impl Default for Config {
             node_id: 1,
             raft: RaftTuning::default(),
             cluster: None,
+            unsafe_test_faults: crate::faults::TestFaults::default(),
         }
     }
 }

@@ -14,12 +14,14 @@
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
 //!   linearizable-read barrier, active expiry, INFO and CONFIG.
 //! - [`cluster`]: hash slots and member addresses (for `-MOVED` and peer connections).
+//! - [`faults`]: planted bugs for chaos testing (`--unsafe-test-faults`, never in config).
 //! - [`clock`]: wall-clock milliseconds, the one place the node reads the time of day.
 
 pub mod clock;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod faults;
 pub mod raft;
 pub mod resp;
 pub mod server;

@@ -52,7 +52,7 @@ fn every_command_family_replicates_and_followers_redirect() {
     for node in cluster
         .nodes
         .iter()
-        .filter(|n| !n.extra_args.ends_with(&[leader.to_string()]))
+        .filter(|n| !n.node_id() == Some(leader))
     {
         // Default (linearizable) mode: keyed commands are redirected to the leader.
         let mut plain = node.conn();
@@ -98,7 +98,7 @@ fn redis_cli_follows_moved() {
     let follower = cluster
         .nodes
         .iter()
-        .find(|n| !n.extra_args.ends_with(&[leader.to_string()]))
+        .find(|n| !n.node_id() == Some(leader))
         .unwrap();
     let out = std::process::Command::new("redis-cli")
         .args([

@@ -88,6 +88,7 @@ fn opts(segment_bytes: u64) -> WalOptions {
     WalOptions {
         fsync: FsyncPolicy::Always,
         segment_bytes,
+        ..WalOptions::default()
     }
 }
 
@@ -776,6 +777,7 @@ async fn fsync_policies_no_and_everysec() {
             WalOptions {
                 fsync: FsyncPolicy::No,
                 segment_bytes: 1 << 20,
+                ..WalOptions::default()
             },
         )
         .expect("open");
@@ -787,6 +789,7 @@ async fn fsync_policies_no_and_everysec() {
         WalOptions {
             fsync: FsyncPolicy::Everysec,
             segment_bytes: 1 << 20,
+            ..WalOptions::default()
         },
     )
     .expect("reopen");

@@ -35,6 +35,10 @@ struct Args {
     /// This node's Raft id (selects this node's entry in the cluster file).
     #[arg(long)]
     node_id: Option<u64>,
+    /// PLANTED BUGS for chaos testing only: comma-separated from stale-reads,
+    /// ack-before-commit, skip-fsync. Breaks linearizability or durability on purpose.
+    #[arg(long, value_name = "LIST")]
+    unsafe_test_faults: Option<String>,
     #[command(subcommand)]
     command: Option<Sub>,
 }
@@ -136,6 +140,9 @@ fn load(args: Args) -> anyhow::Result<Config> {
     if let Some(v) = args.node_id {
         cfg.node_id = v;
     }
+    if let Some(v) = args.unsafe_test_faults {
+        cfg.unsafe_test_faults = v.parse().map_err(anyhow::Error::msg)?;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -183,6 +190,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    if cfg.unsafe_test_faults.any() {
+        let names = cfg.unsafe_test_faults.names().join(", ");
+        eprintln!("sdr-node: WARNING: planted bugs enabled ({names}): this node is deliberately NOT safe");
+        tracing::warn!(faults = %names, "UNSAFE TEST FAULTS ENABLED: linearizability/durability deliberately broken");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -142,7 +142,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let wal = WalOptions {
         fsync: cfg.fsync,
         segment_bytes: cfg.wal_segment_bytes,
-        ..WalOptions::default()
+        unsafe_skip_fsync: cfg.unsafe_test_faults.skip_fsync,
     };
     let (log_store, state_machine) = storage::open(&data_dir, wal, keyspace.clone())
         .with_context(|| format!("cannot open data dir {}", data_dir.display()))?;
@@ -208,7 +208,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let node = Arc::new(Node {
         id: cfg.node_id,
         reads: ReadBarrier::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
-        proposer: Proposer::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
+        proposer: Proposer::spawn(
+            raft.clone(),
+            Duration::from_millis(cfg.request_timeout_ms),
+            cfg.unsafe_test_faults.ack_before_commit,
+        ),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {

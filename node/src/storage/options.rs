@@ -47,6 +47,10 @@ pub struct WalOptions {
     pub fsync: FsyncPolicy,
     /// A segment is closed and a new one started once it exceeds this many bytes.
     pub segment_bytes: u64,
+    /// PLANTED BUG for chaos testing (`--unsafe-test-faults skip-fsync`): acknowledge appends
+    /// while they are still in this process's memory, write them to the OS at most about once a
+    /// second and never fsync. A crash then loses acknowledged writes. Never set otherwise.
+    pub unsafe_skip_fsync: bool,
 }
 
 impl Default for WalOptions {
@@ -54,6 +58,7 @@ impl Default for WalOptions {
         WalOptions {
             fsync: FsyncPolicy::Always,
             segment_bytes: 64 * 1024 * 1024,
+            unsafe_skip_fsync: false,
         }
     }
 }

@@ -213,6 +213,12 @@ impl TestNode {
         self.spawn().expect("node restarts");
     }
 
+    /// The `--node-id` this node was started with (cluster members only).
+    pub fn node_id(&self) -> Option<u64> {
+        let i = self.extra_args.iter().position(|a| a == "--node-id")?;
+        self.extra_args.get(i + 1)?.parse().ok()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
@@ -383,7 +389,7 @@ impl TestCluster {
         let i = self
             .nodes
             .iter()
-            .position(|n| n.extra_args.last().map(|s| s.as_str()) == Some(&id.to_string()))
+            .position(|n| n.node_id() == Some(id))
             .expect("node id");
         &mut self.nodes[i]
     }
@@ -415,7 +421,7 @@ impl TestCluster {
             if let Some(Some(first)) = leaders.first() {
                 let running = self.nodes.iter().any(|n| {
                     n.child.is_some()
-                        && n.extra_args.last().map(|s| s.as_str()) == Some(first.as_str())
+                        && n.node_id().map(|i| i.to_string()).as_deref() == Some(first.as_str())
                 });
                 if running && leaders.iter().all(|l| l.as_deref() == Some(first.as_str())) {
                     return first.parse().expect("leader id");
