@@ -50,9 +50,12 @@ pub type ReplyRx = oneshot::Receiver<Frame>;
 impl Proposer {
     /// Starts the batching task on the current runtime. `timeout` bounds how long a batch may
     /// wait for commit before its commands are answered with an unknown-outcome error.
-    pub fn spawn(raft: Raft, timeout: Duration) -> Proposer {
+    ///
+    /// `ack_before_commit` is the planted bug of the same name (crate::faults): every write is
+    /// answered `+OK` as soon as its entry is proposed. Never set outside chaos testing.
+    pub fn spawn(raft: Raft, timeout: Duration, ack_before_commit: bool) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batch_loop(raft, rx, timeout));
+        tokio::spawn(batch_loop(raft, rx, timeout, ack_before_commit));
         Proposer { tx }
     }
 
@@ -72,7 +75,12 @@ fn argv_bytes(argv: &[Bytes]) -> usize {
     argv.iter().map(|a| a.len() + 8).sum()
 }
 
-async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeout: Duration) {
+async fn batch_loop(
+    raft: Raft,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    timeout: Duration,
+    ack_before_commit: bool,
+) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         let Some(first) = rx.recv().await else { return };
@@ -113,6 +121,16 @@ async fn batch_loop(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeou
                 for r in replies {
                     let _ = r.send(e.clone());
                 }
+            }
+            Ok(p) if ack_before_commit => {
+                for r in replies {
+                    let _ = r.send(Frame::ok());
+                }
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let deadline = tokio::time::Instant::now() + timeout;
+                    let _ = write_path::await_reply(p, deadline, timeout).await;
+                });
             }
             Ok(p) => {
                 tokio::spawn(async move {

@@ -215,7 +215,8 @@ async fn execute_batch(
                 slots.push(Slot::Done(reply));
             }
             Kind::Read => match Command::parse(&argv) {
-                Ok(c) if session.readonly && !is_leader(node) => {
+                // READONLY on a follower, or the planted `stale-reads` bug anywhere.
+                Ok(c) if (session.readonly && !is_leader(node)) || node.config.unsafe_test_faults.stale_reads => {
                     let reply = stale_read(node, &c);
                     slots.push(Slot::Done(reply));
                 }
@@ -357,7 +358,8 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
         }
     }
     let m = node.raft.metrics().borrow().clone();
-    if m.state.is_leader() || (readonly && spec.kind == Kind::Read) {
+    let local_read = readonly || node.config.unsafe_test_faults.stale_reads;
+    if m.state.is_leader() || (local_read && spec.kind == Kind::Read) {
         return None;
     }
     let leader = m.current_leader.filter(|&l| l != node.id);
