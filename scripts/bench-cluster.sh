@@ -6,15 +6,19 @@
 # sdr/etcd ratios, then sdr leader failover times (kill -9 of the leader -> first acknowledged
 # write through any member) over several trials.
 #
-# Both clients talk to their cluster's leader (sdr: -MOVED redirects; etcd: the member that
-# Maintenance.Status names), so neither pays a forwarding hop. Runs of the two systems are
-# interleaved per level so that background load on a shared machine hits both alike.
+# Each system gets its natural client setup: sdr one TCP connection per client (RESP has no
+# multiplexing), etcd gRPC streams multiplexed over ETCD_CONNS connections. Both talk to their
+# cluster's leader (sdr: -MOVED redirects; etcd: the member that Maintenance.Status names), so
+# neither pays a forwarding hop. Runs of the two systems are interleaved per level so that
+# background load on a shared machine hits both alike.
 #
 # Env: DURATION (measured seconds per run, default 10), WARMUP (default 1), LEVELS (default
-# "1 16 64"), FAILOVER_TRIALS (default 10), ETCD_CONNS (etcd HTTP/2 connections, 0 = one per
-# client, default 0), BENCH_DIR (parent of the scratch dir, default /var/tmp), KEEP=1 keeps data
-# and logs. Needs: cargo, etcd (installed from Debian's etcd-server package when missing and
-# running as root with apt-get).
+# "1 16 64"), FAILOVER_TRIALS (default 10), ETCD_CONNS (HTTP/2 connections the etcd clients
+# share, 0 = one per client; default 1, like etcd's own `benchmark --conns`, and the faster
+# setting for etcd on this 2-core machine), BENCH_DIR (parent of the scratch dir, default
+# /var/tmp), KEEP=1 keeps data and logs, NO_BUILD=1 reuses already-built release binaries.
+# Needs: cargo, etcd (installed from Debian's etcd-server package when missing and running as
+# root with apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +26,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-1}
 LEVELS=${LEVELS:-"1 16 64"}
 FAILOVER_TRIALS=${FAILOVER_TRIALS:-10}
-ETCD_CONNS=${ETCD_CONNS:-0}
+ETCD_CONNS=${ETCD_CONNS:-1}
 VALUE_SIZE=100
 KEYS=10000
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -44,10 +48,14 @@ fi
 command -v etcd >/dev/null 2>&1 || { say "etcd still not on PATH after installing etcd-server"; exit 2; }
 
 # --- build --------------------------------------------------------------------------------------
-say "building sdr-node and sdr-loadgen (release)"
-cargo build --release -q -p sdr-node -p sdr-loadgen
 NODE=$TARGET_DIR/release/sdr-node
 LG=$TARGET_DIR/release/sdr-loadgen
+if [ "${NO_BUILD:-0}" = 1 ] && [ -x "$NODE" ] && [ -x "$LG" ]; then
+  say "NO_BUILD=1: using the existing $NODE and $LG"
+else
+  say "building sdr-node and sdr-loadgen (release)"
+  cargo build --release -q -p sdr-node -p sdr-loadgen
+fi
 
 # --- scratch space and cleanup ------------------------------------------------------------------
 # /var/tmp rather than /tmp: /tmp may be a tmpfs, where fsync is free and the comparison
@@ -158,6 +166,7 @@ ETCD_PIDS=()
 
 # --- sdr failover ---------------------------------------------------------------------------------------
 FAILOVERS=()
+[ "$FAILOVER_TRIALS" -gt 0 ] || say "FAILOVER_TRIALS=0: skipping the failover trials"
 for t in $(seq 1 "$FAILOVER_TRIALS"); do
   out=$("$LG" sdr-wait --endpoints "$SDR_EPS")
   read -r _ lid laddr <<<"$out"
@@ -190,13 +199,15 @@ for c in $LEVELS; do
 done
 echo "(ratios are sdr/etcd: w/s higher is better for sdr, p99 lower is better; errors = sdr/etcd retried attempts)"
 echo
-sorted=$(printf '%s\n' "${FAILOVERS[@]}" | sort -n)
 n=${#FAILOVERS[@]}
-min=$(head -1 <<<"$sorted"); max=$(tail -1 <<<"$sorted")
-med=$(awk -v n="$n" '{ a[NR] = $1 } END { if (n % 2) print a[(n + 1) / 2]; else printf "%.1f", (a[n / 2] + a[n / 2 + 1]) / 2 }' <<<"$sorted")
-echo "sdr failover (kill -9 leader -> first acknowledged write via any member), $n trials:" \
-  "min $min ms, median $med ms, max $max ms"
-echo "  trials (ms): ${FAILOVERS[*]}"
+if [ "$n" -gt 0 ]; then
+  sorted=$(printf '%s\n' "${FAILOVERS[@]}" | sort -n)
+  min=$(head -1 <<<"$sorted"); max=$(tail -1 <<<"$sorted")
+  med=$(awk -v n="$n" '{ a[NR] = $1 } END { if (n % 2) print a[(n + 1) / 2]; else printf "%.1f", (a[n / 2] + a[n / 2 + 1]) / 2 }' <<<"$sorted")
+  echo "sdr failover (kill -9 leader -> first acknowledged write via any member), $n trials:" \
+    "min $min ms, median $med ms, max $max ms"
+  echo "  trials (ms): ${FAILOVERS[*]}"
+fi
 echo
 # Verdict against the replication issue's targets.
 for c in $LEVELS; do
@@ -209,5 +220,6 @@ done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "data on $(df -T "$WORK" | awk 'NR==2 {print $2}');" \
   "etcd $(etcd --version | awk '/etcd Version/ {print $3}'); sdr-node $($NODE --version 2>/dev/null | awk '{print $NF}' || echo '?');" \
-  "all 6 servers and the load generator share these cores"
+  "all 6 servers and the load generator share these cores; load average at the end:" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)"
 ok=1

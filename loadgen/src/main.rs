@@ -130,7 +130,7 @@ fn main() -> Result<()> {
                 };
                 let s = bench(system, &endpoints, &w, etcd_conns).await?;
                 println!(
-                    "RESULT system={} clients={} ops={} secs={:.2} wps={:.0} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} errors={}",
+                    "RESULT system={} clients={} ops={} secs={:.2} wps={:.0} mean_ms={:.3} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3} errors={}",
                     match system {
                         System::Sdr => "sdr",
                         System::Etcd => "etcd",
@@ -139,7 +139,9 @@ fn main() -> Result<()> {
                     s.ops,
                     s.secs,
                     s.writes_per_sec(),
+                    ms(s.mean),
                     ms(s.p50),
+                    ms(s.p90),
                     ms(s.p99),
                     ms(s.max),
                     s.errors

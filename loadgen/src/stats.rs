@@ -12,7 +12,9 @@ pub struct Summary {
     pub ops: u64,
     pub errors: u64,
     pub secs: f64,
+    pub mean: Duration,
     pub p50: Duration,
+    pub p90: Duration,
     pub p99: Duration,
     pub max: Duration,
 }
@@ -22,11 +24,18 @@ impl Summary {
     pub fn from_samples(mut samples: Vec<u64>, errors: u64, secs: f64) -> Summary {
         samples.sort_unstable();
         let us = |p: f64| Duration::from_micros(percentile_sorted(&samples, p).unwrap_or(0));
+        let mean = if samples.is_empty() {
+            0
+        } else {
+            samples.iter().sum::<u64>() / samples.len() as u64
+        };
         Summary {
             ops: samples.len() as u64,
             errors,
             secs,
+            mean: Duration::from_micros(mean),
             p50: us(50.0),
+            p90: us(90.0),
             p99: us(99.0),
             max: us(100.0),
         }
@@ -73,7 +82,9 @@ mod tests {
         let s = Summary::from_samples(vec![300, 100, 200, 400], 2, 2.0);
         assert_eq!(s.ops, 4);
         assert_eq!(s.errors, 2);
+        assert_eq!(s.mean, Duration::from_micros(250));
         assert_eq!(s.p50, Duration::from_micros(200));
+        assert_eq!(s.p90, Duration::from_micros(400));
         assert_eq!(s.p99, Duration::from_micros(400));
         assert_eq!(s.max, Duration::from_micros(400));
         assert!((s.writes_per_sec() - 2.0).abs() < 1e-9);
