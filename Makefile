@@ -5,7 +5,7 @@ SHARDS ?= 1
 # make cluster SHARDS=3 starts the 3x3 sharded cluster of config/cluster-3x3.yaml.
 CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-$(SHARDS)x3.yaml)
 
-.PHONY: all build run test chaos cluster cluster-stop bench bench-checker bench-cluster fmt clippy clean
+.PHONY: all build run test chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
@@ -44,6 +44,9 @@ bench-checker:
 
 bench-cluster:
 	scripts/bench-cluster.sh
+
+bench-shards:
+	scripts/bench-shards.sh
 
 fmt:
 	$(CARGO) fmt --all

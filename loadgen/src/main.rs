@@ -9,7 +9,8 @@
 //! hand-written wire-compatible proto so that no `protoc` is needed.
 //!
 //! Subcommands (the script composes them):
-//! - `bench`: one (system, clients) run; prints a `RESULT key=value ...` line.
+//! - `bench`: one (system, clients) run; prints a `RESULT key=value ...` line. sdr clients
+//!   route by hash slot (`router`), so they work against sharded clusters too.
 //! - `failover`: SIGKILLs a pid (the sdr leader) and times the first successful write through
 //!   any member.
 //! - `sdr-wait` / `etcd-wait`: block until a cluster is whole and has a leader, print it.
@@ -17,6 +18,7 @@
 
 mod etcd;
 mod resp;
+mod router;
 mod sdr;
 mod stats;
 
@@ -26,6 +28,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::mpsc;
 
+use crate::router::SlotRouter;
 use crate::sdr::{follower_lags, info_field, SdrConn, SdrError};
 use crate::stats::Summary;
 
@@ -207,7 +210,7 @@ struct Workload {
 
 /// A connected client of either system.
 enum Client {
-    Sdr(SdrConn),
+    Sdr(SlotRouter),
     Etcd(etcd::KvClient<tonic::transport::Channel>),
 }
 
@@ -264,7 +267,7 @@ async fn bench(
     match system {
         System::Sdr => {
             for i in 0..w.clients {
-                clients.push(Client::Sdr(SdrConn::new(
+                clients.push(Client::Sdr(SlotRouter::new(
                     &endpoints[i % endpoints.len()],
                     Duration::from_secs(10),
                 )));
