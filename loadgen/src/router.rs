@@ -41,7 +41,9 @@ impl SlotRouter {
 
     fn conn(&mut self, addr: &str) -> &mut SdrConn {
         let t = self.io_timeout;
-        self.conns.entry(addr.to_string()).or_insert_with(|| SdrConn::new(addr, t))
+        self.conns
+            .entry(addr.to_string())
+            .or_insert_with(|| SdrConn::new(addr, t))
     }
 
     /// Reloads the slot table from `CLUSTER SLOTS` (best effort: on failure the old table and
@@ -51,13 +53,20 @@ impl SlotRouter {
         let cmd = encode_command(&[b"CLUSTER", b"SLOTS"]);
         if let Ok(Reply::Array(Some(ranges))) = self.conn(&home).request(&cmd).await {
             for r in ranges {
-                let Reply::Array(Some(parts)) = r else { continue };
-                let (Some(Reply::Integer(a)), Some(Reply::Integer(b)), Some(Reply::Array(Some(master)))) =
-                    (parts.first(), parts.get(1), parts.get(2))
+                let Reply::Array(Some(parts)) = r else {
+                    continue;
+                };
+                let (
+                    Some(Reply::Integer(a)),
+                    Some(Reply::Integer(b)),
+                    Some(Reply::Array(Some(master))),
+                ) = (parts.first(), parts.get(1), parts.get(2))
                 else {
                     continue;
                 };
-                let (Some(Reply::Bulk(Some(host))), Some(Reply::Integer(port))) = (master.first(), master.get(1)) else {
+                let (Some(Reply::Bulk(Some(host))), Some(Reply::Integer(port))) =
+                    (master.first(), master.get(1))
+                else {
                     continue;
                 };
                 let addr = format!("{}:{port}", String::from_utf8_lossy(host));
@@ -77,7 +86,9 @@ impl SlotRouter {
             self.refresh().await;
         }
         let slot = key_slot(key) as usize;
-        let addr = self.owners[slot].clone().unwrap_or_else(|| self.home.clone());
+        let addr = self.owners[slot]
+            .clone()
+            .unwrap_or_else(|| self.home.clone());
         let res = self.conn(&addr).set_once(key, value).await;
         if let Err(SdrError::Server { msg, .. }) = &res {
             if let Some(target) = moved_target(msg) {
@@ -85,7 +96,10 @@ impl SlotRouter {
                 self.stale = true;
             }
         }
-        if matches!(res, Err(SdrError::Connect { .. } | SdrError::Io { .. } | SdrError::Closed { .. })) {
+        if matches!(
+            res,
+            Err(SdrError::Connect { .. } | SdrError::Io { .. } | SdrError::Closed { .. })
+        ) {
             self.owners[slot] = None;
             self.stale = true;
         }

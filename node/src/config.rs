@@ -121,7 +121,10 @@ impl ClusterConfig {
     /// The Raft groups: the `shards` list, or the `members` list as shard 1.
     pub fn groups(&self) -> Vec<ShardConfig> {
         if self.shards.is_empty() {
-            vec![ShardConfig { id: 1, members: self.members.clone() }]
+            vec![ShardConfig {
+                id: 1,
+                members: self.members.clone(),
+            }]
         } else {
             self.shards.clone()
         }
@@ -134,7 +137,9 @@ impl ClusterConfig {
 
     /// The shard that `node_id` belongs to.
     pub fn shard_of(&self, node_id: u64) -> Option<ShardConfig> {
-        self.groups().into_iter().find(|g| g.members.iter().any(|m| m.id == node_id))
+        self.groups()
+            .into_iter()
+            .find(|g| g.members.iter().any(|m| m.id == node_id))
     }
 }
 
@@ -242,7 +247,10 @@ impl Config {
                 return bad("cluster: id and secret must not be empty".into());
             }
             if c.members.is_empty() == c.shards.is_empty() {
-                return bad("cluster: give either `members` (one group) or `shards`, not both or neither".into());
+                return bad(
+                    "cluster: give either `members` (one group) or `shards`, not both or neither"
+                        .into(),
+                );
             }
             if c.groups().iter().any(|g| g.members.is_empty()) {
                 return bad("cluster: every shard needs at least one member".into());
@@ -294,12 +302,20 @@ impl Config {
 
     /// This node's entry in the cluster file.
     pub fn me(&self) -> Option<MemberConfig> {
-        self.cluster.as_ref()?.all_members().into_iter().find(|m| m.id == self.node_id)
+        self.cluster
+            .as_ref()?
+            .all_members()
+            .into_iter()
+            .find(|m| m.id == self.node_id)
     }
 
     /// The initial members of this node's own Raft group.
     pub fn group_members(&self) -> Vec<MemberConfig> {
-        self.cluster.as_ref().and_then(|c| c.shard_of(self.node_id)).map(|g| g.members).unwrap_or_default()
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.shard_of(self.node_id))
+            .map(|g| g.members)
+            .unwrap_or_default()
     }
 
     /// The RESP listen address: explicit `bind`/`port`, else this member's client address,

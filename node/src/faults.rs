@@ -72,7 +72,10 @@ mod tests {
         let f: TestFaults = "stale-reads, skip-fsync".parse().unwrap();
         assert!(f.stale_reads && f.skip_fsync && !f.ack_before_commit);
         assert_eq!(f.names(), vec!["stale-reads", "skip-fsync"]);
-        assert!("fast-mode".parse::<TestFaults>().unwrap_err().contains("unknown test fault 'fast-mode'"));
+        assert!("fast-mode"
+            .parse::<TestFaults>()
+            .unwrap_err()
+            .contains("unknown test fault 'fast-mode'"));
         assert!(!TestFaults::default().any());
     }
 }

@@ -13,10 +13,19 @@ fn faults_cannot_come_from_a_config_file_and_unknown_names_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("bad.yaml");
     std::fs::write(&cfg, "unsafe-test-faults: stale-reads\n").unwrap();
-    let out = std::process::Command::new(common::node_bin()).args(["--config", cfg.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(common::node_bin())
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsafe-test-faults"), "the key is named");
-    let out = std::process::Command::new(common::node_bin()).args(["--unsafe-test-faults", "turbo"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unsafe-test-faults"),
+        "the key is named"
+    );
+    let out = std::process::Command::new(common::node_bin())
+        .args(["--unsafe-test-faults", "turbo"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown test fault 'turbo'"));
 }
@@ -24,7 +33,10 @@ fn faults_cannot_come_from_a_config_file_and_unknown_names_are_refused() {
 #[test]
 fn skip_fsync_loses_acknowledged_writes_on_crash() {
     let mut node = TestNode::start(&["--unsafe-test-faults", "skip-fsync"]);
-    assert!(node.log().contains("planted bugs enabled (skip-fsync)"), "the warning is loud");
+    assert!(
+        node.log().contains("planted bugs enabled (skip-fsync)"),
+        "the warning is loud"
+    );
     // Wait past the first periodic flush so the next writes sit in memory.
     std::thread::sleep(Duration::from_millis(1100));
     let mut c = node.conn();
@@ -36,8 +48,13 @@ fn skip_fsync_loses_acknowledged_writes_on_crash() {
     node.kill9();
     node.spawn().expect("restart");
     let mut c = node.conn();
-    let survived: usize = (0..50).filter(|i| c.get::<_, Option<i64>>(format!("k{i}")).unwrap().is_some()).count();
-    assert!(survived < 50, "acknowledged writes were lost, as the planted bug intends ({survived}/50 survived)");
+    let survived: usize = (0..50)
+        .filter(|i| c.get::<_, Option<i64>>(format!("k{i}")).unwrap().is_some())
+        .count();
+    assert!(
+        survived < 50,
+        "acknowledged writes were lost, as the planted bug intends ({survived}/50 survived)"
+    );
 }
 
 #[test]
@@ -47,7 +64,10 @@ fn ack_before_commit_acknowledges_writes_a_minority_cannot_commit() {
     for id in 1..=3u64 {
         let node = cluster.node(id);
         node.kill9();
-        node.extra_args.extend(["--unsafe-test-faults".to_string(), "ack-before-commit".to_string()]);
+        node.extra_args.extend([
+            "--unsafe-test-faults".to_string(),
+            "ack-before-commit".to_string(),
+        ]);
         node.spawn_no_wait().unwrap();
         cluster.wait_for_leader();
     }
@@ -58,8 +78,14 @@ fn ack_before_commit_acknowledges_writes_a_minority_cannot_commit() {
     let mut c = cluster.node(leader).conn();
     let start = Instant::now();
     let r: redis::RedisResult<()> = c.set("never-committed", "x");
-    assert!(r.is_ok(), "the planted bug acknowledges an uncommittable write: {r:?}");
-    assert!(start.elapsed() < Duration::from_millis(500), "acknowledged without waiting for a quorum");
+    assert!(
+        r.is_ok(),
+        "the planted bug acknowledges an uncommittable write: {r:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "acknowledged without waiting for a quorum"
+    );
 }
 
 #[test]
@@ -71,7 +97,8 @@ fn stale_reads_serve_followers_without_redirect() {
     let () = cluster.leader_conn().set("k", "v").unwrap();
     let node = cluster.node(follower);
     node.kill9();
-    node.extra_args.extend(tmp_args.iter().map(|s| s.to_string()));
+    node.extra_args
+        .extend(tmp_args.iter().map(|s| s.to_string()));
     node.spawn_no_wait().unwrap();
     let mut c = cluster.node(follower).conn();
     // A correct follower answers -MOVED; the faulty one answers from local state.
@@ -82,7 +109,10 @@ fn stale_reads_serve_followers_without_redirect() {
                 assert_eq!(v, "v");
                 break;
             }
-            other => assert!(Instant::now() < deadline, "follower never served a local read: {other:?}"),
+            other => assert!(
+                Instant::now() < deadline,
+                "follower never served a local read: {other:?}"
+            ),
         }
         std::thread::sleep(Duration::from_millis(50));
     }

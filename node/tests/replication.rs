@@ -49,11 +49,7 @@ fn every_command_family_replicates_and_followers_redirect() {
     let _: i64 = c.sadd("set", "m").unwrap();
     let _: bool = c.expire("s", 1000).unwrap();
     let leader_addr = format!("127.0.0.1:{}", cluster.node(leader).port);
-    for node in cluster
-        .nodes
-        .iter()
-        .filter(|n| !n.node_id() == Some(leader))
-    {
+    for node in cluster.nodes.iter().filter(|n| n.node_id() != Some(leader)) {
         // Default (linearizable) mode: keyed commands are redirected to the leader.
         let mut plain = node.conn();
         let moved = err_text(plain.get::<_, String>("s")).expect("a follower redirects");
@@ -98,7 +94,7 @@ fn redis_cli_follows_moved() {
     let follower = cluster
         .nodes
         .iter()
-        .find(|n| !n.node_id() == Some(leader))
+        .find(|n| n.node_id() != Some(leader))
         .unwrap();
     let out = std::process::Command::new("redis-cli")
         .args([
@@ -440,15 +436,24 @@ fn peers_with_wrong_cluster_id_or_secret_are_rejected() {
 
 /// grpc.health.v1 status of the member's peer endpoint.
 fn health(raft_port: u16) -> Option<i32> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     rt.block_on(async move {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{raft_port}"))
-            .ok()?
-            .connect()
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{raft_port}"))
+                .ok()?
+                .connect()
+                .await
+                .ok()?;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let resp = client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
             .await
             .ok()?;
-        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-        let resp = client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()?;
         Some(resp.into_inner().status)
     })
 }
@@ -457,9 +462,16 @@ fn health(raft_port: u16) -> Option<i32> {
 fn health_endpoint_tracks_leadership() {
     use tonic_health::pb::health_check_response::ServingStatus;
     let mut cluster = TestCluster::start_with(3, FAST);
-    let ports: Vec<(u64, u16)> = cluster.members.iter().map(|(id, raft, _)| (*id, *raft)).collect();
+    let ports: Vec<(u64, u16)> = cluster
+        .members
+        .iter()
+        .map(|(id, raft, _)| (*id, *raft))
+        .collect();
     for (_, p) in &ports {
-        assert!(eventually(10, || health(*p) == Some(ServingStatus::Serving as i32)), "member on {p} is SERVING");
+        assert!(
+            eventually(10, || health(*p) == Some(ServingStatus::Serving as i32)),
+            "member on {p} is SERVING"
+        );
     }
     cluster.node(1).kill9();
     cluster.node(2).kill9();
@@ -468,4 +480,32 @@ fn health_endpoint_tracks_leadership() {
         eventually(10, || health(p3) == Some(ServingStatus::NotServing as i32)),
         "a member without a reachable majority reports NOT_SERVING"
     );
+}
+
+#[test]
+fn forward_to_leader_serves_clients_that_do_not_follow_moved() {
+    // Appended at the end of the generated file, so it lands inside the `cluster:` section.
+    let mut cluster = TestCluster::start_with(3, "  forward-to-leader: true\n");
+    let leader = cluster.wait_for_leader();
+    let followers: Vec<u64> = [1u64, 2, 3].into_iter().filter(|i| *i != leader).collect();
+    let mut a = cluster.node(followers[0]).conn();
+    let mut b = cluster.node(followers[1]).conn();
+    let () = a
+        .set("fwd", "v1")
+        .expect("a write through a follower is relayed to the leader");
+    assert_eq!(
+        b.get::<_, String>("fwd").unwrap(),
+        "v1",
+        "a linearizable read through another follower"
+    );
+    assert_eq!(a.incr::<_, _, i64>("fwd-n", 5).unwrap(), 5);
+    assert_eq!(b.incr::<_, _, i64>("fwd-n", 5).unwrap(), 10);
+    let e = a.incr::<_, _, i64>("fwd", 1).unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some("ERR"),
+        "the leader's error is relayed verbatim: {e}"
+    );
+    let v: String = cluster.leader_conn().get("fwd").unwrap();
+    assert_eq!(v, "v1");
 }

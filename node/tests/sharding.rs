@@ -21,27 +21,42 @@ fn sharded_cluster_works_with_cluster_clients() {
     let client = redis::cluster::ClusterClient::new(urls(&cluster)).expect("cluster client");
     let mut conn = client.get_connection().expect("cluster connection");
     for i in 0..300 {
-        let () = conn.set(format!("key:{i}"), i).expect("set through the cluster client");
+        let () = conn
+            .set(format!("key:{i}"), i)
+            .expect("set through the cluster client");
     }
     for i in 0..300 {
         let v: i64 = conn.get(format!("key:{i}")).expect("get");
         assert_eq!(v, i);
     }
     // Hash tags keep multi-key commands on one slot.
-    let () = conn.mset(&[("{user7}.a", "1"), ("{user7}.b", "2")]).expect("same-slot MSET");
-    let v: Vec<String> = conn.mget(&["{user7}.a", "{user7}.b"]).expect("same-slot MGET");
+    let () = conn
+        .mset(&[("{user7}.a", "1"), ("{user7}.b", "2")])
+        .expect("same-slot MSET");
+    let v: Vec<String> = conn
+        .mget(&["{user7}.a", "{user7}.b"])
+        .expect("same-slot MGET");
     assert_eq!(v, vec!["1", "2"]);
 
     // CLUSTER SLOTS covers every slot exactly once, and every range names a master.
     let mut plain = cluster.nodes[0].conn();
-    let slots: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut plain).unwrap();
+    let slots: Vec<redis::Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut plain)
+        .unwrap();
     let mut covered = 0i64;
     let mut masters = BTreeSet::new();
     for entry in &slots {
-        let redis::Value::Array(parts) = entry else { panic!("slot entry {entry:?}") };
-        let (redis::Value::Int(a), redis::Value::Int(b)) = (&parts[0], &parts[1]) else { panic!("{parts:?}") };
+        let redis::Value::Array(parts) = entry else {
+            panic!("slot entry {entry:?}")
+        };
+        let (redis::Value::Int(a), redis::Value::Int(b)) = (&parts[0], &parts[1]) else {
+            panic!("{parts:?}")
+        };
         covered += b - a + 1;
-        let redis::Value::Array(master) = &parts[2] else { panic!("{parts:?}") };
+        let redis::Value::Array(master) = &parts[2] else {
+            panic!("{parts:?}")
+        };
         masters.insert(format!("{:?}", master[1]));
     }
     assert_eq!(covered, 16384);
@@ -66,16 +81,35 @@ fn sharded_cluster_works_with_cluster_clients() {
         per_shard.push(n);
         total += n;
     }
-    assert_eq!(total, 302, "every key lives in exactly one shard: {per_shard:?}");
-    assert!(per_shard.iter().all(|&n| n > 50), "keys spread over shards: {per_shard:?}");
+    assert_eq!(
+        total, 302,
+        "every key lives in exactly one shard: {per_shard:?}"
+    );
+    assert!(
+        per_shard.iter().all(|&n| n > 50),
+        "keys spread over shards: {per_shard:?}"
+    );
 }
 
 #[test]
 fn redirects_crossslot_and_slot_commands() {
     let cluster = TestCluster::start_sharded(3, 1);
     let mut c = cluster.nodes[0].conn();
-    assert_eq!(redis::cmd("CLUSTER").arg("KEYSLOT").arg("foo").query::<i64>(&mut c).unwrap(), 12182);
-    let e = redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2").query::<()>(&mut c).unwrap_err();
+    assert_eq!(
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg("foo")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        12182
+    );
+    let e = redis::cmd("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert_eq!(e.code(), Some("CROSSSLOT"));
     // Find a key owned by another shard: node 1 answers MOVED to that shard's node.
     let mut moved = 0;
@@ -83,19 +117,29 @@ fn redirects_crossslot_and_slot_commands() {
         let key = format!("k{i}");
         match c.set::<_, _, ()>(&key, 1) {
             Ok(()) => {
-                let n: i64 = redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(key_slot(key.as_bytes())).query(&mut c).unwrap();
+                let n: i64 = redis::cmd("CLUSTER")
+                    .arg("COUNTKEYSINSLOT")
+                    .arg(key_slot(key.as_bytes()))
+                    .query(&mut c)
+                    .unwrap();
                 assert!(n >= 1, "a key written here is counted in its slot");
             }
             Err(e) => {
                 assert_eq!(e.code(), Some("MOVED"), "{e}");
                 let (addr, slot) = e.redirect_node().expect("redirect target");
                 assert_eq!(slot, key_slot(key.as_bytes()));
-                assert!(cluster.nodes.iter().any(|n| n.addr() == addr), "{addr} is a member");
+                assert!(
+                    cluster.nodes.iter().any(|n| n.addr() == addr),
+                    "{addr} is a member"
+                );
                 moved += 1;
             }
         }
     }
-    assert!(moved > 10, "about two thirds of the keys live elsewhere ({moved}/50)");
+    assert!(
+        moved > 10,
+        "about two thirds of the keys live elsewhere ({moved}/50)"
+    );
 }
 
 #[test]
@@ -106,18 +150,26 @@ fn redis_cli_cluster_tools() {
     }
     let cluster = TestCluster::start_sharded(3, 1);
     let port = cluster.nodes[0].port.to_string();
-    let out = Command::new("redis-cli").args(["--cluster", "check", &format!("127.0.0.1:{port}")]).output().unwrap();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "check", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("All 16384 slots covered"), "{text}");
     for i in 0..20 {
-        let out = Command::new("redis-cli").args(["-c", "-p", &port, "SET", &format!("cli{i}"), "v"]).output().unwrap();
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &port, "SET", &format!("cli{i}"), "v"])
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
     }
 }
 
 #[test]
 fn redis_py_cluster_client() {
-    let probe = Command::new("python3").args(["-c", "import redis.cluster"]).status();
+    let probe = Command::new("python3")
+        .args(["-c", "import redis.cluster"])
+        .status();
     if !probe.map(|s| s.success()).unwrap_or(false) {
         eprintln!("skipped: Python's `redis` package is not installed (pip install redis)");
         return;
@@ -136,7 +188,14 @@ print("ok", len(c.get_nodes()))
 "#,
         port = cluster.nodes[0].port
     );
-    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success() && text.starts_with("ok 3"), "{text}");
 }

@@ -149,7 +149,12 @@ fn load(args: Args) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
-    if let Some(Sub::Admin { cluster, shard, action }) = args.command.take() {
+    if let Some(Sub::Admin {
+        cluster,
+        shard,
+        action,
+    }) = args.command.take()
+    {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -192,7 +197,9 @@ fn main() -> ExitCode {
 
     if cfg.unsafe_test_faults.any() {
         let names = cfg.unsafe_test_faults.names().join(", ");
-        eprintln!("sdr-node: WARNING: planted bugs enabled ({names}): this node is deliberately NOT safe");
+        eprintln!(
+            "sdr-node: WARNING: planted bugs enabled ({names}): this node is deliberately NOT safe"
+        );
         tracing::warn!(faults = %names, "UNSAFE TEST FAULTS ENABLED: linearizability/durability deliberately broken");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

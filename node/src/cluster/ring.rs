@@ -130,7 +130,10 @@ mod tests {
             let fair = SLOTS as f64 / s as f64;
             for shard in ids(s) {
                 let n = ring.count(shard) as f64;
-                assert!((n - fair).abs() <= fair * 0.10, "{s} shards: shard {shard} owns {n}, fair share {fair:.0}");
+                assert!(
+                    (n - fair).abs() <= fair * 0.10,
+                    "{s} shards: shard {shard} owns {n}, fair share {fair:.0}"
+                );
             }
         }
     }
@@ -143,7 +146,13 @@ mod tests {
         let ranges = a.ranges();
         assert_eq!(ranges.first().map(|r| r.0), Some(0));
         assert_eq!(ranges.last().map(|r| r.1), Some(SLOTS - 1));
-        assert_eq!(ranges.iter().map(|r| (r.1 - r.0) as usize + 1).sum::<usize>(), SLOTS as usize);
+        assert_eq!(
+            ranges
+                .iter()
+                .map(|r| (r.1 - r.0) as usize + 1)
+                .sum::<usize>(),
+            SLOTS as usize
+        );
     }
 
     #[test]

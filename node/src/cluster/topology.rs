@@ -34,7 +34,9 @@ pub struct Topology {
 impl Topology {
     /// `None` for a node without a cluster section (a standalone one-member group).
     pub fn from_config(cfg: &Config) -> Result<Option<Topology>, RingError> {
-        let Some(c) = &cfg.cluster else { return Ok(None) };
+        let Some(c) = &cfg.cluster else {
+            return Ok(None);
+        };
         let groups = c.groups();
         let ids: Vec<u64> = groups.iter().map(|g| g.id).collect();
         let my_shard = c.shard_of(cfg.node_id).map(|g| g.id).unwrap_or(0);
@@ -57,7 +59,10 @@ impl Topology {
 
     /// The last known leader of `shard` (other groups only; see the module docs).
     pub fn leader_of(&self, shard: u64) -> Option<u64> {
-        self.leaders.read().ok().and_then(|l| l.get(&shard).copied())
+        self.leaders
+            .read()
+            .ok()
+            .and_then(|l| l.get(&shard).copied())
     }
 
     pub fn set_leader(&self, shard: u64, leader: u64) {
@@ -71,12 +76,21 @@ impl Topology {
     pub fn client_addr_of(&self, shard: u64) -> Option<String> {
         let members = self.shards.get(&shard)?;
         let leader = self.leader_of(shard);
-        members.iter().find(|m| Some(m.id) == leader).or(members.first()).map(|m| m.client.clone())
+        members
+            .iter()
+            .find(|m| Some(m.id) == leader)
+            .or(members.first())
+            .map(|m| m.client.clone())
     }
 
     /// Slot ranges `(first, last)` owned by `shard`.
     pub fn ranges_of(&self, shard: u64) -> Vec<(u16, u16)> {
-        self.ring.ranges().into_iter().filter(|r| r.2 == shard).map(|r| (r.0, r.1)).collect()
+        self.ring
+            .ranges()
+            .into_iter()
+            .filter(|r| r.2 == shard)
+            .map(|r| (r.0, r.1))
+            .collect()
     }
 
     /// Number of slots owned by `shard`.
@@ -89,12 +103,24 @@ impl Topology {
 }
 
 /// Keeps the other groups' leaders fresh until `stop` flips.
-pub async fn refresh_leaders(topo: std::sync::Arc<Topology>, auth: PeerAuth, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn refresh_leaders(
+    topo: std::sync::Arc<Topology>,
+    auth: PeerAuth,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let others: Vec<(u64, Admin)> = topo
         .shards
         .iter()
         .filter(|(id, _)| **id != topo.my_shard)
-        .map(|(id, members)| (*id, Admin::new(auth.clone(), members.iter().map(|m| (m.id, m.raft.clone())).collect())))
+        .map(|(id, members)| {
+            (
+                *id,
+                Admin::new(
+                    auth.clone(),
+                    members.iter().map(|m| (m.id, m.raft.clone())).collect(),
+                ),
+            )
+        })
         .collect();
     if others.is_empty() {
         return;

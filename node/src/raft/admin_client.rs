@@ -57,7 +57,8 @@ impl Admin {
     /// nobody answers or no leader is known).
     pub async fn find_leader_id(&self) -> Option<u64> {
         for (_, addr) in &self.seeds {
-            let attempt = tokio::time::timeout(Duration::from_millis(400), self.status_of(addr)).await;
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(400), self.status_of(addr)).await;
             if let Ok(Ok(st)) = attempt {
                 if st.leader_id != 0 {
                     return Some(st.leader_id);
@@ -76,8 +77,15 @@ impl Admin {
             .find(|g| g.id == shard)
             .ok_or_else(|| AdminError::Refused(format!("the cluster file has no shard {shard}")))?;
         Ok(Admin {
-            auth: PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() },
-            seeds: group.members.iter().map(|m| (m.id, m.raft.clone())).collect(),
+            auth: PeerAuth {
+                cluster_id: c.id.clone(),
+                secret: c.secret.clone(),
+            },
+            seeds: group
+                .members
+                .iter()
+                .map(|m| (m.id, m.raft.clone()))
+                .collect(),
         })
     }
 

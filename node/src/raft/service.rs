@@ -328,7 +328,11 @@ pub async fn is_healthy(raft: &Raft) -> bool {
     if m.current_leader.is_none() {
         return false;
     }
-    let committed = raft.with_raft_state(|st| st.committed.map(|l| l.index)).await.ok().flatten();
+    let committed = raft
+        .with_raft_state(|st| st.committed.map(|l| l.index))
+        .await
+        .ok()
+        .flatten();
     m.last_applied.map(|l| l.index) >= committed
 }
 
@@ -340,7 +344,11 @@ async fn report_health(raft: Raft, reporter: tonic_health::server::HealthReporte
     loop {
         let healthy = is_healthy(&raft).await;
         if last != Some(healthy) {
-            let status = if healthy { ServingStatus::Serving } else { ServingStatus::NotServing };
+            let status = if healthy {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
             reporter.set_service_status("", status).await;
             last = Some(healthy);
         }
@@ -362,9 +370,12 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let raft_svc = pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), auth.clone()))
         .max_decoding_message_size(64 * 1024 * 1024);
-    let admin_svc = apb::admin_server::AdminServer::new(AdminService::new(raft.clone(), auth, book, id));
+    let admin_svc =
+        apb::admin_server::AdminServer::new(AdminService::new(raft.clone(), auth, book, id));
     let (reporter, health_svc) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
     tokio::spawn(report_health(raft, reporter));
     tonic::transport::Server::builder()
         .add_service(health_svc)

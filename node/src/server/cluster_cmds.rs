@@ -46,14 +46,26 @@ struct ShardView {
 fn member_view(id: u64, client: &str, raft: &str, voter: bool) -> MemberView {
     let (host, port) = split_host_port(client).unwrap_or_default();
     let bus_port = split_host_port(raft).map(|(_, p)| p).unwrap_or(0);
-    MemberView { id, host, port, bus_port, voter }
+    MemberView {
+        id,
+        host,
+        port,
+        bus_port,
+        voter,
+    }
 }
 
 async fn shard_views(node: &Arc<Node>) -> Vec<ShardView> {
-    let Some(topo) = &node.topology else { return Vec::new() };
+    let Some(topo) = &node.topology else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (shard, members) in &topo.shards {
-        let ranges = if topo.shards.len() == 1 { vec![(0, SLOTS - 1)] } else { topo.ranges_of(*shard) };
+        let ranges = if topo.shards.len() == 1 {
+            vec![(0, SLOTS - 1)]
+        } else {
+            topo.ranges_of(*shard)
+        };
         if *shard == topo.my_shard {
             // Our own group: live membership (includes members added at run time).
             let st = service::status(&node.raft, &node.book, node.id).await;
@@ -62,7 +74,14 @@ async fn shard_views(node: &Arc<Node>) -> Vec<ShardView> {
                 members: st
                     .members
                     .iter()
-                    .map(|m| member_view(m.id, &m.client_addr, &m.raft_addr, st.voters.contains(&m.id)))
+                    .map(|m| {
+                        member_view(
+                            m.id,
+                            &m.client_addr,
+                            &m.raft_addr,
+                            st.voters.contains(&m.id),
+                        )
+                    })
                     .collect(),
                 ranges,
                 applied: st.applied_index,
@@ -70,7 +89,10 @@ async fn shard_views(node: &Arc<Node>) -> Vec<ShardView> {
         } else {
             out.push(ShardView {
                 leader: topo.leader_of(*shard),
-                members: members.iter().map(|m| member_view(m.id, &m.client, &m.raft, true)).collect(),
+                members: members
+                    .iter()
+                    .map(|m| member_view(m.id, &m.client, &m.raft, true))
+                    .collect(),
                 ranges,
                 applied: 0,
             });
@@ -80,7 +102,11 @@ async fn shard_views(node: &Arc<Node>) -> Vec<ShardView> {
 }
 
 fn cluster_id(node: &Node) -> &str {
-    node.config.cluster.as_ref().map(|c| c.id.as_str()).unwrap_or("standalone")
+    node.config
+        .cluster
+        .as_ref()
+        .map(|c| c.id.as_str())
+        .unwrap_or("standalone")
 }
 
 /// The member presented as master: the leader, or (no leader known) the first member, so that
@@ -90,7 +116,11 @@ fn master_of(v: &ShardView) -> Option<u64> {
 }
 
 fn node_entry(cid: &str, m: &MemberView) -> Frame {
-    Frame::Array(vec![Frame::bulk(&m.host), Frame::Integer(m.port as i64), Frame::bulk(redis_node_id(cid, m.id))])
+    Frame::Array(vec![
+        Frame::bulk(&m.host),
+        Frame::Integer(m.port as i64),
+        Frame::bulk(redis_node_id(cid, m.id)),
+    ])
 }
 
 pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
@@ -131,7 +161,13 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                         let slots: Vec<String> = v
                             .ranges
                             .iter()
-                            .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                            .map(|(a, b)| {
+                                if a == b {
+                                    a.to_string()
+                                } else {
+                                    format!("{a}-{b}")
+                                }
+                            })
                             .collect();
                         let fail = if v.leader.is_none() { ",fail?" } else { "" };
                         out.push_str(&format!(
@@ -140,7 +176,9 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                         ));
                     } else {
                         let role = if m.voter { "slave" } else { "slave,nofailover" };
-                        let of = master.map(|x| redis_node_id(&cid, x)).unwrap_or_else(|| "-".into());
+                        let of = master
+                            .map(|x| redis_node_id(&cid, x))
+                            .unwrap_or_else(|| "-".into());
                         out.push_str(&format!("{rid} {addr} {me}{role} {of} 0 0 1 connected\n"));
                     }
                 }
@@ -165,12 +203,20 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             let mut out = Vec::new();
             for v in shard_views(node).await {
                 let master = master_of(&v);
-                let slots = v.ranges.iter().flat_map(|(a, b)| [Frame::Integer(*a as i64), Frame::Integer(*b as i64)]).collect();
+                let slots = v
+                    .ranges
+                    .iter()
+                    .flat_map(|(a, b)| [Frame::Integer(*a as i64), Frame::Integer(*b as i64)])
+                    .collect();
                 let nodes = v
                     .members
                     .iter()
                     .map(|m| {
-                        let role = if Some(m.id) == master { "master" } else { "replica" };
+                        let role = if Some(m.id) == master {
+                            "master"
+                        } else {
+                            "replica"
+                        };
                         let health = if v.leader.is_some() { "online" } else { "fail" };
                         Frame::Array(vec![
                             Frame::bulk("id"),
@@ -200,12 +246,18 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             Frame::Array(out)
         }
         ("countkeysinslot", 3) | ("getkeysinslot", 4) => {
-            let Some(slot) = std::str::from_utf8(&argv[2]).ok().and_then(|s| s.parse::<u16>().ok()).filter(|s| *s < SLOTS)
+            let Some(slot) = std::str::from_utf8(&argv[2])
+                .ok()
+                .and_then(|s| s.parse::<u16>().ok())
+                .filter(|s| *s < SLOTS)
             else {
                 return Frame::error("ERR Invalid slot");
             };
             let limit = if argv.len() == 4 {
-                match std::str::from_utf8(&argv[3]).ok().and_then(|s| s.parse::<i64>().ok()) {
+                match std::str::from_utf8(&argv[3])
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                {
                     Some(n) if n >= 0 => n as usize,
                     _ => return Frame::error("ERR Invalid number of keys"),
                 }
@@ -217,7 +269,10 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 Err(p) => p.into_inner(),
             };
             // A full scan: the keyspace has no per-slot index (docs/sharding.md).
-            let keys = ks.keys(clock::now_ms()).filter(|(k, _)| key_slot(k) == slot).map(|(k, _)| k.clone());
+            let keys = ks
+                .keys(clock::now_ms())
+                .filter(|(k, _)| key_slot(k) == slot)
+                .map(|(k, _)| k.clone());
             if argv.len() == 3 {
                 Frame::Integer(keys.count() as i64)
             } else {

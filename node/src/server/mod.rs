@@ -11,12 +11,14 @@
 //! - [`server_cmds`]: commands answered by the server itself (PING, AUTH, HELLO, CLIENT, CONFIG,
 //!   INFO, TIME, ...).
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
+//! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
 //! - [`expiry`]: leader-driven active expiry through the log.
 //! - [`stats`]: counters for INFO.
 
 pub mod cluster_cmds;
 pub mod expiry;
+pub mod forward;
 pub mod info;
 pub mod node;
 pub mod proposer;

@@ -193,7 +193,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("cannot place slots on shards")?
         .map(Arc::new);
     if let (Some(topo), Some(c)) = (&topology, &cfg.cluster) {
-        let auth = PeerAuth { cluster_id: c.id.clone(), secret: c.secret.clone() };
+        let auth = PeerAuth {
+            cluster_id: c.id.clone(),
+            secret: c.secret.clone(),
+        };
         tokio::spawn(refresh_leaders(topo.clone(), auth, shutdown_tx.subscribe()));
     }
     let advertised = cfg

@@ -3,8 +3,8 @@
 //! Each read from the socket may carry many pipelined commands. They are executed in order with
 //! these rules, which keep Redis's per-connection ordering while letting writes share commits:
 //!
-//! - consecutive writes are proposed back to back without waiting, so their entries are appended
-//!   and fsynced together (group commit);
+//! - consecutive writes are proposed together without waiting (one proposer unit per run, see
+//!   `proposer`), so they are appended and fsynced together (group commit);
 //! - a read waits for every earlier write of the connection to be applied, then for a
 //!   linearizable-read confirmation, so it sees them (read-your-writes);
 //! - a write that follows a read is proposed only after that read executed, so the read cannot
@@ -40,12 +40,34 @@ pub struct Session {
     pub closing: bool,
     /// READONLY: reads on a follower are served from its local, possibly stale, state.
     pub readonly: bool,
+    /// Link to the leader for `forward-to-leader`.
+    pub forwarder: super::forward::Forwarder,
 }
 
 enum Slot {
     Done(Frame),
-    Write(ReplyRx),
+    /// Replies of a run of writes, in order (a resolved `Writes`).
+    DoneRun(Vec<Frame>),
+    /// A run of consecutive writes submitted together; `usize` = how many.
+    Writes(ReplyRx, usize),
     Read(Command),
+}
+
+/// Submits the buffered run of consecutive writes (if any) as one proposer unit. Called before
+/// anything that is not a write takes its place in `slots`, so slot order = command order.
+fn flush_run(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<Slot>) {
+    if !run.is_empty() {
+        let n = run.len();
+        slots.push(Slot::Writes(
+            node.proposer.submit_run(std::mem::take(run)),
+            n,
+        ));
+    }
+}
+
+fn push_slot(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<Slot>, slot: Slot) {
+    flush_run(node, run, slots);
+    slots.push(slot);
 }
 
 /// Serves one connection until the client leaves, a protocol error, or shutdown.
@@ -67,6 +89,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         authenticated: settings.requirepass.is_none(),
         closing: false,
         readonly: false,
+        forwarder: Default::default(),
     };
     node.with_clients(|c| {
         c.insert(
@@ -178,72 +201,113 @@ async fn execute_batch(
     let mut has_pending_read = false;
 
     if let Some(last) = batch.last().and_then(|a| a.first()) {
-        let name = String::from_utf8_lossy(last).to_ascii_lowercase();
+        // Allocates only when the command name changes (benchmarks repeat one command).
         node.with_clients(|c| {
             if let Some(e) = c.get_mut(&session.id) {
-                e.last_command = name;
+                if !e.last_command.as_bytes().eq_ignore_ascii_case(last) {
+                    e.last_command = String::from_utf8_lossy(last).to_ascii_lowercase();
+                }
             }
         });
     }
 
+    // Consecutive writes not yet submitted (see `flush_run`).
+    let mut run: Vec<Vec<Bytes>> = Vec::new();
     for argv in batch {
         if session.closing {
             break;
         }
         let Some(name) = argv.first() else { continue };
         let Some(spec) = cmd::lookup(name) else {
-            slots.push(Slot::Done(cmd::unknown_command(&argv)));
+            push_slot(
+                node,
+                &mut run,
+                &mut slots,
+                Slot::Done(cmd::unknown_command(&argv)),
+            );
             continue;
         };
         if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
-            slots.push(Slot::Done(Frame::error("NOAUTH Authentication required.")));
+            let reply = Frame::error("NOAUTH Authentication required.");
+            push_slot(node, &mut run, &mut slots, Slot::Done(reply));
             continue;
         }
         if let Err(e) = cmd::check_arity(spec, &argv) {
-            slots.push(Slot::Done(e));
+            push_slot(node, &mut run, &mut slots, Slot::Done(e));
             continue;
         }
         if spec.kind != Kind::Server {
-            if let Some(redirect) = route(node, spec, &argv, session.readonly) {
-                slots.push(Slot::Done(redirect));
-                continue;
+            match route(node, spec, &argv, session.readonly) {
+                None => {}
+                Some(Route::Reply(f)) => {
+                    push_slot(node, &mut run, &mut slots, Slot::Done(f));
+                    continue;
+                }
+                Some(Route::ToLeader { slot, addr }) => {
+                    let forward = node
+                        .config
+                        .cluster
+                        .as_ref()
+                        .is_some_and(|c| c.forward_to_leader);
+                    let reply = if forward {
+                        // Inline, in command order: on a follower nothing else of this batch
+                        // is pending locally except already-answered server commands.
+                        session
+                            .forwarder
+                            .forward(&addr, &argv, node.request_timeout())
+                            .await
+                    } else {
+                        Frame::error(format!("MOVED {slot} {addr}"))
+                    };
+                    push_slot(node, &mut run, &mut slots, Slot::Done(reply));
+                    continue;
+                }
             }
         }
         match spec.kind {
             Kind::Server => {
+                // Earlier writes are submitted before a server command runs.
+                flush_run(node, &mut run, &mut slots);
                 let reply = super::server_cmds::execute(node, session, &argv).await;
                 slots.push(Slot::Done(reply));
             }
             Kind::Read => match Command::parse(&argv) {
                 // READONLY on a follower, or the planted `stale-reads` bug anywhere.
-                Ok(c) if (session.readonly && !is_leader(node)) || node.config.unsafe_test_faults.stale_reads => {
+                Ok(c)
+                    if (session.readonly && !is_leader(node))
+                        || node.config.unsafe_test_faults.stale_reads =>
+                {
                     let reply = stale_read(node, &c);
-                    slots.push(Slot::Done(reply));
+                    push_slot(node, &mut run, &mut slots, Slot::Done(reply));
                 }
                 Ok(c) => {
-                    slots.push(Slot::Read(c));
+                    push_slot(node, &mut run, &mut slots, Slot::Read(c));
                     has_pending_read = true;
                 }
-                Err(e) => slots.push(Slot::Done(e)),
+                Err(e) => push_slot(node, &mut run, &mut slots, Slot::Done(e)),
             },
             Kind::Write => match Command::parse(&argv) {
-                Err(e) => slots.push(Slot::Done(e)),
+                Err(e) => push_slot(node, &mut run, &mut slots, Slot::Done(e)),
                 Ok(_) => {
                     if has_pending_read {
-                        // Earlier reads must not observe this write: run them first.
+                        // Earlier reads must not observe this write: run them first. (`run`
+                        // is empty here: pushing the read flushed it.)
                         resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
                         has_pending_read = false;
                     }
                     Stats::add(&node.stats.writes_proposed, 1);
-                    slots.push(Slot::Write(node.proposer.submit(argv)));
+                    run.push(argv);
                 }
             },
         }
     }
+    flush_run(node, &mut run, &mut slots);
     resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
     for slot in slots {
-        if let Slot::Done(f) = slot {
-            f.encode(out);
+        match slot {
+            Slot::Done(f) => f.encode(out),
+            Slot::DoneRun(frames) => frames.iter().for_each(|f| f.encode(out)),
+            Slot::Writes(..) | Slot::Read(_) => {}
         }
     }
 }
@@ -260,27 +324,28 @@ async fn resolve(
     let mut i = *resolved;
     while i < slots.len() {
         match &slots[i] {
-            Slot::Done(_) => i += 1,
-            Slot::Write(_) => {
-                let Slot::Write(p) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null))
+            Slot::Done(_) | Slot::DoneRun(_) => i += 1,
+            Slot::Writes(..) => {
+                let Slot::Writes(p, n) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null))
                 else {
-                    unreachable!("matched Write above")
+                    unreachable!("matched Writes above")
                 };
-                let reply = match tokio::time::timeout_at(deadline, p).await {
-                    Ok(Ok(f)) => f,
+                let replies = match tokio::time::timeout_at(deadline, p).await {
+                    Ok(Ok(frames)) if frames.len() == n => frames,
+                    Ok(Ok(_)) => vec![Frame::error("ERR internal: wrong number of write replies"); n],
                     // The proposer answers every command it accepted; a dropped sender means the
                     // node is stopping with the write in an unknown state.
-                    Ok(Err(_)) => Frame::error("ERR the node stopped before the write completed; it may or may not be applied"),
-                    Err(_) => write_path::unknown_outcome_reply(timeout),
+                    Ok(Err(_)) => vec![Frame::error("ERR the node stopped before the write completed; it may or may not be applied"); n],
+                    Err(_) => vec![write_path::unknown_outcome_reply(timeout); n],
                 };
-                slots[i] = Slot::Done(reply);
+                slots[i] = Slot::DoneRun(replies);
                 i += 1;
             }
             Slot::Read(_) => {
                 // The run of reads (and already-done slots) up to the next write.
                 let end = slots[i..]
                     .iter()
-                    .position(|s| matches!(s, Slot::Write(_)))
+                    .position(|s| matches!(s, Slot::Writes(..)))
                     .map_or(slots.len(), |p| i + p);
                 let barrier = tokio::time::timeout_at(deadline, node.reads.wait()).await;
                 let outcome = match barrier {
@@ -335,7 +400,24 @@ fn stale_read(node: &Node, c: &Command) -> Frame {
 /// `-CLUSTERDOWN` while no leader is known. `None` = serve it here. This is a fast path only:
 /// a leader that lost its leadership is still caught by Raft (the write cannot commit, the
 /// read cannot be confirmed).
-fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -> Option<Frame> {
+///
+/// This runs for every keyed command, so the common case (unsharded, this node leads) costs one
+/// borrow of the metrics channel: key slots are only hashed when a topology or a redirect needs
+/// them, and the metrics are cloned only to build a redirect.
+/// Where a command goes when it is not served here.
+enum Route {
+    /// Answer with this frame (another shard's `-MOVED`, `-CROSSSLOT`, `-CLUSTERDOWN`).
+    Reply(Frame),
+    /// Our own group's leader serves it: `-MOVED`, or forwarded with `forward-to-leader`.
+    ToLeader { slot: u16, addr: String },
+}
+
+fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -> Option<Route> {
+    let local_read = readonly || node.config.unsafe_test_faults.stale_reads;
+    let sharded = node.topology.as_ref().is_some_and(|t| t.is_sharded());
+    if !sharded && (local_read && spec.kind == Kind::Read || is_leader(node)) {
+        return None;
+    }
     let slots: Vec<u16> = cmd::key_indices(spec, argv)
         .into_iter()
         .filter_map(|i| argv.get(i))
@@ -346,27 +428,31 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
         if topo.is_sharded() {
             // Redis Cluster's rule: a multi-key command must stay within one slot.
             if slots.iter().any(|&s| s != slot) {
-                return Some(Frame::error("CROSSSLOT Keys in request don't hash to the same slot"));
+                return Some(Route::Reply(Frame::error(
+                    "CROSSSLOT Keys in request don't hash to the same slot",
+                )));
             }
             let shard = topo.shard_for_slot(slot);
             if !slots.is_empty() && shard != topo.my_shard {
-                return Some(match topo.client_addr_of(shard) {
+                return Some(Route::Reply(match topo.client_addr_of(shard) {
                     Some(a) => Frame::error(format!("MOVED {slot} {a}")),
                     None => Frame::error("CLUSTERDOWN The cluster is down"),
-                });
+                }));
             }
         }
     }
-    let m = node.raft.metrics().borrow().clone();
-    let local_read = readonly || node.config.unsafe_test_faults.stale_reads;
-    if m.state.is_leader() || (local_read && spec.kind == Kind::Read) {
+    if is_leader(node) || (local_read && spec.kind == Kind::Read) {
         return None;
     }
+    let m = node.raft.metrics().borrow().clone();
     let leader = m.current_leader.filter(|&l| l != node.id);
-    let addr = leader.and_then(|l| node.book.client_addr(l, m.membership_config.membership().get_node(&l)));
+    let addr = leader.and_then(|l| {
+        node.book
+            .client_addr(l, m.membership_config.membership().get_node(&l))
+    });
     Some(match addr {
-        Some(a) => Frame::error(format!("MOVED {slot} {a}")),
-        None => Frame::error("CLUSTERDOWN The cluster is down"),
+        Some(addr) => Route::ToLeader { slot, addr },
+        None => Route::Reply(Frame::error("CLUSTERDOWN The cluster is down")),
     })
 }
 

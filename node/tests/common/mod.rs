@@ -342,7 +342,14 @@ impl TestCluster {
         }
         let config = tmp.path().join("cluster.yaml");
         std::fs::write(&config, yaml).expect("write config");
-        let mut c = TestCluster { nodes: Vec::new(), config, cluster_id, secret, members: members.clone(), _tmp: tmp };
+        let mut c = TestCluster {
+            nodes: Vec::new(),
+            config,
+            cluster_id,
+            secret,
+            members: members.clone(),
+            _tmp: tmp,
+        };
         for (id, _, _) in &members {
             let node = c.spawn_member(*id);
             c.nodes.push(node);
@@ -358,7 +365,10 @@ impl TestCluster {
             if ok {
                 break;
             }
-            assert!(Instant::now() < deadline, "sharded cluster never reported cluster_state:ok");
+            assert!(
+                Instant::now() < deadline,
+                "sharded cluster never reported cluster_state:ok"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         c
