@@ -257,13 +257,40 @@ pub struct Client {
     conn: Option<Conn>,
     op_timeout: Duration,
     max_redirects: usize,
+    /// With pinning: every op starts at this node (reads reach followers).
+    home: Option<usize>,
+    /// Open connections to other nodes, kept while pinned.
+    parked: HashMap<String, Conn>,
 }
 
 impl Client {
     /// `addrs`: client addresses of every node; the client starts at `first`.
     pub fn new(addrs: Vec<String>, first: usize, op_timeout: Duration) -> Client {
         let current = if addrs.is_empty() { 0 } else { first % addrs.len() };
-        Client { addrs, current, conn: None, op_timeout, max_redirects: 3 }
+        Client { addrs, current, conn: None, op_timeout, max_redirects: 3, home: None, parked: HashMap::new() }
+    }
+
+    /// Pins the client to its first node: every op is sent there first (`-MOVED` still
+    /// redirects that op), so reads are served by whichever node the client is pinned to.
+    pub fn pinned(mut self) -> Client {
+        self.home = Some(self.current);
+        self
+    }
+
+    /// Moves to node `idx`, keeping the current connection for later when pinned.
+    fn switch_to(&mut self, idx: usize) {
+        if idx == self.current {
+            return;
+        }
+        if let Some(c) = self.conn.take() {
+            if self.home.is_some() {
+                self.parked.insert(c.addr.clone(), c);
+            }
+        }
+        self.current = idx;
+        if let Some(a) = self.addrs.get(idx) {
+            self.conn = self.parked.remove(a);
+        }
     }
 
     pub fn set_addrs(&mut self, addrs: Vec<String>) {
@@ -273,19 +300,20 @@ impl Client {
     }
 
     fn rotate(&mut self) {
-        if !self.addrs.is_empty() {
+        if !self.addrs.is_empty() && self.home.is_none() {
             self.current = (self.current + 1) % self.addrs.len();
         }
     }
 
     fn point_at(&mut self, addr: &str) {
-        match self.addrs.iter().position(|a| a == addr) {
-            Some(i) => self.current = i,
+        let i = match self.addrs.iter().position(|a| a == addr) {
+            Some(i) => i,
             None => {
                 self.addrs.push(addr.to_string());
-                self.current = self.addrs.len() - 1;
+                self.addrs.len() - 1
             }
-        }
+        };
+        self.switch_to(i);
     }
 
     /// Executes `op` on `key` and classifies the outcome.
@@ -293,6 +321,9 @@ impl Client {
         let deadline = Instant::now() + self.op_timeout;
         let cmd = op.command(key);
         let mut redirects = 0;
+        if let Some(h) = self.home {
+            self.switch_to(h);
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -331,7 +362,9 @@ impl Client {
                         if redirects > self.max_redirects {
                             return Completion::Fail { error: Some(msg) };
                         }
-                        self.conn = None;
+                        if self.home.is_none() {
+                            self.conn = None;
+                        }
                         self.point_at(&addr);
                     }
                     ErrorClass::Fail => {

@@ -155,14 +155,23 @@ pub enum NodeState {
 
 struct Node {
     id: u32,
+    /// Raft group (1-based).
+    shard: u32,
     dir: PathBuf,
     data_dir: PathBuf,
     config: PathBuf,
     log: PathBuf,
     /// RESP port; 0 until known (single node, first start).
     port: u16,
+    /// Raft port (0 for a single node).
+    raft_port: u16,
     child: Option<Guarded>,
     paused: bool,
+    /// A member the harness keeps running: initial members, added spares;
+    /// not spares before `add-node`, not removed members.
+    active: bool,
+    /// A spare that has been added (it stays a member until removed).
+    added: bool,
 }
 
 /// Options for [`Cluster::start`].
@@ -171,19 +180,51 @@ pub struct ClusterOptions {
     pub bin: PathBuf,
     /// The run folder; node `n` lives in `<dir>/n<N>/`.
     pub dir: PathBuf,
-    pub nodes: u32,
+    /// Raft groups (1 = an unsharded cluster).
+    pub shards: u32,
+    /// Members per shard; node ids run 1.. in shard order.
+    pub replicas: u32,
+    /// Extra nodes (shard 1), started only by [`Cluster::add_node`].
+    pub spares: u32,
     /// Written verbatim into every node config (kebab-case keys).
     pub node_options: BTreeMap<String, Scalar>,
+    /// `--unsafe-test-faults` values (planted bugs), passed on the command line.
+    pub unsafe_test_faults: Vec<String>,
     pub cluster_id: String,
     pub ready_timeout: Duration,
+}
+
+impl ClusterOptions {
+    /// An unsharded cluster of `nodes` nodes.
+    pub fn simple(bin: PathBuf, dir: PathBuf, nodes: u32) -> ClusterOptions {
+        ClusterOptions {
+            bin,
+            dir,
+            shards: 1,
+            replicas: nodes.max(1),
+            spares: 0,
+            node_options: BTreeMap::new(),
+            unsafe_test_faults: vec![],
+            cluster_id: "chaos".into(),
+            ready_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A local cluster.
 pub struct Cluster {
     opts: ClusterOptions,
     nodes: Vec<Node>,
-    /// Directed peer links `(from, to)` → proxy.
+    /// Directed peer links `(from, to)` → proxy. `(0, to)`: the shared inbound
+    /// link of a spare (what the group uses after `admin add`).
     links: HashMap<(u32, u32), Proxy>,
+    /// Client → node links (the address every node advertises in `-MOVED`).
+    client_links: HashMap<u32, Proxy>,
+    /// `admin.yaml`: every node with direct addresses, for `sdr-node admin`.
+    admin_file: Option<PathBuf>,
+    /// Ports reserved for nodes not started yet (released just before the first start,
+    /// so that no proxy or client socket of this process takes them meanwhile).
+    held: HashMap<u32, Vec<std::net::TcpListener>>,
 }
 
 fn yaml_scalar(s: &Scalar) -> String {
@@ -193,49 +234,109 @@ fn yaml_scalar(s: &Scalar) -> String {
     }
 }
 
-fn free_port() -> Result<u16, ClusterError> {
+/// A free port, held (bound) until `held` is dropped so that the proxies' own
+/// ephemeral ports cannot take it before the node binds it.
+fn free_port(held: &mut Vec<std::net::TcpListener>) -> Result<u16, ClusterError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("allocating a port"))?;
-    Ok(l.local_addr().map_err(io("allocating a port"))?.port())
+    let p = l.local_addr().map_err(io("allocating a port"))?.port();
+    held.push(l);
+    Ok(p)
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 impl Cluster {
-    /// Creates node folders and configs, starts every node and waits until the cluster is ready.
+    /// Creates node folders and configs, starts every initial node and waits until every shard has a leader.
     pub async fn start(mut opts: ClusterOptions) -> Result<Cluster, ClusterError> {
         if !opts.bin.is_file() {
             return Err(ClusterError::NoBinary(opts.bin.clone()));
         }
         // Nodes run with their own folder as working directory.
         opts.bin = opts.bin.canonicalize().map_err(io(format!("resolving {}", opts.bin.display())))?;
-        let n = opts.nodes.max(1);
+        opts.shards = opts.shards.max(1);
+        opts.replicas = opts.replicas.max(1);
+        let total = opts.shards * opts.replicas;
+        let all = total + opts.spares;
         let mut nodes = Vec::new();
-        for id in 1..=n {
+        // Ports stay bound by the harness until their node starts (a spare's until it is added).
+        let mut held: HashMap<u32, Vec<std::net::TcpListener>> = HashMap::new();
+        for id in 1..=all {
+            let held = held.entry(id).or_default();
             let dir = opts.dir.join(format!("n{id}"));
             let data_dir = dir.join("data");
             std::fs::create_dir_all(&data_dir).map_err(io(format!("creating {}", data_dir.display())))?;
             nodes.push(Node {
                 id,
+                shard: if id <= total { (id - 1) / opts.replicas + 1 } else { 1 },
                 config: dir.join("node.yaml"),
                 log: dir.join("node.log"),
                 dir,
                 data_dir,
-                port: if n == 1 { 0 } else { free_port()? },
+                port: if all == 1 { 0 } else { free_port(held)? },
+                raft_port: if all == 1 { 0 } else { free_port(held)? },
                 child: None,
                 paused: false,
+                active: id <= total,
+                added: false,
             });
         }
         let mut links = HashMap::new();
-        if n > 1 {
-            let raft: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_, _>>()?;
-            let raft_addr = |id: u32| -> SocketAddr { SocketAddr::from(([127, 0, 0, 1], raft[(id - 1) as usize])) };
-            for from in 1..=n {
-                for to in 1..=n {
-                    if from != to {
-                        let p = Proxy::start(raft_addr(to)).await.map_err(io("starting a link proxy"))?;
+        let mut client_links = HashMap::new();
+        let mut admin_file = None;
+        if all > 1 {
+            for from in 0..=all {
+                for to in 1..=all {
+                    if from != to && (from > 0 || to > total) {
+                        let up = local(nodes[(to - 1) as usize].raft_port);
+                        let p = Proxy::start(up).await.map_err(io("starting a link proxy"))?;
                         links.insert((from, to), p);
                     }
                 }
             }
+            for n in &nodes {
+                let refusal = format!("-CLUSTERDOWN harness proxy: n{} is unreachable (nothing was sent to it)\r\n", n.id);
+                let p = Proxy::start_client(local(n.port), refusal.as_bytes()).await.map_err(io("starting a client proxy"))?;
+                client_links.insert(n.id, p);
+            }
             let secret = format!("secret-{}", opts.cluster_id);
+            let client_of = |id: u32| client_links.get(&id).map(Proxy::listen_addr).unwrap_or_else(|| local(0));
+            // The members section of a file; `raft_of(m)` is the address written for member m.
+            let members = |ids: &[u32], raft_of: &dyn Fn(u32) -> SocketAddr, client: &dyn Fn(u32) -> SocketAddr, indent: &str| {
+                let mut y = String::new();
+                for m in ids {
+                    y.push_str(&format!("{indent}- {{id: {m}, raft: \"{}\", client: \"{}\"}}\n", raft_of(*m), client(*m)));
+                }
+                y
+            };
+            let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
+                (1..=opts.shards)
+                    .map(|s| {
+                        let mut v: Vec<u32> = nodes.iter().filter(|n| n.shard == s && n.id <= total).map(|n| n.id).collect();
+                        if let Some(e) = extra {
+                            if s == 1 {
+                                v.push(e);
+                            }
+                        }
+                        (s, v)
+                    })
+                    .collect()
+            };
+            let cluster_section = |gs: &[(u32, Vec<u32>)], raft_of: &dyn Fn(u32) -> SocketAddr, client: &dyn Fn(u32) -> SocketAddr| {
+                let mut y = String::new();
+                if opts.shards == 1 {
+                    y.push_str("  members:\n");
+                    y.push_str(&members(&gs[0].1, raft_of, client, "    "));
+                } else {
+                    y.push_str("  shards:\n");
+                    for (s, ids) in gs {
+                        y.push_str(&format!("    - id: {s}\n      members:\n"));
+                        y.push_str(&members(ids, raft_of, client, "        "));
+                    }
+                }
+                y
+            };
             for node in &nodes {
                 let mut y = String::new();
                 y.push_str(&format!("node-id: {}\n", node.id));
@@ -248,21 +349,30 @@ impl Cluster {
                 y.push_str("cluster:\n");
                 y.push_str(&format!("  id: {}\n", serde_json::Value::from(opts.cluster_id.as_str())));
                 y.push_str(&format!("  secret: {}\n", serde_json::Value::from(secret.as_str())));
-                y.push_str(&format!("  raft-listen: \"{}\"\n", raft_addr(node.id)));
-                y.push_str("  members:\n");
-                for m in &nodes {
-                    let r = if m.id == node.id {
-                        raft_addr(m.id)
+                y.push_str(&format!("  raft-listen: \"{}\"\n", local(node.raft_port)));
+                let me = node.id;
+                let raft_of = |m: u32| -> SocketAddr {
+                    if m == me {
+                        local(nodes[(m - 1) as usize].raft_port)
                     } else {
-                        links.get(&(node.id, m.id)).map(Proxy::listen_addr).unwrap_or_else(|| raft_addr(m.id))
-                    };
-                    y.push_str(&format!(
-                        "    - {{id: {}, raft: \"{}\", client: \"127.0.0.1:{}\"}}\n",
-                        m.id, r, m.port
-                    ));
-                }
+                        links.get(&(me, m)).map(Proxy::listen_addr).unwrap_or_else(|| local(nodes[(m - 1) as usize].raft_port))
+                    }
+                };
+                let gs = groups((node.id > total).then_some(node.id));
+                y.push_str(&cluster_section(&gs, &raft_of, &client_of));
                 std::fs::write(&node.config, y).map_err(io(format!("writing {}", node.config.display())))?;
             }
+            // The control plane (admin CLI) reaches every node directly.
+            let mut y = String::from("# for `sdr-node admin … --cluster admin.yaml` (direct addresses, not proxied)\ncluster:\n");
+            y.push_str(&format!("  id: {}\n", serde_json::Value::from(opts.cluster_id.as_str())));
+            y.push_str(&format!("  secret: {}\n", serde_json::Value::from(secret.as_str())));
+            let gs = groups(None);
+            let direct = |m: u32| local(nodes[(m - 1) as usize].raft_port);
+            let direct_client = |m: u32| local(nodes[(m - 1) as usize].port);
+            y.push_str(&cluster_section(&gs, &direct, &direct_client));
+            let f = opts.dir.join("admin.yaml");
+            std::fs::write(&f, y).map_err(io(format!("writing {}", f.display())))?;
+            admin_file = Some(f);
         } else {
             let node = &nodes[0];
             let mut y = String::from("# single node: bind, port and data-dir are passed as flags\n");
@@ -271,22 +381,44 @@ impl Cluster {
             }
             std::fs::write(&node.config, y).map_err(io(format!("writing {}", node.config.display())))?;
         }
-        let mut c = Cluster { opts, nodes, links };
-        for id in 1..=n {
+        let mut c = Cluster { opts, nodes, links, client_links, admin_file, held };
+        for id in c.ids() {
             c.spawn(id)?;
         }
-        for id in 1..=n {
+        for id in c.ids() {
             c.wait_node_serving(id, c.opts.ready_timeout).await?;
         }
         c.wait_leader(c.opts.ready_timeout).await?;
         Ok(c)
     }
 
+    /// Number of active members.
     pub fn size(&self) -> u32 {
-        self.nodes.len() as u32
+        self.nodes.iter().filter(|n| n.active).count() as u32
     }
+    /// Ids of active members (running or not), in order.
     pub fn ids(&self) -> Vec<u32> {
-        self.nodes.iter().map(|n| n.id).collect()
+        self.nodes.iter().filter(|n| n.active).map(|n| n.id).collect()
+    }
+    pub fn shards(&self) -> u32 {
+        self.opts.shards
+    }
+    /// The shard of node `id`.
+    pub fn shard_of(&self, id: u32) -> u32 {
+        self.node(id).map(|n| n.shard).unwrap_or(1)
+    }
+    /// Active members of shard `s`.
+    pub fn shard_ids(&self, s: u32) -> Vec<u32> {
+        self.nodes.iter().filter(|n| n.active && n.shard == s).map(|n| n.id).collect()
+    }
+    /// Spares not yet added.
+    pub fn spare_ids(&self) -> Vec<u32> {
+        let total = self.opts.shards * self.opts.replicas;
+        self.nodes.iter().filter(|n| n.id > total && !n.added && !n.active).map(|n| n.id).collect()
+    }
+    /// The file for `sdr-node admin --cluster` (multi-node clusters).
+    pub fn admin_file(&self) -> Option<&Path> {
+        self.admin_file.as_deref()
     }
 
     fn node(&self, id: u32) -> Result<&Node, ClusterError> {
@@ -304,9 +436,28 @@ impl Cluster {
         }
     }
 
-    /// Client (RESP) address of every node, in id order.
+    fn client_addr(&self, n: &Node) -> String {
+        match self.client_links.get(&n.id) {
+            Some(p) => p.listen_addr().to_string(),
+            None => format!("127.0.0.1:{}", n.port),
+        }
+    }
+
+    /// Client (RESP) address of every active node, in id order (through the client proxies).
     pub fn client_addrs(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect()
+        self.nodes.iter().filter(|n| n.active).map(|n| self.client_addr(n)).collect()
+    }
+
+    /// Client addresses by shard: `(shard, [(id, address)])`.
+    pub fn client_addrs_by_shard(&self) -> Vec<(u32, Vec<(u32, String)>)> {
+        (1..=self.opts.shards)
+            .map(|s| (s, self.nodes.iter().filter(|n| n.active && n.shard == s).map(|n| (n.id, self.client_addr(n))).collect()))
+            .collect()
+    }
+
+    /// The node's own RESP address (not proxied; the harness's control plane).
+    fn direct_addr(n: &Node) -> String {
+        format!("127.0.0.1:{}", n.port)
     }
 
     pub fn data_dir(&self, id: u32) -> Result<PathBuf, ClusterError> {
@@ -316,6 +467,7 @@ impl Cluster {
     fn spawn(&mut self, id: u32) -> Result<(), ClusterError> {
         let single = self.nodes.len() == 1;
         let bin = self.opts.bin.clone();
+        let faults = self.opts.unsafe_test_faults.join(",");
         let node = self.node_mut(id)?;
         if node.child.is_some() {
             return Ok(());
@@ -326,12 +478,17 @@ impl Cluster {
             .open(&node.log)
             .map_err(io(format!("opening {}", node.log.display())))?;
         let log2 = log.try_clone().map_err(io("cloning the log handle"))?;
+        self.held.remove(&id);
+        let node = self.node_mut(id)?;
         let mut cmd = Command::new(&bin);
         cmd.arg("--config").arg(&node.config);
         if single {
             let _ = std::fs::remove_file(node.data_dir.join("port"));
             cmd.arg("--bind").arg("127.0.0.1").arg("--port").arg(node.port.to_string());
             cmd.arg("--data-dir").arg(&node.data_dir);
+        }
+        if !faults.is_empty() {
+            cmd.arg("--unsafe-test-faults").arg(&faults);
         }
         cmd.current_dir(&node.dir).stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(log2));
         let child = Guarded::spawn(cmd).map_err(io(format!("spawning {}", bin.display())))?;
@@ -358,7 +515,7 @@ impl Cluster {
                 }
             }
             if node.port != 0 {
-                let addr = format!("127.0.0.1:{}", node.port);
+                let addr = Self::direct_addr(node);
                 if info_replication(&addr, Duration::from_millis(500)).await.is_ok() {
                     return Ok(());
                 }
@@ -370,14 +527,13 @@ impl Cluster {
         }
     }
 
-    /// The id of a node that reports `role:master`, if any (asks live nodes).
-    pub async fn leader(&self) -> Option<u32> {
+    /// The id of a node of shard `s` that reports `role:master`, if any (asks live members).
+    pub async fn leader_of(&self, s: u32) -> Option<u32> {
         for n in &self.nodes {
-            if n.child.is_none() || n.paused || n.port == 0 {
+            if !n.active || n.shard != s || n.child.is_none() || n.paused || n.port == 0 {
                 continue;
             }
-            let addr = format!("127.0.0.1:{}", n.port);
-            if let Ok(info) = info_replication(&addr, Duration::from_millis(500)).await {
+            if let Ok(info) = info_replication(&Self::direct_addr(n), Duration::from_millis(500)).await {
                 if info.get("role").map(String::as_str) == Some("master") {
                     return Some(n.id);
                 }
@@ -386,18 +542,39 @@ impl Cluster {
         None
     }
 
-    /// Waits until some node is leader.
+    /// The leader of shard 1 (of the only group, unsharded).
+    pub async fn leader(&self) -> Option<u32> {
+        self.leader_of(1).await
+    }
+
+    /// The leader of every shard that has one.
+    pub async fn leaders(&self) -> Vec<u32> {
+        let mut v = Vec::new();
+        for s in 1..=self.opts.shards {
+            if let Some(l) = self.leader_of(s).await {
+                v.push(l);
+            }
+        }
+        v
+    }
+
+    /// Waits until every shard has a leader; returns shard 1's.
     pub async fn wait_leader(&self, limit: Duration) -> Result<u32, ClusterError> {
         let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(l) = self.leader().await {
-                return Ok(l);
+        let mut first = None;
+        for s in 1..=self.opts.shards {
+            loop {
+                if let Some(l) = self.leader_of(s).await {
+                    first.get_or_insert(l);
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ClusterError::NoLeader(limit.as_secs()));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ClusterError::NoLeader(limit.as_secs()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        first.ok_or(ClusterError::NoLeader(limit.as_secs()))
     }
 
     /// SIGKILL node `id` (no-op if down). Returns whether it was running.
@@ -471,6 +648,17 @@ impl Cluster {
         }
     }
 
+    /// Sets the state of the client link to node `id` (every client's traffic to it).
+    pub fn set_client_link(&self, id: u32, s: LinkState) -> bool {
+        match self.client_links.get(&id) {
+            Some(p) => {
+                p.set(s);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds latency to the directed link `from → to`.
     pub fn set_link_latency(&self, from: u32, to: u32, d: Duration) -> bool {
         match self.links.get(&(from, to)) {
@@ -486,14 +674,14 @@ impl Cluster {
         !self.links.is_empty()
     }
 
-    /// Heals every link.
+    /// Heals every link (peer and client).
     pub fn heal_links(&self) {
-        for p in self.links.values() {
+        for p in self.links.values().chain(self.client_links.values()) {
             p.heal();
         }
     }
 
-    /// Heals links, resumes paused nodes and restarts down nodes.
+    /// Heals links, resumes paused nodes and restarts down members.
     pub async fn heal_all(&mut self) -> Result<(), ClusterError> {
         self.heal_links();
         for id in self.ids() {
@@ -507,7 +695,8 @@ impl Cluster {
 
     /// Stops every node cleanly (SIGCONT + SIGTERM, SIGKILL after a grace period).
     pub async fn stop_all(&mut self) {
-        for id in self.ids() {
+        let all: Vec<u32> = self.nodes.iter().map(|n| n.id).collect();
+        for id in all {
             let _ = self.terminate(id).await;
         }
     }
@@ -515,6 +704,55 @@ impl Cluster {
     /// The newest `*.wal` file in `<data-dir>/wal/` of node `id`.
     pub fn newest_wal_segment(&self, id: u32) -> Result<Option<PathBuf>, ClusterError> {
         newest_wal_segment(&self.node(id)?.data_dir.join("wal"))
+    }
+
+    /// Runs `sdr-node admin --cluster admin.yaml ARGS` (bounded); Ok(output) on success.
+    async fn admin(&self, shard: u32, args: &[String]) -> Result<String, String> {
+        let file = self.admin_file.as_ref().ok_or("single node: no membership")?;
+        let mut cmd = Command::new(&self.opts.bin);
+        cmd.arg("admin").arg("--cluster").arg(file).arg("--shard").arg(shard.to_string()).args(args).stdin(Stdio::null()).kill_on_drop(true);
+        let out = match tokio::time::timeout(Duration::from_secs(30), cmd.output()).await {
+            Err(_) => return Err(format!("`admin {}` timed out after 30 s", args.join(" "))),
+            Ok(Err(e)) => return Err(format!("running admin: {e}")),
+            Ok(Ok(o)) => o,
+        };
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = text.trim().replace('\n', " | ");
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("`admin {}` failed: {text}", args.join(" ")))
+        }
+    }
+
+    /// Starts spare `id` (a file that lists it), waits until it serves, and adds it to
+    /// shard 1 with `sdr-node admin add` (learner → catch-up → voter).
+    pub async fn add_node(&mut self, id: u32) -> Result<String, String> {
+        let (shard, raft, client) = {
+            let n = self.node(id).map_err(|e| e.to_string())?;
+            let raft = self.links.get(&(0, id)).map(Proxy::listen_addr).ok_or(format!("n{id} is not a spare"))?;
+            (n.shard, raft, self.client_addr(n))
+        };
+        self.restart(id).await.map_err(|e| e.to_string())?;
+        {
+            let n = self.node_mut(id).map_err(|e| e.to_string())?;
+            n.active = true;
+            n.added = true;
+        }
+        let args = ["add".into(), "--id".into(), id.to_string(), "--raft".into(), raft.to_string(), "--client".into(), client];
+        self.admin(shard, &args).await
+    }
+
+    /// Removes member `id` from its group with `sdr-node admin remove`, then stops it
+    /// (it is no longer restarted by heals).
+    pub async fn remove_node(&mut self, id: u32) -> Result<String, String> {
+        let shard = self.node(id).map_err(|e| e.to_string())?.shard;
+        let out = self.admin(shard, &["remove".into(), "--id".into(), id.to_string()]).await?;
+        if let Ok(n) = self.node_mut(id) {
+            n.active = false;
+        }
+        let _ = self.terminate(id).await;
+        Ok(out)
     }
 }
 

@@ -75,7 +75,8 @@ fn names(ids: &[u32]) -> String {
     ids.iter().map(|i| format!("n{i}")).collect::<Vec<_>>().join(" ")
 }
 
-/// Resolves a node-set target among nodes that are up (leader: asks the cluster).
+/// Resolves a node-set target among nodes that are up (leaders: asks the cluster).
+/// `leader` is the leader of a random shard in a sharded cluster.
 async fn resolve_nodes(t: &Target, cluster: &Cluster, rng: &mut Rng) -> Result<Vec<u32>, String> {
     let up: Vec<u32> = cluster.ids().into_iter().filter(|i| cluster.state(*i) == NodeState::Up).collect();
     let n = cluster.size() as usize;
@@ -92,10 +93,18 @@ async fn resolve_nodes(t: &Target, cluster: &Cluster, rng: &mut Rng) -> Result<V
         Target::Majority => pick(n / 2 + 1, &shuffled),
         Target::Minority => pick((n / 2).max(1), &shuffled),
         Target::Node(id) => up.iter().copied().filter(|i| i == id).collect(),
-        Target::Leader => match cluster.leader().await {
+        Target::Leader | Target::IsolateLeader => {
+            let s = 1 + rng.below(cluster.shards().max(1) as u64) as u32;
+            match cluster.leader_of(s).await {
+                Some(l) => vec![l],
+                None => return Err(format!("no leader known in shard {s}")),
+            }
+        }
+        Target::ShardLeader(s) => match cluster.leader_of(*s).await {
             Some(l) => vec![l],
-            None => return Err("no leader known".into()),
+            None => return Err(format!("no leader known in shard {s}")),
         },
+        Target::Leaders => cluster.leaders().await,
         other => return Err(format!("{other} is not a node set")),
     };
     if out.is_empty() {
@@ -204,6 +213,37 @@ impl Fault for PauseFault {
     }
 }
 
+/// The directed links that cut `group` off from the other `ids` (both ways).
+pub fn isolate(group: &[u32], ids: &[u32]) -> (BTreeSet<(u32, u32)>, String) {
+    let rest: Vec<u32> = ids.iter().copied().filter(|i| !group.contains(i)).collect();
+    let mut cut = BTreeSet::new();
+    for x in group {
+        for y in &rest {
+            cut.insert((*x, *y));
+            cut.insert((*y, *x));
+        }
+    }
+    let mut g = group.to_vec();
+    g.sort_unstable();
+    (cut, format!("{} | {}", names(&g), names(&rest)))
+}
+
+/// Nodes that, with `cut`, reach at most half of their shard (themselves included):
+/// their clients are cut too with `cut-clients`.
+pub fn cut_off(cut: &BTreeSet<(u32, u32)>, shards: &[Vec<u32>]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for members in shards {
+        for x in members {
+            let reach = 1 + members.iter().filter(|y| *y != x && !cut.contains(&(*x, **y)) && !cut.contains(&(**y, *x))).count();
+            if reach * 2 <= members.len() {
+                out.push(*x);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
 /// The directed links to cut for a partition shape (`from`, `to`), and a description.
 pub fn grudge(shape: &Target, ids: &[u32], leader: Option<u32>, rng: &mut Rng) -> Result<(BTreeSet<(u32, u32)>, String), String> {
     let n = ids.len();
@@ -289,7 +329,9 @@ pub fn grudge(shape: &Target, ids: &[u32], leader: Option<u32>, rng: &mut Rng) -
             }
             format!("ring {}", names(&shuffled))
         }
-        Target::All => return Err("`all` is not a partition shape".into()),
+        Target::All | Target::ShardLeader(_) | Target::Leaders => {
+            return Err(format!("{shape} must be resolved to nodes first"))
+        }
     };
     Ok((cut, detail))
 }
@@ -298,7 +340,10 @@ pub fn grudge(shape: &Target, ids: &[u32], leader: Option<u32>, rng: &mut Rng) -
 pub struct PartitionFault {
     pub shape: Target,
     pub mode: LinkMode,
+    /// Also cut the client links of nodes cut off from their shard's majority.
+    pub cut_clients: bool,
     cut: BTreeSet<(u32, u32)>,
+    clients: Vec<u32>,
 }
 
 impl Fault for PartitionFault {
@@ -310,12 +355,16 @@ impl Fault for PartitionFault {
             if !ctx.cluster.has_links() {
                 return Applied::skipped("single node: no peer links to cut");
             }
-            let leader = if matches!(self.shape, Target::IsolateLeader | Target::Leader) {
-                ctx.cluster.leader().await
+            let ids = ctx.cluster.ids();
+            let r = if matches!(self.shape, Target::IsolateLeader | Target::Leader | Target::ShardLeader(_) | Target::Leaders) {
+                match resolve_nodes(&self.shape, ctx.cluster, ctx.rng).await {
+                    Ok(group) => Ok(isolate(&group, &ids)),
+                    Err(e) => Err(e),
+                }
             } else {
-                None
+                grudge(&self.shape, &ids, None, ctx.rng)
             };
-            let (cut, detail) = match grudge(&self.shape, &ctx.cluster.ids(), leader, ctx.rng) {
+            let (cut, detail) = match r {
                 Ok(x) => x,
                 Err(e) => return Applied::skipped(e),
             };
@@ -326,8 +375,17 @@ impl Fault for PartitionFault {
             for (a, b) in &cut {
                 ctx.cluster.set_link(*a, *b, state);
             }
+            let mut detail = format!("{detail} ({:?})", self.mode).to_lowercase();
+            if self.cut_clients {
+                let shards: Vec<Vec<u32>> = (1..=ctx.cluster.shards()).map(|s| ctx.cluster.shard_ids(s)).collect();
+                self.clients = cut_off(&cut, &shards);
+                for id in &self.clients {
+                    ctx.cluster.set_client_link(*id, state);
+                }
+                detail.push_str(&format!("; clients cut from {}", if self.clients.is_empty() { "none".into() } else { names(&self.clients) }));
+            }
             self.cut = cut;
-            Applied::ok(format!("{detail} ({:?})", self.mode).to_lowercase())
+            Applied::ok(detail)
         })
     }
     fn stop<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
@@ -335,6 +393,9 @@ impl Fault for PartitionFault {
             let cut = std::mem::take(&mut self.cut);
             for (a, b) in &cut {
                 ctx.cluster.set_link(*a, *b, LinkState::Pass);
+            }
+            for id in std::mem::take(&mut self.clients) {
+                ctx.cluster.set_client_link(id, LinkState::Pass);
             }
             if cut.is_empty() {
                 Applied::skipped("nothing to heal")
@@ -518,6 +579,70 @@ impl Fault for RollingRestart {
     }
 }
 
+/// `add-node`: start a spare and add it with `sdr-node admin add`; nothing to undo.
+pub struct AddNode {
+    pub target: Target,
+}
+
+impl Fault for AddNode {
+    fn kind(&self) -> FaultKind {
+        FaultKind::AddNode
+    }
+    fn start<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move {
+            let spares = ctx.cluster.spare_ids();
+            let id = match &self.target {
+                Target::Node(id) if spares.contains(id) => *id,
+                Target::Node(id) => return Applied::skipped(format!("n{id} is not an unused spare")),
+                _ if spares.is_empty() => return Applied::skipped("no spare left"),
+                _ => spares[ctx.rng.below(spares.len() as u64) as usize],
+            };
+            match ctx.cluster.add_node(id).await {
+                Ok(_) => Applied::ok(format!("n{id} added")),
+                Err(e) => Applied::indeterminate(format!("n{id}"), e),
+            }
+        })
+    }
+    fn stop<'a>(&'a mut self, _ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move { Applied::skipped("add-node has nothing to undo") })
+    }
+}
+
+/// `remove-node`: remove a member with `sdr-node admin remove`, then stop it; nothing to undo.
+pub struct RemoveNode {
+    pub target: Target,
+}
+
+impl Fault for RemoveNode {
+    fn kind(&self) -> FaultKind {
+        FaultKind::RemoveNode
+    }
+    fn start<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move {
+            if ctx.cluster.size() <= 2 {
+                return Applied::skipped("keeping at least 2 members");
+            }
+            let nodes = match resolve_nodes(&self.target, ctx.cluster, ctx.rng).await {
+                Ok(n) => n,
+                Err(e) => return Applied::skipped(e),
+            };
+            let id = nodes[0];
+            match ctx.cluster.remove_node(id).await {
+                Ok(_) => Applied::ok(format!("n{id} removed")),
+                Err(e) => Applied::indeterminate(format!("n{id}"), e),
+            }
+        })
+    }
+    fn stop<'a>(&'a mut self, _ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move { Applied::skipped("remove-node has nothing to undo") })
+    }
+}
+
+/// Faults that are over when `start` returns (their interval is the time `start` took).
+fn instantaneous(kind: FaultKind) -> bool {
+    matches!(kind, FaultKind::RollingRestart | FaultKind::AddNode | FaultKind::RemoveNode)
+}
+
 /// One timeline entry.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -552,6 +677,7 @@ fn random_step(kind: FaultKind, mode: Option<LinkMode>) -> Step {
         heal_after: None,
         tear: None,
         bytes: None,
+        cut_clients: None,
     }
 }
 
@@ -634,7 +760,15 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
     match step.fault {
         FaultKind::Kill | FaultKind::Terminate => Box::new(ProcessFault { kind: step.fault, target, nodes: vec![] }),
         FaultKind::Pause => Box::new(PauseFault { target, nodes: vec![] }),
-        FaultKind::Partition => Box::new(PartitionFault { shape: target, mode: step.mode.unwrap_or_default(), cut: BTreeSet::new() }),
+        FaultKind::Partition => Box::new(PartitionFault {
+            shape: target,
+            mode: step.mode.unwrap_or_default(),
+            cut_clients: step.cut_clients.unwrap_or(false),
+            cut: BTreeSet::new(),
+            clients: vec![],
+        }),
+        FaultKind::AddNode => Box::new(AddNode { target }),
+        FaultKind::RemoveNode => Box::new(RemoveNode { target }),
         FaultKind::Latency => Box::new(LatencyFault {
             target,
             latency: step.latency.map(|d| d.0).unwrap_or(Duration::from_millis(100)),
@@ -662,7 +796,18 @@ impl Executor {
     }
 
     fn record(rec: &Recorder, ty: &str, kind: FaultKind, a: &Applied) {
-        if let Err(e) = rec.nemesis(ty, kind.name(), &a.detail, a.outcome.name()) {
+        Self::record_opt(rec, None, ty, kind, a)
+    }
+    fn record_at(rec: &Recorder, time: i64, ty: &str, kind: FaultKind, a: &Applied) {
+        Self::record_opt(rec, Some(time), ty, kind, a)
+    }
+    fn record_opt(rec: &Recorder, time: Option<i64>, ty: &str, kind: FaultKind, a: &Applied) {
+        // An indeterminate outcome keeps its reason in the detail.
+        let detail = match &a.outcome {
+            Outcome::Indeterminate(why) if !why.is_empty() && *why != a.detail => format!("{}: {why}", a.detail),
+            _ => a.detail.clone(),
+        };
+        if let Err(e) = rec.nemesis_at(time, ty, kind.name(), &detail, a.outcome.name()) {
             tracing::warn!("recording nemesis event: {e}");
         }
     }
@@ -673,14 +818,16 @@ impl Executor {
             Action::Start { id, step } => {
                 let mut f = build(step);
                 let kind = f.kind();
+                // The fault begins when the action begins (a kill or an admin call takes time).
+                let t0 = rec.clock().now_ns();
                 let a = f.start(&mut Ctx { cluster, rng: &mut self.rng }).await;
-                Self::record(rec, "start", kind, &a);
+                Self::record_at(rec, t0, "start", kind, &a);
                 match a.outcome {
                     Outcome::Skipped(_) => {
                         Self::record(rec, "stop", kind, &Applied::skipped("not installed"));
                         0
                     }
-                    _ if kind == FaultKind::RollingRestart => {
+                    _ if instantaneous(kind) => {
                         Self::record(rec, "stop", kind, &Applied::ok("done"));
                         1
                     }
@@ -772,6 +919,21 @@ mod tests {
         assert_eq!(cut.len(), 5 * 2);
         assert!(grudge(&Target::MajorityMinority, &[1], None, &mut rng).is_err());
         assert!(grudge(&Target::IsolateLeader, &ids, None, &mut rng).is_err());
+    }
+
+    #[test]
+    fn isolation_and_client_cut_off() {
+        let ids = [1, 2, 3, 4, 5, 6];
+        let (cut, d) = isolate(&[2, 5], &ids);
+        assert_eq!(cut.len(), 2 * 2 * 4, "{d}");
+        assert!(cut.contains(&(2, 1)) && cut.contains(&(1, 2)) && !cut.contains(&(2, 5)));
+        // Two shards of three: n2 is alone in shard 1 (cut off), n5 alone in shard 2.
+        let shards = vec![vec![1, 2, 3], vec![4, 5, 6]];
+        assert_eq!(cut_off(&cut, &shards), vec![2, 5]);
+        // A 2|3 split of five nodes: the two-node side is cut off.
+        let (cut, _) = isolate(&[1, 2], &[1, 2, 3, 4, 5]);
+        assert_eq!(cut_off(&cut, &[vec![1, 2, 3, 4, 5]]), vec![1, 2]);
+        assert!(cut_off(&BTreeSet::new(), &shards).is_empty());
     }
 
     #[test]

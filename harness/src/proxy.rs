@@ -42,11 +42,25 @@ impl Proxy {
 
     /// Listens on `listen` and forwards to `upstream`.
     pub async fn start_on(listen: SocketAddr, upstream: SocketAddr) -> std::io::Result<Proxy> {
+        Proxy::start_with(listen, upstream, None).await
+    }
+
+    /// A client → node link (RESP). A new connection that cannot be forwarded —
+    /// the node refuses it, or the link rejects — reads the client's first
+    /// command and answers it with `refusal` (a RESP error), then closes: the
+    /// command never reached the node, as with a refused direct connection, so
+    /// the client can record a definite failure instead of an unknown outcome.
+    pub async fn start_client(upstream: SocketAddr, refusal: &[u8]) -> std::io::Result<Proxy> {
+        let any = "127.0.0.1:0".parse().map_err(std::io::Error::other)?;
+        Proxy::start_with(any, upstream, Some(Arc::new(refusal.to_vec()))).await
+    }
+
+    async fn start_with(listen: SocketAddr, upstream: SocketAddr, refusal: Option<Arc<Vec<u8>>>) -> std::io::Result<Proxy> {
         let l = TcpListener::bind(listen).await?;
         let listen = l.local_addr()?;
         let (state, _) = watch::channel(LinkState::Pass);
         let latency_us = Arc::new(AtomicU64::new(0));
-        let accept = tokio::spawn(accept_loop(l, upstream, state.subscribe(), Arc::clone(&latency_us)));
+        let accept = tokio::spawn(accept_loop(l, upstream, state.subscribe(), Arc::clone(&latency_us), refusal));
         Ok(Proxy { listen, upstream, state, latency_us, accept })
     }
 
@@ -79,22 +93,54 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(l: TcpListener, upstream: SocketAddr, state: watch::Receiver<LinkState>, lat: Arc<AtomicU64>) {
+/// Answers the first command of a connection that was never forwarded, then closes it.
+async fn refuse(mut down: TcpStream, reply: &[u8]) {
+    let mut b = [0u8; 4096];
+    // Read (part of) the command first: closing with unread input would reset the
+    // connection and could discard the reply.
+    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), down.read(&mut b)).await {
+        if n > 0 {
+            let _ = down.write_all(reply).await;
+            let _ = down.shutdown().await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), down.read(&mut b)).await;
+        }
+    }
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    upstream: SocketAddr,
+    state: watch::Receiver<LinkState>,
+    lat: Arc<AtomicU64>,
+    refusal: Option<Arc<Vec<u8>>>,
+) {
     loop {
         let Ok((down, _)) = l.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         if *state.borrow() == LinkState::Reject {
-            drop(down);
+            match &refusal {
+                Some(r) => {
+                    let r = Arc::clone(r);
+                    tokio::spawn(async move { refuse(down, &r).await });
+                }
+                None => drop(down),
+            }
             continue;
         }
         let state = state.clone();
         let lat = Arc::clone(&lat);
+        let refusal = refusal.clone();
         tokio::spawn(async move {
             let up = match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(upstream)).await {
                 Ok(Ok(s)) => s,
-                _ => return,
+                _ => {
+                    if let Some(r) = refusal {
+                        refuse(down, &r).await;
+                    }
+                    return;
+                }
             };
             let _ = down.set_nodelay(true);
             let _ = up.set_nodelay(true);
@@ -234,6 +280,23 @@ mod tests {
         p.heal();
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect after heal");
         assert_eq!(roundtrip(&mut s, b"ok", Duration::from_secs(2)).await.as_deref(), Some(&b"ok"[..]));
+    }
+
+    #[tokio::test]
+    async fn client_link_answers_refused_connections() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let dead = l.local_addr().expect("addr");
+        drop(l);
+        let p = Proxy::start_client(dead, b"-CLUSTERDOWN refused\r\n").await.expect("proxy");
+        let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
+        let got = roundtrip(&mut s, b"*1\r\n$4\r\nPING\r\n", Duration::from_secs(3)).await.expect("a reply");
+        assert!(got.starts_with(b"-CLUSTERDOWN"), "{:?}", String::from_utf8_lossy(&got));
+        let echo = echo_server().await;
+        let p = Proxy::start_client(echo, b"-CLUSTERDOWN cut\r\n").await.expect("proxy");
+        p.set(LinkState::Reject);
+        let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
+        let got = roundtrip(&mut s, b"hello", Duration::from_secs(3)).await.expect("a reply");
+        assert!(got.starts_with(b"-CLUSTERDOWN cut"));
     }
 
     #[tokio::test]

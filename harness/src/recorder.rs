@@ -204,8 +204,13 @@ impl Recorder {
 
     /// Records a nemesis event (`type` is `start` or `stop`).
     pub fn nemesis(&self, ty: &str, fault: &str, detail: &str, outcome: &str) -> Result<i64, RecordError> {
+        self.nemesis_at(None, ty, fault, detail, outcome)
+    }
+
+    /// Like [`Recorder::nemesis`], at a time taken earlier on this clock (`None`: now).
+    pub fn nemesis_at(&self, time: Option<i64>, ty: &str, fault: &str, detail: &str, outcome: &str) -> Result<i64, RecordError> {
         let mut n = self.nemesis.lock().map_err(|_| RecordError::Poisoned)?;
-        let time = self.clock.now_ns();
+        let time = time.unwrap_or_else(|| self.clock.now_ns());
         let ev = json!({"time": time, "type": ty, "fault": fault, "detail": detail, "outcome": outcome});
         writeln!(n, "{ev}")?;
         n.flush()?;

@@ -124,6 +124,9 @@ async fn client_loop(
     let w = &sc.workload;
     let mut gen = Generator::new(w, seed, slot);
     let mut client = Client::new(addrs, slot as usize, w.op_timeout.0);
+    if w.pin_clients {
+        client = client.pinned();
+    }
     let period = Duration::from_secs_f64(w.clients as f64 / w.rate);
     // Stagger the slots over one period.
     tokio::time::sleep(period.mul_f64(slot as f64 / w.clients as f64)).await;
@@ -217,8 +220,11 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
     let cluster = Cluster::start(ClusterOptions {
         bin: opts.node_bin.clone(),
         dir: dir.to_path_buf(),
-        nodes: sc.cluster.nodes,
-        node_options: sc.node.clone(),
+        shards: sc.cluster.shards,
+        replicas: sc.cluster.replicas(),
+        spares: sc.cluster.spares,
+        node_options: sc.node_config_options(),
+        unsafe_test_faults: sc.unsafe_test_faults(),
         cluster_id: dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "chaos".into()),
         ready_timeout: Duration::from_secs(30),
     })
@@ -334,6 +340,10 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
     let json = serde_json::to_string_pretty(&result_json(&input)).map_err(|e| RunError::Check(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
     std::fs::write(dir.join("report.html"), report_html(&input)).map_err(io("writing report.html"))?;
+    let htext = std::fs::read_to_string(&hpath).map_err(io("reading history.jsonl"))?;
+    let ntext = std::fs::read_to_string(dir.join("nemesis.jsonl")).map_err(io("reading nemesis.jsonl"))?;
+    let title = format!("{} seed {seed}", sc.name);
+    std::fs::write(dir.join("plots.html"), crate::plots::plots_html(&title, &htext, &ntext)).map_err(io("writing plots.html"))?;
     pb.finish_and_clear();
     if result.verdict == Verdict::Unknown {
         return Err(RunError::Undecided);
@@ -361,7 +371,7 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
         Expect::Violation => "violation",
     };
     out.summary = format!(
-        "{} seed {}: {} (expected {}) {} — {} ops (ok {}, fail {}, info {}), {} faults{}; report {}",
+        "{} seed {}: {} (expected {}) {} — {} ops (ok {}, fail {}, info {}), {} faults{}; report {} plots {}",
         out.scenario,
         seed,
         verdict_s,
@@ -373,7 +383,8 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
         out.info,
         out.faults,
         if unread > 0 { format!(", {unread} keys not read after recovery") } else { String::new() },
-        dir.join("report.html").display()
+        dir.join("report.html").display(),
+        dir.join("plots.html").display()
     );
     Ok(out)
 }

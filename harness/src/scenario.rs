@@ -141,6 +141,8 @@ pub enum Scalar {
     Bool(bool),
     Int(i64),
     Str(String),
+    /// A list of strings (only for `unsafe-test-faults`).
+    List(Vec<String>),
 }
 
 impl Serialize for Scalar {
@@ -149,6 +151,7 @@ impl Serialize for Scalar {
             Scalar::Bool(b) => s.serialize_bool(*b),
             Scalar::Int(i) => s.serialize_i64(*i),
             Scalar::Str(v) => s.serialize_str(v),
+            Scalar::List(v) => v.serialize(s),
         }
     }
 }
@@ -156,7 +159,7 @@ impl Serialize for Scalar {
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = Scalar;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a scalar (string, integer or boolean)")
@@ -173,6 +176,13 @@ impl<'de> Deserialize<'de> for Scalar {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar::Str(v.to_string()))
             }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    v.push(x);
+                }
+                Ok(Scalar::List(v))
+            }
         }
         d.deserialize_any(V)
     }
@@ -184,6 +194,7 @@ impl fmt::Display for Scalar {
             Scalar::Bool(b) => write!(f, "{b}"),
             Scalar::Int(i) => write!(f, "{i}"),
             Scalar::Str(s) => write!(f, "{s}"),
+            Scalar::List(v) => write!(f, "{}", v.join(",")),
         }
     }
 }
@@ -192,14 +203,39 @@ impl fmt::Display for Scalar {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClusterSpec {
-    #[serde(default = "one")]
-    pub nodes: u32,
-    /// Reserved (sharding is not implemented yet): must be 1.
+    /// Total number of nodes (default: `shards × replicas`, else 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// Raft groups; each owns the slots the consistent-hash ring gives it.
     #[serde(default = "one")]
     pub shards: u32,
-    /// Reserved: replicas per shard; when given it must equal `nodes`.
+    /// Members per shard (default: `nodes` with one shard, else 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// Extra nodes started only when an `add-node` fault adds them (one shard only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spares: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ClusterSpec {
+    /// Members per shard.
+    pub fn replicas(&self) -> u32 {
+        match (self.replicas, self.nodes) {
+            (Some(r), _) => r,
+            (None, Some(n)) if self.shards <= 1 => n,
+            (None, Some(n)) => n / self.shards.max(1),
+            (None, None) if self.shards > 1 => 3,
+            (None, None) => 1,
+        }
+    }
+    /// Initial members over all shards.
+    pub fn total(&self) -> u32 {
+        self.nodes.unwrap_or(self.shards.max(1) * self.replicas())
+    }
 }
 
 fn one() -> u32 {
@@ -208,7 +244,7 @@ fn one() -> u32 {
 
 impl Default for ClusterSpec {
     fn default() -> Self {
-        ClusterSpec { nodes: 1, shards: 1, replicas: None }
+        ClusterSpec { nodes: None, shards: 1, replicas: None, spares: 0 }
     }
 }
 
@@ -266,6 +302,10 @@ pub struct WorkloadSpec {
     /// Per-op client timeout: past it the outcome is unknown (`info`).
     #[serde(default = "default_op_timeout")]
     pub op_timeout: Dur,
+    /// Each client sends every op to its home node first (reads reach followers;
+    /// `-MOVED` still redirects), instead of staying where it was redirected to.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin_clients: bool,
 }
 
 fn default_keys() -> u32 {
@@ -324,6 +364,10 @@ pub enum FaultKind {
     TornWal,
     /// Restart every node one after the other (SIGTERM, start, wait ready).
     RollingRestart,
+    /// Start a spare node and add it to the group (`sdr-node admin add`).
+    AddNode,
+    /// Remove a member from its group (`sdr-node admin remove`), then stop it.
+    RemoveNode,
 }
 
 impl FaultKind {
@@ -339,6 +383,8 @@ impl FaultKind {
             FaultKind::Latency => "latency",
             FaultKind::TornWal => "torn-wal",
             FaultKind::RollingRestart => "rolling-restart",
+            FaultKind::AddNode => "add-node",
+            FaultKind::RemoveNode => "remove-node",
         }
     }
     /// The faults allowed in `random.faults`.
@@ -355,7 +401,12 @@ impl FaultKind {
 pub enum Target {
     /// One random node.
     One,
+    /// The leader (of a random shard when sharded).
     Leader,
+    /// The leader of shard N (`leader of shard N`).
+    ShardLeader(u32),
+    /// The leader of every shard.
+    Leaders,
     /// A random majority of the nodes.
     Majority,
     /// A random minority (at least one node).
@@ -381,6 +432,7 @@ impl Target {
         Some(match s {
             "one" | "random" => Target::One,
             "leader" => Target::Leader,
+            "leaders" => Target::Leaders,
             "majority" => Target::Majority,
             "minority" => Target::Minority,
             "all" => Target::All,
@@ -389,6 +441,9 @@ impl Target {
             "bridge" => Target::Bridge,
             "ring" => Target::Ring,
             "random-halves" => Target::RandomHalves,
+            other if other.starts_with("leader of shard ") => {
+                return other["leader of shard ".len()..].trim().parse().ok().filter(|n| *n >= 1).map(Target::ShardLeader);
+            }
             other => {
                 let digits = other.strip_prefix('n').unwrap_or(other);
                 return digits.parse().ok().filter(|n| *n >= 1).map(Target::Node);
@@ -404,7 +459,14 @@ impl Target {
     pub fn is_node_set(&self) -> bool {
         matches!(
             self,
-            Target::One | Target::Leader | Target::Majority | Target::Minority | Target::All | Target::Node(_)
+            Target::One
+                | Target::Leader
+                | Target::ShardLeader(_)
+                | Target::Leaders
+                | Target::Majority
+                | Target::Minority
+                | Target::All
+                | Target::Node(_)
         )
     }
 }
@@ -418,6 +480,8 @@ impl fmt::Display for Target {
             Target::Minority => "minority",
             Target::All => "all",
             Target::Node(n) => return write!(f, "n{n}"),
+            Target::ShardLeader(n) => return write!(f, "leader of shard {n}"),
+            Target::Leaders => "leaders",
             Target::MajorityMinority => "majority-minority",
             Target::IsolateLeader => "isolate-leader",
             Target::Bridge => "bridge",
@@ -439,7 +503,7 @@ impl<'de> Deserialize<'de> for Target {
         let s = String::deserialize(d)?;
         Target::parse(&s).ok_or_else(|| {
             de::Error::custom(format!(
-                "unknown target {s:?}: expected one, leader, majority, minority, all, n<ID>, \
+                "unknown target {s:?}: expected one, leader, leaders, leader of shard N, majority, minority, all, n<ID>, \
                  majority-minority, isolate-leader, bridge, ring or random-halves"
             ))
         })
@@ -495,6 +559,9 @@ pub struct Step {
     /// torn-wal: how many tail bytes are affected (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// partition: also cut the client links of nodes cut off from their shard's majority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_clients: Option<bool>,
 }
 
 /// `nemesis: {random: {...}}`.
@@ -577,6 +644,10 @@ impl<'de> Deserialize<'de> for NemesisSpec {
 /// Node config keys the harness sets itself (not allowed under `node:`).
 pub const RESERVED_NODE_KEYS: &[&str] = &["node-id", "data-dir", "bind", "port", "cluster"];
 
+/// The `node:` key that becomes `sdr-node --unsafe-test-faults A,B` (a command-line
+/// flag only: the node refuses it in its config file).
+pub const UNSAFE_TEST_FAULTS: &str = "unsafe-test-faults";
+
 impl Scenario {
     /// Parses and validates YAML text; `origin` names the file in messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
@@ -609,6 +680,20 @@ impl Scenario {
         })
     }
 
+    /// The planted bugs to enable (`node: {unsafe-test-faults: [..]}`), as given.
+    pub fn unsafe_test_faults(&self) -> Vec<String> {
+        match self.node.get(UNSAFE_TEST_FAULTS) {
+            None => vec![],
+            Some(Scalar::List(v)) => v.clone(),
+            Some(other) => other.to_string().split(',').map(|x| x.trim().to_string()).collect(),
+        }
+    }
+
+    /// Node options for the config files (without the command-line-only ones).
+    pub fn node_config_options(&self) -> BTreeMap<String, Scalar> {
+        self.node.iter().filter(|(k, _)| *k != UNSAFE_TEST_FAULTS).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Semantic checks after parsing.
     pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
         let bad = |key: &str, message: String| {
@@ -619,21 +704,45 @@ impl Scenario {
         {
             return bad("name", format!("{:?} must be non-empty and use only [A-Za-z0-9._-]", self.name));
         }
-        let n = self.cluster.nodes;
-        if !(1..=9).contains(&n) {
-            return bad("cluster.nodes", format!("{n} is out of range 1..=9"));
+        let c = &self.cluster;
+        if c.shards == 0 || c.shards > 8 {
+            return bad("cluster.shards", format!("{} is out of range 1..=8", c.shards));
         }
-        if self.cluster.shards != 1 {
-            return bad("cluster.shards", format!("{} shards: sharding is not supported yet (use 1)", self.cluster.shards));
-        }
-        if let Some(r) = self.cluster.replicas {
-            if r != n {
-                return bad("cluster.replicas", format!("{r} must equal cluster.nodes ({n}) while shards is 1"));
+        if let Some(nodes) = c.nodes {
+            if !(1..=27).contains(&nodes) {
+                return bad("cluster.nodes", format!("{nodes} is out of range 1..=27"));
             }
         }
-        for k in self.node.keys() {
+        let r = c.replicas();
+        if !(1..=9).contains(&r) {
+            return bad("cluster.replicas", format!("{r} is out of range 1..=9"));
+        }
+        let n = c.total();
+        if let Some(nodes) = c.nodes {
+            if !(1..=27).contains(&nodes) {
+                return bad("cluster.nodes", format!("{nodes} is out of range 1..=27"));
+            }
+            if nodes != c.shards * r {
+                return bad("cluster.nodes", format!("{nodes} must equal shards × replicas ({} × {r})", c.shards));
+            }
+        }
+        if c.spares > 0 && (c.shards != 1 || n < 2) {
+            return bad("cluster.spares", "spares need one shard of at least 2 nodes".into());
+        }
+        if n + c.spares > 27 {
+            return bad("cluster.spares", format!("{} nodes in all is more than 27", n + c.spares));
+        }
+        for (k, v) in &self.node {
             if RESERVED_NODE_KEYS.contains(&k.as_str()) {
                 return bad(&format!("node.{k}"), "is set by the harness for each node".into());
+            }
+            if k == UNSAFE_TEST_FAULTS {
+                let list = self.unsafe_test_faults();
+                if list.is_empty() || list.iter().any(|f| f.is_empty()) {
+                    return bad(&format!("node.{k}"), "must be a non-empty list like [stale-reads]".into());
+                }
+            } else if matches!(v, Scalar::List(_)) {
+                return bad(&format!("node.{k}"), "must be a scalar (only unsafe-test-faults takes a list)".into());
             }
         }
         let w = &self.workload;
@@ -737,6 +846,13 @@ impl Scenario {
         no("tear", s.tear.is_some() && f != TornWal)?;
         no("bytes", s.bytes.is_some() && f != TornWal)?;
         no("target", s.target.is_some() && matches!(f, Restart | Resume | Heal | RollingRestart))?;
+        no("cut-clients", s.cut_clients.is_some() && f != Partition)?;
+        if f == AddNode && self.cluster.spares == 0 {
+            return bad("fault", "add-node needs cluster.spares ≥ 1".into());
+        }
+        if matches!(f, AddNode | RemoveNode) && self.cluster.shards != 1 {
+            return bad("fault", "membership faults need one shard".into());
+        }
         if f == Latency && s.latency.is_none() {
             return bad("latency", "is required for fault latency".into());
         }
@@ -748,10 +864,22 @@ impl Scenario {
             } else if !t.is_node_set() {
                 return bad("target", format!("{t} is a partition shape; fault {} needs nodes", f.name()));
             }
+            let all = self.cluster.total() + self.cluster.spares;
             if let Target::Node(id) = t {
-                if *id > self.cluster.nodes {
-                    return bad("target", format!("node {id} does not exist (cluster has {})", self.cluster.nodes));
+                if *id > all {
+                    return bad("target", format!("node {id} does not exist (cluster has {all})"));
                 }
+                if f == AddNode && *id <= self.cluster.total() {
+                    return bad("target", format!("node {id} is an initial member, not a spare"));
+                }
+            }
+            if let Target::ShardLeader(sh) = t {
+                if *sh > self.cluster.shards {
+                    return bad("target", format!("shard {sh} does not exist (cluster has {})", self.cluster.shards));
+                }
+            }
+            if f == AddNode && !matches!(t, Target::One | Target::Node(_)) {
+                return bad("target", "add-node takes `one` (a spare) or n<ID> of a spare".into());
             }
         }
         if let (Some(e), Some(after)) = (s.every, s.restart_after.or(s.resume_after).or(s.heal_after)) {
@@ -787,7 +915,7 @@ expect: linearizable
     fn parses_issue_example() {
         let s = Scenario::from_yaml(GOOD, "good.yaml").expect("parses");
         assert_eq!(s.name, "partition-majority");
-        assert_eq!(s.cluster.nodes, 5);
+        assert_eq!(s.cluster.total(), 5);
         assert_eq!(s.node.get("fsync"), Some(&Scalar::Str("always".into())));
         assert_eq!(s.workload.clients, 10);
         assert_eq!(s.workload.rate, 500.0);
@@ -805,12 +933,36 @@ expect: linearizable
         let y = "name: r\nworkload: {model: register}\nduration: 2m\nexpect: violation\n\
                  nemesis: {random: {every: 5s, faults: [kill, pause, partition]}}\n";
         let s = Scenario::from_yaml(y, "r.yaml").expect("parses");
-        assert_eq!(s.cluster.nodes, 1);
+        assert_eq!(s.cluster.total(), 1);
         assert_eq!(s.workload.keys, 10);
         assert_eq!(s.duration.0, Duration::from_secs(120));
         let NemesisSpec::Random(r) = &s.nemesis else { panic!("random expected") };
         assert_eq!(r.faults, vec![FaultKind::Kill, FaultKind::Pause, FaultKind::Partition]);
         assert_eq!(r.every.0, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sharded_spares_and_planted_bugs() {
+        let y = "name: s\ncluster: {shards: 3, replicas: 3}\nnode: {fsync: always, unsafe-test-faults: [stale-reads, skip-fsync]}\n\
+                 workload: {model: kv, pin-clients: true}\nduration: 10s\nexpect: violation\nnemesis:\n\
+                 \x20 - {at: 1s, fault: kill, target: leader of shard 2, restart-after: 1s}\n\
+                 \x20 - {at: 3s, fault: partition, target: leaders, cut-clients: true}\n";
+        let s = Scenario::from_yaml(y, "s.yaml").expect("parses");
+        assert_eq!(s.cluster.total(), 9);
+        assert_eq!(s.cluster.replicas(), 3);
+        assert!(s.workload.pin_clients);
+        assert_eq!(s.unsafe_test_faults(), vec!["stale-reads".to_string(), "skip-fsync".to_string()]);
+        assert!(!s.node_config_options().contains_key(UNSAFE_TEST_FAULTS));
+        let NemesisSpec::Schedule(steps) = &s.nemesis else { panic!("schedule") };
+        assert_eq!(steps[0].target, Some(Target::ShardLeader(2)));
+        assert_eq!(steps[1].target, Some(Target::Leaders));
+        let back = Scenario::from_yaml(&s.to_yaml().expect("yaml"), "back.yaml").expect("re-parses");
+        assert_eq!(back, s);
+        let y = "name: m\ncluster: {nodes: 3, spares: 2}\nworkload: {model: kv}\nduration: 10s\nexpect: linearizable\n\
+                 nemesis:\n  - {at: 1s, fault: add-node}\n  - {at: 2s, fault: add-node, target: n5}\n  - {at: 3s, fault: remove-node, target: n1}\n";
+        let m = Scenario::from_yaml(y, "m.yaml").expect("parses");
+        assert_eq!(m.cluster.total(), 3);
+        assert_eq!(m.cluster.spares, 2);
     }
 
     #[test]
@@ -890,7 +1042,14 @@ expect: linearizable
         };
         let cases: &[(&str, &str)] = &[
             ("cluster: {nodes: 0}\n", "cluster.nodes"),
-            ("cluster: {nodes: 3, shards: 2}\n", "cluster.shards"),
+            ("cluster: {nodes: 3, shards: 2}\n", "cluster.nodes"),
+            ("cluster: {shards: 9}\n", "cluster.shards"),
+            ("cluster: {shards: 2, replicas: 3, spares: 1}\n", "cluster.spares"),
+            ("node: {fsync: [a]}\n", "node.fsync"),
+            ("node: {unsafe-test-faults: []}\n", "node.unsafe-test-faults"),
+            ("cluster: {nodes: 3}\nnemesis:\n  - {at: 1s, fault: add-node}\n", "nemesis[0].fault"),
+            ("cluster: {shards: 2, replicas: 3}\nnemesis:\n  - {at: 1s, fault: kill, target: leader of shard 3}\n", "nemesis[0].target"),
+            ("nemesis:\n  - {at: 1s, fault: kill, cut-clients: true}\n", "nemesis[0].cut-clients"),
             ("node: {port: 1}\n", "node.port"),
             ("nemesis:\n  - {at: 20s, fault: kill}\n", "nemesis[0].at"),
             ("nemesis:\n  - {fault: kill}\n", "nemesis[0].at"),

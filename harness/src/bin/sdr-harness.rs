@@ -1,4 +1,5 @@
-//! `sdr-harness run SCENARIO.yaml [--seed N] [--out DIR] [--node-bin PATH]`
+//! `sdr-harness run SCENARIO.yaml [--seed N] [--out DIR] [--node-bin PATH]`,
+//! `sdr-harness validate SCENARIO.yaml`, `sdr-harness up --nodes 3 [--shards 1]`.
 //!
 //! Exit codes: 0 the verdict matches the scenario's `expect`; 1 it does not;
 //! 2 the harness itself failed (never reported as a verdict).
@@ -42,6 +43,25 @@ enum Cmd {
     },
     /// Parse and validate a scenario without running it.
     Validate { scenario: PathBuf },
+    /// Start a local cluster for a person (same configs and proxies as a run), print
+    /// the client addresses, and stay in the foreground until Ctrl-C, which stops every node.
+    Up {
+        /// Nodes per shard (Raft group members).
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// Shards (Raft groups); node ids run 1.. in shard order.
+        #[arg(long, default_value_t = 1)]
+        shards: u32,
+        /// Folder for node configs, data and logs (default runs/up-<UTC timestamp>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The sdr-node binary (default: $SDR_NODE_BIN, else target/release/sdr-node).
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        /// fsync policy written into every node config.
+        #[arg(long, default_value = "always")]
+        fsync: String,
+    },
 }
 
 fn node_bin(arg: Option<PathBuf>) -> PathBuf {
@@ -53,7 +73,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Validate { scenario } => match sdr_harness::scenario::Scenario::load(&scenario) {
             Ok(s) => {
-                println!("{}: ok ({} nodes, {}, expect {:?})", scenario.display(), s.cluster.nodes, s.duration, s.expect);
+                println!("{}: ok ({} nodes, {}, expect {:?})", scenario.display(), s.cluster.total(), s.duration, s.expect);
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -61,6 +81,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
+        Cmd::Up { nodes, shards, dir, node_bin: nb, fsync } => up(nodes, shards, dir, node_bin(nb), fsync).await,
         Cmd::Run { scenario, seed, out, node_bin: nb, check_timeout, quiet } => {
             let opts = RunOptions {
                 scenario,
@@ -90,6 +111,66 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+async fn up(nodes: u32, shards: u32, dir: Option<PathBuf>, bin: PathBuf, fsync: String) -> Result<ExitCode> {
+    use sdr_harness::cluster::{Cluster, ClusterOptions};
+    use sdr_harness::scenario::Scalar;
+    if !(1..=9).contains(&nodes) || !(1..=8).contains(&shards) {
+        eprintln!("sdr-harness up: --nodes must be 1..=9 and --shards 1..=8");
+        return Ok(ExitCode::from(2));
+    }
+    if shards > 1 && nodes < 1 {
+        return Ok(ExitCode::from(2));
+    }
+    let ts = sdr_harness::runner::timestamp(std::time::SystemTime::now());
+    let dir = dir.unwrap_or_else(|| PathBuf::from("runs").join(format!("up-{ts}")));
+    std::fs::create_dir_all(&dir)?;
+    let dir = dir.canonicalize()?;
+    let mut opts = ClusterOptions::simple(bin, dir.clone(), nodes);
+    opts.shards = shards;
+    opts.cluster_id = format!("up-{ts}");
+    opts.node_options.insert("fsync".into(), Scalar::Str(fsync));
+    eprintln!("sdr-harness up: starting {shards} × {nodes} nodes in {} …", dir.display());
+    let started = tokio::select! {
+        c = Cluster::start(opts) => c,
+        _ = tokio::signal::ctrl_c() => {
+            sdr_harness::cluster::kill_all_children();
+            eprintln!("sdr-harness up: interrupted");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut cluster = match started {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sdr-harness up: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for (s, members) in cluster.client_addrs_by_shard() {
+        let leader = cluster.leader_of(s).await;
+        for (id, addr) in members {
+            let role = if Some(id) == leader { " (leader)" } else { "" };
+            if shards > 1 {
+                println!("shard {s} n{id}: {addr}{role}");
+            } else {
+                println!("n{id}: {addr}{role}");
+            }
+        }
+    }
+    let first = cluster.client_addrs().first().cloned().unwrap_or_default();
+    if let Some((host, port)) = first.rsplit_once(':') {
+        println!("try: redis-cli -c -h {host} -p {port}");
+    }
+    if let Some(f) = cluster.admin_file() {
+        println!("admin: target/release/sdr-node admin --cluster {} status", f.display());
+    }
+    println!("logs and data: {}/n<ID>/ — Ctrl-C stops every node", dir.display());
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("sdr-harness up: stopping …");
+    cluster.stop_all().await;
+    eprintln!("sdr-harness up: stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
