@@ -12,7 +12,9 @@ pub struct Bitset {
 /// Per-element random key (splitmix64 of the index).
 #[inline]
 pub fn zobrist(i: u32) -> u64 {
-    let mut z = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = (i as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -20,7 +22,10 @@ pub fn zobrist(i: u32) -> u64 {
 
 impl Bitset {
     pub fn new(n: usize) -> Self {
-        Bitset { words: vec![0; n.div_ceil(64).max(1)], hash: 0 }
+        Bitset {
+            words: vec![0; n.div_ceil(64).max(1)],
+            hash: 0,
+        }
     }
 
     #[inline]
@@ -58,8 +63,17 @@ impl Bitset {
     /// words from `hi` on are all zeros. Linearized sets are mostly a
     /// prefix of the history, so this is a few words even for huge partitions.
     pub fn compact(&self) -> (u32, &[u64]) {
-        let lo = self.words.iter().position(|&w| w != u64::MAX).unwrap_or(self.words.len());
-        let hi = self.words.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1).max(lo);
+        let lo = self
+            .words
+            .iter()
+            .position(|&w| w != u64::MAX)
+            .unwrap_or(self.words.len());
+        let hi = self
+            .words
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(0, |i| i + 1)
+            .max(lo);
         (lo as u32, &self.words[lo..hi])
     }
 

@@ -67,7 +67,11 @@ impl<'a> Reader<'a> {
     }
 
     fn is_delim(c: u8) -> bool {
-        c.is_ascii_whitespace() || matches!(c, b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';')
+        c.is_ascii_whitespace()
+            || matches!(
+                c,
+                b',' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'"' | b';'
+            )
     }
 
     fn token(&mut self) -> &'a str {
@@ -83,7 +87,12 @@ impl<'a> Reader<'a> {
         loop {
             self.skip_ws();
             match self.peek() {
-                None => return Err(self.err(format!("unterminated collection, expected '{}'", close as char))),
+                None => {
+                    return Err(self.err(format!(
+                        "unterminated collection, expected '{}'",
+                        close as char
+                    )))
+                }
                 Some(c) if c == close => {
                     self.pos += 1;
                     return Ok(out);
@@ -190,7 +199,9 @@ impl<'a> Reader<'a> {
                     _ => {
                         let first = t.as_bytes()[0];
                         let numeric = first.is_ascii_digit()
-                            || ((first == b'-' || first == b'+') && t.len() > 1 && t.as_bytes()[1].is_ascii_digit());
+                            || ((first == b'-' || first == b'+')
+                                && t.len() > 1
+                                && t.as_bytes()[1].is_ascii_digit());
                         if numeric {
                             let tt = t.trim_end_matches('N');
                             if let Ok(i) = tt.parse::<i64>() {
@@ -213,7 +224,11 @@ impl<'a> Reader<'a> {
 
 /// Parses all top-level forms, each with the line it starts on.
 pub fn parse_forms(s: &str) -> Result<Vec<(u32, Edn)>, InputError> {
-    let mut r = Reader { s: s.as_bytes(), pos: 0, line: 1 };
+    let mut r = Reader {
+        s: s.as_bytes(),
+        pos: 0,
+        line: 1,
+    };
     let mut out = Vec::new();
     loop {
         r.skip_ws();
@@ -233,9 +248,12 @@ fn to_val(e: &Edn, line: u32) -> Result<Val, InputError> {
         Edn::Int(i) => Val::Int(*i),
         Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Val::Str(Arc::from(s.as_str())),
         Edn::Bool(b) => Val::Str(Arc::from(if *b { "true" } else { "false" })),
-        Edn::Vector(v) | Edn::List(v) => {
-            Val::List(v.iter().map(|x| to_val(x, line)).collect::<Result<Vec<_>, _>>()?.into())
-        }
+        Edn::Vector(v) | Edn::List(v) => Val::List(
+            v.iter()
+                .map(|x| to_val(x, line))
+                .collect::<Result<Vec<_>, _>>()?
+                .into(),
+        ),
         other => return Err(InputError::at(line, format!("unsupported value {other:?}"))),
     })
 }
@@ -258,7 +276,11 @@ pub fn parse_edn_history(s: &str) -> Result<History, InputError> {
         let (line, f) = forms.pop().unwrap_or((1, Edn::Nil));
         if let Edn::Vector(v) | Edn::List(v) = f {
             // Nested events have no own line; number them by position.
-            forms = v.into_iter().enumerate().map(|(i, e)| (line + i as u32, e)).collect();
+            forms = v
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (line + i as u32, e))
+                .collect();
         }
     }
     let mut b = HistoryBuilder::new();
@@ -275,9 +297,8 @@ pub fn parse_edn_history(s: &str) -> Result<History, InputError> {
             None => return Err(InputError::at(line, "event without :process")),
         };
         let ty = match ev.get("type") {
-            Some(Edn::Keyword(t)) => {
-                EventType::parse(t).ok_or_else(|| InputError::at(line, format!("unknown type :{t}")))?
-            }
+            Some(Edn::Keyword(t)) => EventType::parse(t)
+                .ok_or_else(|| InputError::at(line, format!("unknown type :{t}")))?,
             _ => return Err(InputError::at(line, "event without a keyword :type")),
         };
         let f = match ev.get("f") {
@@ -294,7 +315,16 @@ pub fn parse_edn_history(s: &str) -> Result<History, InputError> {
             _ => None,
         };
         let has_error = matches!(ev.get("error"), Some(e) if *e != Edn::Nil);
-        b.push(line, process, ty, &f, key.as_deref(), value, time, has_error)?;
+        b.push(
+            line,
+            process,
+            ty,
+            &f,
+            key.as_deref(),
+            value,
+            time,
+            has_error,
+        )?;
     }
     Ok(b.finish())
 }

@@ -148,7 +148,9 @@ fn invoke_value(input: &Input) -> Val {
 fn generate_with<M: Model>(model: &M, p: &GenParams) -> Vec<GenEvent> {
     let mut rng = Rng::new(p.seed);
     let clients = p.clients.max(1);
-    let mut clock: Vec<i64> = (0..clients).map(|_| 1_000_000 + rng.below(p.max_gap.max(1) as u64) as i64).collect();
+    let mut clock: Vec<i64> = (0..clients)
+        .map(|_| 1_000_000 + rng.below(p.max_gap.max(1) as u64) as i64)
+        .collect();
     let mut process: Vec<i64> = (0..clients as i64).collect();
     let mut ops: Vec<GenOp> = Vec::with_capacity(p.ops);
     for n in 0..p.ops {
@@ -161,7 +163,17 @@ fn generate_with<M: Model>(model: &M, p: &GenParams) -> Vec<GenEvent> {
         let info = rng.chance(p.info_rate);
         let fail = !info && rng.chance(p.fail_rate);
         let effect = !fail && (!info || rng.chance(0.5));
-        ops.push(GenOp { process: process[c], key, input, call, ret, lin, info, fail, effect });
+        ops.push(GenOp {
+            process: process[c],
+            key,
+            input,
+            call,
+            ret,
+            lin,
+            info,
+            fail,
+            effect,
+        });
         if info {
             process[c] += clients as i64;
         }
@@ -186,7 +198,15 @@ fn generate_with<M: Model>(model: &M, p: &GenParams) -> Vec<GenEvent> {
     for (op, out) in ops.iter().zip(outputs) {
         let f = op.input.kind();
         let iv = invoke_value(&op.input);
-        events.push(GenEvent { process: op.process, ty: EventType::Invoke, f, key: op.key, value: iv.clone(), time: op.call, error: false });
+        events.push(GenEvent {
+            process: op.process,
+            ty: EventType::Invoke,
+            f,
+            key: op.key,
+            value: iv.clone(),
+            time: op.call,
+            error: false,
+        });
         let (ty, value, error) = if op.info {
             (EventType::Info, iv, false)
         } else if op.fail {
@@ -201,7 +221,15 @@ fn generate_with<M: Model>(model: &M, p: &GenParams) -> Vec<GenEvent> {
                 Output::Error => (EventType::Fail, iv, true),
             }
         };
-        events.push(GenEvent { process: op.process, ty, f, key: op.key, value, time: op.ret, error });
+        events.push(GenEvent {
+            process: op.process,
+            ty,
+            f,
+            key: op.key,
+            value,
+            time: op.ret,
+            error,
+        });
     }
     // Real-time order. The sort is stable and each client's events were
     // pushed in program order, so at equal times a client's completion stays
@@ -253,7 +281,14 @@ fn type_name(t: EventType) -> &'static str {
 /// Writes events as JSON Lines (keys are named `k<id>`).
 pub fn write_jsonl<W: Write>(events: &[GenEvent], w: &mut W) -> io::Result<()> {
     for e in events {
-        write!(w, "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":\"k{}\",\"value\":", e.process, type_name(e.ty), e.f.name(), e.key)?;
+        write!(
+            w,
+            "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":\"k{}\",\"value\":",
+            e.process,
+            type_name(e.ty),
+            e.f.name(),
+            e.key
+        )?;
         write_val(w, &e.value)?;
         if e.error {
             w.write_all(b",\"error\":\"ERR injected\"")?;

@@ -24,7 +24,10 @@ pub enum InputError {
 
 impl InputError {
     pub fn at(line: u32, msg: impl Into<String>) -> InputError {
-        InputError::Malformed { line, msg: msg.into() }
+        InputError::Malformed {
+            line,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -76,7 +79,10 @@ pub struct HistoryStats {
 
 impl History {
     pub fn key_name(&self, key: u32) -> &str {
-        self.keys.get(key as usize).map(String::as_str).unwrap_or("?")
+        self.keys
+            .get(key as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
     }
 }
 
@@ -102,14 +108,20 @@ fn input_for(kind: OpKind, value: Val, line: u32) -> Result<Input, InputError> {
         OpKind::Append => match value {
             Val::Str(_) | Val::Int(_) => Input::Append(value),
             other => {
-                return Err(InputError::at(line, format!("append needs a string value, got {other}")))
+                return Err(InputError::at(
+                    line,
+                    format!("append needs a string value, got {other}"),
+                ))
             }
         },
         OpKind::Incr => match value {
             Val::Int(d) => Input::Incr(d),
             Val::Null => Input::Incr(1),
             other => {
-                return Err(InputError::at(line, format!("incr needs an integer delta, got {other}")))
+                return Err(InputError::at(
+                    line,
+                    format!("incr needs an integer delta, got {other}"),
+                ))
             }
         },
         OpKind::Cas => match value {
@@ -131,7 +143,10 @@ fn ok_output(kind: OpKind, value: Option<Val>, line: u32) -> Result<Output, Inpu
             None | Some(Val::Null) => Output::Value(Val::List(Arc::from(Vec::new()))),
             Some(v @ Val::List(_)) => Output::Value(v),
             Some(other) => {
-                return Err(InputError::at(line, format!("lrange result must be an array, got {other}")))
+                return Err(InputError::at(
+                    line,
+                    format!("lrange result must be an array, got {other}"),
+                ))
             }
         },
         OpKind::Write => Output::Done,
@@ -139,7 +154,10 @@ fn ok_output(kind: OpKind, value: Option<Val>, line: u32) -> Result<Output, Inpu
         OpKind::Delete | OpKind::Incr | OpKind::Append | OpKind::RPush => match value {
             Some(Val::Int(n)) => {
                 if kind == OpKind::Delete && !(0..=1).contains(&n) {
-                    return Err(InputError::at(line, format!("delete of one key returned {n}")));
+                    return Err(InputError::at(
+                        line,
+                        format!("delete of one key returned {n}"),
+                    ));
                 }
                 Output::Count(n)
             }
@@ -195,8 +213,8 @@ impl HistoryBuilder {
             _ => {}
         }
         let time = time.unwrap_or(line as i64);
-        let kind = OpKind::parse(f)
-            .ok_or_else(|| InputError::at(line, format!("unknown op f={f:?}")))?;
+        let kind =
+            OpKind::parse(f).ok_or_else(|| InputError::at(line, format!("unknown op f={f:?}")))?;
         match ty {
             EventType::Invoke => {
                 if let Some(&prev) = self.in_flight.get(&process) {
@@ -247,14 +265,20 @@ impl HistoryBuilder {
                     if self.keys[op.key as usize] != k {
                         return Err(InputError::at(
                             line,
-                            format!("completion key {k:?} does not match invocation (line {})", op.line),
+                            format!(
+                                "completion key {k:?} does not match invocation (line {})",
+                                op.line
+                            ),
                         ));
                     }
                 }
                 if time < op.call {
                     return Err(InputError::at(
                         line,
-                        format!("completion time {time} is before its invocation time {}", op.call),
+                        format!(
+                            "completion time {time} is before its invocation time {}",
+                            op.call
+                        ),
                     ));
                 }
                 op.ret_line = line;
@@ -304,7 +328,11 @@ impl HistoryBuilder {
         for (i, op) in ops.iter_mut().enumerate() {
             op.id = i as u32;
         }
-        History { ops, keys: self.keys, stats: self.stats }
+        History {
+            ops,
+            keys: self.keys,
+            stats: self.stats,
+        }
     }
 }
 
@@ -348,7 +376,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawVal<'a> {
                 Ok(RawVal::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                i64::try_from(v).map(RawVal::Int).map_err(|_| E::custom("integer out of range"))
+                i64::try_from(v)
+                    .map(RawVal::Int)
+                    .map_err(|_| E::custom("integer out of range"))
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(RawVal::Str(Cow::Borrowed(v)))

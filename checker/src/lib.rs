@@ -59,7 +59,11 @@ pub enum Verdict {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error("line {line}: op {f:?} is not supported by the {model} model")]
-    Unsupported { line: u32, f: &'static str, model: &'static str },
+    Unsupported {
+        line: u32,
+        f: &'static str,
+        model: &'static str,
+    },
 }
 
 /// Result of [`check`].
@@ -75,28 +79,51 @@ pub struct CheckResult {
 impl CheckResult {
     /// Keys found not linearizable.
     pub fn violations(&self) -> impl Iterator<Item = &KeyResult> {
-        self.keys.iter().filter(|k| k.verdict == KeyVerdict::NotLinearizable)
+        self.keys
+            .iter()
+            .filter(|k| k.verdict == KeyVerdict::NotLinearizable)
     }
 }
 
-fn check_model<M: Model>(history: &History, model: &M, kind: ModelKind, opts: &Options) -> Result<CheckResult, CheckError> {
+fn check_model<M: Model>(
+    history: &History,
+    model: &M,
+    kind: ModelKind,
+    opts: &Options,
+) -> Result<CheckResult, CheckError> {
     if let Some(op) = history.ops.iter().find(|o| !model.supports(o.input.kind())) {
-        return Err(CheckError::Unsupported { line: op.line, f: op.input.kind().name(), model: model.name() });
+        return Err(CheckError::Unsupported {
+            line: op.line,
+            f: op.input.kind().name(),
+            model: model.name(),
+        });
     }
     let t0 = Instant::now();
     let keys = partition::check_partitions(history, model, opts);
-    let verdict = if keys.iter().any(|k| k.verdict == KeyVerdict::NotLinearizable) {
+    let verdict = if keys
+        .iter()
+        .any(|k| k.verdict == KeyVerdict::NotLinearizable)
+    {
         Verdict::NotLinearizable
     } else if keys.iter().any(|k| k.verdict != KeyVerdict::Linearizable) {
         Verdict::Unknown
     } else {
         Verdict::Linearizable
     };
-    Ok(CheckResult { verdict, model: kind, keys, check_time: t0.elapsed() })
+    Ok(CheckResult {
+        verdict,
+        model: kind,
+        keys,
+        check_time: t0.elapsed(),
+    })
 }
 
 /// Checks `history` for linearizability against the model `kind`.
-pub fn check(history: &History, kind: ModelKind, opts: &Options) -> Result<CheckResult, CheckError> {
+pub fn check(
+    history: &History,
+    kind: ModelKind,
+    opts: &Options,
+) -> Result<CheckResult, CheckError> {
     match kind {
         ModelKind::Register => check_model(history, &RegisterModel, kind, opts),
         ModelKind::Kv => check_model(history, &KvModel, kind, opts),

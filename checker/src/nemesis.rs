@@ -34,20 +34,38 @@ pub fn parse_nemesis<R: BufRead>(r: R) -> Result<Vec<Fault>, InputError> {
         if line.trim().is_empty() {
             continue;
         }
-        let f: RawFault =
-            serde_json::from_str(&line).map_err(|e| InputError::at(no, format!("bad nemesis event: {e}")))?;
+        let f: RawFault = serde_json::from_str(&line)
+            .map_err(|e| InputError::at(no, format!("bad nemesis event: {e}")))?;
         let detail = match f.detail {
             serde_json::Value::Null => String::new(),
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         };
         match f.ty.as_str() {
-            "start" => out.push(Fault { fault: f.fault, detail, start: f.time, end: None }),
-            "stop" => match out.iter_mut().find(|x| x.fault == f.fault && x.end.is_none()) {
+            "start" => out.push(Fault {
+                fault: f.fault,
+                detail,
+                start: f.time,
+                end: None,
+            }),
+            "stop" => match out
+                .iter_mut()
+                .find(|x| x.fault == f.fault && x.end.is_none())
+            {
                 Some(x) => x.end = Some(f.time),
-                None => out.push(Fault { fault: f.fault, detail, start: f.time, end: Some(f.time) }),
+                None => out.push(Fault {
+                    fault: f.fault,
+                    detail,
+                    start: f.time,
+                    end: Some(f.time),
+                }),
             },
-            other => return Err(InputError::at(no, format!("unknown nemesis type {other:?}"))),
+            other => {
+                return Err(InputError::at(
+                    no,
+                    format!("unknown nemesis type {other:?}"),
+                ))
+            }
         }
     }
     Ok(out)

@@ -60,7 +60,10 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
         .collect();
     parts.sort_by_key(|(k, p)| (std::cmp::Reverse(p.len()), *k));
 
-    let ctl = Control { cancel: if opts.all { None } else { Some(&cancel) }, deadline };
+    let ctl = Control {
+        cancel: if opts.all { None } else { Some(&cancel) },
+        deadline,
+    };
     let mut results: Vec<KeyResult> = parts
         .into_par_iter()
         .map(|(key, ids)| {
@@ -73,7 +76,10 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
                 search(model, &ops, ctl, false)
             };
             let (verdict, linearization) = match outcome {
-                Outcome::Ok(lin) => (KeyVerdict::Linearizable, Some(lin.iter().map(|&i| ids[i as usize]).collect())),
+                Outcome::Ok(lin) => (
+                    KeyVerdict::Linearizable,
+                    Some(lin.iter().map(|&i| ids[i as usize]).collect()),
+                ),
                 Outcome::Illegal => {
                     cancel.store(true, Ordering::Relaxed);
                     (KeyVerdict::NotLinearizable, None)
@@ -87,21 +93,42 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
                     }
                 }
             };
-            KeyResult { key, ops: ids, info, verdict, time: t0.elapsed(), linearization, failure: None }
+            KeyResult {
+                key,
+                ops: ids,
+                info,
+                verdict,
+                time: t0.elapsed(),
+                linearization,
+                failure: None,
+            }
         })
         .collect();
 
     // Explain violations: rerun with tracking (only for illegal keys).
-    let explain_deadline = opts.timeout.map(|t| Instant::now() + t.max(Duration::from_secs(5)));
-    results.par_iter_mut().filter(|r| r.verdict == KeyVerdict::NotLinearizable).for_each(|r| {
-        let ops: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
-        let (_, failure) = search(model, &ops, Control { cancel: None, deadline: explain_deadline }, true);
-        r.failure = failure.map(|f| Failure {
-            prefix: f.prefix.iter().map(|&i| r.ops[i as usize]).collect(),
-            offending: r.ops[f.offending as usize],
-            unplaced: f.unplaced.iter().map(|&i| r.ops[i as usize]).collect(),
+    let explain_deadline = opts
+        .timeout
+        .map(|t| Instant::now() + t.max(Duration::from_secs(5)));
+    results
+        .par_iter_mut()
+        .filter(|r| r.verdict == KeyVerdict::NotLinearizable)
+        .for_each(|r| {
+            let ops: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
+            let (_, failure) = search(
+                model,
+                &ops,
+                Control {
+                    cancel: None,
+                    deadline: explain_deadline,
+                },
+                true,
+            );
+            r.failure = failure.map(|f| Failure {
+                prefix: f.prefix.iter().map(|&i| r.ops[i as usize]).collect(),
+                offending: r.ops[f.offending as usize],
+                unplaced: f.unplaced.iter().map(|&i| r.ops[i as usize]).collect(),
+            });
         });
-    });
     results.sort_by_key(|r| r.key);
     results
 }

@@ -28,7 +28,10 @@ pub struct Control<'a> {
 }
 
 impl Control<'_> {
-    pub const NONE: Control<'static> = Control { cancel: None, deadline: None };
+    pub const NONE: Control<'static> = Control {
+        cancel: None,
+        deadline: None,
+    };
 
     /// Whether the search should stop right now (checked before starting).
     pub fn stop_now(&self) -> bool {
@@ -142,7 +145,11 @@ impl Entries {
                 }
             }
         }
-        Entries { next, prev, prev_twin }
+        Entries {
+            next,
+            prev,
+            prev_twin,
+        }
     }
 
     #[inline]
@@ -179,7 +186,12 @@ impl Entries {
 /// Checks one partition. With `track`, also returns the [`Failure`]
 /// explanation when the partition is not linearizable (slower: it copies the
 /// stack at every new deepest dead end).
-pub fn search<M: Model>(model: &M, ops: &[&Op], ctl: Control<'_>, track: bool) -> (Outcome, Option<Failure>) {
+pub fn search<M: Model>(
+    model: &M,
+    ops: &[&Op],
+    ctl: Control<'_>,
+    track: bool,
+) -> (Outcome, Option<Failure>) {
     let n = ops.len();
     let mut remaining = ops.iter().filter(|o| !o.info).count();
     if remaining == 0 {
@@ -222,12 +234,19 @@ pub fn search<M: Model>(model: &M, ops: &[&Op], ctl: Control<'_>, track: bool) -
                 let h = bits.hash() ^ fx_hash(&next_state).wrapping_mul(0x2545_F491_4F6C_DD1D);
                 let (lo, words) = bits.compact();
                 let seen = cache
-                    .find(h, |c| c.hash == h && c.lo == lo && *c.bits == *words && c.state == next_state)
+                    .find(h, |c| {
+                        c.hash == h && c.lo == lo && *c.bits == *words && c.state == next_state
+                    })
                     .is_some();
                 if !seen {
                     cache.insert_unique(
                         h,
-                        CacheEntry { hash: h, lo, bits: words.into(), state: next_state.clone() },
+                        CacheEntry {
+                            hash: h,
+                            lo,
+                            bits: words.into(),
+                            state: next_state.clone(),
+                        },
                         |c| c.hash,
                     );
                     let old = std::mem::replace(&mut state, next_state);

@@ -15,7 +15,11 @@ fn golden(name: &str) -> PathBuf {
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(bin()).args(args).output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 #[test]
@@ -40,7 +44,11 @@ fn exit_codes_and_summary() {
 
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.jsonl");
-    std::fs::write(&junk, "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"a\",\"time\":1}\n{oops\n").unwrap();
+    std::fs::write(
+        &junk,
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":\"a\",\"time\":1}\n{oops\n",
+    )
+    .unwrap();
     let (c, _, err) = run(&[junk.to_str().unwrap()]);
     assert_eq!(c, 3);
     assert!(err.contains("line 2:"), "{err}");
@@ -59,7 +67,15 @@ fn write_violation_report(dir: &Path) {
     )
     .unwrap();
     let out = dir.join("report");
-    let (c, _, err) = run(&[bad.to_str().unwrap(), "--model", "register", "--out", out.to_str().unwrap(), "--nemesis", nem.to_str().unwrap()]);
+    let (c, _, err) = run(&[
+        bad.to_str().unwrap(),
+        "--model",
+        "register",
+        "--out",
+        out.to_str().unwrap(),
+        "--nemesis",
+        nem.to_str().unwrap(),
+    ]);
     assert_eq!(c, 1, "{err}");
 }
 
@@ -67,7 +83,10 @@ fn write_violation_report(dir: &Path) {
 fn result_json_explains_the_violation() {
     let dir = tempfile::tempdir().unwrap();
     write_violation_report(dir.path());
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report/result.json")).unwrap()).unwrap();
+    let j: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report/result.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(j["verdict"], "not_linearizable");
     assert_eq!(j["keys"]["not_linearizable"], 1);
     let v = &j["violations"][0];
@@ -78,13 +97,22 @@ fn result_json_explains_the_violation() {
     assert_eq!(v["offending"]["line"], 5);
     assert!(j["timings"]["check_s"].is_number());
     let html = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "report must be self-contained");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "report must be self-contained"
+    );
 }
 
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
-        Command::new(b).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        })
 }
 
 #[test]
@@ -115,9 +143,16 @@ fn html_report_renders_in_headless_chromium() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "chromium failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The script ran to the end and drew the timeline.
-    assert!(dom.contains("data-rendered=\"true\""), "script did not finish:\n{dom}");
+    assert!(
+        dom.contains("data-rendered=\"true\""),
+        "script did not finish:\n{dom}"
+    );
     assert!(dom.contains("id=\"timeline-svg\""), "no timeline");
     assert_eq!(dom.matches("<g class=\"op").count(), 3, "one bar per op");
     // The offending op is marked, exactly once, and it is the stale read.
@@ -128,7 +163,10 @@ fn html_report_renders_in_headless_chromium() {
     assert!(g.contains("offending"), "{g}");
     assert!(g.contains("read → 1"), "{g}");
     // Linearization numbers and the fault interval are drawn.
-    assert!(dom.contains("#1 write 1") && dom.contains("#2 write 2"), "linearization not drawn");
+    assert!(
+        dom.contains("#1 write 1") && dom.contains("#2 write 2"),
+        "linearization not drawn"
+    );
     assert!(dom.contains("class=\"fault\""), "fault interval not shaded");
     assert!(dom.contains("id=\"offending-row\""));
 }

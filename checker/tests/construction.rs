@@ -10,7 +10,18 @@ use sdr_checker::Verdict;
 use std::sync::Arc;
 
 fn params(model: ModelKind, seed: u64) -> GenParams {
-    GenParams { seed, ops: 2000, keys: 4, clients: 6, info_rate: 0.01, fail_rate: 0.02, cas_rate: 0.2, values: 4, model, ..GenParams::default() }
+    GenParams {
+        seed,
+        ops: 2000,
+        keys: 4,
+        clients: 6,
+        info_rate: 0.01,
+        fail_rate: 0.02,
+        cas_rate: 0.2,
+        values: 4,
+        model,
+        ..GenParams::default()
+    }
 }
 
 #[test]
@@ -25,7 +36,9 @@ fn by_construction_pass_and_mutation_fails() {
             let reads: Vec<usize> = events
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.ty == EventType::Ok && matches!(e.f, OpKind::Read | OpKind::LRange))
+                .filter(|(_, e)| {
+                    e.ty == EventType::Ok && matches!(e.f, OpKind::Read | OpKind::LRange)
+                })
                 .map(|(i, _)| i)
                 .collect();
             let i = reads[(seed as usize * 7919) % reads.len()];
@@ -36,10 +49,19 @@ fn by_construction_pass_and_mutation_fails() {
             };
             let h = common::parse(&to_jsonl_string(&events));
             let r = common::run(&h, model);
-            assert_eq!(r.verdict, Verdict::NotLinearizable, "{model:?} seed {seed} mutated");
+            assert_eq!(
+                r.verdict,
+                Verdict::NotLinearizable,
+                "{model:?} seed {seed} mutated"
+            );
             let f = r.violations().next().unwrap().failure.clone().unwrap();
             // The mutated read is the op that cannot be placed... or one of the pending ops.
-            assert!(f.unplaced.iter().any(|&o| h.ops[o as usize].describe().contains("never-written")), "{model:?} seed {seed}");
+            assert!(
+                f.unplaced
+                    .iter()
+                    .any(|&o| h.ops[o as usize].describe().contains("never-written")),
+                "{model:?} seed {seed}"
+            );
         }
     }
 }
@@ -48,7 +70,10 @@ fn by_construction_pass_and_mutation_fails() {
 fn timeout_zero_is_unknown_never_a_guess() {
     let events = generate(&params(ModelKind::Kv, 1));
     let h = common::parse(&to_jsonl_string(&events));
-    let opts = sdr_checker::Options { timeout: Some(std::time::Duration::ZERO), all: false };
+    let opts = sdr_checker::Options {
+        timeout: Some(std::time::Duration::ZERO),
+        all: false,
+    };
     let r = sdr_checker::check(&h, ModelKind::Kv, &opts).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown);
 }

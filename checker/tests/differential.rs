@@ -25,7 +25,12 @@ fn small_val(rng: &mut Rng) -> Val {
 fn random_result(f: OpKind, rng: &mut Rng) -> Val {
     match f {
         OpKind::Read => small_val(rng),
-        OpKind::LRange => Val::List((0..rng.below(3)).map(|_| Val::Int(rng.below(3) as i64)).collect::<Vec<_>>().into()),
+        OpKind::LRange => Val::List(
+            (0..rng.below(3))
+                .map(|_| Val::Int(rng.below(3) as i64))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
         OpKind::Delete => Val::Int(rng.below(2) as i64),
         _ => Val::Int(rng.below(5) as i64),
     }
@@ -64,7 +69,11 @@ fn random_history(model: ModelKind, seed: u64) -> String {
             e.value = random_result(e.f, &mut rng);
         } else if e.f == OpKind::Cas && e.ty != EventType::Invoke && !e.error {
             // flip swapped <-> compare failed
-            e.ty = if e.ty == EventType::Ok { EventType::Fail } else { EventType::Ok };
+            e.ty = if e.ty == EventType::Ok {
+                EventType::Fail
+            } else {
+                EventType::Ok
+            };
         }
     }
     for (i, e) in events.iter_mut().enumerate() {
@@ -107,7 +116,14 @@ fn agree(model: ModelKind, seed: u64) -> Result<bool, TestCaseError> {
         ModelKind::Kv => stateright_verdict(KvModel, &h),
         ModelKind::List => stateright_verdict(ListModel, &h),
     };
-    prop_assert_eq!(ours == Verdict::Linearizable, theirs, "model {:?} seed {}:\n{}", model, seed, text);
+    prop_assert_eq!(
+        ours == Verdict::Linearizable,
+        theirs,
+        "model {:?} seed {}:\n{}",
+        model,
+        seed,
+        text
+    );
     Ok(theirs)
 }
 

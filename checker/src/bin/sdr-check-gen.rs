@@ -9,7 +9,10 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "sdr-check-gen", about = "Generate a linearizable-by-construction history")]
+#[command(
+    name = "sdr-check-gen",
+    about = "Generate a linearizable-by-construction history"
+)]
 struct Cli {
     #[arg(long, default_value_t = 1_000_000)]
     ops: usize,

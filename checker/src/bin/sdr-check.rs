@@ -8,7 +8,9 @@ use clap::Parser;
 use sdr_checker::history::InputError;
 use sdr_checker::models::ModelKind;
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
-use sdr_checker::{check, edn, history, nemesis, CheckResult, History, KeyVerdict, Options, Verdict};
+use sdr_checker::{
+    check, edn, history, nemesis, CheckResult, History, KeyVerdict, Options, Verdict,
+};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "sdr-check", version, about = "Linearizability checker (WGL + Lowe memoisation, per-key, parallel)")]
+#[command(
+    name = "sdr-check",
+    version,
+    about = "Linearizability checker (WGL + Lowe memoisation, per-key, parallel)"
+)]
 struct Cli {
     /// History file (`-` for stdin).
     history: PathBuf,
@@ -113,7 +119,11 @@ fn summary(h: &History, r: &CheckResult, elapsed: Duration, timeout: Option<f64>
             s
         }
         Verdict::Unknown => {
-            let open = r.keys.iter().filter(|k| k.verdict != KeyVerdict::Linearizable).count();
+            let open = r
+                .keys
+                .iter()
+                .filter(|k| k.verdict != KeyVerdict::Linearizable)
+                .count();
             format!(
                 "unknown: timed out after {} s ({} of {} keys not decided; {} ops)",
                 timeout.map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
@@ -128,7 +138,11 @@ fn summary(h: &History, r: &CheckResult, elapsed: Duration, timeout: Option<f64>
 fn run(cli: Cli) -> Result<ExitCode> {
     let t0 = Instant::now();
     let format = cli.format.clone().unwrap_or_else(|| {
-        if cli.history.extension().is_some_and(|e| e == "edn") { "edn".into() } else { "jsonl".into() }
+        if cli.history.extension().is_some_and(|e| e == "edn") {
+            "edn".into()
+        } else {
+            "jsonl".into()
+        }
     });
     let model = ModelKind::parse(&cli.model).unwrap_or_default();
     let h = match read_history(&cli.history, &format) {
@@ -140,7 +154,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let parse_time = t0.elapsed();
     let faults = match &cli.nemesis {
-        Some(p) => match File::open(p).map_err(InputError::from).and_then(|f| nemesis::parse_nemesis(BufReader::new(f))) {
+        Some(p) => match File::open(p)
+            .map_err(InputError::from)
+            .and_then(|f| nemesis::parse_nemesis(BufReader::new(f)))
+        {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("sdr-check: {}: {e}", p.display());
@@ -157,7 +174,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         None => None,
     };
-    let opts = Options { timeout, all: cli.all };
+    let opts = Options {
+        timeout,
+        all: cli.all,
+    };
     let result = match check(&h, model, &opts) {
         Ok(r) => r,
         Err(e) => {
@@ -186,7 +206,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         };
         let json = serde_json::to_string_pretty(&result_json(&input))?;
         std::fs::write(dir.join("result.json"), json + "\n").context("writing result.json")?;
-        std::fs::write(dir.join("report.html"), report_html(&input)).context("writing report.html")?;
+        std::fs::write(dir.join("report.html"), report_html(&input))
+            .context("writing report.html")?;
     }
     println!("{}", summary(&h, &result, t0.elapsed(), cli.timeout));
     Ok(ExitCode::from(match result.verdict {

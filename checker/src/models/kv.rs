@@ -94,7 +94,9 @@ impl Model for KvModel {
             (Input::Read, Output::Value(v)) => super::redis_eq(v, state).then(|| state.clone()),
             (Input::Write(v), Output::Done | Output::Any) => Some(canon(v)),
             (Input::Cas(e, n), Output::CasOk) => super::redis_eq(e, state).then(|| canon(n)),
-            (Input::Cas(e, _), Output::CasFail) => (!super::redis_eq(e, state)).then(|| state.clone()),
+            (Input::Cas(e, _), Output::CasFail) => {
+                (!super::redis_eq(e, state)).then(|| state.clone())
+            }
             _ => {
                 let (next, produced) = self.apply(state, input);
                 self.output_matches(observed, &produced).then_some(next)

@@ -46,7 +46,14 @@ impl ListState {
         let mut h = rustc_hash::FxHasher::default();
         self.hash.hash(&mut h);
         v.hash(&mut h);
-        ListState { len: self.len + 1, hash: h.finish(), last: Some(Arc::new(Node { val: v, prev: self.last.clone() })) }
+        ListState {
+            len: self.len + 1,
+            hash: h.finish(),
+            last: Some(Arc::new(Node {
+                val: v,
+                prev: self.last.clone(),
+            })),
+        }
     }
 
     /// Whether the list equals `l` (Redis string equality).
@@ -120,7 +127,10 @@ impl Model for ListModel {
                 let n = next.len as i64;
                 (next, Output::Count(n))
             }
-            Input::LRange => (state.clone(), Output::Value(Val::List(state.to_vec().into()))),
+            Input::LRange => (
+                state.clone(),
+                Output::Value(Val::List(state.to_vec().into())),
+            ),
             _ => (state.clone(), Output::Error),
         }
     }
@@ -137,7 +147,9 @@ impl Model for ListModel {
         match (input, observed) {
             (Input::LRange, Output::Value(Val::List(l))) => state.equals(l).then(|| state.clone()),
             (Input::LRange, Output::Any) => Some(state.clone()),
-            (Input::RPush(v), Output::Count(n)) => (*n == state.len as i64 + 1).then(|| state.push(canon(v))),
+            (Input::RPush(v), Output::Count(n)) => {
+                (*n == state.len as i64 + 1).then(|| state.push(canon(v)))
+            }
             (Input::RPush(v), Output::Any) => Some(state.push(canon(v))),
             _ => None,
         }

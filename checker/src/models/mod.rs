@@ -56,7 +56,9 @@ pub fn canon(v: &Val) -> Val {
 pub fn redis_eq(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Int(x), Val::Str(s)) | (Val::Str(s), Val::Int(x)) => parse_redis_int(s) == Some(*x),
-        (Val::List(x), Val::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| redis_eq(a, b)),
+        (Val::List(x), Val::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| redis_eq(a, b))
+        }
         _ => a == b,
     }
 }

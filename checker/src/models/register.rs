@@ -44,7 +44,9 @@ impl Model for RegisterModel {
             (Input::Write(v), Output::Done | Output::Any) => Some(v.clone()),
             (Input::Cas(e, n), Output::CasOk) => (state == e).then(|| n.clone()),
             (Input::Cas(e, _), Output::CasFail) => (state != e).then(|| state.clone()),
-            (Input::Cas(e, n), Output::Any) => Some(if state == e { n.clone() } else { state.clone() }),
+            (Input::Cas(e, n), Output::Any) => {
+                Some(if state == e { n.clone() } else { state.clone() })
+            }
             _ => None,
         }
     }

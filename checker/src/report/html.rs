@@ -19,11 +19,12 @@ const VIOLATION_WINDOW: usize = 150;
 
 fn key_data(r: &ReportInput<'_>, k: &KeyResult) -> Value {
     let h = r.history;
-    let (order, offending, unplaced): (Vec<u32>, Option<u32>, Vec<u32>) = match (&k.failure, &k.linearization) {
-        (Some(f), _) => (f.prefix.clone(), Some(f.offending), f.unplaced.clone()),
-        (None, Some(l)) => (l.clone(), None, Vec::new()),
-        _ => (Vec::new(), None, Vec::new()),
-    };
+    let (order, offending, unplaced): (Vec<u32>, Option<u32>, Vec<u32>) =
+        match (&k.failure, &k.linearization) {
+            (Some(f), _) => (f.prefix.clone(), Some(f.offending), f.unplaced.clone()),
+            (None, Some(l)) => (l.clone(), None, Vec::new()),
+            _ => (Vec::new(), None, Vec::new()),
+        };
     // Window of ops (in invocation order) around the offending op.
     let n = k.ops.len();
     let (lo, hi) = match offending.and_then(|o| k.ops.iter().position(|&i| i == o)) {
@@ -55,7 +56,10 @@ fn key_data(r: &ReportInput<'_>, k: &KeyResult) -> Value {
         .collect();
     let states = replay_states(r.result.model, h, &order);
     // Only the tail of the order that touches the window.
-    let first = order.iter().position(|i| shown_set.contains(i)).unwrap_or(order.len());
+    let first = order
+        .iter()
+        .position(|i| shown_set.contains(i))
+        .unwrap_or(order.len());
     let order_json: Vec<Value> = order
         .iter()
         .enumerate()
@@ -78,7 +82,10 @@ fn key_data(r: &ReportInput<'_>, k: &KeyResult) -> Value {
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Builds the `report.html` page.
@@ -100,13 +107,22 @@ pub fn report_html(r: &ReportInput<'_>) -> String {
     draw.dedup_by_key(|k| k.key);
     let keys: Vec<Value> = draw.iter().map(|k| key_data(r, k)).collect();
     let mut summary: Vec<&KeyResult> = res.keys.iter().collect();
-    summary.sort_by_key(|k| (k.verdict == KeyVerdict::Linearizable, std::cmp::Reverse(k.ops.len())));
+    summary.sort_by_key(|k| {
+        (
+            k.verdict == KeyVerdict::Linearizable,
+            std::cmp::Reverse(k.ops.len()),
+        )
+    });
     let summary: Vec<Value> = summary
         .iter()
         .take(200)
         .map(|k| json!({"key": h.key_name(k.key), "verdict": k.verdict, "ops": k.ops.len(), "info": k.info, "s": secs(k.time)}))
         .collect();
-    let faults: Vec<Value> = r.faults.iter().map(|f| json!({"fault": f.fault, "detail": f.detail, "start": f.start, "end": f.end})).collect();
+    let faults: Vec<Value> = r
+        .faults
+        .iter()
+        .map(|f| json!({"fault": f.fault, "detail": f.detail, "start": f.start, "end": f.end}))
+        .collect();
     let data = json!({
         "verdict": res.verdict,
         "model": res.model,
@@ -121,7 +137,9 @@ pub fn report_html(r: &ReportInput<'_>) -> String {
     });
     // Safe inside <script>: no '<' at all in the JSON text.
     let data = data.to_string().replace('<', "\\u003c");
-    TEMPLATE.replace("__TITLE__", &escape_html(r.source)).replace("__DATA__", &data)
+    TEMPLATE
+        .replace("__TITLE__", &escape_html(r.source))
+        .replace("__DATA__", &data)
 }
 
 const TEMPLATE: &str = r##"<!DOCTYPE html>

@@ -40,10 +40,16 @@ pub fn result_json(r: &ReportInput<'_>) -> Value {
                     })
                     .collect();
                 v["longest_prefix"] = json!(prefix);
-                v["state_after_prefix"] =
-                    json!(states.last().cloned().unwrap_or_else(|| initial_state(res.model)));
+                v["state_after_prefix"] = json!(states
+                    .last()
+                    .cloned()
+                    .unwrap_or_else(|| initial_state(res.model)));
                 v["offending"] = op_json(h, &h.ops[f.offending as usize]);
-                v["unplaced"] = json!(f.unplaced.iter().map(|&i| op_json(h, &h.ops[i as usize])).collect::<Vec<_>>());
+                v["unplaced"] = json!(f
+                    .unplaced
+                    .iter()
+                    .map(|&i| op_json(h, &h.ops[i as usize]))
+                    .collect::<Vec<_>>());
             }
             v
         })

@@ -48,9 +48,11 @@ impl Forwarder {
                     let _ = s.set_nodelay(true);
                     self.conn = Some((addr.to_string(), s, BytesMut::with_capacity(4096)));
                 }
-                Err(e) => return Frame::error(format!(
+                Err(e) => {
+                    return Frame::error(format!(
                     "TRYAGAIN cannot reach the leader at {addr} ({e}); the command was not applied"
-                )),
+                ))
+                }
             }
         }
         let Some((_, stream, buf)) = self.conn.as_mut() else {

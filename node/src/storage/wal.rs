@@ -619,28 +619,8 @@ impl Writer {
     /// Writes the buffer, fsyncs if the policy (or `force_sync`) says so, then completes the
     /// pending appends. Returns false if the WAL has failed.
     fn flush(&mut self, force_sync: bool) -> bool {
-        if self.failed.is_some() {
+        if self.failed.is_some() || !self.flush_keep_pending() {
             return false;
-        }
-        if !self.buf.is_empty() {
-            let path = self.active_path();
-            let res = match self.active.as_mut() {
-                Some(f) => f
-                    .write_all(&self.buf)
-                    .map_err(|e| StorageError::io("write", &path, e)),
-                None => Err(StorageError::WriterFailed(
-                    "no active segment for buffered records".into(),
-                )),
-            };
-            if let Err(e) = res {
-                self.fail(e);
-                return false;
-            }
-            self.stats
-                .bytes
-                .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-            self.buf.clear();
-            self.dirty = true;
         }
         if self.dirty
             && (force_sync || self.opts.fsync == FsyncPolicy::Always)
