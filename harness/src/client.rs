@@ -21,7 +21,10 @@ use tokio::time::{timeout, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("connecting to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("connecting to {0}: timed out")]
     ConnectTimeout(String),
     #[error("i/o: {0}")]
@@ -58,11 +61,19 @@ impl Conn {
     pub async fn connect(addr: &str, limit: Duration) -> Result<Conn, ClientError> {
         let s = match timeout(limit, TcpStream::connect(addr)).await {
             Err(_) => return Err(ClientError::ConnectTimeout(addr.to_string())),
-            Ok(Err(source)) => return Err(ClientError::Connect { addr: addr.to_string(), source }),
+            Ok(Err(source)) => {
+                return Err(ClientError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                })
+            }
             Ok(Ok(s)) => s,
         };
         s.set_nodelay(true)?;
-        Ok(Conn { stream: BufReader::new(s), addr: addr.to_string() })
+        Ok(Conn {
+            stream: BufReader::new(s),
+            addr: addr.to_string(),
+        })
     }
 
     /// Whether the peer has closed (or sent unsolicited bytes): the connection must not be reused.
@@ -92,7 +103,10 @@ impl Conn {
 
     async fn line(&mut self) -> Result<String, ClientError> {
         let mut v = Vec::new();
-        let n = (&mut self.stream).take(1 << 20).read_until(b'\n', &mut v).await?;
+        let n = (&mut self.stream)
+            .take(1 << 20)
+            .read_until(b'\n', &mut v)
+            .await?;
         if n == 0 {
             return Err(ClientError::Closed);
         }
@@ -104,11 +118,16 @@ impl Conn {
     }
 
     /// Reads one reply.
-    pub fn read_reply(&mut self) -> Pin<Box<dyn Future<Output = Result<Reply, ClientError>> + Send + '_>> {
+    pub fn read_reply(
+        &mut self,
+    ) -> Pin<Box<dyn Future<Output = Result<Reply, ClientError>> + Send + '_>> {
         Box::pin(async move {
             let line = self.line().await?;
             let (tag, rest) = line.split_at(line.len().min(1));
-            let int = |s: &str| s.parse::<i64>().map_err(|_| ClientError::Protocol(format!("bad integer {s:?}")));
+            let int = |s: &str| {
+                s.parse::<i64>()
+                    .map_err(|_| ClientError::Protocol(format!("bad integer {s:?}")))
+            };
             match tag {
                 "+" => Ok(Reply::Simple(rest.to_string())),
                 "-" => Ok(Reply::Error(rest.to_string())),
@@ -144,7 +163,9 @@ impl Conn {
                     }
                     Ok(Reply::Array(Some(v)))
                 }
-                _ => Err(ClientError::Protocol(format!("unknown reply type in {line:?}"))),
+                _ => Err(ClientError::Protocol(format!(
+                    "unknown reply type in {line:?}"
+                ))),
             }
         })
     }
@@ -161,13 +182,22 @@ impl Conn {
 }
 
 /// `INFO replication` of one node as a map.
-pub async fn info_replication(addr: &str, limit: Duration) -> Result<HashMap<String, String>, ClientError> {
+pub async fn info_replication(
+    addr: &str,
+    limit: Duration,
+) -> Result<HashMap<String, String>, ClientError> {
     let mut c = Conn::connect(addr, limit).await?;
-    let r = c.call(&[b"INFO".to_vec(), b"replication".to_vec()], limit).await?;
+    let r = c
+        .call(&[b"INFO".to_vec(), b"replication".to_vec()], limit)
+        .await?;
     let text = match r {
         Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
         Reply::Error(e) => return Err(ClientError::Server(e)),
-        other => return Err(ClientError::Protocol(format!("unexpected INFO reply {other:?}"))),
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "unexpected INFO reply {other:?}"
+            )))
+        }
     };
     Ok(text
         .lines()
@@ -196,9 +226,8 @@ pub fn classify_error(msg: &str) -> ErrorClass {
             None => ErrorClass::Fail,
         },
         "TIMEOUT" => ErrorClass::Info,
-        "CLUSTERDOWN" | "TRYAGAIN" | "WRONGTYPE" | "NOAUTH" | "WRONGPASS" | "CROSSSLOT" | "READONLY" | "NOSCRIPT" => {
-            ErrorClass::Fail
-        }
+        "CLUSTERDOWN" | "TRYAGAIN" | "WRONGTYPE" | "NOAUTH" | "WRONGPASS" | "CROSSSLOT"
+        | "READONLY" | "NOSCRIPT" => ErrorClass::Fail,
         // "ERR raft stopped before the write completed": the entry may still commit.
         "ERR" if msg.contains("raft stopped") => ErrorClass::Info,
         "ERR" => ErrorClass::Fail,
@@ -226,7 +255,9 @@ fn bulk_json(b: &Option<Vec<u8>>) -> Value {
 
 /// Maps a non-error reply of `op` to its completion.
 pub fn completion_for(op: &OpArgs, reply: &Reply) -> Completion {
-    let unexpected = || Completion::Info { error: format!("unexpected reply {reply:?}") };
+    let unexpected = || Completion::Info {
+        error: format!("unexpected reply {reply:?}"),
+    };
     match (op, reply) {
         (OpArgs::Read, Reply::Bulk(b)) => Completion::Ok(bulk_json(b)),
         (OpArgs::Write(v), Reply::Simple(s)) if s == "OK" => Completion::Ok(json!(v)),
@@ -235,7 +266,9 @@ pub fn completion_for(op: &OpArgs, reply: &Reply) -> Completion {
         // value observed differs from `expected` — a fail without `error`.
         (OpArgs::Cas(..), Reply::Bulk(None)) => Completion::Fail { error: None },
         (OpArgs::Delete, Reply::Int(n)) if *n == 0 || *n == 1 => Completion::Ok(json!(n)),
-        (OpArgs::Incr(_) | OpArgs::Append(_) | OpArgs::RPush(_), Reply::Int(n)) => Completion::Ok(json!(n)),
+        (OpArgs::Incr(_) | OpArgs::Append(_) | OpArgs::RPush(_), Reply::Int(n)) => {
+            Completion::Ok(json!(n))
+        }
         (OpArgs::LRange, Reply::Array(a)) => Completion::Ok(Value::Array(
             a.iter()
                 .flatten()
@@ -266,8 +299,20 @@ pub struct Client {
 impl Client {
     /// `addrs`: client addresses of every node; the client starts at `first`.
     pub fn new(addrs: Vec<String>, first: usize, op_timeout: Duration) -> Client {
-        let current = if addrs.is_empty() { 0 } else { first % addrs.len() };
-        Client { addrs, current, conn: None, op_timeout, max_redirects: 3, home: None, parked: HashMap::new() }
+        let current = if addrs.is_empty() {
+            0
+        } else {
+            first % addrs.len()
+        };
+        Client {
+            addrs,
+            current,
+            conn: None,
+            op_timeout,
+            max_redirects: 3,
+            home: None,
+            parked: HashMap::new(),
+        }
     }
 
     /// Pins the client to its first node: every op is sent there first (`-MOVED` still
@@ -328,33 +373,43 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 // Nothing has been sent in this attempt yet (we loop only before sending).
-                return Completion::Fail { error: Some("no node reachable before the op timeout".into()) };
+                return Completion::Fail {
+                    error: Some("no node reachable before the op timeout".into()),
+                };
             }
             if self.conn.as_ref().is_some_and(Conn::is_stale) {
                 self.conn = None;
             }
             if self.conn.is_none() {
                 let Some(addr) = self.addrs.get(self.current).cloned() else {
-                    return Completion::Fail { error: Some("no node addresses".into()) };
+                    return Completion::Fail {
+                        error: Some("no node addresses".into()),
+                    };
                 };
                 match Conn::connect(&addr, left).await {
                     Ok(c) => self.conn = Some(c),
                     Err(e) => {
                         // Nothing was sent: definitely no effect.
                         self.rotate();
-                        return Completion::Fail { error: Some(e.to_string()) };
+                        return Completion::Fail {
+                            error: Some(e.to_string()),
+                        };
                     }
                 }
             }
             let Some(conn) = self.conn.as_mut() else {
-                return Completion::Fail { error: Some("no connection".into()) };
+                return Completion::Fail {
+                    error: Some("no connection".into()),
+                };
             };
             // From here on the command may reach the server.
             let reply = conn.call(&cmd, left).await;
             match reply {
                 Err(e) => {
                     self.conn = None;
-                    return Completion::Info { error: e.to_string() };
+                    return Completion::Info {
+                        error: e.to_string(),
+                    };
                 }
                 Ok(Reply::Error(msg)) => match classify_error(&msg) {
                     ErrorClass::Moved(addr) => {
@@ -399,31 +454,79 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert_eq!(classify_error("MOVED 3999 127.0.0.1:6381"), ErrorClass::Moved("127.0.0.1:6381".into()));
+        assert_eq!(
+            classify_error("MOVED 3999 127.0.0.1:6381"),
+            ErrorClass::Moved("127.0.0.1:6381".into())
+        );
         assert_eq!(classify_error("CLUSTERDOWN no leader"), ErrorClass::Fail);
-        assert_eq!(classify_error("TRYAGAIN no Raft leader is available yet"), ErrorClass::Fail);
-        assert_eq!(classify_error("TIMEOUT the write was not confirmed within 5000 ms"), ErrorClass::Info);
-        assert_eq!(classify_error("ERR raft stopped before the write completed"), ErrorClass::Info);
-        assert_eq!(classify_error("ERR value is not an integer or out of range"), ErrorClass::Fail);
-        assert_eq!(classify_error("WRONGTYPE Operation against a key"), ErrorClass::Fail);
+        assert_eq!(
+            classify_error("TRYAGAIN no Raft leader is available yet"),
+            ErrorClass::Fail
+        );
+        assert_eq!(
+            classify_error("TIMEOUT the write was not confirmed within 5000 ms"),
+            ErrorClass::Info
+        );
+        assert_eq!(
+            classify_error("ERR raft stopped before the write completed"),
+            ErrorClass::Info
+        );
+        assert_eq!(
+            classify_error("ERR value is not an integer or out of range"),
+            ErrorClass::Fail
+        );
+        assert_eq!(
+            classify_error("WRONGTYPE Operation against a key"),
+            ErrorClass::Fail
+        );
         assert_eq!(classify_error("WEIRD new error"), ErrorClass::Info);
     }
 
     #[test]
     fn replies_to_completions() {
-        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(None)), Completion::Ok(Value::Null));
-        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"7".to_vec()))), Completion::Ok(json!(7)));
-        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"07".to_vec()))), Completion::Ok(json!("07")));
-        assert_eq!(completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"a1".to_vec()))), Completion::Ok(json!("a1")));
-        assert_eq!(completion_for(&OpArgs::Write(3), &Reply::Simple("OK".into())), Completion::Ok(json!(3)));
-        assert_eq!(completion_for(&OpArgs::Cas(1, 2), &Reply::Simple("OK".into())), Completion::Ok(json!([1, 2])));
-        assert_eq!(completion_for(&OpArgs::Cas(1, 2), &Reply::Bulk(None)), Completion::Fail { error: None });
-        assert_eq!(completion_for(&OpArgs::Incr(2), &Reply::Int(9)), Completion::Ok(json!(9)));
         assert_eq!(
-            completion_for(&OpArgs::LRange, &Reply::Array(Some(vec![Reply::Bulk(Some(b"1".to_vec()))]))),
+            completion_for(&OpArgs::Read, &Reply::Bulk(None)),
+            Completion::Ok(Value::Null)
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"7".to_vec()))),
+            Completion::Ok(json!(7))
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"07".to_vec()))),
+            Completion::Ok(json!("07"))
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"a1".to_vec()))),
+            Completion::Ok(json!("a1"))
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Write(3), &Reply::Simple("OK".into())),
+            Completion::Ok(json!(3))
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Cas(1, 2), &Reply::Simple("OK".into())),
+            Completion::Ok(json!([1, 2]))
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Cas(1, 2), &Reply::Bulk(None)),
+            Completion::Fail { error: None }
+        );
+        assert_eq!(
+            completion_for(&OpArgs::Incr(2), &Reply::Int(9)),
+            Completion::Ok(json!(9))
+        );
+        assert_eq!(
+            completion_for(
+                &OpArgs::LRange,
+                &Reply::Array(Some(vec![Reply::Bulk(Some(b"1".to_vec()))]))
+            ),
             Completion::Ok(json!([1]))
         );
-        assert!(matches!(completion_for(&OpArgs::Write(1), &Reply::Int(1)), Completion::Info { .. }));
+        assert!(matches!(
+            completion_for(&OpArgs::Write(1), &Reply::Int(1)),
+            Completion::Info { .. }
+        ));
     }
 
     /// A scripted fake server: for each accepted connection, reads one command and replies with
@@ -440,7 +543,10 @@ mod tests {
                 if s.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
                     return;
                 }
-                let n: usize = std::str::from_utf8(&line[1..line.len() - 2]).ok().and_then(|x| x.parse().ok()).unwrap_or(0);
+                let n: usize = std::str::from_utf8(&line[1..line.len() - 2])
+                    .ok()
+                    .and_then(|x| x.parse().ok())
+                    .unwrap_or(0);
                 for _ in 0..2 * n {
                     let mut l2 = Vec::new();
                     let _ = s.read_until(b'\n', &mut l2).await;
@@ -461,13 +567,31 @@ mod tests {
 
     #[tokio::test]
     async fn follows_moved_and_classifies() {
-        let (leader, _h1) = fake(vec![Some(b"+OK\r\n"), Some(b"$-1\r\n"), Some(b"-TIMEOUT not confirmed\r\n")]).await;
-        let moved: &'static [u8] = Box::leak(format!("-MOVED 12 {leader}\r\n").into_bytes().into_boxed_slice());
+        let (leader, _h1) = fake(vec![
+            Some(b"+OK\r\n"),
+            Some(b"$-1\r\n"),
+            Some(b"-TIMEOUT not confirmed\r\n"),
+        ])
+        .await;
+        let moved: &'static [u8] = Box::leak(
+            format!("-MOVED 12 {leader}\r\n")
+                .into_bytes()
+                .into_boxed_slice(),
+        );
         let (follower, _h2) = fake(vec![Some(moved)]).await;
         let mut c = Client::new(vec![follower], 0, Duration::from_secs(2));
-        assert_eq!(c.execute("k", &OpArgs::Write(5)).await, Completion::Ok(json!(5)));
-        assert_eq!(c.execute("k", &OpArgs::Cas(4, 6)).await, Completion::Fail { error: None });
-        assert!(matches!(c.execute("k", &OpArgs::Write(7)).await, Completion::Info { .. }));
+        assert_eq!(
+            c.execute("k", &OpArgs::Write(5)).await,
+            Completion::Ok(json!(5))
+        );
+        assert_eq!(
+            c.execute("k", &OpArgs::Cas(4, 6)).await,
+            Completion::Fail { error: None }
+        );
+        assert!(matches!(
+            c.execute("k", &OpArgs::Write(7)).await,
+            Completion::Info { .. }
+        ));
     }
 
     #[tokio::test]
@@ -477,7 +601,10 @@ mod tests {
         let dead = l.local_addr().expect("addr").to_string();
         drop(l);
         let mut c = Client::new(vec![dead], 0, Duration::from_secs(1));
-        assert!(matches!(c.execute("k", &OpArgs::Write(1)).await, Completion::Fail { error: Some(_) }));
+        assert!(matches!(
+            c.execute("k", &OpArgs::Write(1)).await,
+            Completion::Fail { error: Some(_) }
+        ));
 
         let (addr, _h) = fake(vec![None]).await;
         let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
@@ -499,7 +626,10 @@ mod tests {
         });
         let mut c = Client::new(vec![addr], 0, Duration::from_millis(200));
         let t = std::time::Instant::now();
-        assert!(matches!(c.execute("k", &OpArgs::Incr(1)).await, Completion::Info { .. }));
+        assert!(matches!(
+            c.execute("k", &OpArgs::Incr(1)).await,
+            Completion::Info { .. }
+        ));
         assert!(t.elapsed() < Duration::from_secs(2));
     }
 }

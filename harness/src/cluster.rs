@@ -31,11 +31,18 @@ pub enum ClusterError {
     #[error("node binary {0} not found (build it with `cargo build --release -p sdr-node` or pass --node-bin)")]
     NoBinary(PathBuf),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("node {id} did not become ready within {secs} s (log: {log})")]
     NotReady { id: u32, secs: u64, log: String },
     #[error("node {id} exited during startup with {status} (log: {log})")]
-    Exited { id: u32, status: String, log: String },
+    Exited {
+        id: u32,
+        status: String,
+        log: String,
+    },
     #[error("no node {0}")]
     NoSuchNode(u32),
     #[error("the cluster has no leader after {0} s")]
@@ -63,7 +70,10 @@ fn unregister(pid: u32) {
 
 /// SIGKILLs every child the harness has spawned and not yet reaped (for signal handlers).
 pub fn kill_all_children() -> usize {
-    let pids: Vec<u32> = CHILDREN.lock().map(|g| g.iter().copied().collect()).unwrap_or_default();
+    let pids: Vec<u32> = CHILDREN
+        .lock()
+        .map(|g| g.iter().copied().collect())
+        .unwrap_or_default();
     for &p in &pids {
         signal(p, libc::SIGKILL);
     }
@@ -71,7 +81,9 @@ pub fn kill_all_children() -> usize {
 }
 
 fn signal(pid: u32, sig: libc::c_int) -> bool {
-    let Ok(p) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(p) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(p, sig) == 0 }
 }
@@ -91,12 +103,20 @@ impl Guarded {
             cmd.pre_exec(|| {
                 libc::setpgid(0, 0);
                 #[cfg(target_os = "linux")]
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+                libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                );
                 Ok(())
             });
         }
         let child = cmd.spawn()?;
-        let pid = child.id().ok_or_else(|| std::io::Error::other("child exited before its pid was known"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("child exited before its pid was known"))?;
         register(pid);
         Ok(Guarded { child, pid })
     }
@@ -254,7 +274,10 @@ impl Cluster {
             return Err(ClusterError::NoBinary(opts.bin.clone()));
         }
         // Nodes run with their own folder as working directory.
-        opts.bin = opts.bin.canonicalize().map_err(io(format!("resolving {}", opts.bin.display())))?;
+        opts.bin = opts
+            .bin
+            .canonicalize()
+            .map_err(io(format!("resolving {}", opts.bin.display())))?;
         opts.shards = opts.shards.max(1);
         opts.replicas = opts.replicas.max(1);
         let total = opts.shards * opts.replicas;
@@ -266,10 +289,15 @@ impl Cluster {
             let held = held.entry(id).or_default();
             let dir = opts.dir.join(format!("n{id}"));
             let data_dir = dir.join("data");
-            std::fs::create_dir_all(&data_dir).map_err(io(format!("creating {}", data_dir.display())))?;
+            std::fs::create_dir_all(&data_dir)
+                .map_err(io(format!("creating {}", data_dir.display())))?;
             nodes.push(Node {
                 id,
-                shard: if id <= total { (id - 1) / opts.replicas + 1 } else { 1 },
+                shard: if id <= total {
+                    (id - 1) / opts.replicas + 1
+                } else {
+                    1
+                },
                 config: dir.join("node.yaml"),
                 log: dir.join("node.log"),
                 dir,
@@ -290,30 +318,53 @@ impl Cluster {
                 for to in 1..=all {
                     if from != to && (from > 0 || to > total) {
                         let up = local(nodes[(to - 1) as usize].raft_port);
-                        let p = Proxy::start(up).await.map_err(io("starting a link proxy"))?;
+                        let p = Proxy::start(up)
+                            .await
+                            .map_err(io("starting a link proxy"))?;
                         links.insert((from, to), p);
                     }
                 }
             }
             for n in &nodes {
-                let refusal = format!("-CLUSTERDOWN harness proxy: n{} is unreachable (nothing was sent to it)\r\n", n.id);
-                let p = Proxy::start_client(local(n.port), refusal.as_bytes()).await.map_err(io("starting a client proxy"))?;
+                let refusal = format!(
+                    "-CLUSTERDOWN harness proxy: n{} is unreachable (nothing was sent to it)\r\n",
+                    n.id
+                );
+                let p = Proxy::start_client(local(n.port), refusal.as_bytes())
+                    .await
+                    .map_err(io("starting a client proxy"))?;
                 client_links.insert(n.id, p);
             }
             let secret = format!("secret-{}", opts.cluster_id);
-            let client_of = |id: u32| client_links.get(&id).map(Proxy::listen_addr).unwrap_or_else(|| local(0));
+            let client_of = |id: u32| {
+                client_links
+                    .get(&id)
+                    .map(Proxy::listen_addr)
+                    .unwrap_or_else(|| local(0))
+            };
             // The members section of a file; `raft_of(m)` is the address written for member m.
-            let members = |ids: &[u32], raft_of: &dyn Fn(u32) -> SocketAddr, client: &dyn Fn(u32) -> SocketAddr, indent: &str| {
+            let members = |ids: &[u32],
+                           raft_of: &dyn Fn(u32) -> SocketAddr,
+                           client: &dyn Fn(u32) -> SocketAddr,
+                           indent: &str| {
                 let mut y = String::new();
                 for m in ids {
-                    y.push_str(&format!("{indent}- {{id: {m}, raft: \"{}\", client: \"{}\"}}\n", raft_of(*m), client(*m)));
+                    y.push_str(&format!(
+                        "{indent}- {{id: {m}, raft: \"{}\", client: \"{}\"}}\n",
+                        raft_of(*m),
+                        client(*m)
+                    ));
                 }
                 y
             };
             let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
                 (1..=opts.shards)
                     .map(|s| {
-                        let mut v: Vec<u32> = nodes.iter().filter(|n| n.shard == s && n.id <= total).map(|n| n.id).collect();
+                        let mut v: Vec<u32> = nodes
+                            .iter()
+                            .filter(|n| n.shard == s && n.id <= total)
+                            .map(|n| n.id)
+                            .collect();
                         if let Some(e) = extra {
                             if s == 1 {
                                 v.push(e);
@@ -323,49 +374,71 @@ impl Cluster {
                     })
                     .collect()
             };
-            let cluster_section = |gs: &[(u32, Vec<u32>)], raft_of: &dyn Fn(u32) -> SocketAddr, client: &dyn Fn(u32) -> SocketAddr| {
-                let mut y = String::new();
-                if opts.shards == 1 {
-                    y.push_str("  members:\n");
-                    y.push_str(&members(&gs[0].1, raft_of, client, "    "));
-                } else {
-                    y.push_str("  shards:\n");
-                    for (s, ids) in gs {
-                        y.push_str(&format!("    - id: {s}\n      members:\n"));
-                        y.push_str(&members(ids, raft_of, client, "        "));
+            let cluster_section =
+                |gs: &[(u32, Vec<u32>)],
+                 raft_of: &dyn Fn(u32) -> SocketAddr,
+                 client: &dyn Fn(u32) -> SocketAddr| {
+                    let mut y = String::new();
+                    if opts.shards == 1 {
+                        y.push_str("  members:\n");
+                        y.push_str(&members(&gs[0].1, raft_of, client, "    "));
+                    } else {
+                        y.push_str("  shards:\n");
+                        for (s, ids) in gs {
+                            y.push_str(&format!("    - id: {s}\n      members:\n"));
+                            y.push_str(&members(ids, raft_of, client, "        "));
+                        }
                     }
-                }
-                y
-            };
+                    y
+                };
             for node in &nodes {
                 let mut y = String::new();
                 y.push_str(&format!("node-id: {}\n", node.id));
-                y.push_str(&format!("data-dir: {}\n", serde_json::Value::from(node.data_dir.display().to_string())));
+                y.push_str(&format!(
+                    "data-dir: {}\n",
+                    serde_json::Value::from(node.data_dir.display().to_string())
+                ));
                 y.push_str("bind: 127.0.0.1\n");
                 y.push_str(&format!("port: {}\n", node.port));
                 for (k, v) in &opts.node_options {
                     y.push_str(&format!("{k}: {}\n", yaml_scalar(v)));
                 }
                 y.push_str("cluster:\n");
-                y.push_str(&format!("  id: {}\n", serde_json::Value::from(opts.cluster_id.as_str())));
-                y.push_str(&format!("  secret: {}\n", serde_json::Value::from(secret.as_str())));
+                y.push_str(&format!(
+                    "  id: {}\n",
+                    serde_json::Value::from(opts.cluster_id.as_str())
+                ));
+                y.push_str(&format!(
+                    "  secret: {}\n",
+                    serde_json::Value::from(secret.as_str())
+                ));
                 y.push_str(&format!("  raft-listen: \"{}\"\n", local(node.raft_port)));
                 let me = node.id;
                 let raft_of = |m: u32| -> SocketAddr {
                     if m == me {
                         local(nodes[(m - 1) as usize].raft_port)
                     } else {
-                        links.get(&(me, m)).map(Proxy::listen_addr).unwrap_or_else(|| local(nodes[(m - 1) as usize].raft_port))
+                        links
+                            .get(&(me, m))
+                            .map(Proxy::listen_addr)
+                            .unwrap_or_else(|| local(nodes[(m - 1) as usize].raft_port))
                     }
                 };
                 let gs = groups((node.id > total).then_some(node.id));
                 y.push_str(&cluster_section(&gs, &raft_of, &client_of));
-                std::fs::write(&node.config, y).map_err(io(format!("writing {}", node.config.display())))?;
+                std::fs::write(&node.config, y)
+                    .map_err(io(format!("writing {}", node.config.display())))?;
             }
             // The control plane (admin CLI) reaches every node directly.
             let mut y = String::from("# for `sdr-node admin … --cluster admin.yaml` (direct addresses, not proxied)\ncluster:\n");
-            y.push_str(&format!("  id: {}\n", serde_json::Value::from(opts.cluster_id.as_str())));
-            y.push_str(&format!("  secret: {}\n", serde_json::Value::from(secret.as_str())));
+            y.push_str(&format!(
+                "  id: {}\n",
+                serde_json::Value::from(opts.cluster_id.as_str())
+            ));
+            y.push_str(&format!(
+                "  secret: {}\n",
+                serde_json::Value::from(secret.as_str())
+            ));
             let gs = groups(None);
             let direct = |m: u32| local(nodes[(m - 1) as usize].raft_port);
             let direct_client = |m: u32| local(nodes[(m - 1) as usize].port);
@@ -375,13 +448,22 @@ impl Cluster {
             admin_file = Some(f);
         } else {
             let node = &nodes[0];
-            let mut y = String::from("# single node: bind, port and data-dir are passed as flags\n");
+            let mut y =
+                String::from("# single node: bind, port and data-dir are passed as flags\n");
             for (k, v) in &opts.node_options {
                 y.push_str(&format!("{k}: {}\n", yaml_scalar(v)));
             }
-            std::fs::write(&node.config, y).map_err(io(format!("writing {}", node.config.display())))?;
+            std::fs::write(&node.config, y)
+                .map_err(io(format!("writing {}", node.config.display())))?;
         }
-        let mut c = Cluster { opts, nodes, links, client_links, admin_file, held };
+        let mut c = Cluster {
+            opts,
+            nodes,
+            links,
+            client_links,
+            admin_file,
+            held,
+        };
         for id in c.ids() {
             c.spawn(id)?;
         }
@@ -398,7 +480,11 @@ impl Cluster {
     }
     /// Ids of active members (running or not), in order.
     pub fn ids(&self) -> Vec<u32> {
-        self.nodes.iter().filter(|n| n.active).map(|n| n.id).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.active)
+            .map(|n| n.id)
+            .collect()
     }
     pub fn shards(&self) -> u32 {
         self.opts.shards
@@ -409,12 +495,20 @@ impl Cluster {
     }
     /// Active members of shard `s`.
     pub fn shard_ids(&self, s: u32) -> Vec<u32> {
-        self.nodes.iter().filter(|n| n.active && n.shard == s).map(|n| n.id).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.active && n.shard == s)
+            .map(|n| n.id)
+            .collect()
     }
     /// Spares not yet added.
     pub fn spare_ids(&self) -> Vec<u32> {
         let total = self.opts.shards * self.opts.replicas;
-        self.nodes.iter().filter(|n| n.id > total && !n.added && !n.active).map(|n| n.id).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.id > total && !n.added && !n.active)
+            .map(|n| n.id)
+            .collect()
     }
     /// The file for `sdr-node admin --cluster` (multi-node clusters).
     pub fn admin_file(&self) -> Option<&Path> {
@@ -422,10 +516,16 @@ impl Cluster {
     }
 
     fn node(&self, id: u32) -> Result<&Node, ClusterError> {
-        self.nodes.iter().find(|n| n.id == id).ok_or(ClusterError::NoSuchNode(id))
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or(ClusterError::NoSuchNode(id))
     }
     fn node_mut(&mut self, id: u32) -> Result<&mut Node, ClusterError> {
-        self.nodes.iter_mut().find(|n| n.id == id).ok_or(ClusterError::NoSuchNode(id))
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or(ClusterError::NoSuchNode(id))
     }
 
     pub fn state(&self, id: u32) -> NodeState {
@@ -445,13 +545,26 @@ impl Cluster {
 
     /// Client (RESP) address of every active node, in id order (through the client proxies).
     pub fn client_addrs(&self) -> Vec<String> {
-        self.nodes.iter().filter(|n| n.active).map(|n| self.client_addr(n)).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.active)
+            .map(|n| self.client_addr(n))
+            .collect()
     }
 
     /// Client addresses by shard: `(shard, [(id, address)])`.
     pub fn client_addrs_by_shard(&self) -> Vec<(u32, Vec<(u32, String)>)> {
         (1..=self.opts.shards)
-            .map(|s| (s, self.nodes.iter().filter(|n| n.active && n.shard == s).map(|n| (n.id, self.client_addr(n))).collect()))
+            .map(|s| {
+                (
+                    s,
+                    self.nodes
+                        .iter()
+                        .filter(|n| n.active && n.shard == s)
+                        .map(|n| (n.id, self.client_addr(n)))
+                        .collect(),
+                )
+            })
             .collect()
     }
 
@@ -484,13 +597,19 @@ impl Cluster {
         cmd.arg("--config").arg(&node.config);
         if single {
             let _ = std::fs::remove_file(node.data_dir.join("port"));
-            cmd.arg("--bind").arg("127.0.0.1").arg("--port").arg(node.port.to_string());
+            cmd.arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--port")
+                .arg(node.port.to_string());
             cmd.arg("--data-dir").arg(&node.data_dir);
         }
         if !faults.is_empty() {
             cmd.arg("--unsafe-test-faults").arg(&faults);
         }
-        cmd.current_dir(&node.dir).stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(log2));
+        cmd.current_dir(&node.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
         let child = Guarded::spawn(cmd).map_err(io(format!("spawning {}", bin.display())))?;
         node.child = Some(child);
         node.paused = false;
@@ -498,7 +617,11 @@ impl Cluster {
     }
 
     /// Waits until node `id` answers `INFO replication` (learning its port first if needed).
-    pub async fn wait_node_serving(&mut self, id: u32, limit: Duration) -> Result<(), ClusterError> {
+    pub async fn wait_node_serving(
+        &mut self,
+        id: u32,
+        limit: Duration,
+    ) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let node = self.node_mut(id)?;
@@ -516,12 +639,19 @@ impl Cluster {
             }
             if node.port != 0 {
                 let addr = Self::direct_addr(node);
-                if info_replication(&addr, Duration::from_millis(500)).await.is_ok() {
+                if info_replication(&addr, Duration::from_millis(500))
+                    .await
+                    .is_ok()
+                {
                     return Ok(());
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ClusterError::NotReady { id, secs: limit.as_secs(), log });
+                return Err(ClusterError::NotReady {
+                    id,
+                    secs: limit.as_secs(),
+                    log,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -533,7 +663,9 @@ impl Cluster {
             if !n.active || n.shard != s || n.child.is_none() || n.paused || n.port == 0 {
                 continue;
             }
-            if let Ok(info) = info_replication(&Self::direct_addr(n), Duration::from_millis(500)).await {
+            if let Ok(info) =
+                info_replication(&Self::direct_addr(n), Duration::from_millis(500)).await
+            {
                 if info.get("role").map(String::as_str) == Some("master") {
                     return Some(n.id);
                 }
@@ -708,15 +840,29 @@ impl Cluster {
 
     /// Runs `sdr-node admin --cluster admin.yaml ARGS` (bounded); Ok(output) on success.
     async fn admin(&self, shard: u32, args: &[String]) -> Result<String, String> {
-        let file = self.admin_file.as_ref().ok_or("single node: no membership")?;
+        let file = self
+            .admin_file
+            .as_ref()
+            .ok_or("single node: no membership")?;
         let mut cmd = Command::new(&self.opts.bin);
-        cmd.arg("admin").arg("--cluster").arg(file).arg("--shard").arg(shard.to_string()).args(args).stdin(Stdio::null()).kill_on_drop(true);
+        cmd.arg("admin")
+            .arg("--cluster")
+            .arg(file)
+            .arg("--shard")
+            .arg(shard.to_string())
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         let out = match tokio::time::timeout(Duration::from_secs(30), cmd.output()).await {
             Err(_) => return Err(format!("`admin {}` timed out after 30 s", args.join(" "))),
             Ok(Err(e)) => return Err(format!("running admin: {e}")),
             Ok(Ok(o)) => o,
         };
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = text.trim().replace('\n', " | ");
         if out.status.success() {
             Ok(text)
@@ -730,7 +876,11 @@ impl Cluster {
     pub async fn add_node(&mut self, id: u32) -> Result<String, String> {
         let (shard, raft, client) = {
             let n = self.node(id).map_err(|e| e.to_string())?;
-            let raft = self.links.get(&(0, id)).map(Proxy::listen_addr).ok_or(format!("n{id} is not a spare"))?;
+            let raft = self
+                .links
+                .get(&(0, id))
+                .map(Proxy::listen_addr)
+                .ok_or(format!("n{id} is not a spare"))?;
             (n.shard, raft, self.client_addr(n))
         };
         self.restart(id).await.map_err(|e| e.to_string())?;
@@ -739,7 +889,15 @@ impl Cluster {
             n.active = true;
             n.added = true;
         }
-        let args = ["add".into(), "--id".into(), id.to_string(), "--raft".into(), raft.to_string(), "--client".into(), client];
+        let args = [
+            "add".into(),
+            "--id".into(),
+            id.to_string(),
+            "--raft".into(),
+            raft.to_string(),
+            "--client".into(),
+            client,
+        ];
         self.admin(shard, &args).await
     }
 
@@ -747,7 +905,9 @@ impl Cluster {
     /// (it is no longer restarted by heals).
     pub async fn remove_node(&mut self, id: u32) -> Result<String, String> {
         let shard = self.node(id).map_err(|e| e.to_string())?.shard;
-        let out = self.admin(shard, &["remove".into(), "--id".into(), id.to_string()]).await?;
+        let out = self
+            .admin(shard, &["remove".into(), "--id".into(), id.to_string()])
+            .await?;
         if let Ok(n) = self.node_mut(id) {
             n.active = false;
         }
@@ -761,12 +921,20 @@ pub fn newest_wal_segment(dir: &Path) -> Result<Option<PathBuf>, ClusterError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ClusterError::Io { what: format!("listing {}", dir.display()), source: e }),
+        Err(e) => {
+            return Err(ClusterError::Io {
+                what: format!("listing {}", dir.display()),
+                source: e,
+            })
+        }
     };
     let mut best: Option<PathBuf> = None;
     for e in rd.flatten() {
         let p = e.path();
-        if p.extension().is_some_and(|x| x == "wal") && p.is_file() && best.as_ref().is_none_or(|b| p > *b) {
+        if p.extension().is_some_and(|x| x == "wal")
+            && p.is_file()
+            && best.as_ref().is_none_or(|b| p > *b)
+        {
             best = Some(p);
         }
     }
@@ -791,7 +959,10 @@ mod tests {
     fn a_panic_kills_the_child() {
         let (tx, rx) = std::sync::mpsc::channel();
         let t = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 let mut cmd = Command::new("sleep");
                 cmd.arg("30");
@@ -807,7 +978,11 @@ mod tests {
         while !gone(pid) && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(gone(pid), "child {pid} survived the panic: state {:?}", proc_state(pid));
+        assert!(
+            gone(pid),
+            "child {pid} survived the panic: state {:?}",
+            proc_state(pid)
+        );
     }
 
     #[tokio::test]
@@ -835,8 +1010,15 @@ mod tests {
     #[test]
     fn newest_segment_by_name() {
         let d = tempfile::tempdir().expect("tempdir");
-        assert_eq!(newest_wal_segment(&d.path().join("nope")).expect("ok"), None);
-        for n in ["00000000000000000000.wal", "00000000000000000042.wal", "zzz.tmp"] {
+        assert_eq!(
+            newest_wal_segment(&d.path().join("nope")).expect("ok"),
+            None
+        );
+        for n in [
+            "00000000000000000000.wal",
+            "00000000000000000042.wal",
+            "zzz.tmp",
+        ] {
             std::fs::write(d.path().join(n), b"x").expect("write");
         }
         let p = newest_wal_segment(d.path()).expect("ok").expect("some");

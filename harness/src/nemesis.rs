@@ -44,14 +44,23 @@ pub struct Applied {
 
 impl Applied {
     fn ok(detail: impl Into<String>) -> Applied {
-        Applied { outcome: Outcome::Installed, detail: detail.into() }
+        Applied {
+            outcome: Outcome::Installed,
+            detail: detail.into(),
+        }
     }
     fn skipped(why: impl Into<String>) -> Applied {
         let w = why.into();
-        Applied { outcome: Outcome::Skipped(w.clone()), detail: w }
+        Applied {
+            outcome: Outcome::Skipped(w.clone()),
+            detail: w,
+        }
     }
     fn indeterminate(detail: impl Into<String>, why: impl Into<String>) -> Applied {
-        Applied { outcome: Outcome::Indeterminate(why.into()), detail: detail.into() }
+        Applied {
+            outcome: Outcome::Indeterminate(why.into()),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -72,13 +81,20 @@ pub trait Fault: Send {
 }
 
 fn names(ids: &[u32]) -> String {
-    ids.iter().map(|i| format!("n{i}")).collect::<Vec<_>>().join(" ")
+    ids.iter()
+        .map(|i| format!("n{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Resolves a node-set target among nodes that are up (leaders: asks the cluster).
 /// `leader` is the leader of a random shard in a sharded cluster.
 async fn resolve_nodes(t: &Target, cluster: &Cluster, rng: &mut Rng) -> Result<Vec<u32>, String> {
-    let up: Vec<u32> = cluster.ids().into_iter().filter(|i| cluster.state(*i) == NodeState::Up).collect();
+    let up: Vec<u32> = cluster
+        .ids()
+        .into_iter()
+        .filter(|i| cluster.state(*i) == NodeState::Up)
+        .collect();
     let n = cluster.size() as usize;
     let mut shuffled = up.clone();
     rng.shuffle(&mut shuffled);
@@ -234,7 +250,10 @@ pub fn cut_off(cut: &BTreeSet<(u32, u32)>, shards: &[Vec<u32>]) -> Vec<u32> {
     let mut out = Vec::new();
     for members in shards {
         for x in members {
-            let reach = 1 + members.iter().filter(|y| *y != x && !cut.contains(&(*x, **y)) && !cut.contains(&(**y, *x))).count();
+            let reach = 1 + members
+                .iter()
+                .filter(|y| *y != x && !cut.contains(&(*x, **y)) && !cut.contains(&(**y, *x)))
+                .count();
             if reach * 2 <= members.len() {
                 out.push(*x);
             }
@@ -245,7 +264,12 @@ pub fn cut_off(cut: &BTreeSet<(u32, u32)>, shards: &[Vec<u32>]) -> Vec<u32> {
 }
 
 /// The directed links to cut for a partition shape (`from`, `to`), and a description.
-pub fn grudge(shape: &Target, ids: &[u32], leader: Option<u32>, rng: &mut Rng) -> Result<(BTreeSet<(u32, u32)>, String), String> {
+pub fn grudge(
+    shape: &Target,
+    ids: &[u32],
+    leader: Option<u32>,
+    rng: &mut Rng,
+) -> Result<(BTreeSet<(u32, u32)>, String), String> {
     let n = ids.len();
     if n < 2 {
         return Err("a partition needs at least 2 nodes".into());
@@ -356,7 +380,10 @@ impl Fault for PartitionFault {
                 return Applied::skipped("single node: no peer links to cut");
             }
             let ids = ctx.cluster.ids();
-            let r = if matches!(self.shape, Target::IsolateLeader | Target::Leader | Target::ShardLeader(_) | Target::Leaders) {
+            let r = if matches!(
+                self.shape,
+                Target::IsolateLeader | Target::Leader | Target::ShardLeader(_) | Target::Leaders
+            ) {
                 match resolve_nodes(&self.shape, ctx.cluster, ctx.rng).await {
                     Ok(group) => Ok(isolate(&group, &ids)),
                     Err(e) => Err(e),
@@ -377,12 +404,21 @@ impl Fault for PartitionFault {
             }
             let mut detail = format!("{detail} ({:?})", self.mode).to_lowercase();
             if self.cut_clients {
-                let shards: Vec<Vec<u32>> = (1..=ctx.cluster.shards()).map(|s| ctx.cluster.shard_ids(s)).collect();
+                let shards: Vec<Vec<u32>> = (1..=ctx.cluster.shards())
+                    .map(|s| ctx.cluster.shard_ids(s))
+                    .collect();
                 self.clients = cut_off(&cut, &shards);
                 for id in &self.clients {
                     ctx.cluster.set_client_link(*id, state);
                 }
-                detail.push_str(&format!("; clients cut from {}", if self.clients.is_empty() { "none".into() } else { names(&self.clients) }));
+                detail.push_str(&format!(
+                    "; clients cut from {}",
+                    if self.clients.is_empty() {
+                        "none".into()
+                    } else {
+                        names(&self.clients)
+                    }
+                ));
             }
             self.cut = cut;
             Applied::ok(detail)
@@ -435,7 +471,11 @@ impl Fault for LatencyFault {
                     }
                 }
             }
-            Applied::ok(format!("{} +{} ms", names(&nodes), self.latency.as_millis()))
+            Applied::ok(format!(
+                "{} +{} ms",
+                names(&nodes),
+                self.latency.as_millis()
+            ))
         })
     }
     fn stop<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
@@ -455,7 +495,12 @@ impl Fault for LatencyFault {
 
 /// Tears the tail of a WAL segment: truncates the last `bytes` bytes, or flips
 /// one byte among them. Returns a description.
-pub fn tear_file(path: &std::path::Path, tear: TearMode, bytes: u64, rng: &mut Rng) -> std::io::Result<String> {
+pub fn tear_file(
+    path: &std::path::Path,
+    tear: TearMode,
+    bytes: u64,
+    rng: &mut Rng,
+) -> std::io::Result<String> {
     let len = std::fs::metadata(path)?.len();
     if len == 0 {
         return Err(std::io::Error::other("segment is empty"));
@@ -471,7 +516,10 @@ pub fn tear_file(path: &std::path::Path, tear: TearMode, bytes: u64, rng: &mut R
         TearMode::Flip => {
             use std::io::{Read, Seek, SeekFrom, Write};
             let off = len - 1 - rng.below(k);
-            let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)?;
             f.seek(SeekFrom::Start(off))?;
             let mut b = [0u8; 1];
             f.read_exact(&mut b)?;
@@ -520,9 +568,16 @@ impl Fault for TornWalFault {
                 match tear_file(&seg, self.tear, self.bytes, ctx.rng) {
                     Ok(d) => details.push(format!(
                         "n{id}: {} {d}",
-                        seg.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+                        seg.file_name()
+                            .map(|f| f.to_string_lossy().into_owned())
+                            .unwrap_or_default()
                     )),
-                    Err(e) => return Applied::indeterminate(names(&nodes), format!("tearing {}: {e}", seg.display())),
+                    Err(e) => {
+                        return Applied::indeterminate(
+                            names(&nodes),
+                            format!("tearing {}: {e}", seg.display()),
+                        )
+                    }
                 }
             }
             if self.nodes.is_empty() {
@@ -537,7 +592,10 @@ impl Fault for TornWalFault {
             let nodes = std::mem::take(&mut self.nodes);
             for id in &nodes {
                 if let Err(e) = ctx.cluster.restart(*id).await {
-                    return Applied::indeterminate(names(&nodes), format!("restart after torn WAL failed: {e}"));
+                    return Applied::indeterminate(
+                        names(&nodes),
+                        format!("restart after torn WAL failed: {e}"),
+                    );
                 }
             }
             if nodes.is_empty() {
@@ -567,7 +625,10 @@ impl Fault for RollingRestart {
                     return Applied::indeterminate(names(&done), e.to_string());
                 }
                 if let Err(e) = ctx.cluster.restart(id).await {
-                    return Applied::indeterminate(names(&done), format!("restart of n{id} failed: {e}"));
+                    return Applied::indeterminate(
+                        names(&done),
+                        format!("restart of n{id} failed: {e}"),
+                    );
                 }
                 done.push(id);
             }
@@ -593,7 +654,9 @@ impl Fault for AddNode {
             let spares = ctx.cluster.spare_ids();
             let id = match &self.target {
                 Target::Node(id) if spares.contains(id) => *id,
-                Target::Node(id) => return Applied::skipped(format!("n{id} is not an unused spare")),
+                Target::Node(id) => {
+                    return Applied::skipped(format!("n{id} is not an unused spare"))
+                }
                 _ if spares.is_empty() => return Applied::skipped("no spare left"),
                 _ => spares[ctx.rng.below(spares.len() as u64) as usize],
             };
@@ -640,7 +703,10 @@ impl Fault for RemoveNode {
 
 /// Faults that are over when `start` returns (their interval is the time `start` took).
 fn instantaneous(kind: FaultKind) -> bool {
-    matches!(kind, FaultKind::RollingRestart | FaultKind::AddNode | FaultKind::RemoveNode)
+    matches!(
+        kind,
+        FaultKind::RollingRestart | FaultKind::AddNode | FaultKind::RemoveNode
+    )
 }
 
 /// One timeline entry.
@@ -670,8 +736,13 @@ fn random_step(kind: FaultKind, mode: Option<LinkMode>) -> Step {
             FaultKind::Partition => Target::RandomHalves,
             _ => Target::One,
         }),
-        mode: if kind == FaultKind::Partition { mode } else { None },
-        latency: (kind == FaultKind::Latency).then_some(crate::scenario::Dur(Duration::from_millis(100))),
+        mode: if kind == FaultKind::Partition {
+            mode
+        } else {
+            None
+        },
+        latency: (kind == FaultKind::Latency)
+            .then_some(crate::scenario::Dur(Duration::from_millis(100))),
         restart_after: None,
         resume_after: None,
         heal_after: None,
@@ -687,16 +758,26 @@ pub fn plan(sc: &Scenario, seed: u64) -> Vec<Planned> {
     let mut rng = Rng::new(seed ^ 0x4E45_4D45_5349_5321);
     let mut out = Vec::new();
     let mut next_id = 0usize;
-    let mut push_fault = |at: Duration, step: &Step, after: Option<Duration>, out: &mut Vec<Planned>| {
-        let id = next_id;
-        next_id += 1;
-        out.push(Planned { at, action: Action::Start { id, step: step.clone() } });
-        if let Some(a) = after {
-            if at + a < end {
-                out.push(Planned { at: at + a, action: Action::Stop { id } });
+    let mut push_fault =
+        |at: Duration, step: &Step, after: Option<Duration>, out: &mut Vec<Planned>| {
+            let id = next_id;
+            next_id += 1;
+            out.push(Planned {
+                at,
+                action: Action::Start {
+                    id,
+                    step: step.clone(),
+                },
+            });
+            if let Some(a) = after {
+                if at + a < end {
+                    out.push(Planned {
+                        at: at + a,
+                        action: Action::Stop { id },
+                    });
+                }
             }
-        }
-    };
+        };
     match &sc.nemesis {
         NemesisSpec::None => {}
         NemesisSpec::Random(r) => {
@@ -716,13 +797,28 @@ pub fn plan(sc: &Scenario, seed: u64) -> Vec<Planned> {
         }
         NemesisSpec::Schedule(steps) => {
             for s in steps {
-                let after = s.restart_after.or(s.resume_after).or(s.heal_after).map(|d| d.0).or(
-                    if s.fault == FaultKind::TornWal { Some(Duration::from_secs(1)) } else { None },
-                );
+                let after = s
+                    .restart_after
+                    .or(s.resume_after)
+                    .or(s.heal_after)
+                    .map(|d| d.0)
+                    .or(if s.fault == FaultKind::TornWal {
+                        Some(Duration::from_secs(1))
+                    } else {
+                        None
+                    });
                 let global = match s.fault {
-                    FaultKind::Restart => Some(vec![FaultKind::Kill, FaultKind::Terminate, FaultKind::TornWal]),
+                    FaultKind::Restart => Some(vec![
+                        FaultKind::Kill,
+                        FaultKind::Terminate,
+                        FaultKind::TornWal,
+                    ]),
                     FaultKind::Resume => Some(vec![FaultKind::Pause]),
-                    FaultKind::Heal => Some(vec![FaultKind::Partition, FaultKind::Latency, FaultKind::Pause]),
+                    FaultKind::Heal => Some(vec![
+                        FaultKind::Partition,
+                        FaultKind::Latency,
+                        FaultKind::Pause,
+                    ]),
                     _ => None,
                 };
                 let times: Vec<Duration> = match (s.at, s.every) {
@@ -740,7 +836,10 @@ pub fn plan(sc: &Scenario, seed: u64) -> Vec<Planned> {
                 };
                 for t in times {
                     match &global {
-                        Some(kinds) => out.push(Planned { at: t, action: Action::StopKinds(kinds.clone()) }),
+                        Some(kinds) => out.push(Planned {
+                            at: t,
+                            action: Action::StopKinds(kinds.clone()),
+                        }),
                         None => push_fault(t, s, after, &mut out),
                     }
                 }
@@ -758,8 +857,15 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
         _ => Target::One,
     });
     match step.fault {
-        FaultKind::Kill | FaultKind::Terminate => Box::new(ProcessFault { kind: step.fault, target, nodes: vec![] }),
-        FaultKind::Pause => Box::new(PauseFault { target, nodes: vec![] }),
+        FaultKind::Kill | FaultKind::Terminate => Box::new(ProcessFault {
+            kind: step.fault,
+            target,
+            nodes: vec![],
+        }),
+        FaultKind::Pause => Box::new(PauseFault {
+            target,
+            nodes: vec![],
+        }),
         FaultKind::Partition => Box::new(PartitionFault {
             shape: target,
             mode: step.mode.unwrap_or_default(),
@@ -771,7 +877,10 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
         FaultKind::RemoveNode => Box::new(RemoveNode { target }),
         FaultKind::Latency => Box::new(LatencyFault {
             target,
-            latency: step.latency.map(|d| d.0).unwrap_or(Duration::from_millis(100)),
+            latency: step
+                .latency
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_millis(100)),
             links: vec![],
         }),
         FaultKind::TornWal => Box::new(TornWalFault {
@@ -780,7 +889,9 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
             bytes: step.bytes.unwrap_or(16),
             nodes: vec![],
         }),
-        FaultKind::RollingRestart | FaultKind::Restart | FaultKind::Resume | FaultKind::Heal => Box::new(RollingRestart),
+        FaultKind::RollingRestart | FaultKind::Restart | FaultKind::Resume | FaultKind::Heal => {
+            Box::new(RollingRestart)
+        }
     }
 }
 
@@ -792,7 +903,10 @@ pub struct Executor {
 
 impl Executor {
     pub fn new(seed: u64) -> Executor {
-        Executor { open: Vec::new(), rng: Rng::new(seed ^ 0x5441_5247_4554_5321) }
+        Executor {
+            open: Vec::new(),
+            rng: Rng::new(seed ^ 0x5441_5247_4554_5321),
+        }
     }
 
     fn record(rec: &Recorder, ty: &str, kind: FaultKind, a: &Applied) {
@@ -804,7 +918,9 @@ impl Executor {
     fn record_opt(rec: &Recorder, time: Option<i64>, ty: &str, kind: FaultKind, a: &Applied) {
         // An indeterminate outcome keeps its reason in the detail.
         let detail = match &a.outcome {
-            Outcome::Indeterminate(why) if !why.is_empty() && *why != a.detail => format!("{}: {why}", a.detail),
+            Outcome::Indeterminate(why) if !why.is_empty() && *why != a.detail => {
+                format!("{}: {why}", a.detail)
+            }
             _ => a.detail.clone(),
         };
         if let Err(e) = rec.nemesis_at(time, ty, kind.name(), &detail, a.outcome.name()) {
@@ -820,7 +936,12 @@ impl Executor {
                 let kind = f.kind();
                 // The fault begins when the action begins (a kill or an admin call takes time).
                 let t0 = rec.clock().now_ns();
-                let a = f.start(&mut Ctx { cluster, rng: &mut self.rng }).await;
+                let a = f
+                    .start(&mut Ctx {
+                        cluster,
+                        rng: &mut self.rng,
+                    })
+                    .await;
                 Self::record_at(rec, t0, "start", kind, &a);
                 match a.outcome {
                     Outcome::Skipped(_) => {
@@ -840,7 +961,12 @@ impl Executor {
             Action::Stop { id } => {
                 if let Some(pos) = self.open.iter().position(|(i, _)| i == id) {
                     let (_, mut f) = self.open.remove(pos);
-                    let a = f.stop(&mut Ctx { cluster, rng: &mut self.rng }).await;
+                    let a = f
+                        .stop(&mut Ctx {
+                            cluster,
+                            rng: &mut self.rng,
+                        })
+                        .await;
                     Self::record(rec, "stop", f.kind(), &a);
                 }
                 0
@@ -849,7 +975,12 @@ impl Executor {
                 let mut keep = Vec::new();
                 for (i, mut f) in std::mem::take(&mut self.open) {
                     if kinds.contains(&f.kind()) {
-                        let a = f.stop(&mut Ctx { cluster, rng: &mut self.rng }).await;
+                        let a = f
+                            .stop(&mut Ctx {
+                                cluster,
+                                rng: &mut self.rng,
+                            })
+                            .await;
                         Self::record(rec, "stop", f.kind(), &a);
                     } else {
                         keep.push((i, f));
@@ -864,7 +995,12 @@ impl Executor {
     /// Undoes every open fault (the heal phase).
     pub async fn stop_all(&mut self, cluster: &mut Cluster, rec: &Recorder) {
         for (_, mut f) in std::mem::take(&mut self.open).into_iter().rev() {
-            let a = f.stop(&mut Ctx { cluster, rng: &mut self.rng }).await;
+            let a = f
+                .stop(&mut Ctx {
+                    cluster,
+                    rng: &mut self.rng,
+                })
+                .await;
             Self::record(rec, "stop", f.kind(), &a);
         }
     }
@@ -885,9 +1021,22 @@ mod tests {
         let p = plan(&s, 1);
         let at: Vec<u64> = p.iter().map(|x| x.at.as_secs()).collect();
         assert_eq!(at, vec![8, 10, 11, 16, 19, 24, 25, 27]);
-        assert!(matches!(p[1].action, Action::Start { step: Step { fault: FaultKind::Partition, .. }, .. }));
+        assert!(matches!(
+            p[1].action,
+            Action::Start {
+                step: Step {
+                    fault: FaultKind::Partition,
+                    ..
+                },
+                ..
+            }
+        ));
         assert!(matches!(&p[6].action, Action::StopKinds(k) if k.contains(&FaultKind::Partition)));
-        assert_eq!(plan(&s, 1), plan(&s, 2), "a schedule does not depend on the seed");
+        assert_eq!(
+            plan(&s, 1),
+            plan(&s, 2),
+            "a schedule does not depend on the seed"
+        );
     }
 
     #[test]
@@ -896,8 +1045,14 @@ mod tests {
         let a = plan(&s, 7);
         assert_eq!(a, plan(&s, 7));
         assert_ne!(a, plan(&s, 8));
-        let starts = a.iter().filter(|p| matches!(p.action, Action::Start { .. })).count();
-        let stops = a.iter().filter(|p| matches!(p.action, Action::Stop { .. })).count();
+        let starts = a
+            .iter()
+            .filter(|p| matches!(p.action, Action::Start { .. }))
+            .count();
+        let stops = a
+            .iter()
+            .filter(|p| matches!(p.action, Action::Stop { .. }))
+            .count();
         assert_eq!(starts, 14);
         assert_eq!(stops, 14);
     }
@@ -947,7 +1102,12 @@ mod tests {
         tear_file(&p, TearMode::Flip, 8, &mut rng).expect("flip");
         let b = std::fs::read(&p).expect("read");
         assert_eq!(b.len(), 84);
-        let flipped: Vec<usize> = b.iter().enumerate().filter(|(_, x)| **x != 0).map(|(i, _)| i).collect();
+        let flipped: Vec<usize> = b
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x != 0)
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(flipped.len(), 1);
         assert!(flipped[0] >= 76);
     }

@@ -34,8 +34,16 @@ pub fn ops_from_history(text: &str) -> (Vec<OpPoint>, i64) {
     let mut out = Vec::new();
     let mut origin = None;
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-        let (Some(p), Some(t), Some(ty)) = (v["process"].as_i64(), v["time"].as_i64(), v["type"].as_str()) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let (Some(p), Some(t), Some(ty)) = (
+            v["process"].as_i64(),
+            v["time"].as_i64(),
+            v["type"].as_str(),
+        ) else {
+            continue;
+        };
         let o = *origin.get_or_insert(t);
         if ty == "invoke" {
             open.insert(p, (t, v["f"].as_str().unwrap_or("").to_string()));
@@ -56,23 +64,47 @@ pub fn spans_from_nemesis(text: &str, origin: i64, end: f64) -> Vec<FaultSpan> {
     let mut open: HashMap<String, Vec<(f64, String, bool)>> = HashMap::new();
     let mut out = Vec::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-        let (Some(t), Some(ty), Some(f)) = (v["time"].as_i64(), v["type"].as_str(), v["fault"].as_str()) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let (Some(t), Some(ty), Some(f)) =
+            (v["time"].as_i64(), v["type"].as_str(), v["fault"].as_str())
+        else {
+            continue;
+        };
         let t = (t - origin) as f64 / 1e9;
         let skipped = v["outcome"].as_str() == Some("skipped");
         let detail = v["detail"].as_str().unwrap_or("").to_string();
         if ty == "start" {
-            open.entry(f.to_string()).or_default().push((t, detail, skipped));
-        } else if let Some((s, d, sk)) = open.get_mut(f).and_then(|v| if v.is_empty() { None } else { Some(v.remove(0)) }) {
+            open.entry(f.to_string())
+                .or_default()
+                .push((t, detail, skipped));
+        } else if let Some((s, d, sk)) = open.get_mut(f).and_then(|v| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(v.remove(0))
+            }
+        }) {
             if !sk {
-                out.push(FaultSpan { start: s, stop: t.max(s), fault: f.to_string(), detail: d });
+                out.push(FaultSpan {
+                    start: s,
+                    stop: t.max(s),
+                    fault: f.to_string(),
+                    detail: d,
+                });
             }
         }
     }
     for (f, v) in open {
         for (s, d, sk) in v {
             if !sk {
-                out.push(FaultSpan { start: s, stop: end.max(s), fault: f.clone(), detail: d });
+                out.push(FaultSpan {
+                    start: s,
+                    stop: end.max(s),
+                    fault: f.clone(),
+                    detail: d,
+                });
             }
         }
     }
@@ -81,7 +113,10 @@ pub fn spans_from_nemesis(text: &str, origin: i64, end: f64) -> Vec<FaultSpan> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn color(outcome: &str) -> &'static str {
@@ -109,10 +144,25 @@ const R: f64 = 20.0;
 const T: f64 = 20.0;
 const B: f64 = 40.0;
 
-fn frame(svg: &mut String, title: &str, t_end: f64, spans: &[FaultSpan], y_label: &str, ticks: &[(f64, String)], y_of: &dyn Fn(f64) -> f64) {
+fn frame(
+    svg: &mut String,
+    title: &str,
+    t_end: f64,
+    spans: &[FaultSpan],
+    y_label: &str,
+    ticks: &[(f64, String)],
+    y_of: &dyn Fn(f64) -> f64,
+) {
     let x = |t: f64| L + (W - L - R) * (t / t_end.max(1e-9));
-    let _ = write!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#);
-    let _ = write!(svg, r#"<text x="{L}" y="14" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="{L}" y="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     for s in spans {
         let (a, b) = (x(s.start), x(s.stop).max(x(s.start) + 1.5));
         let _ = write!(
@@ -127,19 +177,48 @@ fn frame(svg: &mut String, title: &str, t_end: f64, spans: &[FaultSpan], y_label
             esc(&s.detail)
         );
     }
-    let _ = write!(svg, r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#495057"/>"##, W - L - R, H - T - B);
+    let _ = write!(
+        svg,
+        r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#495057"/>"##,
+        W - L - R,
+        H - T - B
+    );
     for (v, label) in ticks {
         let y = y_of(*v);
-        let _ = write!(svg, r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#dee2e6"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##, W - R, L - 4.0, y + 4.0, esc(label));
+        let _ = write!(
+            svg,
+            r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#dee2e6"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - R,
+            L - 4.0,
+            y + 4.0,
+            esc(label)
+        );
     }
     let step = nice_step(t_end / 10.0);
     let mut t = 0.0;
     while t <= t_end + 1e-9 {
-        let _ = write!(svg, r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#, x(t), H - B + 14.0, fmt_num(t));
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            x(t),
+            H - B + 14.0,
+            fmt_num(t)
+        );
         t += step;
     }
-    let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="middle">time (s)</text>"#, (L + W - R) / 2.0, H - 6.0);
-    let _ = write!(svg, r#"<text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#, H / 2.0, H / 2.0, esc(y_label));
+    let _ = write!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">time (s)</text>"#,
+        (L + W - R) / 2.0,
+        H - 6.0
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        esc(y_label)
+    );
 }
 
 fn nice_step(raw: f64) -> f64 {
@@ -165,20 +244,45 @@ fn fmt_num(v: f64) -> String {
 
 /// Latency (log scale) of every op against its invocation time.
 pub fn latency_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
-    let max = ops.iter().map(|o| o.latency_ms).fold(1.0f64, f64::max).max(10.0);
+    let max = ops
+        .iter()
+        .map(|o| o.latency_ms)
+        .fold(1.0f64, f64::max)
+        .max(10.0);
     let (lo, hi) = (0.1f64.log10(), max.log10().ceil());
     let y_of = move |ms: f64| T + (H - T - B) * (1.0 - (ms.max(0.1).log10() - lo) / (hi - lo));
     let mut ticks = Vec::new();
     let mut d: f64 = 0.1;
     while d.log10() <= hi + 1e-9 {
-        ticks.push((d, if d < 1.0 { format!("{d}") } else { format!("{}", d as i64) }));
+        ticks.push((
+            d,
+            if d < 1.0 {
+                format!("{d}")
+            } else {
+                format!("{}", d as i64)
+            },
+        ));
         d *= 10.0;
     }
     let mut svg = String::new();
-    frame(&mut svg, "Latency of each operation (ms, log scale) by invocation time", t_end, spans, "latency (ms)", &ticks, &y_of);
+    frame(
+        &mut svg,
+        "Latency of each operation (ms, log scale) by invocation time",
+        t_end,
+        spans,
+        "latency (ms)",
+        &ticks,
+        &y_of,
+    );
     let x = |t: f64| L + (W - L - R) * (t / t_end.max(1e-9));
     for o in ops {
-        let _ = write!(svg, r#"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{}" fill-opacity="0.6"/>"#, x(o.t), y_of(o.latency_ms), color(&o.outcome));
+        let _ = write!(
+            svg,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="1.6" fill="{}" fill-opacity="0.6"/>"#,
+            x(o.t),
+            y_of(o.latency_ms),
+            color(&o.outcome)
+        );
     }
     legend(&mut svg);
     svg.push_str("</svg>");
@@ -188,7 +292,12 @@ pub fn latency_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
 fn legend(svg: &mut String) {
     for (i, k) in ["ok", "fail", "info"].iter().enumerate() {
         let x = W - R - 180.0 + i as f64 * 60.0;
-        let _ = write!(svg, r#"<circle cx="{x}" cy="10" r="4" fill="{}"/><text x="{}" y="14">{k}</text>"#, color(k), x + 7.0);
+        let _ = write!(
+            svg,
+            r#"<circle cx="{x}" cy="10" r="4" fill="{}"/><text x="{}" y="14">{k}</text>"#,
+            color(k),
+            x + 7.0
+        );
     }
 }
 
@@ -200,19 +309,49 @@ pub fn rate_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
     for o in ops {
         let done = o.t + o.latency_ms / 1000.0;
         let i = ((done / bucket) as usize).min(n - 1);
-        counts.entry(o.outcome.as_str()).or_insert_with(|| vec![0.0; n])[i] += 1.0 / bucket;
+        counts
+            .entry(o.outcome.as_str())
+            .or_insert_with(|| vec![0.0; n])[i] += 1.0 / bucket;
     }
-    let max = counts.values().flat_map(|v| v.iter().copied()).fold(1.0f64, f64::max);
+    let max = counts
+        .values()
+        .flat_map(|v| v.iter().copied())
+        .fold(1.0f64, f64::max);
     let top = nice_step(max / 4.0) * 4.0_f64.max((max / nice_step(max / 4.0)).ceil());
     let y_of = move |r: f64| T + (H - T - B) * (1.0 - r / top);
-    let ticks: Vec<(f64, String)> = (0..=4).map(|i| (top * i as f64 / 4.0, fmt_num(top * i as f64 / 4.0))).collect();
+    let ticks: Vec<(f64, String)> = (0..=4)
+        .map(|i| (top * i as f64 / 4.0, fmt_num(top * i as f64 / 4.0)))
+        .collect();
     let mut svg = String::new();
-    frame(&mut svg, "Throughput: completions per second by outcome", t_end, spans, "ops/s", &ticks, &y_of);
+    frame(
+        &mut svg,
+        "Throughput: completions per second by outcome",
+        t_end,
+        spans,
+        "ops/s",
+        &ticks,
+        &y_of,
+    );
     let x = |t: f64| L + (W - L - R) * (t / t_end.max(1e-9));
     for k in ["ok", "fail", "info"] {
         let Some(v) = counts.get(k) else { continue };
-        let pts: Vec<String> = v.iter().enumerate().map(|(i, r)| format!("{:.1},{:.1}", x(((i as f64 + 0.5) * bucket).min(t_end)), y_of(*r))).collect();
-        let _ = write!(svg, r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5"/>"#, pts.join(" "), color(k));
+        let pts: Vec<String> = v
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "{:.1},{:.1}",
+                    x(((i as f64 + 0.5) * bucket).min(t_end)),
+                    y_of(*r)
+                )
+            })
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5"/>"#,
+            pts.join(" "),
+            color(k)
+        );
     }
     legend(&mut svg);
     svg.push_str("</svg>");
@@ -222,7 +361,10 @@ pub fn rate_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
 /// The whole `plots.html` page.
 pub fn plots_html(title: &str, history: &str, nemesis: &str) -> String {
     let (ops, origin) = ops_from_history(history);
-    let t_end = ops.iter().map(|o| o.t + o.latency_ms / 1000.0).fold(1.0f64, f64::max);
+    let t_end = ops
+        .iter()
+        .map(|o| o.t + o.latency_ms / 1000.0)
+        .fold(1.0f64, f64::max);
     let spans = spans_from_nemesis(nemesis, origin, t_end);
     let mut h = String::new();
     let _ = write!(
@@ -238,7 +380,14 @@ pub fn plots_html(title: &str, history: &str, nemesis: &str) -> String {
     h.push_str(&rate_svg(&ops, &spans, t_end));
     h.push_str("<h3>Faults</h3><table><tr><th>fault</th><th>start (s)</th><th>stop (s)</th><th>detail</th></tr>");
     for s in &spans {
-        let _ = write!(h, "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>", esc(&s.fault), s.start, s.stop, esc(&s.detail));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
+            esc(&s.fault),
+            s.start,
+            s.stop,
+            esc(&s.detail)
+        );
     }
     h.push_str("</table></body></html>\n");
     h

@@ -37,7 +37,11 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on an ephemeral 127.0.0.1 port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<Proxy> {
-        Proxy::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?, upstream).await
+        Proxy::start_on(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            upstream,
+        )
+        .await
     }
 
     /// Listens on `listen` and forwards to `upstream`.
@@ -55,13 +59,29 @@ impl Proxy {
         Proxy::start_with(any, upstream, Some(Arc::new(refusal.to_vec()))).await
     }
 
-    async fn start_with(listen: SocketAddr, upstream: SocketAddr, refusal: Option<Arc<Vec<u8>>>) -> std::io::Result<Proxy> {
+    async fn start_with(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        refusal: Option<Arc<Vec<u8>>>,
+    ) -> std::io::Result<Proxy> {
         let l = TcpListener::bind(listen).await?;
         let listen = l.local_addr()?;
         let (state, _) = watch::channel(LinkState::Pass);
         let latency_us = Arc::new(AtomicU64::new(0));
-        let accept = tokio::spawn(accept_loop(l, upstream, state.subscribe(), Arc::clone(&latency_us), refusal));
-        Ok(Proxy { listen, upstream, state, latency_us, accept })
+        let accept = tokio::spawn(accept_loop(
+            l,
+            upstream,
+            state.subscribe(),
+            Arc::clone(&latency_us),
+            refusal,
+        ));
+        Ok(Proxy {
+            listen,
+            upstream,
+            state,
+            latency_us,
+            accept,
+        })
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -77,7 +97,10 @@ impl Proxy {
         self.state.send_replace(s);
     }
     pub fn set_latency(&self, d: Duration) {
-        self.latency_us.store(d.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.latency_us.store(
+            d.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
     /// Pass traffic again, without added latency.
     pub fn heal(&self) {
@@ -133,15 +156,18 @@ async fn accept_loop(
         let lat = Arc::clone(&lat);
         let refusal = refusal.clone();
         tokio::spawn(async move {
-            let up = match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(upstream)).await {
-                Ok(Ok(s)) => s,
-                _ => {
-                    if let Some(r) = refusal {
-                        refuse(down, &r).await;
+            let up =
+                match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(upstream))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    _ => {
+                        if let Some(r) = refusal {
+                            refuse(down, &r).await;
+                        }
+                        return;
                     }
-                    return;
-                }
-            };
+                };
             let _ = down.set_nodelay(true);
             let _ = up.set_nodelay(true);
             let (dr, dw) = down.into_split();
@@ -232,7 +258,9 @@ mod tests {
         let deadline = tokio::time::Instant::now() + wait;
         while got.len() < msg.len() {
             match tokio::time::timeout_at(deadline, s.read(&mut b)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return if got.is_empty() { None } else { Some(got) },
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                    return if got.is_empty() { None } else { Some(got) }
+                }
                 Ok(Ok(n)) => got.extend_from_slice(&b[..n]),
             }
         }
@@ -241,7 +269,10 @@ mod tests {
 
     async fn is_closed(s: &mut TcpStream, wait: Duration) -> bool {
         let mut b = [0u8; 8];
-        matches!(tokio::time::timeout(wait, s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+        matches!(
+            tokio::time::timeout(wait, s.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     #[tokio::test]
@@ -249,18 +280,42 @@ mod tests {
         let echo = echo_server().await;
         let p = Proxy::start(echo).await.expect("proxy");
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
-        assert_eq!(roundtrip(&mut s, b"hello", Duration::from_secs(2)).await.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            roundtrip(&mut s, b"hello", Duration::from_secs(2))
+                .await
+                .as_deref(),
+            Some(&b"hello"[..])
+        );
 
         p.set(LinkState::Blackhole);
-        assert_eq!(roundtrip(&mut s, b"lost", Duration::from_millis(300)).await, None, "bytes crossed a blackhole");
+        assert_eq!(
+            roundtrip(&mut s, b"lost", Duration::from_millis(300)).await,
+            None,
+            "bytes crossed a blackhole"
+        );
         // The connection stays open.
         assert!(!is_closed(&mut s, Duration::from_millis(100)).await);
-        let mut fresh = TcpStream::connect(p.listen_addr()).await.expect("connect during blackhole");
-        assert_eq!(roundtrip(&mut fresh, b"x", Duration::from_millis(300)).await, None);
+        let mut fresh = TcpStream::connect(p.listen_addr())
+            .await
+            .expect("connect during blackhole");
+        assert_eq!(
+            roundtrip(&mut fresh, b"x", Duration::from_millis(300)).await,
+            None
+        );
 
         p.heal();
-        assert_eq!(roundtrip(&mut s, b"back", Duration::from_secs(2)).await.as_deref(), Some(&b"back"[..]));
-        assert_eq!(roundtrip(&mut fresh, b"again", Duration::from_secs(2)).await.as_deref(), Some(&b"again"[..]));
+        assert_eq!(
+            roundtrip(&mut s, b"back", Duration::from_secs(2))
+                .await
+                .as_deref(),
+            Some(&b"back"[..])
+        );
+        assert_eq!(
+            roundtrip(&mut fresh, b"again", Duration::from_secs(2))
+                .await
+                .as_deref(),
+            Some(&b"again"[..])
+        );
     }
 
     #[tokio::test]
@@ -268,18 +323,33 @@ mod tests {
         let echo = echo_server().await;
         let p = Proxy::start(echo).await.expect("proxy");
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
-        assert!(roundtrip(&mut s, b"hi", Duration::from_secs(2)).await.is_some());
+        assert!(roundtrip(&mut s, b"hi", Duration::from_secs(2))
+            .await
+            .is_some());
 
         p.set(LinkState::Reject);
-        assert!(is_closed(&mut s, Duration::from_secs(2)).await, "open connection survived reject");
+        assert!(
+            is_closed(&mut s, Duration::from_secs(2)).await,
+            "open connection survived reject"
+        );
         // New connections are closed at once and carry nothing.
         if let Ok(mut n) = TcpStream::connect(p.listen_addr()).await {
-            assert_eq!(roundtrip(&mut n, b"no", Duration::from_millis(300)).await, None);
+            assert_eq!(
+                roundtrip(&mut n, b"no", Duration::from_millis(300)).await,
+                None
+            );
         }
 
         p.heal();
-        let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect after heal");
-        assert_eq!(roundtrip(&mut s, b"ok", Duration::from_secs(2)).await.as_deref(), Some(&b"ok"[..]));
+        let mut s = TcpStream::connect(p.listen_addr())
+            .await
+            .expect("connect after heal");
+        assert_eq!(
+            roundtrip(&mut s, b"ok", Duration::from_secs(2))
+                .await
+                .as_deref(),
+            Some(&b"ok"[..])
+        );
     }
 
     #[tokio::test]
@@ -287,15 +357,27 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let dead = l.local_addr().expect("addr");
         drop(l);
-        let p = Proxy::start_client(dead, b"-CLUSTERDOWN refused\r\n").await.expect("proxy");
+        let p = Proxy::start_client(dead, b"-CLUSTERDOWN refused\r\n")
+            .await
+            .expect("proxy");
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
-        let got = roundtrip(&mut s, b"*1\r\n$4\r\nPING\r\n", Duration::from_secs(3)).await.expect("a reply");
-        assert!(got.starts_with(b"-CLUSTERDOWN"), "{:?}", String::from_utf8_lossy(&got));
+        let got = roundtrip(&mut s, b"*1\r\n$4\r\nPING\r\n", Duration::from_secs(3))
+            .await
+            .expect("a reply");
+        assert!(
+            got.starts_with(b"-CLUSTERDOWN"),
+            "{:?}",
+            String::from_utf8_lossy(&got)
+        );
         let echo = echo_server().await;
-        let p = Proxy::start_client(echo, b"-CLUSTERDOWN cut\r\n").await.expect("proxy");
+        let p = Proxy::start_client(echo, b"-CLUSTERDOWN cut\r\n")
+            .await
+            .expect("proxy");
         p.set(LinkState::Reject);
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
-        let got = roundtrip(&mut s, b"hello", Duration::from_secs(3)).await.expect("a reply");
+        let got = roundtrip(&mut s, b"hello", Duration::from_secs(3))
+            .await
+            .expect("a reply");
         assert!(got.starts_with(b"-CLUSTERDOWN cut"));
     }
 
@@ -306,8 +388,14 @@ mod tests {
         p.set_latency(Duration::from_millis(150));
         let mut s = TcpStream::connect(p.listen_addr()).await.expect("connect");
         let t = std::time::Instant::now();
-        assert!(roundtrip(&mut s, b"slow", Duration::from_secs(3)).await.is_some());
+        assert!(roundtrip(&mut s, b"slow", Duration::from_secs(3))
+            .await
+            .is_some());
         // Both directions are delayed.
-        assert!(t.elapsed() >= Duration::from_millis(290), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

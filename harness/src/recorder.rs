@@ -102,7 +102,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(clock: Clock, history: Box<dyn Write + Send>, nemesis: Box<dyn Write + Send>) -> Recorder {
+    pub fn new(
+        clock: Clock,
+        history: Box<dyn Write + Send>,
+        nemesis: Box<dyn Write + Send>,
+    ) -> Recorder {
         Recorder {
             clock,
             inner: Mutex::new(Inner {
@@ -148,7 +152,13 @@ impl Recorder {
     }
 
     /// Records an invocation.
-    pub fn invoke(&self, process: u64, f: &'static str, key: &str, value: Value) -> Result<Invocation, RecordError> {
+    pub fn invoke(
+        &self,
+        process: u64,
+        f: &'static str,
+        key: &str,
+        value: Value,
+    ) -> Result<Invocation, RecordError> {
         let mut g = self.lock()?;
         if g.retired.contains(&process) {
             return Err(RecordError::Retired(process));
@@ -164,7 +174,13 @@ impl Recorder {
         writeln!(g.out, "{ev}")?;
         g.in_flight.insert(process, time);
         g.counts.invoked += 1;
-        Ok(Invocation { process, f, key: key.to_string(), value, time })
+        Ok(Invocation {
+            process,
+            f,
+            key: key.to_string(),
+            value,
+            time,
+        })
     }
 
     /// Records the completion of `inv`. For `fail`/`info` the completion repeats
@@ -203,15 +219,29 @@ impl Recorder {
     }
 
     /// Records a nemesis event (`type` is `start` or `stop`).
-    pub fn nemesis(&self, ty: &str, fault: &str, detail: &str, outcome: &str) -> Result<i64, RecordError> {
+    pub fn nemesis(
+        &self,
+        ty: &str,
+        fault: &str,
+        detail: &str,
+        outcome: &str,
+    ) -> Result<i64, RecordError> {
         self.nemesis_at(None, ty, fault, detail, outcome)
     }
 
     /// Like [`Recorder::nemesis`], at a time taken earlier on this clock (`None`: now).
-    pub fn nemesis_at(&self, time: Option<i64>, ty: &str, fault: &str, detail: &str, outcome: &str) -> Result<i64, RecordError> {
+    pub fn nemesis_at(
+        &self,
+        time: Option<i64>,
+        ty: &str,
+        fault: &str,
+        detail: &str,
+        outcome: &str,
+    ) -> Result<i64, RecordError> {
         let mut n = self.nemesis.lock().map_err(|_| RecordError::Poisoned)?;
         let time = time.unwrap_or_else(|| self.clock.now_ns());
-        let ev = json!({"time": time, "type": ty, "fault": fault, "detail": detail, "outcome": outcome});
+        let ev =
+            json!({"time": time, "type": ty, "fault": fault, "detail": detail, "outcome": outcome});
         writeln!(n, "{ev}")?;
         n.flush()?;
         drop(n);
@@ -226,7 +256,10 @@ impl Recorder {
     /// Flushes both files.
     pub fn flush(&self) -> Result<(), RecordError> {
         self.lock()?.out.flush()?;
-        self.nemesis.lock().map_err(|_| RecordError::Poisoned)?.flush()?;
+        self.nemesis
+            .lock()
+            .map_err(|_| RecordError::Poisoned)?
+            .flush()?;
         Ok(())
     }
 }
@@ -241,7 +274,10 @@ mod tests {
     struct Sink(Arc<Mutex<Vec<u8>>>);
     impl Write for Sink {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -257,7 +293,11 @@ mod tests {
     fn recorder() -> (Recorder, Sink, Sink) {
         let h = Sink::default();
         let n = Sink::default();
-        (Recorder::new(Clock::start(), Box::new(h.clone()), Box::new(n.clone())), h, n)
+        (
+            Recorder::new(Clock::start(), Box::new(h.clone()), Box::new(n.clone())),
+            h,
+            n,
+        )
     }
 
     #[test]
@@ -265,16 +305,32 @@ mod tests {
         let (r, h, _) = recorder();
         let p = r.new_process().expect("id");
         let inv = r.invoke(p, "write", "k", json!(1)).expect("invoke");
-        assert!(matches!(r.invoke(p, "read", "k", Value::Null), Err(RecordError::Busy(_))));
+        assert!(matches!(
+            r.invoke(p, "read", "k", Value::Null),
+            Err(RecordError::Busy(_))
+        ));
         let other = r.new_process().expect("id");
         assert_ne!(other, p);
-        let inv2 = r.invoke(other, "read", "k", Value::Null).expect("another process may invoke");
-        r.complete(inv, &Completion::Ok(json!(1))).expect("complete");
-        r.complete(inv2, &Completion::Ok(json!(1))).expect("complete");
-        let inv = r.invoke(p, "read", "k", Value::Null).expect("free again after completion");
-        r.complete(inv, &Completion::Fail { error: Some("TRYAGAIN".into()) }).expect("complete");
+        let inv2 = r
+            .invoke(other, "read", "k", Value::Null)
+            .expect("another process may invoke");
+        r.complete(inv, &Completion::Ok(json!(1)))
+            .expect("complete");
+        r.complete(inv2, &Completion::Ok(json!(1)))
+            .expect("complete");
+        let inv = r
+            .invoke(p, "read", "k", Value::Null)
+            .expect("free again after completion");
+        r.complete(
+            inv,
+            &Completion::Fail {
+                error: Some("TRYAGAIN".into()),
+            },
+        )
+        .expect("complete");
         r.flush().expect("flush");
-        let hist = sdr_checker::history::parse_jsonl_str(&h.text()).expect("checker accepts the history");
+        let hist =
+            sdr_checker::history::parse_jsonl_str(&h.text()).expect("checker accepts the history");
         assert_eq!(hist.ops.len(), 2, "the failed read is dropped");
     }
 
@@ -283,23 +339,55 @@ mod tests {
         let (r, h, _) = recorder();
         let p = r.new_process().expect("id");
         let inv = r.invoke(p, "write", "k", json!(5)).expect("invoke");
-        r.complete(inv, &Completion::Info { error: "timeout".into() }).expect("complete");
-        assert!(matches!(r.invoke(p, "read", "k", Value::Null), Err(RecordError::Retired(_))));
+        r.complete(
+            inv,
+            &Completion::Info {
+                error: "timeout".into(),
+            },
+        )
+        .expect("complete");
+        assert!(matches!(
+            r.invoke(p, "read", "k", Value::Null),
+            Err(RecordError::Retired(_))
+        ));
         let q = r.new_process().expect("id");
         assert_ne!(q, p);
-        let inv = r.invoke(q, "read", "k", Value::Null).expect("new process works");
-        r.complete(inv, &Completion::Ok(json!(5))).expect("complete");
-        assert_eq!(r.counts(), Counts { invoked: 2, ok: 1, fail: 0, info: 1, faults: 0 });
+        let inv = r
+            .invoke(q, "read", "k", Value::Null)
+            .expect("new process works");
+        r.complete(inv, &Completion::Ok(json!(5)))
+            .expect("complete");
+        assert_eq!(
+            r.counts(),
+            Counts {
+                invoked: 2,
+                ok: 1,
+                fail: 0,
+                info: 1,
+                faults: 0
+            }
+        );
         let text = h.text();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
         assert_eq!(lines[1]["type"], "info");
         assert_eq!(lines[1]["error"], "timeout");
         assert_eq!(lines[1]["value"], 5);
         // Times are non-decreasing in file order and completions follow invocations.
-        let times: Vec<i64> = lines.iter().map(|l| l["time"].as_i64().expect("time")).collect();
+        let times: Vec<i64> = lines
+            .iter()
+            .map(|l| l["time"].as_i64().expect("time"))
+            .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
         let hist = sdr_checker::history::parse_jsonl_str(&text).expect("checker accepts");
-        let c = sdr_checker::check(&hist, sdr_checker::models::ModelKind::Kv, &Default::default()).expect("check");
+        let c = sdr_checker::check(
+            &hist,
+            sdr_checker::models::ModelKind::Kv,
+            &Default::default(),
+        )
+        .expect("check");
         assert_eq!(c.verdict, sdr_checker::Verdict::Linearizable);
     }
 
@@ -308,7 +396,8 @@ mod tests {
         let (r, h, _) = recorder();
         let p = r.new_process().expect("id");
         let inv = r.invoke(p, "cas", "k", json!([1, 2])).expect("invoke");
-        r.complete(inv, &Completion::Fail { error: None }).expect("complete");
+        r.complete(inv, &Completion::Fail { error: None })
+            .expect("complete");
         let text = h.text();
         assert!(!text.lines().nth(1).expect("line").contains("error"));
         let hist = sdr_checker::history::parse_jsonl_str(&text).expect("checker accepts");
@@ -325,24 +414,36 @@ mod tests {
             threads.push(std::thread::spawn(move || {
                 let mut p = r.new_process().expect("id");
                 for i in 0..200 {
-                    let inv = r.invoke(p, "write", &format!("k{t}"), json!(i)).expect("invoke");
+                    let inv = r
+                        .invoke(p, "write", &format!("k{t}"), json!(i))
+                        .expect("invoke");
                     if i % 50 == 49 {
-                        r.complete(inv, &Completion::Info { error: "lost".into() }).expect("complete");
+                        r.complete(
+                            inv,
+                            &Completion::Info {
+                                error: "lost".into(),
+                            },
+                        )
+                        .expect("complete");
                         p = r.new_process().expect("id");
                     } else {
-                        r.complete(inv, &Completion::Ok(json!(i))).expect("complete");
+                        r.complete(inv, &Completion::Ok(json!(i)))
+                            .expect("complete");
                     }
                 }
             }));
         }
-        r.nemesis("start", "kill", "n1", "installed").expect("nemesis");
+        r.nemesis("start", "kill", "n1", "installed")
+            .expect("nemesis");
         for t in threads {
             t.join().expect("thread");
         }
-        r.nemesis("stop", "kill", "n1", "installed").expect("nemesis");
+        r.nemesis("stop", "kill", "n1", "installed")
+            .expect("nemesis");
         let hist = sdr_checker::history::parse_jsonl_str(&h.text()).expect("checker accepts");
         assert_eq!(hist.ops.len(), 800);
-        let faults = sdr_checker::nemesis::parse_nemesis(std::io::Cursor::new(n.text())).expect("nemesis parses");
+        let faults = sdr_checker::nemesis::parse_nemesis(std::io::Cursor::new(n.text()))
+            .expect("nemesis parses");
         assert_eq!(faults.len(), 1);
         assert!(faults[0].end.is_some());
     }

@@ -33,7 +33,10 @@ pub enum RunError {
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("the recorded history is unusable: {0}")]
     History(String),
     #[error("checking: {0}")]
@@ -82,14 +85,18 @@ impl RunOutcome {
     pub fn matches_expectation(&self) -> bool {
         matches!(
             (self.verdict, self.expect),
-            (Verdict::Linearizable, Expect::Linearizable) | (Verdict::NotLinearizable, Expect::Violation)
+            (Verdict::Linearizable, Expect::Linearizable)
+                | (Verdict::NotLinearizable, Expect::Violation)
         )
     }
 }
 
 /// UTC `YYYYMMDDTHHMMSSZ` without a date library (civil-from-days).
 pub fn timestamp(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -101,7 +108,12 @@ pub fn timestamp(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn int_of(v: &serde_json::Value) -> Option<i64> {
@@ -153,7 +165,12 @@ async fn client_loop(
 }
 
 /// Reads every key once more after healing (retrying until ok or `deadline`).
-async fn final_reads(sc: &Scenario, addrs: Vec<String>, rec: &Recorder, deadline: Instant) -> Result<usize, RecordError> {
+async fn final_reads(
+    sc: &Scenario,
+    addrs: Vec<String>,
+    rec: &Recorder,
+    deadline: Instant,
+) -> Result<usize, RecordError> {
     let read = match sc.workload.model {
         crate::scenario::Model::List => OpArgs::LRange,
         _ => OpArgs::Read,
@@ -189,9 +206,12 @@ fn progress_bar(enabled: bool, total: Duration) -> ProgressBar {
     let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {elapsed:>4}/{len_s} {msg}")
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style.with_key("len_s", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-        let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
-    }));
+    pb.set_style(style.with_key(
+        "len_s",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
+        },
+    ));
     pb
 }
 
@@ -199,19 +219,28 @@ fn progress_bar(enabled: bool, total: Duration) -> ProgressBar {
 pub async fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let mut sc = Scenario::load(&opts.scenario)?;
     let seed = opts.seed.or(sc.seed).unwrap_or_else(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64 % 1_000_000).unwrap_or(1)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 % 1_000_000)
+            .unwrap_or(1)
     });
     sc.seed = Some(seed);
     let dir_name = format!("{}-{}-{seed}", sc.name, timestamp(SystemTime::now()));
     let dir = opts.out.join(&dir_name);
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let dir = dir.canonicalize().map_err(io("resolving the run folder"))?;
-    std::fs::write(dir.join("scenario.yaml"), sc.to_yaml()?).map_err(io("writing scenario.yaml"))?;
+    std::fs::write(dir.join("scenario.yaml"), sc.to_yaml()?)
+        .map_err(io("writing scenario.yaml"))?;
     run_in(sc, seed, &dir, opts).await
 }
 
 /// Runs a parsed scenario in an existing run folder.
-pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+pub async fn run_in(
+    sc: Scenario,
+    seed: u64,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<RunOutcome, RunError> {
     let sc = Arc::new(sc);
     let pb = progress_bar(opts.progress, sc.duration.0);
     pb.set_prefix("setup");
@@ -225,7 +254,10 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
         spares: sc.cluster.spares,
         node_options: sc.node_config_options(),
         unsafe_test_faults: sc.unsafe_test_faults(),
-        cluster_id: dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "chaos".into()),
+        cluster_id: dir
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "chaos".into()),
         ready_timeout: Duration::from_secs(30),
     })
     .await?;
@@ -258,7 +290,11 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
             if now >= load_end {
                 break;
             }
-            let next = timeline.get(i).map(|p| load_start + p.at).unwrap_or(load_end).min(load_end);
+            let next = timeline
+                .get(i)
+                .map(|p| load_start + p.at)
+                .unwrap_or(load_end)
+                .min(load_end);
             let c = rec.counts();
             pb.set_position(started.elapsed().as_millis() as u64);
             pb.set_message(format!(
@@ -293,7 +329,9 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
 
     // Heal phase.
     pb.set_prefix("heal");
-    let mut cluster = Arc::try_unwrap(shared).map_err(|_| RunError::Check("cluster still shared".into()))?.into_inner();
+    let mut cluster = Arc::try_unwrap(shared)
+        .map_err(|_| RunError::Check("cluster still shared".into()))?
+        .into_inner();
     exec.stop_all(&mut cluster, &rec).await;
     let heal_result = cluster.heal_all().await;
     let recovery = sc.recovery.0;
@@ -320,13 +358,21 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
     let t0 = Instant::now();
     let hpath = dir.join("history.jsonl");
     let f = std::fs::File::open(&hpath).map_err(io("opening history.jsonl"))?;
-    let history = sdr_checker::history::parse_jsonl(BufReader::new(f)).map_err(|e| RunError::History(e.to_string()))?;
+    let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
+        .map_err(|e| RunError::History(e.to_string()))?;
     let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
-    let faults =
-        sdr_checker::nemesis::parse_nemesis(BufReader::new(nf)).map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
+    let faults = sdr_checker::nemesis::parse_nemesis(BufReader::new(nf))
+        .map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
     let parse_time = t0.elapsed();
-    let result = sdr_checker::check(&history, sc.workload.model.checker_kind(), &Options { timeout: Some(opts.check_timeout), all: false })
-        .map_err(|e| RunError::Check(e.to_string()))?;
+    let result = sdr_checker::check(
+        &history,
+        sc.workload.model.checker_kind(),
+        &Options {
+            timeout: Some(opts.check_timeout),
+            all: false,
+        },
+    )
+    .map_err(|e| RunError::Check(e.to_string()))?;
     let source = hpath.display().to_string();
     let input = ReportInput {
         source: &source,
@@ -337,13 +383,20 @@ pub async fn run_in(sc: Scenario, seed: u64, dir: &Path, opts: &RunOptions) -> R
         faults: &faults,
         chosen_key: None,
     };
-    let json = serde_json::to_string_pretty(&result_json(&input)).map_err(|e| RunError::Check(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&result_json(&input))
+        .map_err(|e| RunError::Check(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
-    std::fs::write(dir.join("report.html"), report_html(&input)).map_err(io("writing report.html"))?;
+    std::fs::write(dir.join("report.html"), report_html(&input))
+        .map_err(io("writing report.html"))?;
     let htext = std::fs::read_to_string(&hpath).map_err(io("reading history.jsonl"))?;
-    let ntext = std::fs::read_to_string(dir.join("nemesis.jsonl")).map_err(io("reading nemesis.jsonl"))?;
+    let ntext =
+        std::fs::read_to_string(dir.join("nemesis.jsonl")).map_err(io("reading nemesis.jsonl"))?;
     let title = format!("{} seed {seed}", sc.name);
-    std::fs::write(dir.join("plots.html"), crate::plots::plots_html(&title, &htext, &ntext)).map_err(io("writing plots.html"))?;
+    std::fs::write(
+        dir.join("plots.html"),
+        crate::plots::plots_html(&title, &htext, &ntext),
+    )
+    .map_err(io("writing plots.html"))?;
     pb.finish_and_clear();
     if result.verdict == Verdict::Unknown {
         return Err(RunError::Undecided);
@@ -396,7 +449,13 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000Z");
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(1795813245)), "20261127T210045Z");
-        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229T000000Z");
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(1795813245)),
+            "20261127T210045Z"
+        );
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229T000000Z"
+        );
     }
 }

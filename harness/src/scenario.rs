@@ -15,13 +15,25 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// YAML syntax or schema error; `line`/`column` are 1-based when known.
     #[error("{origin}:{}: {message}", loc_str(*.line, *.column))]
-    Parse { origin: String, line: Option<u64>, column: Option<u64>, message: String },
+    Parse {
+        origin: String,
+        line: Option<u64>,
+        column: Option<u64>,
+        message: String,
+    },
     /// The file parsed but a value is not allowed.
     #[error("{origin}: {key}: {message}")]
-    Invalid { origin: String, key: String, message: String },
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
 }
 
 fn loc_str(line: Option<u64>, column: Option<u64>) -> String {
@@ -39,19 +51,33 @@ pub struct Dur(pub Duration);
 impl Dur {
     pub fn parse(s: &str) -> Result<Dur, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
         if num.is_empty() {
-            return Err(format!("bad duration {s:?}: expected a number and a unit, like 500ms, 10s or 2m"));
+            return Err(format!(
+                "bad duration {s:?}: expected a number and a unit, like 500ms, 10s or 2m"
+            ));
         }
-        let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}: {num:?} is not a number"))?;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("bad duration {s:?}: {num:?} is not a number"))?;
         let mult = match unit.trim() {
             "ms" => 1e-3,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("bad duration {s:?}: a unit is required (ms, s, m, h)")),
-            u => return Err(format!("bad duration {s:?}: unknown unit {u:?} (use ms, s, m or h)")),
+            "" => {
+                return Err(format!(
+                    "bad duration {s:?}: a unit is required (ms, s, m, h)"
+                ))
+            }
+            u => {
+                return Err(format!(
+                    "bad duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"
+                ))
+            }
         };
         let secs = n * mult;
         if !secs.is_finite() || secs > 1e9 {
@@ -95,13 +121,19 @@ impl<'de> Deserialize<'de> for Dur {
                 Dur::parse(v).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
-                Err(E::custom(format!("bad duration {v}: a unit is required (like {v}s or {v}ms)")))
+                Err(E::custom(format!(
+                    "bad duration {v}: a unit is required (like {v}s or {v}ms)"
+                )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
-                Err(E::custom(format!("bad duration {v}: a unit is required (like {v}s or {v}ms)")))
+                Err(E::custom(format!(
+                    "bad duration {v}: a unit is required (like {v}s or {v}ms)"
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Err(E::custom(format!("bad duration {v}: a unit is required (like {v}s)")))
+                Err(E::custom(format!(
+                    "bad duration {v}: a unit is required (like {v}s)"
+                )))
             }
         }
         d.deserialize_any(V)
@@ -171,7 +203,9 @@ impl<'de> Deserialize<'de> for Scalar {
                 Ok(Scalar::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                i64::try_from(v).map(Scalar::Int).map_err(|_| E::custom("integer out of range"))
+                i64::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("integer out of range"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar::Str(v.to_string()))
@@ -244,7 +278,12 @@ fn one() -> u32 {
 
 impl Default for ClusterSpec {
     fn default() -> Self {
-        ClusterSpec { nodes: None, shards: 1, replicas: None, spares: 0 }
+        ClusterSpec {
+            nodes: None,
+            shards: 1,
+            replicas: None,
+            spares: 0,
+        }
     }
 }
 
@@ -391,7 +430,11 @@ impl FaultKind {
     pub fn randomizable(self) -> bool {
         matches!(
             self,
-            FaultKind::Kill | FaultKind::Pause | FaultKind::Partition | FaultKind::Latency | FaultKind::TornWal
+            FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::Partition
+                | FaultKind::Latency
+                | FaultKind::TornWal
         )
     }
 }
@@ -442,7 +485,12 @@ impl Target {
             "ring" => Target::Ring,
             "random-halves" => Target::RandomHalves,
             other if other.starts_with("leader of shard ") => {
-                return other["leader of shard ".len()..].trim().parse().ok().filter(|n| *n >= 1).map(Target::ShardLeader);
+                return other["leader of shard ".len()..]
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(Target::ShardLeader);
             }
             other => {
                 let digits = other.strip_prefix('n').unwrap_or(other);
@@ -453,7 +501,11 @@ impl Target {
     pub fn is_partition_shape(&self) -> bool {
         matches!(
             self,
-            Target::MajorityMinority | Target::IsolateLeader | Target::Bridge | Target::Ring | Target::RandomHalves
+            Target::MajorityMinority
+                | Target::IsolateLeader
+                | Target::Bridge
+                | Target::Ring
+                | Target::RandomHalves
         ) || self.is_node_set()
     }
     pub fn is_node_set(&self) -> bool {
@@ -591,7 +643,9 @@ impl Serialize for NemesisSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         match self {
-            NemesisSpec::None => s.serialize_seq(Some(0)).and_then(serde::ser::SerializeSeq::end),
+            NemesisSpec::None => s
+                .serialize_seq(Some(0))
+                .and_then(serde::ser::SerializeSeq::end),
             NemesisSpec::Schedule(v) => v.serialize(s),
             NemesisSpec::Random(r) => {
                 let mut m = s.serialize_map(Some(1))?;
@@ -621,7 +675,11 @@ impl<'de> Deserialize<'de> for NemesisSpec {
                 while let Some(s) = seq.next_element::<Step>()? {
                     v.push(s);
                 }
-                Ok(if v.is_empty() { NemesisSpec::None } else { NemesisSpec::Schedule(v) })
+                Ok(if v.is_empty() {
+                    NemesisSpec::None
+                } else {
+                    NemesisSpec::Schedule(v)
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NemesisSpec, A::Error> {
                 let mut out = None;
@@ -634,7 +692,8 @@ impl<'de> Deserialize<'de> for NemesisSpec {
                     }
                     out = Some(map.next_value::<RandomSpec>()?);
                 }
-                out.map(NemesisSpec::Random).ok_or_else(|| de::Error::missing_field("random"))
+                out.map(NemesisSpec::Random)
+                    .ok_or_else(|| de::Error::missing_field("random"))
             }
         }
         d.deserialize_any(V)
@@ -666,8 +725,10 @@ impl Scenario {
 
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Scenario::from_yaml(&text, &path.display().to_string())
     }
 
@@ -685,28 +746,52 @@ impl Scenario {
         match self.node.get(UNSAFE_TEST_FAULTS) {
             None => vec![],
             Some(Scalar::List(v)) => v.clone(),
-            Some(other) => other.to_string().split(',').map(|x| x.trim().to_string()).collect(),
+            Some(other) => other
+                .to_string()
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .collect(),
         }
     }
 
     /// Node options for the config files (without the command-line-only ones).
     pub fn node_config_options(&self) -> BTreeMap<String, Scalar> {
-        self.node.iter().filter(|(k, _)| *k != UNSAFE_TEST_FAULTS).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.node
+            .iter()
+            .filter(|(k, _)| *k != UNSAFE_TEST_FAULTS)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Semantic checks after parsing.
     pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
         let bad = |key: &str, message: String| {
-            Err(ScenarioError::Invalid { origin: origin.to_string(), key: key.to_string(), message })
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                message,
+            })
         };
         if self.name.is_empty()
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return bad("name", format!("{:?} must be non-empty and use only [A-Za-z0-9._-]", self.name));
+            return bad(
+                "name",
+                format!(
+                    "{:?} must be non-empty and use only [A-Za-z0-9._-]",
+                    self.name
+                ),
+            );
         }
         let c = &self.cluster;
         if c.shards == 0 || c.shards > 8 {
-            return bad("cluster.shards", format!("{} is out of range 1..=8", c.shards));
+            return bad(
+                "cluster.shards",
+                format!("{} is out of range 1..=8", c.shards),
+            );
         }
         if let Some(nodes) = c.nodes {
             if !(1..=27).contains(&nodes) {
@@ -723,51 +808,88 @@ impl Scenario {
                 return bad("cluster.nodes", format!("{nodes} is out of range 1..=27"));
             }
             if nodes != c.shards * r {
-                return bad("cluster.nodes", format!("{nodes} must equal shards × replicas ({} × {r})", c.shards));
+                return bad(
+                    "cluster.nodes",
+                    format!("{nodes} must equal shards × replicas ({} × {r})", c.shards),
+                );
             }
         }
         if c.spares > 0 && (c.shards != 1 || n < 2) {
-            return bad("cluster.spares", "spares need one shard of at least 2 nodes".into());
+            return bad(
+                "cluster.spares",
+                "spares need one shard of at least 2 nodes".into(),
+            );
         }
         if n + c.spares > 27 {
-            return bad("cluster.spares", format!("{} nodes in all is more than 27", n + c.spares));
+            return bad(
+                "cluster.spares",
+                format!("{} nodes in all is more than 27", n + c.spares),
+            );
         }
         for (k, v) in &self.node {
             if RESERVED_NODE_KEYS.contains(&k.as_str()) {
-                return bad(&format!("node.{k}"), "is set by the harness for each node".into());
+                return bad(
+                    &format!("node.{k}"),
+                    "is set by the harness for each node".into(),
+                );
             }
             if k == UNSAFE_TEST_FAULTS {
                 let list = self.unsafe_test_faults();
                 if list.is_empty() || list.iter().any(|f| f.is_empty()) {
-                    return bad(&format!("node.{k}"), "must be a non-empty list like [stale-reads]".into());
+                    return bad(
+                        &format!("node.{k}"),
+                        "must be a non-empty list like [stale-reads]".into(),
+                    );
                 }
             } else if matches!(v, Scalar::List(_)) {
-                return bad(&format!("node.{k}"), "must be a scalar (only unsafe-test-faults takes a list)".into());
+                return bad(
+                    &format!("node.{k}"),
+                    "must be a scalar (only unsafe-test-faults takes a list)".into(),
+                );
             }
         }
         let w = &self.workload;
         if w.keys == 0 || w.keys > 100_000 {
-            return bad("workload.keys", format!("{} is out of range 1..=100000", w.keys));
+            return bad(
+                "workload.keys",
+                format!("{} is out of range 1..=100000", w.keys),
+            );
         }
         if w.clients == 0 || w.clients > 1000 {
-            return bad("workload.clients", format!("{} is out of range 1..=1000", w.clients));
+            return bad(
+                "workload.clients",
+                format!("{} is out of range 1..=1000", w.clients),
+            );
         }
         if !(w.rate.is_finite() && w.rate > 0.0) {
-            return bad("workload.rate", format!("{} must be a positive number of ops/s", w.rate));
+            return bad(
+                "workload.rate",
+                format!("{} must be a positive number of ops/s", w.rate),
+            );
         }
         if w.op_timeout.0 < Duration::from_millis(10) {
-            return bad("workload.op-timeout", format!("{} is below the minimum of 10ms", w.op_timeout));
+            return bad(
+                "workload.op-timeout",
+                format!("{} is below the minimum of 10ms", w.op_timeout),
+            );
         }
         let mut total = 0.0;
         for (op, weight) in &w.mix {
             if !w.model.ops().contains(&op.as_str()) {
                 return bad(
                     &format!("workload.mix.{op}"),
-                    format!("not an op of the {:?} model (allowed: {})", w.model, w.model.ops().join(", ")),
+                    format!(
+                        "not an op of the {:?} model (allowed: {})",
+                        w.model,
+                        w.model.ops().join(", ")
+                    ),
                 );
             }
             if !(weight.is_finite() && *weight >= 0.0) {
-                return bad(&format!("workload.mix.{op}"), format!("weight {weight} must be >= 0"));
+                return bad(
+                    &format!("workload.mix.{op}"),
+                    format!("weight {weight} must be >= 0"),
+                );
             }
             total += weight;
         }
@@ -775,13 +897,19 @@ impl Scenario {
             return bad("workload.mix", "the weights sum to 0".into());
         }
         if self.duration.0 < Duration::from_millis(100) {
-            return bad("duration", format!("{} is below the minimum of 100ms", self.duration));
+            return bad(
+                "duration",
+                format!("{} is below the minimum of 100ms", self.duration),
+            );
         }
         match &self.nemesis {
             NemesisSpec::None => {}
             NemesisSpec::Random(r) => {
                 if r.every.0 < Duration::from_millis(100) {
-                    return bad("nemesis.random.every", format!("{} is below the minimum of 100ms", r.every));
+                    return bad(
+                        "nemesis.random.every",
+                        format!("{} is below the minimum of 100ms", r.every),
+                    );
                 }
                 if r.faults.is_empty() {
                     return bad("nemesis.random.faults", "is empty".into());
@@ -796,7 +924,10 @@ impl Scenario {
                 }
                 if let Some(l) = r.lasts {
                     if l >= r.every {
-                        return bad("nemesis.random.for", format!("{l} must be shorter than every ({})", r.every));
+                        return bad(
+                            "nemesis.random.for",
+                            format!("{l} must be shorter than every ({})", r.every),
+                        );
                     }
                 }
             }
@@ -812,13 +943,20 @@ impl Scenario {
     fn validate_step(&self, origin: &str, i: usize, s: &Step) -> Result<(), ScenarioError> {
         let key = |k: &str| format!("nemesis[{i}].{k}");
         let bad = |k: &str, message: String| {
-            Err(ScenarioError::Invalid { origin: origin.to_string(), key: key(k), message })
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key(k),
+                message,
+            })
         };
         match (s.at, s.every) {
             (Some(_), Some(_)) => return bad("at", "give either `at` or `every`, not both".into()),
             (None, None) => return bad("at", "one of `at` or `every` is required".into()),
             (Some(at), None) if at >= self.duration => {
-                return bad("at", format!("{at} is not before the end of the run ({})", self.duration))
+                return bad(
+                    "at",
+                    format!("{at} is not before the end of the run ({})", self.duration),
+                )
             }
             (None, Some(e)) if e.0 < Duration::from_millis(100) => {
                 return bad("every", format!("{e} is below the minimum of 100ms"))
@@ -838,14 +976,23 @@ impl Scenario {
                 Ok(())
             }
         };
-        no("restart-after", s.restart_after.is_some() && !matches!(f, Kill | Terminate))?;
+        no(
+            "restart-after",
+            s.restart_after.is_some() && !matches!(f, Kill | Terminate),
+        )?;
         no("resume-after", s.resume_after.is_some() && f != Pause)?;
-        no("heal-after", s.heal_after.is_some() && !matches!(f, Partition | Latency))?;
+        no(
+            "heal-after",
+            s.heal_after.is_some() && !matches!(f, Partition | Latency),
+        )?;
         no("mode", s.mode.is_some() && f != Partition)?;
         no("latency", s.latency.is_some() && f != Latency)?;
         no("tear", s.tear.is_some() && f != TornWal)?;
         no("bytes", s.bytes.is_some() && f != TornWal)?;
-        no("target", s.target.is_some() && matches!(f, Restart | Resume | Heal | RollingRestart))?;
+        no(
+            "target",
+            s.target.is_some() && matches!(f, Restart | Resume | Heal | RollingRestart),
+        )?;
         no("cut-clients", s.cut_clients.is_some() && f != Partition)?;
         if f == AddNode && self.cluster.spares == 0 {
             return bad("fault", "add-node needs cluster.spares ≥ 1".into());
@@ -862,29 +1009,52 @@ impl Scenario {
                     return bad("target", format!("{t} is not a partition shape"));
                 }
             } else if !t.is_node_set() {
-                return bad("target", format!("{t} is a partition shape; fault {} needs nodes", f.name()));
+                return bad(
+                    "target",
+                    format!("{t} is a partition shape; fault {} needs nodes", f.name()),
+                );
             }
             let all = self.cluster.total() + self.cluster.spares;
             if let Target::Node(id) = t {
                 if *id > all {
-                    return bad("target", format!("node {id} does not exist (cluster has {all})"));
+                    return bad(
+                        "target",
+                        format!("node {id} does not exist (cluster has {all})"),
+                    );
                 }
                 if f == AddNode && *id <= self.cluster.total() {
-                    return bad("target", format!("node {id} is an initial member, not a spare"));
+                    return bad(
+                        "target",
+                        format!("node {id} is an initial member, not a spare"),
+                    );
                 }
             }
             if let Target::ShardLeader(sh) = t {
                 if *sh > self.cluster.shards {
-                    return bad("target", format!("shard {sh} does not exist (cluster has {})", self.cluster.shards));
+                    return bad(
+                        "target",
+                        format!(
+                            "shard {sh} does not exist (cluster has {})",
+                            self.cluster.shards
+                        ),
+                    );
                 }
             }
             if f == AddNode && !matches!(t, Target::One | Target::Node(_)) {
-                return bad("target", "add-node takes `one` (a spare) or n<ID> of a spare".into());
+                return bad(
+                    "target",
+                    "add-node takes `one` (a spare) or n<ID> of a spare".into(),
+                );
             }
         }
-        if let (Some(e), Some(after)) = (s.every, s.restart_after.or(s.resume_after).or(s.heal_after)) {
+        if let (Some(e), Some(after)) =
+            (s.every, s.restart_after.or(s.resume_after).or(s.heal_after))
+        {
             if after >= e {
-                return bad("every", format!("{e} must be longer than the fault lasts ({after})"));
+                return bad(
+                    "every",
+                    format!("{e} must be longer than the fault lasts ({after})"),
+                );
             }
         }
         if s.bytes == Some(0) {
@@ -921,7 +1091,9 @@ expect: linearizable
         assert_eq!(s.workload.rate, 500.0);
         assert_eq!(s.duration, Dur(Duration::from_secs(60)));
         assert_eq!(s.expect, Expect::Linearizable);
-        let NemesisSpec::Schedule(steps) = &s.nemesis else { panic!("schedule expected") };
+        let NemesisSpec::Schedule(steps) = &s.nemesis else {
+            panic!("schedule expected")
+        };
         assert_eq!(steps.len(), 3);
         assert_eq!(steps[0].target, Some(Target::MajorityMinority));
         assert_eq!(steps[2].every, Some(Dur(Duration::from_secs(8))));
@@ -936,8 +1108,13 @@ expect: linearizable
         assert_eq!(s.cluster.total(), 1);
         assert_eq!(s.workload.keys, 10);
         assert_eq!(s.duration.0, Duration::from_secs(120));
-        let NemesisSpec::Random(r) = &s.nemesis else { panic!("random expected") };
-        assert_eq!(r.faults, vec![FaultKind::Kill, FaultKind::Pause, FaultKind::Partition]);
+        let NemesisSpec::Random(r) = &s.nemesis else {
+            panic!("random expected")
+        };
+        assert_eq!(
+            r.faults,
+            vec![FaultKind::Kill, FaultKind::Pause, FaultKind::Partition]
+        );
         assert_eq!(r.every.0, Duration::from_secs(5));
     }
 
@@ -951,12 +1128,18 @@ expect: linearizable
         assert_eq!(s.cluster.total(), 9);
         assert_eq!(s.cluster.replicas(), 3);
         assert!(s.workload.pin_clients);
-        assert_eq!(s.unsafe_test_faults(), vec!["stale-reads".to_string(), "skip-fsync".to_string()]);
+        assert_eq!(
+            s.unsafe_test_faults(),
+            vec!["stale-reads".to_string(), "skip-fsync".to_string()]
+        );
         assert!(!s.node_config_options().contains_key(UNSAFE_TEST_FAULTS));
-        let NemesisSpec::Schedule(steps) = &s.nemesis else { panic!("schedule") };
+        let NemesisSpec::Schedule(steps) = &s.nemesis else {
+            panic!("schedule")
+        };
         assert_eq!(steps[0].target, Some(Target::ShardLeader(2)));
         assert_eq!(steps[1].target, Some(Target::Leaders));
-        let back = Scenario::from_yaml(&s.to_yaml().expect("yaml"), "back.yaml").expect("re-parses");
+        let back =
+            Scenario::from_yaml(&s.to_yaml().expect("yaml"), "back.yaml").expect("re-parses");
         assert_eq!(back, s);
         let y = "name: m\ncluster: {nodes: 3, spares: 2}\nworkload: {model: kv}\nduration: 10s\nexpect: linearizable\n\
                  nemesis:\n  - {at: 1s, fault: add-node}\n  - {at: 2s, fault: add-node, target: n5}\n  - {at: 3s, fault: remove-node, target: n1}\n";
@@ -981,7 +1164,9 @@ expect: linearizable
         assert_eq!(Dur::parse("2m").unwrap().0, Duration::from_secs(120));
         assert_eq!(Dur::parse("1.5s").unwrap().0, Duration::from_millis(1500));
         assert!(Dur::parse("10").unwrap_err().contains("unit is required"));
-        assert!(Dur::parse("10 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(Dur::parse("10 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(Dur::parse("s").is_err());
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
         assert_eq!(Dur(Duration::from_secs(120)).to_string(), "2m");
@@ -995,7 +1180,12 @@ expect: linearizable
     fn unknown_top_level_key_has_line_and_column() {
         let y = "name: x\nworkload: {model: kv}\nduration: 1s\nexpect: linearizable\nbogus: 3\n";
         match parse_err(y) {
-            ScenarioError::Parse { line, column, message, .. } => {
+            ScenarioError::Parse {
+                line,
+                column,
+                message,
+                ..
+            } => {
                 assert_eq!(line, Some(5), "{message}");
                 assert_eq!(column, Some(1), "{message}");
                 assert!(message.contains("bogus"), "{message}");
@@ -1006,7 +1196,8 @@ expect: linearizable
 
     #[test]
     fn unknown_nested_key_has_line_and_column() {
-        let y = "name: x\nworkload:\n  model: kv\n  clinets: 3\nduration: 1s\nexpect: linearizable\n";
+        let y =
+            "name: x\nworkload:\n  model: kv\n  clinets: 3\nduration: 1s\nexpect: linearizable\n";
         let e = parse_err(y);
         let msg = e.to_string();
         match e {
@@ -1038,7 +1229,9 @@ expect: linearizable
     #[test]
     fn bad_values_are_precise() {
         let base = |extra: &str| {
-            format!("name: x\nworkload: {{model: kv}}\nduration: 10s\nexpect: linearizable\n{extra}")
+            format!(
+                "name: x\nworkload: {{model: kv}}\nduration: 10s\nexpect: linearizable\n{extra}"
+            )
         };
         let cases: &[(&str, &str)] = &[
             ("cluster: {nodes: 0}\n", "cluster.nodes"),
@@ -1090,9 +1283,15 @@ expect: linearizable
             e => panic!("wrong error {e}"),
         }
         let y = "name: x\nworkload: {model: sql}\nduration: 10s\nexpect: linearizable\n";
-        assert!(matches!(parse_err(y), ScenarioError::Parse { line: Some(2), .. }));
+        assert!(matches!(
+            parse_err(y),
+            ScenarioError::Parse { line: Some(2), .. }
+        ));
         let y = "name: x\nworkload: {model: kv}\nduration: 10s\nexpect: maybe\n";
-        assert!(matches!(parse_err(y), ScenarioError::Parse { line: Some(4), .. }));
+        assert!(matches!(
+            parse_err(y),
+            ScenarioError::Parse { line: Some(4), .. }
+        ));
         let y = "name: x\nworkload: {model: kv}\nduration: 10s\n";
         let e = parse_err(y);
         assert!(e.to_string().contains("expect"), "{e}");

@@ -184,7 +184,11 @@ impl Generator {
     pub fn next_op(&mut self) -> Op {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = self.rng.unit() * total;
-        let idx = self.cumulative.iter().position(|c| x < *c).unwrap_or(self.ops.len().saturating_sub(1));
+        let idx = self
+            .cumulative
+            .iter()
+            .position(|c| x < *c)
+            .unwrap_or(self.ops.len().saturating_sub(1));
         let name = self.ops.get(idx).cloned().unwrap_or_else(|| "read".into());
         let key = self.keys[self.rng.below(self.keys.len() as u64) as usize].clone();
         let args = match (self.model, name.as_str()) {
@@ -229,11 +233,22 @@ mod tests {
 
     #[test]
     fn same_seed_same_ops_different_seed_different_ops() {
-        let s = spec("kv", ", mix: {read: 1, write: 1, cas: 1, delete: 1, incr: 1, append: 1}");
-        let a: Vec<Op> = (0..200).scan(Generator::new(&s, 7, 0), |g, _| Some(g.next_op())).collect();
-        let b: Vec<Op> = (0..200).scan(Generator::new(&s, 7, 0), |g, _| Some(g.next_op())).collect();
-        let c: Vec<Op> = (0..200).scan(Generator::new(&s, 8, 0), |g, _| Some(g.next_op())).collect();
-        let d: Vec<Op> = (0..200).scan(Generator::new(&s, 7, 1), |g, _| Some(g.next_op())).collect();
+        let s = spec(
+            "kv",
+            ", mix: {read: 1, write: 1, cas: 1, delete: 1, incr: 1, append: 1}",
+        );
+        let a: Vec<Op> = (0..200)
+            .scan(Generator::new(&s, 7, 0), |g, _| Some(g.next_op()))
+            .collect();
+        let b: Vec<Op> = (0..200)
+            .scan(Generator::new(&s, 7, 0), |g, _| Some(g.next_op()))
+            .collect();
+        let c: Vec<Op> = (0..200)
+            .scan(Generator::new(&s, 8, 0), |g, _| Some(g.next_op()))
+            .collect();
+        let d: Vec<Op> = (0..200)
+            .scan(Generator::new(&s, 7, 1), |g, _| Some(g.next_op()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
@@ -241,7 +256,9 @@ mod tests {
         for k in ["read", "write", "cas", "delete", "incr", "append"] {
             assert!(kinds.contains(k), "{k} never generated");
         }
-        assert!(a.iter().all(|o| ["k0", "k1", "k2", "k3"].contains(&o.key.as_str())));
+        assert!(a
+            .iter()
+            .all(|o| ["k0", "k1", "k2", "k3"].contains(&o.key.as_str())));
     }
 
     #[test]
@@ -268,7 +285,10 @@ mod tests {
         let s = spec("register", ", mix: {cas: 1}");
         let mut g = Generator::new(&s, 3, 0);
         let first = g.next_op();
-        assert!(matches!(first.args, OpArgs::Write(_)), "nothing known yet: {first:?}");
+        assert!(
+            matches!(first.args, OpArgs::Write(_)),
+            "nothing known yet: {first:?}"
+        );
         g.observe("k0", Some(42));
         g.observe("k1", Some(42));
         g.observe("k2", Some(42));
@@ -282,10 +302,24 @@ mod tests {
         let s = spec("list", "");
         let mut g = Generator::new(&s, 5, 2);
         let ops: Vec<Op> = (0..100).map(|_| g.next_op()).collect();
-        assert!(ops.iter().all(|o| matches!(o.args, OpArgs::RPush(_) | OpArgs::LRange)));
+        assert!(ops
+            .iter()
+            .all(|o| matches!(o.args, OpArgs::RPush(_) | OpArgs::LRange)));
         let cmd = OpArgs::Cas(1, 2).command("k");
-        assert_eq!(cmd, vec![b"SET".to_vec(), b"k".to_vec(), b"2".to_vec(), b"IFEQ".to_vec(), b"1".to_vec()]);
+        assert_eq!(
+            cmd,
+            vec![
+                b"SET".to_vec(),
+                b"k".to_vec(),
+                b"2".to_vec(),
+                b"IFEQ".to_vec(),
+                b"1".to_vec()
+            ]
+        );
         assert_eq!(OpArgs::Cas(1, 2).invoke_value(), json!([1, 2]));
-        assert_eq!(OpArgs::LRange.command("k")[2..], [b"0".to_vec(), b"-1".to_vec()]);
+        assert_eq!(
+            OpArgs::LRange.command("k")[2..],
+            [b"0".to_vec(), b"-1".to_vec()]
+        );
     }
 }

@@ -34,13 +34,20 @@ fn node_bin() -> PathBuf {
 async fn smoke_single_with_kill_is_linearizable() {
     let bin = node_bin();
     // The shipped scenario, shortened: same shape, 4 s of load, one kill.
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke-single.yaml"))
-        .expect("scenarios/smoke-single.yaml");
-    let mut sc = Scenario::from_yaml(&text, "smoke-single.yaml").expect("shipped scenario is valid");
-    assert!(sc.nemesis != sdr_harness::scenario::NemesisSpec::None, "smoke-single must have a nemesis");
-    let short = text
-        .replace("duration: 10s", "duration: 4s")
-        .replace("every: 4s, fault: kill, target: leader, restart-after: 1s", "every: 2s, fault: kill, target: leader, restart-after: 500ms");
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke-single.yaml"),
+    )
+    .expect("scenarios/smoke-single.yaml");
+    let mut sc =
+        Scenario::from_yaml(&text, "smoke-single.yaml").expect("shipped scenario is valid");
+    assert!(
+        sc.nemesis != sdr_harness::scenario::NemesisSpec::None,
+        "smoke-single must have a nemesis"
+    );
+    let short = text.replace("duration: 10s", "duration: 4s").replace(
+        "every: 4s, fault: kill, target: leader, restart-after: 1s",
+        "every: 2s, fault: kill, target: leader, restart-after: 500ms",
+    );
     sc = Scenario::from_yaml(&short, "short.yaml").expect("short scenario is valid");
     assert_eq!(sc.duration.0, Duration::from_secs(4));
 
@@ -57,22 +64,51 @@ async fn smoke_single_with_kill_is_linearizable() {
         check_timeout: Duration::from_secs(30),
     };
     let r = run(&opts).await.expect("the run completes");
-    assert_eq!(r.verdict, sdr_checker::Verdict::Linearizable, "{}", r.summary);
+    assert_eq!(
+        r.verdict,
+        sdr_checker::Verdict::Linearizable,
+        "{}",
+        r.summary
+    );
     assert!(r.matches_expectation());
     assert!(r.ok > 100, "too few ok ops: {}", r.summary);
     assert!(r.faults >= 1, "the kill was not installed: {}", r.summary);
     assert!(r.dir.starts_with(out.canonicalize().expect("out")));
-    let name = r.dir.file_name().expect("name").to_string_lossy().into_owned();
-    assert!(name.starts_with("smoke-single-") && name.ends_with("-7"), "{name}");
-    for f in ["scenario.yaml", "history.jsonl", "nemesis.jsonl", "result.json", "report.html", "n1/node.log", "n1/node.yaml"] {
-        assert!(r.dir.join(f).is_file(), "{f} missing in {}", r.dir.display());
+    let name = r
+        .dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("smoke-single-") && name.ends_with("-7"),
+        "{name}"
+    );
+    for f in [
+        "scenario.yaml",
+        "history.jsonl",
+        "nemesis.jsonl",
+        "result.json",
+        "report.html",
+        "n1/node.log",
+        "n1/node.yaml",
+    ] {
+        assert!(
+            r.dir.join(f).is_file(),
+            "{f} missing in {}",
+            r.dir.display()
+        );
     }
     let saved = Scenario::load(&r.dir.join("scenario.yaml")).expect("saved scenario parses");
     assert_eq!(saved.seed, Some(7));
     let nem = std::fs::read_to_string(r.dir.join("nemesis.jsonl")).expect("nemesis");
-    assert!(nem.contains("\"fault\":\"kill\"") && nem.contains("\"type\":\"stop\""), "{nem}");
+    assert!(
+        nem.contains("\"fault\":\"kill\"") && nem.contains("\"type\":\"stop\""),
+        "{nem}"
+    );
     let result: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r.dir.join("result.json")).expect("result")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("result.json")).expect("result"))
+            .expect("json");
     assert_eq!(result["verdict"], "linearizable", "{result}");
 }
 
@@ -98,7 +134,12 @@ async fn three_nodes_kill_and_partition_through_proxies() {
         check_timeout: Duration::from_secs(30),
     };
     let r = run(&opts).await.expect("the run completes");
-    assert_eq!(r.verdict, sdr_checker::Verdict::Linearizable, "{}", r.summary);
+    assert_eq!(
+        r.verdict,
+        sdr_checker::Verdict::Linearizable,
+        "{}",
+        r.summary
+    );
     assert!(r.ok > 50, "{}", r.summary);
     assert!(r.faults >= 2, "{}", r.summary);
     assert!(r.summary.contains("plots.html"), "{}", r.summary);
@@ -132,10 +173,18 @@ async fn two_shards_with_a_shard_leader_kill() {
         check_timeout: Duration::from_secs(30),
     };
     let r = run(&opts).await.expect("the run completes");
-    assert_eq!(r.verdict, sdr_checker::Verdict::Linearizable, "{}", r.summary);
+    assert_eq!(
+        r.verdict,
+        sdr_checker::Verdict::Linearizable,
+        "{}",
+        r.summary
+    );
     assert!(r.ok > 50, "{}", r.summary);
     let cfg = std::fs::read_to_string(r.dir.join("n1/node.yaml")).expect("config");
     assert!(cfg.contains("shards:") && cfg.contains("- id: 2"), "{cfg}");
     let nem = std::fs::read_to_string(r.dir.join("nemesis.jsonl")).expect("nemesis");
-    assert!(nem.contains("\"detail\":\"n2\""), "shard 2's leader is n2: {nem}");
+    assert!(
+        nem.contains("\"detail\":\"n2\""),
+        "shard 2's leader is n2: {nem}"
+    );
 }

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "sdr-harness", version, about = "Jepsen-style chaos runs of sdr-node clusters")]
+#[command(
+    name = "sdr-harness",
+    version,
+    about = "Jepsen-style chaos runs of sdr-node clusters"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,7 +77,13 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Validate { scenario } => match sdr_harness::scenario::Scenario::load(&scenario) {
             Ok(s) => {
-                println!("{}: ok ({} nodes, {}, expect {:?})", scenario.display(), s.cluster.total(), s.duration, s.expect);
+                println!(
+                    "{}: ok ({} nodes, {}, expect {:?})",
+                    scenario.display(),
+                    s.cluster.total(),
+                    s.duration,
+                    s.expect
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -81,8 +91,21 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
-        Cmd::Up { nodes, shards, dir, node_bin: nb, fsync } => up(nodes, shards, dir, node_bin(nb), fsync).await,
-        Cmd::Run { scenario, seed, out, node_bin: nb, check_timeout, quiet } => {
+        Cmd::Up {
+            nodes,
+            shards,
+            dir,
+            node_bin: nb,
+            fsync,
+        } => up(nodes, shards, dir, node_bin(nb), fsync).await,
+        Cmd::Run {
+            scenario,
+            seed,
+            out,
+            node_bin: nb,
+            check_timeout,
+            quiet,
+        } => {
             let opts = RunOptions {
                 scenario,
                 seed,
@@ -113,7 +136,13 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn up(nodes: u32, shards: u32, dir: Option<PathBuf>, bin: PathBuf, fsync: String) -> Result<ExitCode> {
+async fn up(
+    nodes: u32,
+    shards: u32,
+    dir: Option<PathBuf>,
+    bin: PathBuf,
+    fsync: String,
+) -> Result<ExitCode> {
     use sdr_harness::cluster::{Cluster, ClusterOptions};
     use sdr_harness::scenario::Scalar;
     if !(1..=9).contains(&nodes) || !(1..=8).contains(&shards) {
@@ -131,7 +160,10 @@ async fn up(nodes: u32, shards: u32, dir: Option<PathBuf>, bin: PathBuf, fsync: 
     opts.shards = shards;
     opts.cluster_id = format!("up-{ts}");
     opts.node_options.insert("fsync".into(), Scalar::Str(fsync));
-    eprintln!("sdr-harness up: starting {shards} × {nodes} nodes in {} …", dir.display());
+    eprintln!(
+        "sdr-harness up: starting {shards} × {nodes} nodes in {} …",
+        dir.display()
+    );
     let started = tokio::select! {
         c = Cluster::start(opts) => c,
         _ = tokio::signal::ctrl_c() => {
@@ -163,9 +195,15 @@ async fn up(nodes: u32, shards: u32, dir: Option<PathBuf>, bin: PathBuf, fsync: 
         println!("try: redis-cli -c -h {host} -p {port}");
     }
     if let Some(f) = cluster.admin_file() {
-        println!("admin: target/release/sdr-node admin --cluster {} status", f.display());
+        println!(
+            "admin: target/release/sdr-node admin --cluster {} status",
+            f.display()
+        );
     }
-    println!("logs and data: {}/n<ID>/ — Ctrl-C stops every node", dir.display());
+    println!(
+        "logs and data: {}/n<ID>/ — Ctrl-C stops every node",
+        dir.display()
+    );
     let _ = tokio::signal::ctrl_c().await;
     eprintln!("sdr-harness up: stopping …");
     cluster.stop_all().await;
@@ -183,10 +221,16 @@ fn main() -> ExitCode {
         }
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SDR_HARNESS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SDR_HARNESS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .try_init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sdr-harness: starting the runtime: {e}");
