@@ -126,6 +126,8 @@ fn decode_err<E: std::error::Error>(
     network(format!("node {target} sent a malformed {what}: {e}"))
 }
 
+// openraft's `RPCError` is large by design; boxing it here would only be unboxed again.
+#[allow(clippy::result_large_err)]
 impl PeerClient {
     fn request<T, E: std::error::Error>(
         &self,

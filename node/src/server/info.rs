@@ -58,7 +58,7 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
-                node.id as u128 * 0x9e37_79b9_7f4a_7c15u128 ^ std::process::id() as u128,
+                (node.id as u128 * 0x9e37_79b9_7f4a_7c15u128) ^ std::process::id() as u128,
                 node.local_addr.port(),
                 uptime / 86_400,
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),

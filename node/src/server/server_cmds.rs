@@ -277,6 +277,9 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
     }
 }
 
+/// One validated `CONFIG SET` change, applied only after every pair validated.
+type SettingChange = Box<dyn FnOnce(&mut super::node::Settings)>;
+
 /// (name, value, runtime-changeable) for every option CONFIG GET reports.
 fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
     let s = node.settings();
@@ -340,7 +343,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             }
             Frame::Array(out)
         }
-        "set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+        "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
             let entries = config_entries(node);
             // Validate everything first so a failing pair changes nothing.
             let mut changes = Vec::new();
@@ -361,7 +364,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                     Some(_) => changes.push((name, value)),
                 }
             }
-            let mut parsed: Vec<Box<dyn FnOnce(&mut super::node::Settings)>> = Vec::new();
+            let mut parsed: Vec<SettingChange> = Vec::new();
             for (name, value) in changes {
                 let invalid = |why: &str| {
                     Frame::error(format!(
