@@ -509,3 +509,36 @@ fn forward_to_leader_serves_clients_that_do_not_follow_moved() {
     let v: String = cluster.leader_conn().get("fwd").unwrap();
     assert_eq!(v, "v1");
 }
+
+#[test]
+fn idempotent_retry_after_failover_applies_once() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    let old = cluster.wait_for_leader();
+    let mut c = cluster.leader_conn();
+    let idem = |seq: u64| {
+        redis::cmd("IDEMPOTENT")
+            .arg("client-a")
+            .arg(seq)
+            .arg("INCRBY")
+            .arg("counter")
+            .arg(10)
+            .clone()
+    };
+    let first: i64 = idem(1).query(&mut c).unwrap();
+    assert_eq!(first, 10);
+    drop(c);
+    // The reply "was lost" and the leader died: the client retries the same request elsewhere.
+    cluster.node(old).kill9();
+    let mut c = cluster.leader_conn();
+    let retry: i64 = idem(1).query(&mut c).unwrap();
+    assert_eq!(retry, 10, "the retry gets the original reply");
+    assert_eq!(
+        c.get::<_, i64>("counter").unwrap(),
+        10,
+        "and is not applied twice"
+    );
+    let next: i64 = idem(2).query(&mut c).unwrap();
+    assert_eq!(next, 20);
+    let e = idem(1).query::<i64>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("stale request"), "{e}");
+}

@@ -16,6 +16,7 @@
 
 pub mod glob;
 pub mod hashes;
+pub mod idempotent;
 pub mod keys;
 pub mod lists;
 pub mod sets;
@@ -124,6 +125,9 @@ pub fn check_arity(spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Frame> {
 /// Positions of the key arguments in `argv` per first/last/step (empty when the command has
 /// no keys or argv is too short).
 pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
+    if spec.name == "idempotent" {
+        return idempotent::IdemOp::inner_key_indices(argv);
+    }
     let argc = argv.len() as i64;
     if spec.first_key <= 0 || spec.step <= 0 {
         return Vec::new();
@@ -150,6 +154,7 @@ pub(crate) enum Op {
     Hash(hashes::HashOp),
     List(lists::ListOp),
     Set(sets::SetOp),
+    Idem(idempotent::IdemOp),
 }
 
 /// A typed data command (kind Read or Write). Holds `Bytes`, so clones are cheap.
@@ -179,6 +184,7 @@ impl Command {
             "hash" => Op::Hash(hashes::parse(n, argv)?),
             "list" => Op::List(lists::parse(n, argv)?),
             "set" => Op::Set(sets::parse(n, argv)?),
+            "sdr" => Op::Idem(idempotent::parse(argv)?),
             _ => Op::Keys(keys::parse(n, argv)?),
         };
         Ok(Command { spec, op })
@@ -205,6 +211,7 @@ impl Command {
             Op::Hash(op) => op.write(ks, now_ms),
             Op::List(op) => op.write(ks, now_ms),
             Op::Set(op) => op.write(ks, now_ms),
+            Op::Idem(op) => op.write(ks, now_ms),
         }
     }
 
@@ -222,6 +229,7 @@ impl Command {
             Op::Hash(op) => op.read(ks, now_ms),
             Op::List(op) => op.read(ks, now_ms),
             Op::Set(op) => op.read(ks, now_ms),
+            Op::Idem(_) => Frame::error("ERR internal error: IDEMPOTENT is a write command"),
         }
     }
 }

@@ -95,6 +95,7 @@ static TABLE: &[CommandSpec] = &[
     c("hsetnx", 4, WDF, K1, Write, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist."),
     c("hstrlen", 3, RF, K1, Read, "hash", "3.2.0", "Returns the length of the value of a field."),
     c("hvals", 2, R, K1, Read, "hash", "2.0.0", "Returns all values in a hash."),
+    c("idempotent", -5, W, K0, Write, "sdr", "sdr-0.1", "Applies a write at most once per (client id, sequence number); a retry returns the first reply."),
     c("incr", 2, WDF, K1, Write, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     c("incrby", 3, WDF, K1, Write, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
     c("incrbyfloat", 3, WDF, K1, Write, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist."),

@@ -1,0 +1,217 @@
+//! `IDEMPOTENT client-id seq command [args...]`: exactly-once retries of a write.
+//!
+//! A client that may retry after a lost reply (timeout, dropped connection, failover) tags each
+//! write with its own id and a sequence number that grows by at least one per new write. The
+//! state machine remembers, per client, the last sequence number applied and its reply (as an
+//! ordinary replicated key, so snapshots, followers and new leaders all know it):
+//!
+//! - `seq` greater than the last applied: the command is applied and its reply remembered;
+//! - `seq` equal to the last applied: a retry — the remembered reply is returned and the command
+//!   is **not** applied again (an `INCR` retried after a lost reply increments once);
+//! - `seq` smaller: `-ERR stale request …`, nothing applied.
+//!
+//! The record lives under the key `\0sdr:req:<client-id>` with a one-hour deadline taken from
+//! the entry's stamped time, so abandoned clients cost nothing after an hour and every replica
+//! agrees on when it goes. A retry more than an hour after the original is applied again.
+//! The record key is visible to KEYS/SCAN/DBSIZE and removed by FLUSHALL (docs/commands.md).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::resp::{decode, Frame};
+use crate::store::{Keyspace, Value};
+
+use super::Command;
+
+/// How long a client's last reply is remembered, in stamped milliseconds.
+pub const WINDOW_MS: u64 = 3_600_000;
+
+/// Key prefix of the per-client records.
+pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct IdemOp {
+    client: Bytes,
+    seq: u64,
+    inner: Box<Command>,
+}
+
+/// `argv` = `IDEMPOTENT client-id seq command [args...]` (arity checked by the caller).
+pub(crate) fn parse(argv: &[Bytes]) -> Result<IdemOp, Frame> {
+    let client = argv[1].clone();
+    if client.is_empty() {
+        return Err(Frame::error("ERR IDEMPOTENT needs a non-empty client id"));
+    }
+    let seq = std::str::from_utf8(&argv[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| {
+            Frame::error("ERR IDEMPOTENT sequence number must be a non-negative integer")
+        })?;
+    let inner = Command::parse(&argv[3..])?;
+    if inner.spec().name == "idempotent" {
+        return Err(Frame::error("ERR IDEMPOTENT cannot be nested"));
+    }
+    if !inner.is_write() {
+        return Err(Frame::error("ERR IDEMPOTENT only wraps write commands"));
+    }
+    Ok(IdemOp {
+        client,
+        seq,
+        inner: Box::new(inner),
+    })
+}
+
+fn record_key(client: &[u8]) -> Bytes {
+    let mut k = BytesMut::with_capacity(RECORD_PREFIX.len() + client.len());
+    k.put_slice(RECORD_PREFIX);
+    k.put_slice(client);
+    k.freeze()
+}
+
+/// Record value: the sequence number (8 bytes, little endian), then the reply in RESP.
+fn encode_record(seq: u64, reply: &Frame) -> Bytes {
+    let mut b = BytesMut::with_capacity(32);
+    b.put_u64_le(seq);
+    reply.encode(&mut b);
+    b.freeze()
+}
+
+fn decode_record(v: &[u8]) -> Option<(u64, Frame)> {
+    let seq = u64::from_le_bytes(v.get(..8)?.try_into().ok()?);
+    let mut rest = BytesMut::from(&v[8..]);
+    let frame = decode::decode_frame(&mut rest).ok()??;
+    Some((seq, frame))
+}
+
+impl IdemOp {
+    pub(crate) fn write(&self, ks: &mut Keyspace, now_ms: u64) -> Frame {
+        let key = record_key(&self.client);
+        let last = ks.get(&key, now_ms).and_then(|e| match &e.value {
+            Value::Str(v) => decode_record(v),
+            _ => None,
+        });
+        if let Some((seq, reply)) = last {
+            if self.seq == seq {
+                return reply;
+            }
+            if self.seq < seq {
+                return Frame::error(format!(
+                    "ERR stale request: sequence {} of client '{}' is older than the last applied ({seq})",
+                    self.seq,
+                    String::from_utf8_lossy(&self.client)
+                ));
+            }
+        }
+        let reply = self.inner.apply(ks, now_ms);
+        ks.insert(
+            key,
+            Value::Str(encode_record(self.seq, &reply)),
+            Some(now_ms + WINDOW_MS),
+            now_ms,
+        );
+        reply
+    }
+
+    /// Key positions of the wrapped command, shifted past `IDEMPOTENT client seq`.
+    pub(crate) fn inner_key_indices(argv: &[Bytes]) -> Vec<usize> {
+        match argv.get(3).and_then(|n| super::lookup(n)) {
+            Some(spec) if spec.name != "idempotent" => super::key_indices(spec, &argv[3..])
+                .into_iter()
+                .map(|i| i + 3)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::apply_argv;
+
+    fn argv(parts: &[&str]) -> Vec<Bytes> {
+        parts
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn a_retry_returns_the_first_reply_without_applying_again() {
+        let mut ks = Keyspace::default();
+        let now = 1_000;
+        assert_eq!(
+            apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c1", "1", "INCR", "n"]), now),
+            Frame::Integer(1)
+        );
+        // The reply was lost; the client retries the same request.
+        assert_eq!(
+            apply_argv(
+                &mut ks,
+                &argv(&["IDEMPOTENT", "c1", "1", "INCR", "n"]),
+                now + 5
+            ),
+            Frame::Integer(1)
+        );
+        assert_eq!(
+            apply_argv(&mut ks, &argv(&["GET", "n"]), now),
+            Frame::bulk("1"),
+            "applied once"
+        );
+        assert_eq!(
+            apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c1", "2", "INCR", "n"]), now),
+            Frame::Integer(2)
+        );
+        let stale = apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c1", "1", "INCR", "n"]), now);
+        assert!(
+            matches!(stale, Frame::Error(ref e) if e.starts_with("ERR stale request")),
+            "{stale:?}"
+        );
+        // Another client has its own sequence.
+        assert_eq!(
+            apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c2", "1", "INCR", "n"]), now),
+            Frame::Integer(3)
+        );
+        // After the window the record is gone and a very late retry applies again.
+        assert_eq!(
+            apply_argv(
+                &mut ks,
+                &argv(&["IDEMPOTENT", "c1", "2", "INCR", "n"]),
+                now + WINDOW_MS + 1
+            ),
+            Frame::Integer(4)
+        );
+    }
+
+    #[test]
+    fn errors_are_remembered_and_bad_wrappers_refused() {
+        let mut ks = Keyspace::default();
+        let _ = apply_argv(&mut ks, &argv(&["SET", "s", "x"]), 0);
+        let e = apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c", "7", "INCR", "s"]), 0);
+        assert_eq!(
+            e,
+            Frame::error("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c", "7", "INCR", "s"]), 0),
+            e
+        );
+        for bad in [
+            &["IDEMPOTENT", "c", "x", "INCR", "n"][..],
+            &["IDEMPOTENT", "c", "1", "GET", "n"],
+            &["IDEMPOTENT", "c", "1", "IDEMPOTENT", "c", "2", "INCR", "n"],
+            &["IDEMPOTENT", "", "1", "INCR", "n"],
+        ] {
+            assert!(
+                matches!(apply_argv(&mut ks, &argv(bad), 0), Frame::Error(_)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn routing_uses_the_wrapped_keys() {
+        let a = argv(&["IDEMPOTENT", "c", "1", "MSET", "k1", "v1", "k2", "v2"]);
+        assert_eq!(IdemOp::inner_key_indices(&a), vec![4, 6]);
+    }
+}
