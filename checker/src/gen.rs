@@ -10,29 +10,9 @@ use crate::op::{Input, OpKind, Output, Val};
 use std::io::{self, Write};
 use std::sync::Arc;
 
-/// Small, fast, seeded PRNG (splitmix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n.max(1) as u128) >> 64) as u64
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
-    }
-}
+/// The workspace's one seeded PRNG (`sdr-seeded`, SplitMix64); re-exported
+/// so `gen::Rng` keeps naming it for the tests and the benchmark.
+pub use sdr_seeded::Rng;
 
 /// Generator parameters.
 #[derive(Clone, Debug)]
@@ -99,7 +79,7 @@ struct GenOp {
 
 fn pick_input(p: &GenParams, rng: &mut Rng) -> Input {
     let v = |rng: &mut Rng| Val::Int(rng.below(p.values.max(1) as u64) as i64);
-    let r = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let r = rng.unit();
     match p.model {
         ModelKind::List => {
             if r < 0.5 {

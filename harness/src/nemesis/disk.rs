@@ -3,7 +3,7 @@
 
 use super::{names, resolve_nodes, Applied, BoxFuture, Ctx, Fault};
 use crate::scenario::{FaultKind, Target, TearMode};
-use crate::workload::Rng;
+use sdr_seeded::Rng;
 
 /// Tears the tail of a WAL segment: truncates the last `bytes` bytes, or flips
 /// one byte among them. Returns a description.

@@ -6,7 +6,7 @@ use super::{build, Action, Applied, Ctx, Fault, Outcome};
 use crate::cluster::Cluster;
 use crate::recorder::Recorder;
 use crate::scenario::FaultKind;
-use crate::workload::Rng;
+use sdr_seeded::Rng;
 
 /// Faults that are over when `start` returns (their interval is the time `start` took).
 fn instantaneous(kind: FaultKind) -> bool {

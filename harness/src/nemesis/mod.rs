@@ -33,7 +33,7 @@ pub use process::{PauseFault, ProcessFault, RollingRestart};
 
 use crate::cluster::{Cluster, NodeState};
 use crate::scenario::{FaultKind, Step, Target};
-use crate::workload::Rng;
+use sdr_seeded::Rng;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;

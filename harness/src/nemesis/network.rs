@@ -4,7 +4,7 @@
 use super::{names, resolve_nodes, Applied, BoxFuture, Ctx, Fault};
 use crate::proxy::LinkState;
 use crate::scenario::{FaultKind, LinkMode, Target};
-use crate::workload::Rng;
+use sdr_seeded::Rng;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The fault timeline: a pure function of the scenario and the seed.
 
 use crate::scenario::{FaultKind, LinkMode, NemesisSpec, Scenario, Step, Target};
-use crate::workload::Rng;
+use sdr_seeded::Rng;
 use std::time::Duration;
 
 /// One timeline entry.
@@ -194,5 +194,33 @@ mod tests {
             .count();
         assert_eq!(starts, 14);
         assert_eq!(stops, 14);
+    }
+
+    /// Published seeds replay the same fault timeline: `random-mix`'s plan for
+    /// seed 1 (the
+    /// generator in `sdr-seeded` was checked identical to the harness's former
+    /// copy on seeds 0..2000; see its `pinned_outputs`).
+    #[test]
+    fn published_seed_replays_the_same_faults() {
+        let s = sc("nemesis: {random: {every: 4s, faults: [kill, pause, partition], for: 2s}}\n");
+        let kinds: Vec<&str> = plan(&s, 1)
+            .iter()
+            .filter_map(|p| match &p.action {
+                Action::Start { step, .. } => Some(step.fault.name()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "partition",
+                "kill",
+                "pause",
+                "kill",
+                "kill",
+                "partition",
+                "partition"
+            ]
+        );
     }
 }
