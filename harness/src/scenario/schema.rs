@@ -1,0 +1,446 @@
+//! The typed scenario file: every section and field, with its default.
+//! Strict (`deny_unknown_fields`); semantic checks are in [`super::validate`].
+
+use super::{Dur, Target};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A whole scenario.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// Options written into every node's config file (kebab-case node config keys).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node: BTreeMap<String, Scalar>,
+    pub workload: WorkloadSpec,
+    pub duration: Dur,
+    #[serde(default)]
+    pub nemesis: NemesisSpec,
+    /// How long to wait for the cluster to recover after the fault phase.
+    #[serde(default = "default_recovery")]
+    pub recovery: Dur,
+    pub expect: Expect,
+    /// Set by the runner in the copy it saves (`scenario.yaml` "as run").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+fn default_recovery() -> Dur {
+    Dur(Duration::from_secs(20))
+}
+
+/// A scalar node option value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    /// A list of strings (only for `unsafe-test-faults`).
+    List(Vec<String>),
+}
+
+impl Serialize for Scalar {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Scalar::Bool(b) => s.serialize_bool(*b),
+            Scalar::Int(i) => s.serialize_i64(*i),
+            Scalar::Str(v) => s.serialize_str(v),
+            Scalar::List(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar (string, integer or boolean)")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    v.push(x);
+                }
+                Ok(Scalar::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Str(s) => write!(f, "{s}"),
+            Scalar::List(v) => write!(f, "{}", v.join(",")),
+        }
+    }
+}
+
+/// `cluster:`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSpec {
+    /// Total number of nodes (default: `shards × replicas`, else 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// Raft groups; each owns the slots the consistent-hash ring gives it.
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// Members per shard (default: `nodes` with one shard, else 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Extra nodes started only when an `add-node` fault adds them (one shard only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spares: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ClusterSpec {
+    /// Members per shard.
+    pub fn replicas(&self) -> u32 {
+        match (self.replicas, self.nodes) {
+            (Some(r), _) => r,
+            (None, Some(n)) if self.shards <= 1 => n,
+            (None, Some(n)) => n / self.shards.max(1),
+            (None, None) if self.shards > 1 => 3,
+            (None, None) => 1,
+        }
+    }
+    /// Initial members over all shards.
+    pub fn total(&self) -> u32 {
+        self.nodes.unwrap_or(self.shards.max(1) * self.replicas())
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            nodes: None,
+            shards: 1,
+            replicas: None,
+            spares: 0,
+        }
+    }
+}
+
+/// Which checker model (and which commands) the workload uses.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    Kv,
+    Register,
+    List,
+}
+
+impl Model {
+    pub fn checker_kind(self) -> sdr_checker::models::ModelKind {
+        use sdr_checker::models::ModelKind;
+        match self {
+            Model::Kv => ModelKind::Kv,
+            Model::Register => ModelKind::Register,
+            Model::List => ModelKind::List,
+        }
+    }
+    /// Op names allowed in `mix`.
+    pub fn ops(self) -> &'static [&'static str] {
+        match self {
+            Model::Kv => &["read", "write", "cas", "delete", "incr", "append"],
+            Model::Register => &["read", "write", "cas"],
+            Model::List => &["rpush", "lrange"],
+        }
+    }
+    pub fn default_mix(self) -> BTreeMap<String, f64> {
+        let pairs: &[(&str, f64)] = match self {
+            Model::Kv => &[("read", 0.4), ("write", 0.3), ("cas", 0.2), ("incr", 0.1)],
+            Model::Register => &[("read", 0.5), ("write", 0.3), ("cas", 0.2)],
+            Model::List => &[("rpush", 0.6), ("lrange", 0.4)],
+        };
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+}
+
+/// `workload:`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkloadSpec {
+    pub model: Model,
+    #[serde(default = "default_keys")]
+    pub keys: u32,
+    #[serde(default = "default_clients")]
+    pub clients: u32,
+    /// Target ops/s over all clients together.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Relative weights of op kinds; default depends on the model.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mix: BTreeMap<String, f64>,
+    /// Per-op client timeout: past it the outcome is unknown (`info`).
+    #[serde(default = "default_op_timeout")]
+    pub op_timeout: Dur,
+    /// Each client sends every op to its home node first (reads reach followers;
+    /// `-MOVED` still redirects), instead of staying where it was redirected to.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin_clients: bool,
+}
+
+fn default_keys() -> u32 {
+    10
+}
+fn default_clients() -> u32 {
+    5
+}
+fn default_rate() -> f64 {
+    200.0
+}
+fn default_op_timeout() -> Dur {
+    Dur(Duration::from_secs(2))
+}
+
+impl WorkloadSpec {
+    /// The mix to use (the default for the model when `mix` is empty).
+    pub fn effective_mix(&self) -> BTreeMap<String, f64> {
+        if self.mix.is_empty() {
+            self.model.default_mix()
+        } else {
+            self.mix.clone()
+        }
+    }
+}
+
+/// `expect:`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    Linearizable,
+    Violation,
+}
+
+/// Fault kinds.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL the target nodes (restart after `restart-after`, or at `restart`/the end).
+    Kill,
+    /// SIGTERM (clean shutdown) the target nodes.
+    Terminate,
+    /// Restart every node that is down.
+    Restart,
+    /// SIGSTOP the targets (SIGCONT after `resume-after`, or at `resume`/`heal`/the end).
+    Pause,
+    /// SIGCONT every paused node.
+    Resume,
+    /// Cut peer links (through the proxies) according to `target`.
+    Partition,
+    /// Heal every partition, remove latency, resume paused nodes.
+    Heal,
+    /// Add `latency` to every peer link of the targets.
+    Latency,
+    /// Kill the target, tear the tail of its newest WAL segment, restart it.
+    TornWal,
+    /// Restart every node one after the other (SIGTERM, start, wait ready).
+    RollingRestart,
+    /// Start a spare node and add it to the group (`sdr-node admin add`).
+    AddNode,
+    /// Remove a member from its group (`sdr-node admin remove`), then stop it.
+    RemoveNode,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Terminate => "terminate",
+            FaultKind::Restart => "restart",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Latency => "latency",
+            FaultKind::TornWal => "torn-wal",
+            FaultKind::RollingRestart => "rolling-restart",
+            FaultKind::AddNode => "add-node",
+            FaultKind::RemoveNode => "remove-node",
+        }
+    }
+    /// The faults allowed in `random.faults`.
+    pub fn randomizable(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill
+                | FaultKind::Pause
+                | FaultKind::Partition
+                | FaultKind::Latency
+                | FaultKind::TornWal
+        )
+    }
+}
+
+/// How a partitioned link misbehaves.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkMode {
+    /// Close connections and refuse new ones.
+    #[default]
+    Reject,
+    /// Keep connections open and drop every byte.
+    Blackhole,
+}
+
+/// How a torn WAL tail is made.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TearMode {
+    /// Cut the last `bytes` bytes of the newest segment.
+    #[default]
+    Truncate,
+    /// Flip one byte inside the last `bytes` bytes of the newest segment.
+    Flip,
+}
+
+/// One scheduled fault: `{at: 10s, fault: kill, ...}` or `{every: 8s, fault: kill, ...}`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Dur>,
+    pub fault: FaultKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<LinkMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_after: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal_after: Option<Dur>,
+    /// torn-wal: `truncate` (default) or `flip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tear: Option<TearMode>,
+    /// torn-wal: how many tail bytes are affected (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// partition: also cut the client links of nodes cut off from their shard's majority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_clients: Option<bool>,
+}
+
+/// `nemesis: {random: {...}}`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RandomSpec {
+    pub every: Dur,
+    pub faults: Vec<FaultKind>,
+    /// How long each fault lasts before it is undone (default: half of `every`).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub lasts: Option<Dur>,
+    /// Partition link mode for random partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<LinkMode>,
+}
+
+/// `nemesis:` — a list of steps, or `{random: ...}`. Absent = no faults.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum NemesisSpec {
+    #[default]
+    None,
+    Schedule(Vec<Step>),
+    Random(RandomSpec),
+}
+
+impl Serialize for NemesisSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            NemesisSpec::None => s
+                .serialize_seq(Some(0))
+                .and_then(serde::ser::SerializeSeq::end),
+            NemesisSpec::Schedule(v) => v.serialize(s),
+            NemesisSpec::Random(r) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("random", r)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NemesisSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NemesisSpec, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NemesisSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of fault steps, or {random: {every, faults}}")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<NemesisSpec, E> {
+                Ok(NemesisSpec::None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<NemesisSpec, E> {
+                Ok(NemesisSpec::None)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NemesisSpec, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<Step>()? {
+                    v.push(s);
+                }
+                Ok(if v.is_empty() {
+                    NemesisSpec::None
+                } else {
+                    NemesisSpec::Schedule(v)
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NemesisSpec, A::Error> {
+                let mut out = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    if k != "random" {
+                        return Err(de::Error::unknown_field(&k, &["random"]));
+                    }
+                    if out.is_some() {
+                        return Err(de::Error::duplicate_field("random"));
+                    }
+                    out = Some(map.next_value::<RandomSpec>()?);
+                }
+                out.map(NemesisSpec::Random)
+                    .ok_or_else(|| de::Error::missing_field("random"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

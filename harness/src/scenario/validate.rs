@@ -1,0 +1,309 @@
+//! Semantic checks of a parsed scenario; each error names the key path.
+
+use super::{
+    FaultKind, NemesisSpec, Scalar, Scenario, ScenarioError, Step, Target, RESERVED_NODE_KEYS,
+    UNSAFE_TEST_FAULTS,
+};
+use std::time::Duration;
+
+impl Scenario {
+    /// Semantic checks after parsing.
+    pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: String| {
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                message,
+            })
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return bad(
+                "name",
+                format!(
+                    "{:?} must be non-empty and use only [A-Za-z0-9._-]",
+                    self.name
+                ),
+            );
+        }
+        let c = &self.cluster;
+        if c.shards == 0 || c.shards > 8 {
+            return bad(
+                "cluster.shards",
+                format!("{} is out of range 1..=8", c.shards),
+            );
+        }
+        if let Some(nodes) = c.nodes {
+            if !(1..=27).contains(&nodes) {
+                return bad("cluster.nodes", format!("{nodes} is out of range 1..=27"));
+            }
+        }
+        let r = c.replicas();
+        if !(1..=9).contains(&r) {
+            return bad("cluster.replicas", format!("{r} is out of range 1..=9"));
+        }
+        let n = c.total();
+        if let Some(nodes) = c.nodes {
+            if !(1..=27).contains(&nodes) {
+                return bad("cluster.nodes", format!("{nodes} is out of range 1..=27"));
+            }
+            if nodes != c.shards * r {
+                return bad(
+                    "cluster.nodes",
+                    format!("{nodes} must equal shards × replicas ({} × {r})", c.shards),
+                );
+            }
+        }
+        if c.spares > 0 && (c.shards != 1 || n < 2) {
+            return bad(
+                "cluster.spares",
+                "spares need one shard of at least 2 nodes".into(),
+            );
+        }
+        if n + c.spares > 27 {
+            return bad(
+                "cluster.spares",
+                format!("{} nodes in all is more than 27", n + c.spares),
+            );
+        }
+        for (k, v) in &self.node {
+            if RESERVED_NODE_KEYS.contains(&k.as_str()) {
+                return bad(
+                    &format!("node.{k}"),
+                    "is set by the harness for each node".into(),
+                );
+            }
+            if k == UNSAFE_TEST_FAULTS {
+                let list = self.unsafe_test_faults();
+                if list.is_empty() || list.iter().any(|f| f.is_empty()) {
+                    return bad(
+                        &format!("node.{k}"),
+                        "must be a non-empty list like [stale-reads]".into(),
+                    );
+                }
+            } else if matches!(v, Scalar::List(_)) {
+                return bad(
+                    &format!("node.{k}"),
+                    "must be a scalar (only unsafe-test-faults takes a list)".into(),
+                );
+            }
+        }
+        let w = &self.workload;
+        if w.keys == 0 || w.keys > 100_000 {
+            return bad(
+                "workload.keys",
+                format!("{} is out of range 1..=100000", w.keys),
+            );
+        }
+        if w.clients == 0 || w.clients > 1000 {
+            return bad(
+                "workload.clients",
+                format!("{} is out of range 1..=1000", w.clients),
+            );
+        }
+        if !(w.rate.is_finite() && w.rate > 0.0) {
+            return bad(
+                "workload.rate",
+                format!("{} must be a positive number of ops/s", w.rate),
+            );
+        }
+        if w.op_timeout.0 < Duration::from_millis(10) {
+            return bad(
+                "workload.op-timeout",
+                format!("{} is below the minimum of 10ms", w.op_timeout),
+            );
+        }
+        let mut total = 0.0;
+        for (op, weight) in &w.mix {
+            if !w.model.ops().contains(&op.as_str()) {
+                return bad(
+                    &format!("workload.mix.{op}"),
+                    format!(
+                        "not an op of the {:?} model (allowed: {})",
+                        w.model,
+                        w.model.ops().join(", ")
+                    ),
+                );
+            }
+            if !(weight.is_finite() && *weight >= 0.0) {
+                return bad(
+                    &format!("workload.mix.{op}"),
+                    format!("weight {weight} must be >= 0"),
+                );
+            }
+            total += weight;
+        }
+        if !w.mix.is_empty() && total <= 0.0 {
+            return bad("workload.mix", "the weights sum to 0".into());
+        }
+        if self.duration.0 < Duration::from_millis(100) {
+            return bad(
+                "duration",
+                format!("{} is below the minimum of 100ms", self.duration),
+            );
+        }
+        match &self.nemesis {
+            NemesisSpec::None => {}
+            NemesisSpec::Random(r) => {
+                if r.every.0 < Duration::from_millis(100) {
+                    return bad(
+                        "nemesis.random.every",
+                        format!("{} is below the minimum of 100ms", r.every),
+                    );
+                }
+                if r.faults.is_empty() {
+                    return bad("nemesis.random.faults", "is empty".into());
+                }
+                for f in &r.faults {
+                    if !f.randomizable() {
+                        return bad(
+                            "nemesis.random.faults",
+                            format!("{} cannot be random (use kill, pause, partition, latency, torn-wal)", f.name()),
+                        );
+                    }
+                }
+                if let Some(l) = r.lasts {
+                    if l >= r.every {
+                        return bad(
+                            "nemesis.random.for",
+                            format!("{l} must be shorter than every ({})", r.every),
+                        );
+                    }
+                }
+            }
+            NemesisSpec::Schedule(steps) => {
+                for (i, s) in steps.iter().enumerate() {
+                    self.validate_step(origin, i, s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_step(&self, origin: &str, i: usize, s: &Step) -> Result<(), ScenarioError> {
+        let key = |k: &str| format!("nemesis[{i}].{k}");
+        let bad = |k: &str, message: String| {
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key(k),
+                message,
+            })
+        };
+        match (s.at, s.every) {
+            (Some(_), Some(_)) => return bad("at", "give either `at` or `every`, not both".into()),
+            (None, None) => return bad("at", "one of `at` or `every` is required".into()),
+            (Some(at), None) if at >= self.duration => {
+                return bad(
+                    "at",
+                    format!("{at} is not before the end of the run ({})", self.duration),
+                )
+            }
+            (None, Some(e)) if e.0 < Duration::from_millis(100) => {
+                return bad("every", format!("{e} is below the minimum of 100ms"))
+            }
+            _ => {}
+        }
+        use FaultKind::*;
+        let f = s.fault;
+        let no = |k: &str, present: bool| -> Result<(), ScenarioError> {
+            if present {
+                Err(ScenarioError::Invalid {
+                    origin: origin.to_string(),
+                    key: key(k),
+                    message: format!("does not apply to fault {}", f.name()),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        no(
+            "restart-after",
+            s.restart_after.is_some() && !matches!(f, Kill | Terminate),
+        )?;
+        no("resume-after", s.resume_after.is_some() && f != Pause)?;
+        no(
+            "heal-after",
+            s.heal_after.is_some() && !matches!(f, Partition | Latency),
+        )?;
+        no("mode", s.mode.is_some() && f != Partition)?;
+        no("latency", s.latency.is_some() && f != Latency)?;
+        no("tear", s.tear.is_some() && f != TornWal)?;
+        no("bytes", s.bytes.is_some() && f != TornWal)?;
+        no(
+            "target",
+            s.target.is_some() && matches!(f, Restart | Resume | Heal | RollingRestart),
+        )?;
+        no("cut-clients", s.cut_clients.is_some() && f != Partition)?;
+        if f == AddNode && self.cluster.spares == 0 {
+            return bad("fault", "add-node needs cluster.spares ≥ 1".into());
+        }
+        if matches!(f, AddNode | RemoveNode) && self.cluster.shards != 1 {
+            return bad("fault", "membership faults need one shard".into());
+        }
+        if f == Latency && s.latency.is_none() {
+            return bad("latency", "is required for fault latency".into());
+        }
+        if let Some(t) = &s.target {
+            if f == Partition {
+                if !t.is_partition_shape() {
+                    return bad("target", format!("{t} is not a partition shape"));
+                }
+            } else if !t.is_node_set() {
+                return bad(
+                    "target",
+                    format!("{t} is a partition shape; fault {} needs nodes", f.name()),
+                );
+            }
+            let all = self.cluster.total() + self.cluster.spares;
+            if let Target::Node(id) = t {
+                if *id > all {
+                    return bad(
+                        "target",
+                        format!("node {id} does not exist (cluster has {all})"),
+                    );
+                }
+                if f == AddNode && *id <= self.cluster.total() {
+                    return bad(
+                        "target",
+                        format!("node {id} is an initial member, not a spare"),
+                    );
+                }
+            }
+            if let Target::ShardLeader(sh) = t {
+                if *sh > self.cluster.shards {
+                    return bad(
+                        "target",
+                        format!(
+                            "shard {sh} does not exist (cluster has {})",
+                            self.cluster.shards
+                        ),
+                    );
+                }
+            }
+            if f == AddNode && !matches!(t, Target::One | Target::Node(_)) {
+                return bad(
+                    "target",
+                    "add-node takes `one` (a spare) or n<ID> of a spare".into(),
+                );
+            }
+        }
+        if let (Some(e), Some(after)) =
+            (s.every, s.restart_after.or(s.resume_after).or(s.heal_after))
+        {
+            if after >= e {
+                return bad(
+                    "every",
+                    format!("{e} must be longer than the fault lasts ({after})"),
+                );
+            }
+        }
+        if s.bytes == Some(0) {
+            return bad("bytes", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
