@@ -8,12 +8,14 @@
 
 use crate::recorder::Completion;
 use crate::workload::OpArgs;
+use bytes::BytesMut;
+use sdr_resp::{
+    encode_command, ErrorCode, Frame, Redirect, RedirectKind, ReplyDecoder, ReplyLimits,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
@@ -39,23 +41,17 @@ pub enum ClientError {
     Server(String),
 }
 
-/// A RESP2 reply.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
-
-/// One RESP connection.
+/// One RESP connection. Replies are decoded by `sdr-resp`'s [`ReplyDecoder`] (size and depth
+/// limits, no re-parse of partial input).
 pub struct Conn {
-    stream: BufReader<TcpStream>,
+    stream: TcpStream,
+    buf: BytesMut,
+    replies: ReplyDecoder,
     pub addr: String,
 }
 
-const MAX_BULK: usize = 64 << 20;
+/// Largest bulk reply accepted (the workload's values are small; INFO is a few KiB).
+const MAX_BULK: u64 = 64 << 20;
 
 impl Conn {
     pub async fn connect(addr: &str, limit: Duration) -> Result<Conn, ClientError> {
@@ -71,18 +67,23 @@ impl Conn {
         };
         s.set_nodelay(true)?;
         Ok(Conn {
-            stream: BufReader::new(s),
+            stream: s,
+            buf: BytesMut::with_capacity(4096),
+            replies: ReplyDecoder::new(ReplyLimits {
+                max_bulk_len: MAX_BULK,
+                ..ReplyLimits::default()
+            }),
             addr: addr.to_string(),
         })
     }
 
     /// Whether the peer has closed (or sent unsolicited bytes): the connection must not be reused.
     pub fn is_stale(&self) -> bool {
-        if !self.stream.buffer().is_empty() {
+        if !self.buf.is_empty() {
             return true;
         }
         let mut b = [0u8; 1];
-        match self.stream.get_ref().try_read(&mut b) {
+        match self.stream.try_read(&mut b) {
             Ok(_) => true,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
             Err(_) => true,
@@ -90,88 +91,28 @@ impl Conn {
     }
 
     pub async fn send(&mut self, args: &[Vec<u8>]) -> Result<(), ClientError> {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            buf.extend_from_slice(a);
-            buf.extend_from_slice(b"\r\n");
-        }
-        self.stream.get_mut().write_all(&buf).await?;
+        let mut buf = BytesMut::with_capacity(64);
+        encode_command(args, &mut buf);
+        self.stream.write_all(&buf).await?;
         Ok(())
     }
 
-    async fn line(&mut self) -> Result<String, ClientError> {
-        let mut v = Vec::new();
-        let n = (&mut self.stream)
-            .take(1 << 20)
-            .read_until(b'\n', &mut v)
-            .await?;
-        if n == 0 {
-            return Err(ClientError::Closed);
-        }
-        if !v.ends_with(b"\r\n") {
-            return Err(ClientError::Protocol("line without CRLF".into()));
-        }
-        v.truncate(v.len() - 2);
-        String::from_utf8(v).map_err(|_| ClientError::Protocol("non-UTF-8 header".into()))
-    }
-
     /// Reads one reply.
-    pub fn read_reply(
-        &mut self,
-    ) -> Pin<Box<dyn Future<Output = Result<Reply, ClientError>> + Send + '_>> {
-        Box::pin(async move {
-            let line = self.line().await?;
-            let (tag, rest) = line.split_at(line.len().min(1));
-            let int = |s: &str| {
-                s.parse::<i64>()
-                    .map_err(|_| ClientError::Protocol(format!("bad integer {s:?}")))
-            };
-            match tag {
-                "+" => Ok(Reply::Simple(rest.to_string())),
-                "-" => Ok(Reply::Error(rest.to_string())),
-                ":" => Ok(Reply::Int(int(rest)?)),
-                "$" => {
-                    let n = int(rest)?;
-                    if n < 0 {
-                        return Ok(Reply::Bulk(None));
-                    }
-                    let n = n as usize;
-                    if n > MAX_BULK {
-                        return Err(ClientError::Protocol(format!("bulk of {n} bytes")));
-                    }
-                    let mut b = vec![0u8; n + 2];
-                    self.stream.read_exact(&mut b).await.map_err(|e| {
-                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                            ClientError::Closed
-                        } else {
-                            ClientError::Io(e)
-                        }
-                    })?;
-                    b.truncate(n);
-                    Ok(Reply::Bulk(Some(b)))
-                }
-                "*" => {
-                    let n = int(rest)?;
-                    if n < 0 {
-                        return Ok(Reply::Array(None));
-                    }
-                    let mut v = Vec::with_capacity((n as usize).min(1024));
-                    for _ in 0..n {
-                        v.push(self.read_reply().await?);
-                    }
-                    Ok(Reply::Array(Some(v)))
-                }
-                _ => Err(ClientError::Protocol(format!(
-                    "unknown reply type in {line:?}"
-                ))),
+    pub async fn read_reply(&mut self) -> Result<Frame, ClientError> {
+        loop {
+            match self.replies.decode(&mut self.buf) {
+                Ok(Some(f)) => return Ok(f),
+                Ok(None) => {}
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
             }
-        })
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(ClientError::Closed);
+            }
+        }
     }
 
     /// Sends a command and reads its reply, bounded by `limit`.
-    pub async fn call(&mut self, args: &[Vec<u8>], limit: Duration) -> Result<Reply, ClientError> {
+    pub async fn call(&mut self, args: &[Vec<u8>], limit: Duration) -> Result<Frame, ClientError> {
         timeout(limit, async {
             self.send(args).await?;
             self.read_reply().await
@@ -191,8 +132,8 @@ pub async fn info_replication(
         .call(&[b"INFO".to_vec(), b"replication".to_vec()], limit)
         .await?;
     let text = match r {
-        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Reply::Error(e) => return Err(ClientError::Server(e)),
+        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        Frame::Error(e) => return Err(ClientError::Server(e)),
         other => {
             return Err(ClientError::Protocol(format!(
                 "unexpected INFO reply {other:?}"
@@ -217,22 +158,17 @@ pub enum ErrorClass {
     Info,
 }
 
-/// Classifies an error reply (without the leading `-`).
+/// Classifies an error reply (without the leading `-`) by its code only, per the contract in
+/// `sdr_resp::error_code`: a code outside the table is an unknown outcome.
 pub fn classify_error(msg: &str) -> ErrorClass {
-    let code = msg.split_whitespace().next().unwrap_or("");
-    match code {
-        "MOVED" => match msg.split_whitespace().nth(2) {
-            Some(addr) => ErrorClass::Moved(addr.to_string()),
-            None => ErrorClass::Fail,
+    match sdr_resp::classify(msg) {
+        sdr_resp::ErrorClass::Redirect => match Redirect::parse(msg) {
+            Some(r) if r.kind == RedirectKind::Moved => ErrorClass::Moved(r.addr),
+            // `-ASK` (never sent by sdr-node) or a malformed redirect: not executed here.
+            _ => ErrorClass::Fail,
         },
-        "TIMEOUT" => ErrorClass::Info,
-        "CLUSTERDOWN" | "TRYAGAIN" | "WRONGTYPE" | "NOAUTH" | "WRONGPASS" | "CROSSSLOT"
-        | "READONLY" | "NOSCRIPT" => ErrorClass::Fail,
-        // "ERR raft stopped before the write completed": the entry may still commit.
-        "ERR" if msg.contains("raft stopped") => ErrorClass::Info,
-        "ERR" => ErrorClass::Fail,
-        // An error we do not know: be conservative.
-        _ => ErrorClass::Info,
+        sdr_resp::ErrorClass::NoEffect => ErrorClass::Fail,
+        sdr_resp::ErrorClass::Unknown => ErrorClass::Info,
     }
 }
 
@@ -240,41 +176,37 @@ pub fn classify_error(msg: &str) -> ErrorClass {
 /// integer, and Redis stores it as its decimal bytes; a reply that is a
 /// canonical Redis integer is recorded as a JSON integer so models that compare
 /// values exactly (`register`, `list`) see the value that was written.
-fn bulk_json(b: &Option<Vec<u8>>) -> Value {
-    match b {
-        None => Value::Null,
-        Some(b) => {
-            let s = String::from_utf8_lossy(b);
-            match sdr_checker::models::parse_redis_int(&s) {
-                Some(i) => json!(i),
-                None => json!(s),
-            }
-        }
+fn bulk_json(b: &[u8]) -> Value {
+    let s = String::from_utf8_lossy(b);
+    match sdr_checker::models::parse_redis_int(&s) {
+        Some(i) => json!(i),
+        None => json!(s),
     }
 }
 
 /// Maps a non-error reply of `op` to its completion.
-pub fn completion_for(op: &OpArgs, reply: &Reply) -> Completion {
+pub fn completion_for(op: &OpArgs, reply: &Frame) -> Completion {
     let unexpected = || Completion::Info {
         error: format!("unexpected reply {reply:?}"),
     };
     match (op, reply) {
-        (OpArgs::Read, Reply::Bulk(b)) => Completion::Ok(bulk_json(b)),
-        (OpArgs::Write(v), Reply::Simple(s)) if s == "OK" => Completion::Ok(json!(v)),
-        (OpArgs::Cas(e, n), Reply::Simple(s)) if s == "OK" => Completion::Ok(json!([e, n])),
+        (OpArgs::Read, Frame::Bulk(b)) => Completion::Ok(bulk_json(b)),
+        (OpArgs::Read, Frame::Null) => Completion::Ok(Value::Null),
+        (OpArgs::Write(v), Frame::Simple(s)) if s == "OK" => Completion::Ok(json!(v)),
+        (OpArgs::Cas(e, n), Frame::Simple(s)) if s == "OK" => Completion::Ok(json!([e, n])),
         // SET … IFEQ replies nil when the comparison failed: no effect, and the
         // value observed differs from `expected` — a fail without `error`.
-        (OpArgs::Cas(..), Reply::Bulk(None)) => Completion::Fail { error: None },
-        (OpArgs::Delete, Reply::Int(n)) if *n == 0 || *n == 1 => Completion::Ok(json!(n)),
-        (OpArgs::Incr(_) | OpArgs::Append(_) | OpArgs::RPush(_), Reply::Int(n)) => {
+        (OpArgs::Cas(..), Frame::Null) => Completion::Fail { error: None },
+        (OpArgs::Delete, Frame::Integer(n)) if *n == 0 || *n == 1 => Completion::Ok(json!(n)),
+        (OpArgs::Incr(_) | OpArgs::Append(_) | OpArgs::RPush(_), Frame::Integer(n)) => {
             Completion::Ok(json!(n))
         }
-        (OpArgs::LRange, Reply::Array(a)) => Completion::Ok(Value::Array(
+        (OpArgs::LRange, Frame::NullArray) => Completion::Ok(Value::Array(Vec::new())),
+        (OpArgs::LRange, Frame::Array(a)) => Completion::Ok(Value::Array(
             a.iter()
-                .flatten()
                 .map(|r| match r {
-                    Reply::Bulk(b) => bulk_json(b),
-                    Reply::Int(i) => json!(i),
+                    Frame::Bulk(b) => bulk_json(b),
+                    Frame::Integer(i) => json!(i),
                     _ => Value::Null,
                 })
                 .collect(),
@@ -411,7 +343,7 @@ impl Client {
                         error: e.to_string(),
                     };
                 }
-                Ok(Reply::Error(msg)) => match classify_error(&msg) {
+                Ok(Frame::Error(msg)) => match classify_error(&msg) {
                     ErrorClass::Moved(addr) => {
                         redirects += 1;
                         if redirects > self.max_redirects {
@@ -423,7 +355,10 @@ impl Client {
                         self.point_at(&addr);
                     }
                     ErrorClass::Fail => {
-                        if msg.starts_with("CLUSTERDOWN") || msg.starts_with("TRYAGAIN") {
+                        if matches!(
+                            ErrorCode::of_reply(&msg),
+                            Some(ErrorCode::ClusterDown | ErrorCode::TryAgain)
+                        ) {
                             // Maybe this node lost leadership; try another next time.
                             self.conn = None;
                             self.rotate();
@@ -450,6 +385,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
     use tokio::net::TcpListener;
 
     #[test]
@@ -468,9 +404,18 @@ mod tests {
             ErrorClass::Info
         );
         assert_eq!(
-            classify_error("ERR raft stopped before the write completed"),
+            classify_error(
+                "TIMEOUT the node stopped before the write completed; it may or may not be applied"
+            ),
             ErrorClass::Info
         );
+        // By code only: an ERR is no effect whatever its text.
+        assert_eq!(
+            classify_error("ERR raft stopped before the write completed"),
+            ErrorClass::Fail
+        );
+        assert_eq!(classify_error("ASK 12 127.0.0.1:6381"), ErrorClass::Fail);
+        assert_eq!(classify_error("MOVED 12"), ErrorClass::Fail);
         assert_eq!(
             classify_error("ERR value is not an integer or out of range"),
             ErrorClass::Fail
@@ -485,46 +430,43 @@ mod tests {
     #[test]
     fn replies_to_completions() {
         assert_eq!(
-            completion_for(&OpArgs::Read, &Reply::Bulk(None)),
+            completion_for(&OpArgs::Read, &Frame::Null),
             Completion::Ok(Value::Null)
         );
         assert_eq!(
-            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"7".to_vec()))),
+            completion_for(&OpArgs::Read, &Frame::bulk("7")),
             Completion::Ok(json!(7))
         );
         assert_eq!(
-            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"07".to_vec()))),
+            completion_for(&OpArgs::Read, &Frame::bulk("07")),
             Completion::Ok(json!("07"))
         );
         assert_eq!(
-            completion_for(&OpArgs::Read, &Reply::Bulk(Some(b"a1".to_vec()))),
+            completion_for(&OpArgs::Read, &Frame::bulk("a1")),
             Completion::Ok(json!("a1"))
         );
         assert_eq!(
-            completion_for(&OpArgs::Write(3), &Reply::Simple("OK".into())),
+            completion_for(&OpArgs::Write(3), &Frame::ok()),
             Completion::Ok(json!(3))
         );
         assert_eq!(
-            completion_for(&OpArgs::Cas(1, 2), &Reply::Simple("OK".into())),
+            completion_for(&OpArgs::Cas(1, 2), &Frame::ok()),
             Completion::Ok(json!([1, 2]))
         );
         assert_eq!(
-            completion_for(&OpArgs::Cas(1, 2), &Reply::Bulk(None)),
+            completion_for(&OpArgs::Cas(1, 2), &Frame::Null),
             Completion::Fail { error: None }
         );
         assert_eq!(
-            completion_for(&OpArgs::Incr(2), &Reply::Int(9)),
+            completion_for(&OpArgs::Incr(2), &Frame::Integer(9)),
             Completion::Ok(json!(9))
         );
         assert_eq!(
-            completion_for(
-                &OpArgs::LRange,
-                &Reply::Array(Some(vec![Reply::Bulk(Some(b"1".to_vec()))]))
-            ),
+            completion_for(&OpArgs::LRange, &Frame::Array(vec![Frame::bulk("1")])),
             Completion::Ok(json!([1]))
         );
         assert!(matches!(
-            completion_for(&OpArgs::Write(1), &Reply::Int(1)),
+            completion_for(&OpArgs::Write(1), &Frame::Integer(1)),
             Completion::Info { .. }
         ));
     }

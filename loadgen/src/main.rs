@@ -17,7 +17,6 @@
 //! - `ports`: print distinct free loopback ports for the script's cluster files.
 
 mod etcd;
-mod resp;
 mod router;
 mod sdr;
 mod stats;
@@ -232,7 +231,9 @@ impl Client {
                 Client::Sdr(c) => match c.set_once(key, value).await {
                     Ok(()) => return Ok(failed),
                     // Redirects are how a cluster client finds the leader, not failures.
-                    Err(SdrError::Server { msg, .. }) if msg.starts_with("MOVED") => continue,
+                    Err(SdrError::Server { msg, .. }) if sdr::moved_target(&msg).is_some() => {
+                        continue
+                    }
                     Err(e) => e.to_string(),
                 },
                 Client::Etcd(c) => {
@@ -373,7 +374,7 @@ async fn failover(endpoints: &[String], pid: i32, limit: Duration) -> Result<(Du
                         let _ = tx.send((t0.elapsed(), ep.clone()));
                         return;
                     }
-                    Err(SdrError::Server { msg, .. }) if msg.starts_with("MOVED") => {}
+                    Err(SdrError::Server { msg, .. }) if sdr::moved_target(&msg).is_some() => {}
                     Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
                 }
             }
@@ -447,8 +448,7 @@ async fn sdr_whole(endpoints: &[String], max_lag: u64) -> Result<(u64, String)> 
     match c.set_once(b"bench-ready", b"1").await {
         Ok(()) => {}
         Err(SdrError::Server { msg, .. })
-            if crate::resp::moved_target(&msg)
-                .is_some_and(|t| !endpoints.iter().any(|e| e == t)) => {}
+            if sdr::moved_target(&msg).is_some_and(|t| !endpoints.iter().any(|e| *e == t)) => {}
         Err(e) => return Err(e).with_context(|| format!("write through leader {addr}")),
     }
     Ok((id.parse().context("leader id")?, addr))

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use sdr_node::cluster::slot::key_slot;
 
-use crate::resp::{encode_command, moved_target, Reply};
+use sdr_resp::Frame;
+
+use crate::sdr::{command, moved_target};
 use crate::sdr::{SdrConn, SdrError};
 
 const SLOTS: usize = 16384;
@@ -50,21 +52,18 @@ impl SlotRouter {
     /// `-MOVED` keep requests flowing).
     async fn refresh(&mut self) {
         let home = self.home.clone();
-        let cmd = encode_command(&[b"CLUSTER", b"SLOTS"]);
-        if let Ok(Reply::Array(Some(ranges))) = self.conn(&home).request(&cmd).await {
+        let cmd = command(&[b"CLUSTER", b"SLOTS"]);
+        if let Ok(Frame::Array(ranges)) = self.conn(&home).request(&cmd).await {
             for r in ranges {
-                let Reply::Array(Some(parts)) = r else {
+                let Frame::Array(parts) = r else {
                     continue;
                 };
-                let (
-                    Some(Reply::Integer(a)),
-                    Some(Reply::Integer(b)),
-                    Some(Reply::Array(Some(master))),
-                ) = (parts.first(), parts.get(1), parts.get(2))
+                let (Some(Frame::Integer(a)), Some(Frame::Integer(b)), Some(Frame::Array(master))) =
+                    (parts.first(), parts.get(1), parts.get(2))
                 else {
                     continue;
                 };
-                let (Some(Reply::Bulk(Some(host))), Some(Reply::Integer(port))) =
+                let (Some(Frame::Bulk(host)), Some(Frame::Integer(port))) =
                     (master.first(), master.get(1))
                 else {
                     continue;
@@ -92,7 +91,7 @@ impl SlotRouter {
         let res = self.conn(&addr).set_once(key, value).await;
         if let Err(SdrError::Server { msg, .. }) = &res {
             if let Some(target) = moved_target(msg) {
-                self.owners[slot] = Some(target.to_string());
+                self.owners[slot] = Some(target);
                 self.stale = true;
             }
         }

@@ -9,7 +9,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::resp::{encode_command, moved_target, parse_reply, Reply, RespError};
+use sdr_resp::{encode_command, DecodeError, Frame, Redirect, RedirectKind, ReplyDecoder};
+
+/// A command as its RESP bytes (built once per request by the benchmark loops).
+pub fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    encode_command(args, &mut out);
+    out.to_vec()
+}
+
+/// The `host:port` a `-MOVED <slot> <host:port>` error points at, if it is one.
+pub fn moved_target(msg: &str) -> Option<String> {
+    Redirect::parse(msg)
+        .filter(|r| r.kind == RedirectKind::Moved)
+        .map(|r| r.addr)
+}
 
 /// Why one request did not get a usable reply.
 #[derive(Debug, Error)]
@@ -29,12 +43,12 @@ pub enum SdrError {
     #[error("timed out talking to {addr}")]
     Timeout { addr: String },
     #[error("protocol error from {addr}: {source}")]
-    Protocol { addr: String, source: RespError },
+    Protocol { addr: String, source: DecodeError },
     /// A `-ERR`-style reply; `MOVED`, `TRYAGAIN` and `CLUSTERDOWN` are among these.
     #[error("{addr} replied -{msg}")]
     Server { addr: String, msg: String },
     #[error("{addr} replied {reply:?}, expected +OK")]
-    Unexpected { addr: String, reply: Reply },
+    Unexpected { addr: String, reply: Frame },
 }
 
 /// One RESP connection to whichever member `addr` currently names.
@@ -45,6 +59,8 @@ pub struct SdrConn {
     addr: String,
     stream: Option<TcpStream>,
     buf: BytesMut,
+    /// Decoder state of the reply being read; reset with the connection.
+    replies: ReplyDecoder,
     io_timeout: Duration,
 }
 
@@ -55,6 +71,7 @@ impl SdrConn {
             addr: home.to_string(),
             stream: None,
             buf: BytesMut::with_capacity(4096),
+            replies: ReplyDecoder::default(),
             io_timeout,
         }
     }
@@ -62,14 +79,14 @@ impl SdrConn {
     /// Sends one command and reads its reply. On `-MOVED` the connection is re-pointed at the
     /// named leader (and the error still returned, so the caller decides whether to retry); on
     /// connection failure it drops back to its home endpoint.
-    pub async fn request(&mut self, cmd: &[u8]) -> Result<Reply, SdrError> {
+    pub async fn request(&mut self, cmd: &[u8]) -> Result<Frame, SdrError> {
         let res = self.request_inner(cmd).await;
         match &res {
             Ok(_) => {}
             Err(SdrError::Server { msg, .. }) => {
                 if let Some(target) = moved_target(msg) {
                     if target != self.addr {
-                        self.addr = target.to_string();
+                        self.addr = target;
                         self.stream = None;
                     }
                 }
@@ -82,7 +99,7 @@ impl SdrConn {
         res
     }
 
-    async fn request_inner(&mut self, cmd: &[u8]) -> Result<Reply, SdrError> {
+    async fn request_inner(&mut self, cmd: &[u8]) -> Result<Frame, SdrError> {
         let addr = self.addr.clone();
         if self.stream.is_none() {
             let s = timeout(self.io_timeout, TcpStream::connect(&addr))
@@ -99,23 +116,22 @@ impl SdrConn {
             })?;
             self.stream = Some(s);
             self.buf.clear();
+            self.replies = ReplyDecoder::default();
         }
         let Some(stream) = self.stream.as_mut() else {
             return Err(SdrError::Closed { addr });
         };
         let io_timeout = self.io_timeout;
         let buf = &mut self.buf;
+        let replies = &mut self.replies;
         let exchange = async {
             stream.write_all(cmd).await.map_err(|source| SdrError::Io {
                 addr: addr.clone(),
                 source,
             })?;
             loop {
-                match parse_reply(buf) {
-                    Ok(Some((reply, used))) => {
-                        let _ = buf.split_to(used);
-                        return Ok(reply);
-                    }
+                match replies.decode(buf) {
+                    Ok(Some(reply)) => return Ok(reply),
                     Ok(None) => {}
                     Err(source) => {
                         return Err(SdrError::Protocol {
@@ -137,16 +153,16 @@ impl SdrConn {
             .await
             .map_err(|_| SdrError::Timeout { addr: addr.clone() })??;
         match reply {
-            Reply::Error(msg) => Err(SdrError::Server { addr, msg }),
+            Frame::Error(msg) => Err(SdrError::Server { addr, msg }),
             other => Ok(other),
         }
     }
 
     /// `SET key value`, expecting `+OK`; a single attempt (see [`request`](Self::request)).
     pub async fn set_once(&mut self, key: &[u8], value: &[u8]) -> Result<(), SdrError> {
-        let cmd = encode_command(&[b"SET", key, value]);
+        let cmd = command(&[b"SET", key, value]);
         match self.request(&cmd).await? {
-            Reply::Simple(s) if s == "OK" => Ok(()),
+            Frame::Simple(s) if s == "OK" => Ok(()),
             reply => Err(SdrError::Unexpected {
                 addr: self.addr.clone(),
                 reply,
@@ -156,11 +172,8 @@ impl SdrConn {
 
     /// The `INFO replication` text of the current member.
     pub async fn info_replication(&mut self) -> Result<String, SdrError> {
-        match self
-            .request(&encode_command(&[b"INFO", b"replication"]))
-            .await?
-        {
-            Reply::Bulk(Some(b)) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        match self.request(&command(&[b"INFO", b"replication"])).await? {
+            Frame::Bulk(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
             reply => Err(SdrError::Unexpected {
                 addr: self.addr.clone(),
                 reply,
@@ -193,6 +206,19 @@ pub fn follower_lags(info: &str) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodes_and_reads_moved() {
+        assert_eq!(
+            command(&[b"SET", b"k", b"vv"]),
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n".to_vec()
+        );
+        assert_eq!(
+            moved_target("MOVED 866 127.0.0.1:7002").as_deref(),
+            Some("127.0.0.1:7002")
+        );
+        assert_eq!(moved_target("TRYAGAIN no leader"), None);
+    }
 
     #[test]
     fn reads_info_fields() {

@@ -3,8 +3,11 @@
 //! Module map, in the order a command flows through them:
 //!
 //! - [`config`]: typed configuration (YAML file + CLI overrides), defaults, validation.
-//! - [`resp`]: the RESP2 wire protocol — [`resp::Frame`], the streaming decoder with its limits,
-//!   and the encoder.
+//! - [`resp`]: the RESP2 wire protocol, re-exported from the `sdr-resp` crate — [`resp::Frame`],
+//!   the command and reply decoders with their limits, the encoder, the error-code contract
+//!   ([`resp::ErrorCode`]) and redirects.
+//! - [`errors`]: every server-layer error reply (routing, auth, write/read path, forwarding),
+//!   built from the `sdr-resp` error-code contract; unknown outcomes are always `-TIMEOUT`.
 //! - [`cmd`]: the command table and one file per command family; parses an argv into a typed
 //!   command and executes it against the keyspace.
 //! - [`store`]: the in-memory keyspace (strings, hashes, lists, sets, expiry) — pure data, no I/O.
@@ -17,13 +20,15 @@
 //! - [`faults`]: planted bugs for chaos testing (`--unsafe-test-faults`, never in config).
 //! - [`clock`]: wall-clock milliseconds, the one place the node reads the time of day.
 
+pub use sdr_resp as resp;
+
 pub mod clock;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod errors;
 pub mod faults;
 pub mod raft;
-pub mod resp;
 pub mod server;
 pub mod storage;
 pub mod store;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{bulk, bulk_array, int_arg, reply, typed, wrong_args, OVERFLOW};
-use crate::resp::decode::parse_i64;
+use crate::resp::parse_i64;
 use crate::resp::Frame;
 use crate::store::{own, Keyspace, Value};
 
@@ -116,9 +116,7 @@ impl HashOp {
             }
             HashOp::Strlen(k, f) => get_hash(ks, k, now)
                 .map(|h| Frame::Integer(h.and_then(|h| h.get(f)).map_or(0, |v| v.len() as i64))),
-            _ => Err(Frame::error(
-                "ERR internal error: write command on the read path",
-            )),
+            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
 
@@ -175,12 +173,13 @@ impl HashOp {
             HashOp::IncrBy(key, f, delta) => {
                 let cur = match get_hash(ks, key, now)?.and_then(|h| h.get(f)) {
                     None => 0,
-                    Some(v) => parse_i64(v)
-                        .ok_or_else(|| Frame::error("ERR hash value is not an integer"))?,
+                    Some(v) => {
+                        parse_i64(v).ok_or_else(|| Frame::err("hash value is not an integer"))?
+                    }
                 };
                 let n = cur
                     .checked_add(*delta)
-                    .ok_or_else(|| Frame::error(OVERFLOW))?;
+                    .ok_or_else(|| Frame::err(OVERFLOW))?;
                 ks.update(key, now, Some(new_hash), |v| {
                     if let Value::Hash(h) = v {
                         h.insert(own(f), Bytes::from(n.to_string()));

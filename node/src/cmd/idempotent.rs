@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::resp::{decode, Frame};
+use crate::resp::Frame;
 use crate::store::{Keyspace, Value};
 
 use super::Command;
@@ -39,20 +39,18 @@ pub(crate) struct IdemOp {
 pub(crate) fn parse(argv: &[Bytes]) -> Result<IdemOp, Frame> {
     let client = argv[1].clone();
     if client.is_empty() {
-        return Err(Frame::error("ERR IDEMPOTENT needs a non-empty client id"));
+        return Err(Frame::err("IDEMPOTENT needs a non-empty client id"));
     }
     let seq = std::str::from_utf8(&argv[2])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| {
-            Frame::error("ERR IDEMPOTENT sequence number must be a non-negative integer")
-        })?;
+        .ok_or_else(|| Frame::err("IDEMPOTENT sequence number must be a non-negative integer"))?;
     let inner = Command::parse(&argv[3..])?;
     if inner.spec().name == "idempotent" {
-        return Err(Frame::error("ERR IDEMPOTENT cannot be nested"));
+        return Err(Frame::err("IDEMPOTENT cannot be nested"));
     }
     if !inner.is_write() {
-        return Err(Frame::error("ERR IDEMPOTENT only wraps write commands"));
+        return Err(Frame::err("IDEMPOTENT only wraps write commands"));
     }
     Ok(IdemOp {
         client,
@@ -79,7 +77,7 @@ fn encode_record(seq: u64, reply: &Frame) -> Bytes {
 fn decode_record(v: &[u8]) -> Option<(u64, Frame)> {
     let seq = u64::from_le_bytes(v.get(..8)?.try_into().ok()?);
     let mut rest = BytesMut::from(&v[8..]);
-    let frame = decode::decode_frame(&mut rest).ok()??;
+    let frame = crate::resp::decode_frame(&mut rest).ok()??;
     Some((seq, frame))
 }
 
@@ -95,8 +93,8 @@ impl IdemOp {
                 return reply;
             }
             if self.seq < seq {
-                return Frame::error(format!(
-                    "ERR stale request: sequence {} of client '{}' is older than the last applied ({seq})",
+                return Frame::err(format!(
+                    "stale request: sequence {} of client '{}' is older than the last applied ({seq})",
                     self.seq,
                     String::from_utf8_lossy(&self.client)
                 ));
@@ -188,10 +186,7 @@ mod tests {
         let mut ks = Keyspace::default();
         let _ = apply_argv(&mut ks, &argv(&["SET", "s", "x"]), 0);
         let e = apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c", "7", "INCR", "s"]), 0);
-        assert_eq!(
-            e,
-            Frame::error("ERR value is not an integer or out of range")
-        );
+        assert_eq!(e, Frame::err("value is not an integer or out of range"));
         assert_eq!(
             apply_argv(&mut ks, &argv(&["IDEMPOTENT", "c", "7", "INCR", "s"]), 0),
             e

@@ -70,7 +70,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
             let cursor = std::str::from_utf8(&argv[1])
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| Frame::error("ERR invalid cursor"))?;
+                .ok_or_else(|| Frame::err("invalid cursor"))?;
             let (mut pattern, mut count, mut type_name) = (None, SCAN_DEFAULT_COUNT, None);
             let mut i = 2;
             while i < argv.len() {
@@ -117,20 +117,20 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
                 } else if eq(o, "lt") {
                     cond.lt = true;
                 } else {
-                    return Err(Frame::error(format!(
-                        "ERR Unsupported option {}",
+                    return Err(Frame::err(format!(
+                        "Unsupported option {}",
                         String::from_utf8_lossy(o)
                     )));
                 }
             }
             if cond.nx && (cond.xx || cond.gt || cond.lt) {
-                return Err(Frame::error(
-                    "ERR NX and XX, GT or LT options at the same time are not compatible",
+                return Err(Frame::err(
+                    "NX and XX, GT or LT options at the same time are not compatible",
                 ));
             }
             if cond.gt && cond.lt {
-                return Err(Frame::error(
-                    "ERR GT and LT options at the same time are not compatible",
+                return Err(Frame::err(
+                    "GT and LT options at the same time are not compatible",
                 ));
             }
             let name = match name {
@@ -226,7 +226,7 @@ impl KeyOp {
                 },
             }),
             KeyOp::DbSize => Frame::Integer(ks.len() as i64),
-            _ => Frame::error("ERR internal error: write command on the read path"),
+            _ => Frame::err("internal error: write command on the read path"),
         }
     }
 
@@ -240,7 +240,7 @@ impl KeyOp {
             KeyOp::Rename { src, dst, nx } => {
                 if !ks.contains(src, now) {
                     ks.purge_if_expired(src, now);
-                    return Frame::error("ERR no such key");
+                    return Frame::err("no such key");
                 }
                 if *nx && ks.contains(dst, now) {
                     return Frame::Integer(0);
@@ -264,8 +264,7 @@ impl KeyOp {
                 cond,
                 name,
             } => {
-                let invalid =
-                    || Frame::error(format!("ERR invalid expire time in '{name}' command"));
+                let invalid = || Frame::err(format!("invalid expire time in '{name}' command"));
                 let mut at = *when;
                 if *seconds {
                     match at.checked_mul(1000) {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::{bulk, int_arg, norm_range, reply, typed};
-use crate::resp::decode::parse_i64;
+use crate::resp::parse_i64;
 use crate::resp::Frame;
 use crate::store::{own, Keyspace, Value};
 
@@ -26,7 +26,7 @@ pub enum ListOp {
     Index(Bytes, i64),
 }
 
-const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+const NOT_POSITIVE: &str = "value is out of range, must be positive";
 
 pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<ListOp, Frame> {
     let a = |i: usize| argv[i].clone();
@@ -42,7 +42,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<ListOp, Frame> {
                 [c] => {
                     let n = parse_i64(c)
                         .filter(|&n| n >= 0)
-                        .ok_or_else(|| Frame::error(NOT_POSITIVE))?;
+                        .ok_or_else(|| Frame::err(NOT_POSITIVE))?;
                     Some(n as usize)
                 }
                 _ => return Err(super::wrong_args(name)),
@@ -100,9 +100,7 @@ impl ListOp {
                 }
                 l.get(i as usize).map_or(Frame::Null, bulk)
             }),
-            _ => Err(Frame::error(
-                "ERR internal error: write command on the read path",
-            )),
+            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
 

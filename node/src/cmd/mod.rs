@@ -25,8 +25,8 @@ pub mod table;
 
 use bytes::Bytes;
 
-use crate::resp::decode::parse_i64;
-use crate::resp::Frame;
+use crate::resp::parse_i64;
+use crate::resp::{ErrorCode, Frame};
 use crate::store::{Entry, Keyspace, Value};
 
 pub use table::{command_reply, table};
@@ -85,8 +85,8 @@ pub fn unknown_command(argv: &[Bytes]) -> Frame {
         args.push_str(&lossy(a, room));
         args.push_str("' ");
     }
-    Frame::error(sanitize(format!(
-        "ERR unknown command '{name}', with args beginning with: {args}"
+    Frame::err(sanitize(format!(
+        "unknown command '{name}', with args beginning with: {args}"
     )))
 }
 
@@ -102,9 +102,7 @@ fn sanitize(s: String) -> String {
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn wrong_args(name: &str) -> Frame {
-    Frame::error(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
+    Frame::err(format!("wrong number of arguments for '{name}' command"))
 }
 
 /// Checks argc against the spec's arity.
@@ -169,15 +167,15 @@ impl Command {
     /// the exact Redis error frame. Never touches the keyspace.
     pub fn parse(argv: &[Bytes]) -> Result<Command, Frame> {
         let Some(name) = argv.first() else {
-            return Err(Frame::error("ERR empty command"));
+            return Err(Frame::err("empty command"));
         };
         let spec = lookup(name).ok_or_else(|| unknown_command(argv))?;
         check_arity(spec, argv)?;
         let n = spec.name;
         let op = match spec.group {
             _ if spec.kind == Kind::Server => {
-                return Err(Frame::error(format!(
-                    "ERR '{n}' is a server command, not a data command"
+                return Err(Frame::err(format!(
+                    "'{n}' is a server command, not a data command"
                 )))
             }
             "string" => Op::Str(strings::parse(n, argv)?),
@@ -218,8 +216,8 @@ impl Command {
     /// Executes a read-only command (`!is_write()`); a write here returns an error frame.
     pub fn read(&self, ks: &Keyspace, now_ms: u64) -> Frame {
         if self.is_write() {
-            return Frame::error(format!(
-                "ERR internal error: '{}' is a write command",
+            return Frame::err(format!(
+                "internal error: '{}' is a write command",
                 self.spec.name
             ));
         }
@@ -229,7 +227,7 @@ impl Command {
             Op::Hash(op) => op.read(ks, now_ms),
             Op::List(op) => op.read(ks, now_ms),
             Op::Set(op) => op.read(ks, now_ms),
-            Op::Idem(_) => Frame::error("ERR internal error: IDEMPOTENT is a write command"),
+            Op::Idem(_) => Frame::err("internal error: IDEMPOTENT is a write command"),
         }
     }
 }
@@ -245,27 +243,27 @@ pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
 
 // ---- helpers shared by the families ----
 
-pub(crate) const WRONGTYPE: &str =
-    "WRONGTYPE Operation against a key holding the wrong kind of value";
-pub(crate) const SYNTAX: &str = "ERR syntax error";
-pub(crate) const NOT_INT: &str = "ERR value is not an integer or out of range";
-pub(crate) const OVERFLOW: &str = "ERR increment or decrement would overflow";
-pub(crate) const NOT_FLOAT: &str = "ERR value is not a valid float";
+// Messages of `-ERR` replies (the code is added by `Frame::err`).
+pub(crate) const WRONGTYPE: &str = "Operation against a key holding the wrong kind of value";
+pub(crate) const SYNTAX: &str = "syntax error";
+pub(crate) const NOT_INT: &str = "value is not an integer or out of range";
+pub(crate) const OVERFLOW: &str = "increment or decrement would overflow";
+pub(crate) const NOT_FLOAT: &str = "value is not a valid float";
 /// Largest string value (`proto-max-bulk-len`).
 pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
-pub(crate) const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub(crate) const TOO_BIG: &str = "string exceeds maximum allowed size (proto-max-bulk-len)";
 
 pub(crate) fn wrongtype() -> Frame {
-    Frame::error(WRONGTYPE)
+    Frame::error(ErrorCode::WrongType, WRONGTYPE)
 }
 
 pub(crate) fn syntax() -> Frame {
-    Frame::error(SYNTAX)
+    Frame::err(SYNTAX)
 }
 
 /// An integer argument, or `ERR value is not an integer or out of range`.
 pub(crate) fn int_arg(b: &[u8]) -> Result<i64, Frame> {
-    parse_i64(b).ok_or_else(|| Frame::error(NOT_INT))
+    parse_i64(b).ok_or_else(|| Frame::err(NOT_INT))
 }
 
 /// ASCII case-insensitive equality with a lowercase literal.
@@ -347,7 +345,7 @@ pub(crate) mod testutil {
     }
 
     pub fn e(s: &str) -> Frame {
-        Frame::error(s)
+        Frame::Error(s.to_string())
     }
 
     pub fn arr(items: &[&str]) -> Frame {

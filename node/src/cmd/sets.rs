@@ -54,9 +54,7 @@ impl SetOp {
             SetOp::Card(k) => {
                 get_set(ks, k, now).map(|s| Frame::Integer(s.map_or(0, |s| s.len() as i64)))
             }
-            _ => Err(Frame::error(
-                "ERR internal error: write command on the read path",
-            )),
+            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
 

@@ -7,7 +7,7 @@ use super::{
     bulk, eq, int_arg, reply, syntax, typed, wrong_args, MAX_STRING, NOT_FLOAT, NOT_INT, OVERFLOW,
     TOO_BIG,
 };
-use crate::resp::decode::parse_i64;
+use crate::resp::parse_i64;
 use crate::resp::Frame;
 use crate::store::{own, Keyspace, Value};
 
@@ -34,7 +34,7 @@ impl ExpiryArg {
 }
 
 fn invalid_expire(cmd: &str) -> Frame {
-    Frame::error(format!("ERR invalid expire time in '{cmd}' command"))
+    Frame::err(format!("invalid expire time in '{cmd}' command"))
 }
 
 /// Parses the value of EX/PX/EXAT/PXAT (`unit` 1000 for seconds).
@@ -204,7 +204,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
         },
         "incrbyfloat" => StrOp::IncrByFloat(
             a(1),
-            parse_float(&argv[2]).ok_or_else(|| Frame::error(NOT_FLOAT))?,
+            parse_float(&argv[2]).ok_or_else(|| Frame::err(NOT_FLOAT))?,
         ),
         "append" => StrOp::Append(a(1), a(2)),
         "strlen" => StrOp::Strlen(a(1)),
@@ -212,7 +212,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
         "setrange" => {
             let off = int_arg(&argv[2])?;
             if off < 0 {
-                return Err(Frame::error("ERR offset is out of range"));
+                return Err(Frame::err("offset is out of range"));
             }
             StrOp::SetRange(a(1), off as usize, a(3))
         }
@@ -299,9 +299,7 @@ impl StrOp {
                 let s = s.map(|b| &b[..]).unwrap_or_default();
                 Frame::Bulk(getrange(s, *start, *end))
             }),
-            _ => Err(Frame::error(
-                "ERR internal error: write command on the read path",
-            )),
+            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
 
@@ -411,16 +409,16 @@ impl StrOp {
             StrOp::DecrByMin(key) => {
                 // Validate the stored value first, as Redis does, then report the overflow.
                 get_int(ks, key, now)?;
-                Err(Frame::error("ERR decrement would overflow"))
+                Err(Frame::err("decrement would overflow"))
             }
             StrOp::IncrByFloat(key, delta) => {
                 let cur = match get_str(ks, key, now)? {
                     None => 0.0,
-                    Some(s) => parse_float(s).ok_or_else(|| Frame::error(NOT_FLOAT))?,
+                    Some(s) => parse_float(s).ok_or_else(|| Frame::err(NOT_FLOAT))?,
                 };
                 let v = cur + delta;
                 if !v.is_finite() {
-                    return Err(Frame::error("ERR increment would produce NaN or Infinity"));
+                    return Err(Frame::err("increment would produce NaN or Infinity"));
                 }
                 let s = Bytes::from(format_float(v));
                 replace_str(ks, key, s.clone(), now);
@@ -429,7 +427,7 @@ impl StrOp {
             StrOp::Append(key, value) => {
                 let cur_len = get_str(ks, key, now)?.map_or(0, |s| s.len());
                 if cur_len + value.len() > MAX_STRING {
-                    return Err(Frame::error(TOO_BIG));
+                    return Err(Frame::err(TOO_BIG));
                 }
                 let r = ks.update(key, now, Some(|| Value::Str(Bytes::new())), |v| {
                     if let Value::Str(s) = v {
@@ -450,7 +448,7 @@ impl StrOp {
                     return Ok(Frame::Integer(cur_len as i64));
                 }
                 if off.saturating_add(value.len()) > MAX_STRING {
-                    return Err(Frame::error(TOO_BIG));
+                    return Err(Frame::err(TOO_BIG));
                 }
                 let r = ks.update(key, now, Some(|| Value::Str(Bytes::new())), |v| {
                     if let Value::Str(s) = v {
@@ -479,15 +477,13 @@ impl StrOp {
 fn get_int(ks: &Keyspace, key: &[u8], now: u64) -> Result<i64, Frame> {
     match get_str(ks, key, now)? {
         None => Ok(0),
-        Some(s) => parse_i64(s).ok_or_else(|| Frame::error(NOT_INT)),
+        Some(s) => parse_i64(s).ok_or_else(|| Frame::err(NOT_INT)),
     }
 }
 
 fn incr_by(ks: &mut Keyspace, key: &Bytes, delta: i64, now: u64) -> Result<Frame, Frame> {
     let cur = get_int(ks, key, now)?;
-    let v = cur
-        .checked_add(delta)
-        .ok_or_else(|| Frame::error(OVERFLOW))?;
+    let v = cur.checked_add(delta).ok_or_else(|| Frame::err(OVERFLOW))?;
     replace_str(ks, key, Bytes::from(v.to_string()), now);
     Ok(Frame::Integer(v))
 }

@@ -283,8 +283,8 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
     };
     let args = &argv[2..];
     let sub_wrong = |s: &str| {
-        Frame::error(format!(
-            "ERR wrong number of arguments for 'command|{s}' command"
+        Frame::err(format!(
+            "wrong number of arguments for 'command|{s}' command"
         ))
     };
     if eq(sub, "count") {
@@ -308,10 +308,10 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
                 } else if eq(kind, "module") {
                     Box::new(|_| false)
                 } else {
-                    return Frame::error("ERR syntax error");
+                    return Frame::err("syntax error");
                 }
             }
-            _ => return Frame::error("ERR syntax error"),
+            _ => return Frame::err("syntax error"),
         };
         Frame::Array(
             table()
@@ -350,14 +350,14 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
             });
         }
         let Some(spec) = lookup(&args[0]) else {
-            return Frame::error("ERR Invalid command specified");
+            return Frame::err("Invalid command specified");
         };
         if super::check_arity(spec, args).is_err() {
-            return Frame::error("ERR Invalid number of arguments specified for command");
+            return Frame::err("Invalid number of arguments specified for command");
         }
         let idx = key_indices(spec, args);
         if idx.is_empty() {
-            return Frame::error("ERR The command has no key arguments");
+            return Frame::err("The command has no key arguments");
         }
         let with_flags = eq(sub, "getkeysandflags");
         Frame::Array(
@@ -383,8 +383,8 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
     } else if eq(sub, "help") {
         Frame::Array(HELP.iter().map(|l| simple(l)).collect())
     } else {
-        Frame::error(format!(
-            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+        Frame::err(format!(
+            "unknown subcommand '{}'. Try COMMAND HELP.",
             String::from_utf8_lossy(&sub[..sub.len().min(128)])
         ))
     }
@@ -473,22 +473,22 @@ mod tests {
         );
         assert_eq!(
             command_reply(&argv(&["command", "getkeys", "ping"])),
-            Frame::error("ERR The command has no key arguments")
+            Frame::err("The command has no key arguments")
         );
         assert_eq!(
             command_reply(&argv(&["command", "getkeys", "get"])),
-            Frame::error("ERR Invalid number of arguments specified for command")
+            Frame::err("Invalid number of arguments specified for command")
         );
         assert_eq!(
             command_reply(&argv(&["command", "getkeys", "nosuch"])),
-            Frame::error("ERR Invalid command specified")
+            Frame::err("Invalid command specified")
         );
         assert!(
             matches!(command_reply(&argv(&["command", "help"])), Frame::Array(v) if !v.is_empty())
         );
         assert_eq!(
             command_reply(&argv(&["command", "foo"])),
-            Frame::error("ERR unknown subcommand 'foo'. Try COMMAND HELP.")
+            Frame::err("unknown subcommand 'foo'. Try COMMAND HELP.")
         );
     }
 }

@@ -12,7 +12,7 @@ use crate::config::split_host_port;
 use crate::raft::service;
 use crate::resp::Frame;
 
-use super::node::Node;
+use super::state::Node;
 
 /// Redis Cluster node ids are 40 hex characters; ours are derived from the cluster id and the
 /// Raft id so they are stable across restarts and identical on every member.
@@ -129,7 +129,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
         return Frame::Integer(key_slot(&argv[2]) as i64);
     }
     if node.config.cluster.is_none() {
-        return Frame::error("ERR This instance has cluster support disabled");
+        return Frame::err("This instance has cluster support disabled");
     }
     let cid = cluster_id(node).to_string();
     match (sub.as_str(), argv.len()) {
@@ -251,7 +251,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 .and_then(|s| s.parse::<u16>().ok())
                 .filter(|s| *s < SLOTS)
             else {
-                return Frame::error("ERR Invalid slot");
+                return Frame::err("Invalid slot");
             };
             let limit = if argv.len() == 4 {
                 match std::str::from_utf8(&argv[3])
@@ -259,7 +259,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                     .and_then(|s| s.parse::<i64>().ok())
                 {
                     Some(n) if n >= 0 => n as usize,
-                    _ => return Frame::error("ERR Invalid number of keys"),
+                    _ => return Frame::err("Invalid number of keys"),
                 }
             } else {
                 usize::MAX
@@ -279,8 +279,8 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 Frame::Array(keys.take(limit).map(Frame::Bulk).collect())
             }
         }
-        _ => Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
+        _ => Frame::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.",
             String::from_utf8_lossy(&argv[1])
         )),
     }

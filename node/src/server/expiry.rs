@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::raft::Request;
 
-use super::node::Node;
+use super::state::Node;
 use super::stats::Stats;
 use super::write_path;
 

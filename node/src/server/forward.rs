@@ -14,16 +14,21 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::resp::{decode, Frame};
+use crate::errors;
+use crate::resp::{encode_command, Frame, ReplyDecoder};
 
 /// A session's link to the leader.
 #[derive(Default)]
 pub struct Forwarder {
-    conn: Option<(String, TcpStream, BytesMut)>,
+    conn: Option<Link>,
 }
 
-fn encode_command(argv: &[Bytes], out: &mut BytesMut) {
-    Frame::Array(argv.iter().cloned().map(Frame::Bulk).collect()).encode(out);
+/// An open connection to the leader at `addr`, with its reply decoder.
+struct Link {
+    addr: String,
+    stream: TcpStream,
+    buf: BytesMut,
+    replies: ReplyDecoder,
 }
 
 impl Forwarder {
@@ -33,58 +38,54 @@ impl Forwarder {
             Ok(f) => f,
             Err(_) => {
                 self.conn = None;
-                Frame::error(format!(
-                    "TIMEOUT the leader at {addr} did not answer within {} ms; the command may or may not be applied",
-                    timeout.as_millis()
-                ))
+                errors::leader_timeout(addr, timeout)
             }
         }
     }
 
     async fn forward_inner(&mut self, addr: &str, argv: &[Bytes]) -> Frame {
-        if self.conn.as_ref().is_none_or(|(a, _, _)| a != addr) {
+        if self.conn.as_ref().is_none_or(|l| l.addr != addr) {
             match TcpStream::connect(addr).await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
-                    self.conn = Some((addr.to_string(), s, BytesMut::with_capacity(4096)));
+                    self.conn = Some(Link {
+                        addr: addr.to_string(),
+                        stream: s,
+                        buf: BytesMut::with_capacity(4096),
+                        replies: ReplyDecoder::default(),
+                    });
                 }
-                Err(e) => {
-                    return Frame::error(format!(
-                    "TRYAGAIN cannot reach the leader at {addr} ({e}); the command was not applied"
-                ))
-                }
+                Err(e) => return errors::leader_unreachable(addr, e),
             }
         }
-        let Some((_, stream, buf)) = self.conn.as_mut() else {
-            return Frame::error(
-                "TRYAGAIN no connection to the leader; the command was not applied",
-            );
+        let Some(Link {
+            stream,
+            buf,
+            replies,
+            ..
+        }) = self.conn.as_mut()
+        else {
+            return errors::no_leader_link();
         };
         let mut out = BytesMut::new();
         encode_command(argv, &mut out);
         if let Err(e) = stream.write_all(&out).await {
             self.conn = None;
-            return Frame::error(format!(
-                "TIMEOUT lost the connection to the leader at {addr} while sending ({e}); the command may or may not be applied"
-            ));
+            return errors::leader_send_failed(addr, e);
         }
         loop {
-            match decode::decode_frame(buf) {
+            match replies.decode(buf) {
                 Ok(Some(frame)) => return frame,
                 Ok(None) => {}
                 Err(e) => {
                     self.conn = None;
-                    return Frame::error(format!(
-                        "ERR malformed reply from the leader at {addr}: {e}"
-                    ));
+                    return errors::leader_malformed(addr, e);
                 }
             }
             match stream.read_buf(buf).await {
                 Ok(0) | Err(_) => {
                     self.conn = None;
-                    return Frame::error(format!(
-                        "TIMEOUT the leader at {addr} closed the connection; the command may or may not be applied"
-                    ));
+                    return errors::leader_closed(addr);
                 }
                 Ok(_) => {}
             }

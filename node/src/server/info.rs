@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::node::Node;
+use super::state::Node;
 use super::stats::Stats;
 
 /// The Redis version we claim in INFO and HELLO: clients gate features on it, and we implement

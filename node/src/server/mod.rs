@@ -1,7 +1,9 @@
 //! The RESP server: accept loop, sessions, and the Raft-backed read and write paths.
 //!
-//! - [`node`]: [`Node`], the shared state of a running node, and [`run`], which opens storage,
-//!   starts Raft, bootstraps the one-member group and serves until shutdown.
+//! - [`run`]: [`run()`](run::run) opens storage, starts Raft, bootstraps the group, accepts
+//!   connections and serves until shutdown.
+//! - [`state`]: [`Node`], the shared state of a running node (settings, client registry), and
+//!   [`Session`], one connection's state.
 //! - [`session`]: one client connection — decode a batch of pipelined commands, execute them in
 //!   order (writes proposed together so they share a group commit), encode all replies into one
 //!   write.
@@ -15,17 +17,30 @@
 //! - [`info`]: the INFO sections.
 //! - [`expiry`]: leader-driven active expiry through the log.
 //! - [`stats`]: counters for INFO.
+//!
+//! Imports form a line from `run` down to `state`; a module uses only modules below it:
+//!
+//! ```text
+//! run ─▶ session ─▶ server_cmds ─▶ cluster_cmds, info
+//!  │        │  └──▶ forward, read_barrier, write_path
+//!  └──▶ expiry ─────────┐
+//!                       ▼
+//!                     state (Node, Settings, Session) ─▶ proposer ─▶ write_path
+//!                           ─▶ read_barrier, forward, stats
+//! ```
 
 pub mod cluster_cmds;
 pub mod expiry;
 pub mod forward;
 pub mod info;
-pub mod node;
 pub mod proposer;
 pub mod read_barrier;
+pub mod run;
 pub mod server_cmds;
 pub mod session;
+pub mod state;
 pub mod stats;
 pub mod write_path;
 
-pub use node::{run, Node};
+pub use run::run;
+pub use state::{Node, Session};

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::clock;
+use crate::errors;
 use crate::raft::{Raft, Request};
 use crate::resp::Frame;
 
@@ -82,12 +83,7 @@ impl Proposer {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending { cmds, reply }) {
             let n = p.cmds.len();
-            let _ = p.reply.send(vec![
-                Frame::error(
-                    "ERR the node is shutting down; the command was not applied"
-                );
-                n
-            ]);
+            let _ = p.reply.send(vec![errors::shutting_down(); n]);
         }
         rx
     }

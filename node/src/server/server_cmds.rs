@@ -7,25 +7,13 @@ use bytes::Bytes;
 
 use crate::cmd;
 use crate::config::parse_bytes;
-use crate::resp::Frame;
+use crate::errors;
+use crate::resp::{parse_i64, Frame};
 
-use super::node::Node;
-use super::session::Session;
+use super::state::{Node, Session};
 
 fn lower(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_ascii_lowercase()
-}
-
-fn syntax_error() -> Frame {
-    Frame::error("ERR syntax error")
-}
-
-fn not_integer() -> Frame {
-    Frame::error("ERR value is not an integer or out of range")
-}
-
-fn parse_i64(b: &[u8]) -> Option<i64> {
-    std::str::from_utf8(b).ok()?.parse().ok()
 }
 
 /// Runs a server command for `session`.
@@ -43,8 +31,8 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
         }
         "select" => match parse_i64(&argv[1]) {
             Some(0) => Frame::ok(),
-            Some(_) => Frame::error("ERR DB index is out of range"),
-            None => not_integer(),
+            Some(_) => Frame::err("DB index is out of range"),
+            None => Frame::err(cmd::NOT_INT),
         },
         "auth" => auth(node, session, &argv[1..]),
         "hello" => hello(node, session, &argv[1..]),
@@ -70,20 +58,20 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
             Frame::ok()
         }
         "cluster" => super::cluster_cmds::execute(node, argv).await,
-        other => Frame::error(format!("ERR unknown command '{other}'")),
+        other => Frame::err(format!("unknown command '{other}'")),
     }
 }
 
 fn auth(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
     match args {
         [pass] => match node.settings().requirepass {
-            None => Frame::error(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            None => Frame::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ),
             Some(_) => check_user(node, session, b"default", pass),
         },
         [user, pass] => check_user(node, session, user, pass),
-        _ => syntax_error(),
+        _ => cmd::syntax(),
     }
 }
 
@@ -99,7 +87,7 @@ fn check_user(node: &Node, session: &mut Session, user: &[u8], pass: &[u8]) -> F
         session.authenticated = true;
         Frame::ok()
     } else {
-        Frame::error("WRONGPASS invalid username-password pair or user is disabled.")
+        errors::wrongpass()
     }
 }
 
@@ -108,8 +96,8 @@ fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
     if let Some(v) = args.first() {
         match parse_i64(v) {
             Some(2) => {}
-            Some(_) => return Frame::error("NOPROTO unsupported protocol version"),
-            None => return Frame::error("ERR Protocol version is not an integer or out of range"),
+            Some(_) => return errors::noproto(),
+            None => return Frame::err("Protocol version is not an integer or out of range"),
         }
         i = 1;
     }
@@ -128,15 +116,15 @@ fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
                 i += 2;
             }
             _ => {
-                return Frame::error(format!(
-                    "ERR Syntax error in HELLO option '{}'",
+                return Frame::err(format!(
+                    "Syntax error in HELLO option '{}'",
                     String::from_utf8_lossy(&args[i])
                 ))
             }
         }
     }
     if !session.authenticated {
-        return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return errors::hello_noauth();
     }
     if let Some(n) = setname {
         node.with_clients(|c| {
@@ -182,8 +170,8 @@ fn client_line(node: &Node, id: u64) -> String {
 fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
     let sub = lower(&argv[1]);
     let wrong_args = || {
-        Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+        Frame::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&argv[1])
         ))
     };
@@ -204,8 +192,8 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
         ("setname", 3) => {
             let name = String::from_utf8_lossy(&argv[2]).into_owned();
             if name.bytes().any(|b| b <= b' ' || b > b'~') {
-                return Frame::error(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                return Frame::err(
+                    "Client names cannot contain spaces, newlines or special characters.",
                 );
             }
             node.with_clients(|c| {
@@ -219,8 +207,8 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
             let attr = lower(&argv[2]);
             let value = String::from_utf8_lossy(&argv[3]).into_owned();
             if value.bytes().any(|b| b <= b' ' || b > b'~') && !value.is_empty() {
-                return Frame::error(format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
+                return Frame::err(format!(
+                    "{} cannot contain spaces, newlines or special characters.",
                     attr
                 ));
             }
@@ -241,8 +229,8 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
             if known {
                 Frame::ok()
             } else {
-                Frame::error(format!(
-                    "ERR Unrecognized option '{}'",
+                Frame::err(format!(
+                    "Unrecognized option '{}'",
                     String::from_utf8_lossy(&argv[2])
                 ))
             }
@@ -278,7 +266,7 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
 }
 
 /// One validated `CONFIG SET` change, applied only after every pair validated.
-type SettingChange = Box<dyn FnOnce(&mut super::node::Settings)>;
+type SettingChange = Box<dyn FnOnce(&mut super::state::Settings)>;
 
 /// (name, value, runtime-changeable) for every option CONFIG GET reports.
 fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
@@ -352,13 +340,13 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                 let value = String::from_utf8_lossy(&pair[1]).into_owned();
                 match entries.iter().find(|(n, _, _)| *n == name) {
                     None => {
-                        return Frame::error(format!(
-                            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        return Frame::err(format!(
+                            "Unknown option or number of arguments for CONFIG SET - '{name}'"
                         ))
                     }
                     Some((_, _, false)) => {
-                        return Frame::error(format!(
-                            "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                        return Frame::err(format!(
+                            "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
                         ))
                     }
                     Some(_) => changes.push((name, value)),
@@ -367,8 +355,8 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             let mut parsed: Vec<SettingChange> = Vec::new();
             for (name, value) in changes {
                 let invalid = |why: &str| {
-                    Frame::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    Frame::err(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - {why}"
                     ))
                 };
                 match name.as_str() {
@@ -411,10 +399,10 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             Frame::ok()
         }
         "rewrite" if argv.len() == 2 => {
-            Frame::error("ERR CONFIG REWRITE is not supported: edit the YAML config file instead")
+            Frame::err("CONFIG REWRITE is not supported: edit the YAML config file instead")
         }
-        _ => Frame::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+        _ => Frame::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
             String::from_utf8_lossy(&argv[1])
         )),
     }

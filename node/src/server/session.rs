@@ -23,26 +23,14 @@ use tokio::net::TcpStream;
 
 use crate::clock;
 use crate::cmd::{self, Command, Kind};
+use crate::errors;
 use crate::resp::{Decoder, Frame, Limits};
 
-use super::node::{ClientEntry, Node};
 use super::proposer::ReplyRx;
 use super::read_barrier::ReadError;
+use super::state::{ClientEntry, Node, Session};
 use super::stats::Stats;
 use super::write_path;
-
-/// Per-connection state that commands can change.
-pub struct Session {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub authenticated: bool,
-    /// Set by QUIT: reply, then close.
-    pub closing: bool,
-    /// READONLY: reads on a follower are served from its local, possibly stale, state.
-    pub readonly: bool,
-    /// Link to the leader for `forward-to-leader`.
-    pub forwarder: super::forward::Forwarder,
-}
 
 enum Slot {
     Done(Frame),
@@ -117,7 +105,7 @@ async fn connection_loop(
     node: &Arc<Node>,
     stream: &mut TcpStream,
     session: &mut Session,
-    settings: &super::node::Settings,
+    settings: &super::state::Settings,
 ) -> std::io::Result<()> {
     let limits = Limits {
         max_bulk_len: settings.proto_max_bulk_len,
@@ -228,7 +216,7 @@ async fn execute_batch(
             continue;
         };
         if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
-            let reply = Frame::error("NOAUTH Authentication required.");
+            let reply = errors::noauth();
             push_slot(node, &mut run, &mut slots, Slot::Done(reply));
             continue;
         }
@@ -257,7 +245,7 @@ async fn execute_batch(
                             .forward(&addr, &argv, node.request_timeout())
                             .await
                     } else {
-                        Frame::error(format!("MOVED {slot} {addr}"))
+                        errors::moved(slot, &addr)
                     };
                     push_slot(node, &mut run, &mut slots, Slot::Done(reply));
                     continue;
@@ -332,10 +320,10 @@ async fn resolve(
                 };
                 let replies = match tokio::time::timeout_at(deadline, p).await {
                     Ok(Ok(frames)) if frames.len() == n => frames,
-                    Ok(Ok(_)) => vec![Frame::error("ERR internal: wrong number of write replies"); n],
+                    Ok(Ok(_)) => vec![errors::wrong_reply_count(); n],
                     // The proposer answers every command it accepted; a dropped sender means the
                     // node is stopping with the write in an unknown state.
-                    Ok(Err(_)) => vec![Frame::error("ERR the node stopped before the write completed; it may or may not be applied"); n],
+                    Ok(Err(_)) => vec![errors::stopped_mid_write(); n],
                     Err(_) => vec![write_path::unknown_outcome_reply(timeout); n],
                 };
                 slots[i] = Slot::DoneRun(replies);
@@ -428,15 +416,13 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
         if topo.is_sharded() {
             // Redis Cluster's rule: a multi-key command must stay within one slot.
             if slots.iter().any(|&s| s != slot) {
-                return Some(Route::Reply(Frame::error(
-                    "CROSSSLOT Keys in request don't hash to the same slot",
-                )));
+                return Some(Route::Reply(errors::cross_slot()));
             }
             let shard = topo.shard_for_slot(slot);
             if !slots.is_empty() && shard != topo.my_shard {
                 return Some(Route::Reply(match topo.client_addr_of(shard) {
-                    Some(a) => Frame::error(format!("MOVED {slot} {a}")),
-                    None => Frame::error("CLUSTERDOWN The cluster is down"),
+                    Some(a) => errors::moved(slot, &a),
+                    None => errors::cluster_down(),
                 }));
             }
         }
@@ -452,17 +438,14 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
     });
     Some(match addr {
         Some(addr) => Route::ToLeader { slot, addr },
-        None => Route::Reply(Frame::error("CLUSTERDOWN The cluster is down")),
+        None => Route::Reply(errors::cluster_down()),
     })
 }
 
 fn read_error_reply(e: &ReadError, timeout: Duration) -> Frame {
     match e {
         ReadError::NotLeader { .. } => write_path::no_leader_reply(),
-        ReadError::Timeout => Frame::error(format!(
-            "TRYAGAIN the read could not be confirmed as linearizable within {} ms",
-            timeout.as_millis()
-        )),
-        ReadError::ShuttingDown => Frame::error("ERR the node is shutting down"),
+        ReadError::Timeout => errors::read_unconfirmed(timeout),
+        ReadError::ShuttingDown => errors::shutting_down(),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use openraft::error::ClientWriteError;
 
+use crate::errors;
 use crate::raft::{Raft, Request, TypeConfig};
 use crate::resp::Frame;
 
@@ -21,22 +22,19 @@ pub type Proposal =
 /// Reply for a write that was refused before it could take effect (no leader yet / not the
 /// leader). The client may retry; nothing was applied.
 pub fn no_leader_reply() -> Frame {
-    Frame::error("TRYAGAIN no Raft leader is available yet; the command was not applied")
+    errors::no_leader()
 }
 
 /// Reply when the outcome of a proposed write is unknown (it may still commit later).
 pub fn unknown_outcome_reply(timeout: Duration) -> Frame {
-    Frame::error(format!(
-        "TIMEOUT the write was not confirmed within {} ms; it may or may not be applied",
-        timeout.as_millis()
-    ))
+    errors::write_unconfirmed(timeout)
 }
 
 /// Proposes any request; fails only when Raft has stopped.
 pub async fn propose(raft: &Raft, req: Request) -> Result<Proposal, Frame> {
     raft.client_write_ff(req)
         .await
-        .map_err(|e| Frame::error(format!("ERR raft is not running: {e}")))
+        .map_err(errors::raft_not_running)
 }
 
 /// Waits for a proposal's result, at most until `deadline`.
@@ -44,11 +42,9 @@ pub async fn await_reply(p: Proposal, deadline: tokio::time::Instant, timeout: D
     match tokio::time::timeout_at(deadline, p).await {
         Err(_) => unknown_outcome_reply(timeout),
         // The responder was dropped: Raft shut down with the entry in an unknown state.
-        Ok(Err(_)) => Frame::error(
-            "ERR raft stopped before the write completed; it may or may not be applied",
-        ),
+        Ok(Err(_)) => errors::stopped_mid_write(),
         Ok(Ok(Ok(resp))) => resp.data.0,
         Ok(Ok(Err(ClientWriteError::ForwardToLeader(_)))) => no_leader_reply(),
-        Ok(Ok(Err(ClientWriteError::ChangeMembershipError(e)))) => Frame::error(format!("ERR {e}")),
+        Ok(Ok(Err(ClientWriteError::ChangeMembershipError(e)))) => errors::membership_refused(e),
     }
 }

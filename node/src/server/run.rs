@@ -1,4 +1,6 @@
-//! A running node: storage + Raft + the RESP listener, and the boot/shutdown sequence.
+//! Booting and serving a node: open storage, start Raft (and the peer gRPC server, the leader
+//! poller of a sharded cluster), bootstrap, accept client connections until SIGINT/SIGTERM,
+//! then shut down cleanly. The top of `server`: it uses every other module, none uses it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,96 +23,8 @@ use crate::store::{Keyspace, SharedKeyspace};
 
 use super::proposer::Proposer;
 use super::read_barrier::ReadBarrier;
+use super::state::{Node, Settings};
 use super::stats::Stats;
-
-/// Options that `CONFIG SET` may change while the node runs.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub requirepass: Option<String>,
-    pub maxclients: usize,
-    pub timeout_secs: u64,
-    pub proto_max_bulk_len: u64,
-    pub client_query_buffer_limit: u64,
-}
-
-/// What `CLIENT LIST` / `CLIENT INFO` show about a connection.
-#[derive(Clone, Debug)]
-pub struct ClientEntry {
-    pub addr: SocketAddr,
-    pub name: String,
-    pub lib_name: String,
-    pub lib_ver: String,
-    pub connected_at: Instant,
-    pub last_command: String,
-}
-
-/// Shared state of a running node, handed to every session.
-pub struct Node {
-    pub id: u64,
-    pub raft: Raft,
-    pub keyspace: SharedKeyspace,
-    pub reads: ReadBarrier,
-    pub proposer: Proposer,
-    pub config: Config,
-    pub settings: RwLock<Settings>,
-    pub stats: Stats,
-    pub started: Instant,
-    pub local_addr: SocketAddr,
-    pub clients: Mutex<BTreeMap<u64, ClientEntry>>,
-    /// Member addresses (cluster file first, then the replicated membership).
-    pub book: AddressBook,
-    /// The shard map; `None` for a standalone node.
-    pub topology: Option<Arc<Topology>>,
-    next_client_id: AtomicU64,
-    shutting_down: AtomicBool,
-    shutdown_tx: watch::Sender<bool>,
-}
-
-impl Node {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.config.request_timeout_ms)
-    }
-
-    pub fn settings(&self) -> Settings {
-        match self.settings.read() {
-            Ok(s) => s.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
-        match self.settings.write() {
-            Ok(mut s) => f(&mut s),
-            Err(p) => f(&mut p.into_inner()),
-        }
-    }
-
-    pub fn next_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A receiver that flips to `true` when shutdown begins.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown_tx.subscribe()
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
-    /// Begins a graceful shutdown (also what `SHUTDOWN` would call).
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Relaxed);
-        let _ = self.shutdown_tx.send(true);
-    }
-
-    pub fn with_clients<R>(&self, f: impl FnOnce(&mut BTreeMap<u64, ClientEntry>) -> R) -> R {
-        match self.clients.lock() {
-            Ok(mut c) => f(&mut c),
-            Err(p) => f(&mut p.into_inner()),
-        }
-    }
-}
 
 fn raft_config(cfg: &Config) -> anyhow::Result<Arc<openraft::Config>> {
     let rc = openraft::Config {

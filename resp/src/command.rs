@@ -1,4 +1,4 @@
-//! Incremental RESP2 decoder.
+//! The streaming decoder of client commands (the server side of RESP2).
 //!
 //! [`Decoder::decode_command`] parses client commands — multibulk arrays of bulk strings, or
 //! inline commands — straight out of the connection's `BytesMut`. It is resumable: parse state
@@ -13,20 +13,11 @@
 //! ([`RESERVE_AHEAD`]) beyond what has been received, so a lying `$536870912` header costs
 //! nothing until the bytes actually arrive. The buffered total (unparsed bytes plus the
 //! arguments of an unfinished multibulk) is bounded by `max_query_buffer`.
-//!
-//! [`decode_frame`] is a general parser for all five RESP2 types (for clients and proxies). It
-//! is not resumable — it re-parses from the start of the buffer until a whole frame is there —
-//! which is fine for replies, whose sizes the peer controls no more than we do.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::Frame;
-
 /// Bytes reserved ahead of the received data while a large bulk is pending.
 pub const RESERVE_AHEAD: usize = 1024 * 1024;
-
-/// Maximum nesting of arrays accepted by [`decode_frame`].
-pub const MAX_FRAME_DEPTH: usize = 64;
 
 /// Parser limits; every length read from the wire is checked against these before any
 /// allocation is sized from it.
@@ -62,7 +53,7 @@ pub enum DecodeError {
     Protocol(String),
 }
 
-fn proto(msg: &str) -> DecodeError {
+pub(crate) fn proto(msg: &str) -> DecodeError {
     DecodeError::Protocol(format!("ERR Protocol error: {msg}"))
 }
 
@@ -252,16 +243,11 @@ impl Decoder {
         }
         Ok(None)
     }
-
-    /// [`decode_frame`] with this decoder's limits.
-    pub fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        decode_frame_with(buf, &self.limits)
-    }
 }
 
 /// Position of `byte` in `buf`, searching only past `*scanned`; on a miss records how far was
 /// searched so the next call resumes there.
-fn find(buf: &[u8], byte: u8, scanned: &mut usize) -> Option<usize> {
+pub(crate) fn find(buf: &[u8], byte: u8, scanned: &mut usize) -> Option<usize> {
     let from = (*scanned).min(buf.len());
     match buf[from..].iter().position(|&b| b == byte) {
         Some(i) => {
@@ -361,120 +347,10 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     }
 }
 
-/// Decodes one RESP2 frame of any type off the front of `buf` with default [`Limits`].
-pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-    decode_frame_with(buf, &Limits::default())
-}
-
-/// Decodes one RESP2 frame of any type off the front of `buf`; `Ok(None)` if incomplete.
-pub fn decode_frame_with(
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<Frame>, DecodeError> {
-    match parse_frame(buf, 0, 0, limits)? {
-        Some((frame, used)) => {
-            buf.advance(used);
-            Ok(Some(frame))
-        }
-        None => {
-            if buf.len() as u64 > limits.max_query_buffer {
-                return Err(proto("client query buffer limit exceeded"));
-            }
-            Ok(None)
-        }
-    }
-}
-
-/// The line starting at `pos` (without `\r\n`) and the offset after it.
-fn line_at(
-    buf: &[u8],
-    pos: usize,
-    limits: &Limits,
-    too_big: &str,
-) -> Result<Option<(usize, usize)>, DecodeError> {
-    let rest = &buf[pos..];
-    match rest.windows(2).position(|w| w == b"\r\n") {
-        Some(i) => Ok(Some((pos + i, pos + i + 2))),
-        None if rest.len() > limits.max_inline_len => Err(proto(too_big)),
-        None => Ok(None),
-    }
-}
-
-fn parse_frame(
-    buf: &[u8],
-    pos: usize,
-    depth: usize,
-    limits: &Limits,
-) -> Result<Option<(Frame, usize)>, DecodeError> {
-    let Some(&t) = buf.get(pos) else {
-        return Ok(None);
-    };
-    let Some((end, next)) = line_at(buf, pos + 1, limits, "too big inline request")? else {
-        return Ok(None);
-    };
-    let body = &buf[pos + 1..end];
-    let text = || String::from_utf8_lossy(body).into_owned();
-    match t {
-        b'+' => Ok(Some((Frame::Simple(text()), next))),
-        b'-' => Ok(Some((Frame::Error(text()), next))),
-        b':' => {
-            let n = parse_i64(body).ok_or_else(|| proto("invalid integer"))?;
-            Ok(Some((Frame::Integer(n), next)))
-        }
-        b'$' => {
-            let n = parse_i64(body).ok_or_else(|| proto("invalid bulk length"))?;
-            if n == -1 {
-                return Ok(Some((Frame::Null, next)));
-            }
-            if n < 0 || n as u64 > limits.max_bulk_len {
-                return Err(proto("invalid bulk length"));
-            }
-            let n = n as usize;
-            if buf.len() < next + n + 2 {
-                return Ok(None);
-            }
-            if &buf[next + n..next + n + 2] != b"\r\n" {
-                return Err(proto("bulk string not terminated by CRLF"));
-            }
-            Ok(Some((
-                Frame::Bulk(Bytes::copy_from_slice(&buf[next..next + n])),
-                next + n + 2,
-            )))
-        }
-        b'*' => {
-            let n = parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
-            if n == -1 {
-                return Ok(Some((Frame::NullArray, next)));
-            }
-            if n < 0 || n as u64 > limits.max_multibulk_len {
-                return Err(proto("invalid multibulk length"));
-            }
-            if depth >= MAX_FRAME_DEPTH {
-                return Err(proto("too deeply nested array"));
-            }
-            let mut items = Vec::with_capacity((n as usize).min(1024));
-            let mut p = next;
-            for _ in 0..n {
-                match parse_frame(buf, p, depth + 1, limits)? {
-                    Some((f, q)) => {
-                        items.push(f);
-                        p = q;
-                    }
-                    None => return Ok(None),
-                }
-            }
-            Ok(Some((Frame::Array(items), p)))
-        }
-        other => Err(DecodeError::Protocol(format!(
-            "ERR Protocol error: unexpected frame type '{}'",
-            char::from(other)
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Frame;
     use proptest::prelude::*;
 
     fn b(s: &str) -> Bytes {
@@ -598,68 +474,7 @@ mod tests {
         assert_eq!(got, Some(argv));
     }
 
-    #[test]
-    fn decode_frame_all_types() {
-        let mut buf =
-            BytesMut::from(&b"+OK\r\n-ERR x\r\n:-5\r\n$-1\r\n*-1\r\n*2\r\n$1\r\na\r\n*0\r\n"[..]);
-        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::ok())));
-        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::error("ERR x"))));
-        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Integer(-5))));
-        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Null)));
-        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::NullArray)));
-        assert_eq!(
-            decode_frame(&mut buf),
-            Ok(Some(Frame::Array(vec![
-                Frame::bulk("a"),
-                Frame::Array(vec![])
-            ])))
-        );
-        assert_eq!(decode_frame(&mut buf), Ok(None));
-        let mut bad = BytesMut::from(&b"$9223372036854775807\r\n"[..]);
-        assert_eq!(decode_frame(&mut bad), Err(proto("invalid bulk length")));
-        let mut bad = BytesMut::from(&b"*2147483647\r\n"[..]);
-        assert_eq!(
-            decode_frame(&mut bad),
-            Err(proto("invalid multibulk length"))
-        );
-        let mut bad = BytesMut::from(&b"?x\r\n"[..]);
-        assert!(decode_frame(&mut bad).is_err());
-    }
-
-    fn arb_frame() -> impl Strategy<Value = Frame> {
-        let text = "[a-zA-Z0-9 ]{0,12}";
-        let leaf = prop_oneof![
-            text.prop_map(Frame::Simple),
-            text.prop_map(|s| Frame::Error(format!("ERR {s}"))),
-            any::<i64>().prop_map(Frame::Integer),
-            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|v| Frame::Bulk(Bytes::from(v))),
-            Just(Frame::Null),
-            Just(Frame::NullArray),
-        ];
-        leaf.prop_recursive(3, 24, 5, |inner| {
-            proptest::collection::vec(inner, 0..5).prop_map(Frame::Array)
-        })
-    }
-
     proptest! {
-        #[test]
-        fn frames_split_anywhere(frame in arb_frame()) {
-            let mut wire = BytesMut::new();
-            frame.encode(&mut wire);
-            for split in 0..=wire.len() {
-                let mut buf = BytesMut::from(&wire[..split]);
-                let first = decode_frame(&mut buf).expect("valid prefix");
-                if split < wire.len() {
-                    prop_assert_eq!(first, None);
-                    buf.extend_from_slice(&wire[split..]);
-                    prop_assert_eq!(decode_frame(&mut buf).expect("valid"), Some(frame.clone()));
-                } else {
-                    prop_assert_eq!(first, Some(frame.clone()));
-                }
-                prop_assert!(buf.is_empty());
-            }
-        }
-
         #[test]
         fn commands_split_anywhere(argv in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..30).prop_map(Bytes::from), 1..6)) {
             let wire = encode_argv(&argv);
@@ -695,7 +510,7 @@ mod tests {
             let mut buf = BytesMut::from(&data[..]);
             while let Ok(Some(_)) = d.decode_command(&mut buf) {}
             let mut buf = BytesMut::from(&data[..]);
-            let _ = decode_frame(&mut buf);
+            let _ = crate::reply::decode_frame(&mut buf);
         }
     }
 }

@@ -1,0 +1,125 @@
+//! The shared state of a running node ([`Node`], its runtime [`Settings`], the client
+//! registry) and of one connection ([`Session`]). A leaf of `server`: it uses only the
+//! proposer, the read barrier, the forwarder and the counters it holds, never the modules
+//! that serve commands, so every other server module can depend on it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::cluster::members::AddressBook;
+use crate::cluster::topology::Topology;
+use crate::config::Config;
+use crate::raft::Raft;
+use crate::store::SharedKeyspace;
+
+use super::forward::Forwarder;
+use super::proposer::Proposer;
+use super::read_barrier::ReadBarrier;
+use super::stats::Stats;
+
+/// Options that `CONFIG SET` may change while the node runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub timeout_secs: u64,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+}
+
+/// What `CLIENT LIST` / `CLIENT INFO` show about a connection.
+#[derive(Clone, Debug)]
+pub struct ClientEntry {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub connected_at: Instant,
+    pub last_command: String,
+}
+
+/// Shared state of a running node, handed to every session.
+pub struct Node {
+    pub id: u64,
+    pub raft: Raft,
+    pub keyspace: SharedKeyspace,
+    pub reads: ReadBarrier,
+    pub proposer: Proposer,
+    pub config: Config,
+    pub settings: RwLock<Settings>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub local_addr: SocketAddr,
+    pub clients: Mutex<BTreeMap<u64, ClientEntry>>,
+    /// Member addresses (cluster file first, then the replicated membership).
+    pub book: AddressBook,
+    /// The shard map; `None` for a standalone node.
+    pub topology: Option<Arc<Topology>>,
+    pub(super) next_client_id: AtomicU64,
+    pub(super) shutting_down: AtomicBool,
+    pub(super) shutdown_tx: watch::Sender<bool>,
+}
+
+impl Node {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.request_timeout_ms)
+    }
+
+    pub fn settings(&self) -> Settings {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
+        match self.settings.write() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A receiver that flips to `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Begins a graceful shutdown (also what `SHUTDOWN` would call).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    pub fn with_clients<R>(&self, f: impl FnOnce(&mut BTreeMap<u64, ClientEntry>) -> R) -> R {
+        match self.clients.lock() {
+            Ok(mut c) => f(&mut c),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// Per-connection state, owned by the connection's task.
+pub struct Session {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub authenticated: bool,
+    /// Set by QUIT: reply, then close.
+    pub closing: bool,
+    /// READONLY: reads on a follower are served from its local, possibly stale, state.
+    pub readonly: bool,
+    /// Link to the leader for `forward-to-leader`.
+    pub forwarder: Forwarder,
+}

@@ -1,0 +1,408 @@
+//! The streaming decoder of replies (the client side of RESP2), used by the harness client,
+//! the load generator and the node's forward-to-leader link.
+//!
+//! [`ReplyDecoder::decode`] is resumable like the command decoder: a completed leaf (simple
+//! string, error, integer, bulk) is taken off the buffer at once, and the arrays it belongs to
+//! are kept on an explicit stack, so a reply that arrives in pieces is never re-parsed from its
+//! start, and nesting costs heap, not call stack. Every length read from the wire is checked
+//! against [`ReplyLimits`] before anything is sized from it: bulk and array lengths, the
+//! nesting depth, header lines, and the total of buffered plus already-decoded bytes.
+
+use bytes::{Buf, BytesMut};
+
+use crate::command::{find, parse_i64, proto, DecodeError, RESERVE_AHEAD};
+use crate::Frame;
+
+/// Default maximum nesting of arrays in one reply.
+pub const MAX_REPLY_DEPTH: usize = 64;
+
+/// Limits a reply must respect; a reply beyond any of them is a protocol error.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyLimits {
+    /// Largest bulk string (default 512 MiB, the server's `proto-max-bulk-len`).
+    pub max_bulk_len: u64,
+    /// Largest array element count (default 16M).
+    pub max_array_len: u64,
+    /// Deepest nesting of arrays (default [`MAX_REPLY_DEPTH`]).
+    pub max_depth: usize,
+    /// Longest header, simple-string or error line (default 64 KiB).
+    pub max_line_len: usize,
+    /// Bytes buffered plus bytes already decoded into an unfinished reply (default 1 GiB).
+    pub max_total: u64,
+}
+
+impl Default for ReplyLimits {
+    fn default() -> Self {
+        ReplyLimits {
+            max_bulk_len: 512 * 1024 * 1024,
+            max_array_len: 16 * 1024 * 1024,
+            max_depth: MAX_REPLY_DEPTH,
+            max_line_len: 64 * 1024,
+            max_total: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// An array whose header has been read but not all its elements.
+#[derive(Debug)]
+struct OpenArray {
+    remaining: usize,
+    items: Vec<Frame>,
+}
+
+/// Resumable reply decoder for one connection. After an error the connection must be
+/// closed (the decoder state is unspecified).
+#[derive(Debug, Default)]
+pub struct ReplyDecoder {
+    limits: ReplyLimits,
+    /// Bytes at the front of the buffer already searched for a line terminator.
+    scanned: usize,
+    /// Length of the bulk whose `$len\r\n` header has been consumed.
+    bulk_len: Option<usize>,
+    stack: Vec<OpenArray>,
+    /// Approximate bytes held in `stack`, counted against `max_total`.
+    held: u64,
+}
+
+impl ReplyDecoder {
+    pub fn new(limits: ReplyLimits) -> ReplyDecoder {
+        ReplyDecoder {
+            limits,
+            ..ReplyDecoder::default()
+        }
+    }
+
+    /// Takes one complete reply off the front of `buf`; `Ok(None)` if more bytes are needed
+    /// (the bytes of the reply consumed so far are kept by the decoder, so call again with the
+    /// same decoder once more bytes were appended to `buf`).
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            let leaf = match self.bulk_len {
+                Some(n) => {
+                    if buf.len() < n + 2 {
+                        let want = (n + 2 - buf.len()).min(RESERVE_AHEAD);
+                        buf.reserve(want);
+                        return self.need_more(buf);
+                    }
+                    if &buf[n..n + 2] != b"\r\n" {
+                        return Err(proto("bulk string not terminated by CRLF"));
+                    }
+                    let b = buf.split_to(n).freeze();
+                    buf.advance(2);
+                    self.bulk_len = None;
+                    Frame::Bulk(b)
+                }
+                None => {
+                    let Some(&tag) = buf.first() else {
+                        return self.need_more(buf);
+                    };
+                    let Some(cr) = self.find_crlf(buf) else {
+                        if buf.len() > self.limits.max_line_len {
+                            return Err(proto("too big inline request"));
+                        }
+                        return self.need_more(buf);
+                    };
+                    let body = &buf[1..cr];
+                    let text = || String::from_utf8_lossy(body).into_owned();
+                    let leaf = match tag {
+                        b'+' => Some(Frame::Simple(text())),
+                        b'-' => Some(Frame::Error(text())),
+                        b':' => Some(Frame::Integer(
+                            parse_i64(body).ok_or_else(|| proto("invalid integer"))?,
+                        )),
+                        b'$' => {
+                            let n = parse_i64(body).ok_or_else(|| proto("invalid bulk length"))?;
+                            if n == -1 {
+                                Some(Frame::Null)
+                            } else if n < 0 || n as u64 > self.limits.max_bulk_len {
+                                return Err(proto("invalid bulk length"));
+                            } else {
+                                self.bulk_len = Some(n as usize);
+                                None
+                            }
+                        }
+                        b'*' => {
+                            let n =
+                                parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
+                            if n == -1 {
+                                Some(Frame::NullArray)
+                            } else if n < 0 || n as u64 > self.limits.max_array_len {
+                                return Err(proto("invalid multibulk length"));
+                            } else if self.stack.len() >= self.limits.max_depth {
+                                return Err(proto("too deeply nested array"));
+                            } else if n == 0 {
+                                Some(Frame::Array(Vec::new()))
+                            } else {
+                                let n = n as usize;
+                                self.stack.push(OpenArray {
+                                    remaining: n,
+                                    items: Vec::with_capacity(n.min(1024)),
+                                });
+                                None
+                            }
+                        }
+                        other => {
+                            return Err(DecodeError::Protocol(format!(
+                                "ERR Protocol error: unexpected frame type '{}'",
+                                char::from(other)
+                            )))
+                        }
+                    };
+                    buf.advance(cr + 2);
+                    self.scanned = 0;
+                    match leaf {
+                        Some(f) => f,
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(done) = self.place(leaf) {
+                return Ok(Some(done));
+            }
+        }
+    }
+
+    /// Adds a completed value to the innermost open array (closing every array it completes);
+    /// returns the whole reply once the outermost one is complete.
+    fn place(&mut self, mut value: Frame) -> Option<Frame> {
+        loop {
+            let Some(top) = self.stack.last_mut() else {
+                self.held = 0;
+                return Some(value);
+            };
+            self.held += held_size(&value);
+            top.items.push(value);
+            top.remaining -= 1;
+            if top.remaining > 0 {
+                return None;
+            }
+            let items = self.stack.pop().map(|a| a.items).unwrap_or_default();
+            value = Frame::Array(items);
+        }
+    }
+
+    /// Position of the `\r` of the first `\r\n` in `buf`, resuming the search where the last
+    /// call stopped.
+    fn find_crlf(&mut self, buf: &[u8]) -> Option<usize> {
+        loop {
+            let cr = find(buf, b'\r', &mut self.scanned)?;
+            match buf.get(cr + 1) {
+                Some(b'\n') => return Some(cr),
+                Some(_) => self.scanned = cr + 1,
+                None => return None,
+            }
+        }
+    }
+
+    fn need_more(&self, buf: &BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if buf.len() as u64 + self.held > self.limits.max_total {
+            return Err(proto("reply exceeds the client's buffer limit"));
+        }
+        Ok(None)
+    }
+}
+
+/// Bytes a decoded value stands for, for the `max_total` account (arrays were counted as
+/// their elements were placed).
+fn held_size(f: &Frame) -> u64 {
+    match f {
+        Frame::Simple(s) | Frame::Error(s) => s.len() as u64 + 3,
+        Frame::Bulk(b) => b.len() as u64 + 8,
+        Frame::Integer(_) | Frame::Null | Frame::NullArray | Frame::Array(_) => 8,
+    }
+}
+
+/// Decodes one whole reply off the front of `buf` with default [`ReplyLimits`]; `Ok(None)`
+/// (and `buf` untouched) if `buf` does not hold a whole reply yet. For one-shot use on stored
+/// bytes; a connection keeps a [`ReplyDecoder`] instead, which never re-parses.
+pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+    decode_frame_with(buf, ReplyLimits::default())
+}
+
+/// [`decode_frame`] with explicit limits.
+pub fn decode_frame_with(
+    buf: &mut BytesMut,
+    limits: ReplyLimits,
+) -> Result<Option<Frame>, DecodeError> {
+    let mut tmp = buf.clone();
+    match ReplyDecoder::new(limits).decode(&mut tmp)? {
+        Some(f) => {
+            let used = buf.len() - tmp.len();
+            buf.advance(used);
+            Ok(Some(f))
+        }
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decode_frame_all_types() {
+        let mut buf =
+            BytesMut::from(&b"+OK\r\n-ERR x\r\n:-5\r\n$-1\r\n*-1\r\n*2\r\n$1\r\na\r\n*0\r\n"[..]);
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::ok())));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::err("x"))));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Integer(-5))));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::Null)));
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::NullArray)));
+        assert_eq!(
+            decode_frame(&mut buf),
+            Ok(Some(Frame::Array(vec![
+                Frame::bulk("a"),
+                Frame::Array(vec![])
+            ])))
+        );
+        assert_eq!(decode_frame(&mut buf), Ok(None));
+        let mut bad = BytesMut::from(&b"$9223372036854775807\r\n"[..]);
+        assert_eq!(decode_frame(&mut bad), Err(proto("invalid bulk length")));
+        let mut bad = BytesMut::from(&b"*2147483647\r\n"[..]);
+        assert_eq!(
+            decode_frame(&mut bad),
+            Err(proto("invalid multibulk length"))
+        );
+        let mut bad = BytesMut::from(&b"?x\r\n"[..]);
+        assert!(decode_frame(&mut bad).is_err());
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Frame> {
+        let text = "[a-zA-Z0-9 ]{0,12}";
+        let leaf = prop_oneof![
+            text.prop_map(Frame::Simple),
+            text.prop_map(|s| Frame::Error(format!("ERR {s}"))),
+            any::<i64>().prop_map(Frame::Integer),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|v| Frame::Bulk(Bytes::from(v))),
+            Just(Frame::Null),
+            Just(Frame::NullArray),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            proptest::collection::vec(inner, 0..5).prop_map(Frame::Array)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn frames_split_anywhere(frame in arb_frame()) {
+            let mut wire = BytesMut::new();
+            frame.encode(&mut wire);
+            for split in 0..=wire.len() {
+                let mut buf = BytesMut::from(&wire[..split]);
+                let first = decode_frame(&mut buf).expect("valid prefix");
+                if split < wire.len() {
+                    prop_assert_eq!(first, None);
+                    buf.extend_from_slice(&wire[split..]);
+                    prop_assert_eq!(decode_frame(&mut buf).expect("valid"), Some(frame.clone()));
+                } else {
+                    prop_assert_eq!(first, Some(frame.clone()));
+                }
+                prop_assert!(buf.is_empty());
+            }
+        }
+
+
+        #[test]
+        fn streamed_frames_split_anywhere(frame in arb_frame()) {
+            let mut wire = BytesMut::new();
+            frame.encode(&mut wire);
+            frame.encode(&mut wire);
+            for split in 0..=wire.len() {
+                let mut d = ReplyDecoder::default();
+                let mut buf = BytesMut::from(&wire[..split]);
+                let mut got = Vec::new();
+                while let Some(f) = d.decode(&mut buf).expect("valid prefix") {
+                    got.push(f);
+                }
+                buf.extend_from_slice(&wire[split..]);
+                while let Some(f) = d.decode(&mut buf).expect("valid") {
+                    got.push(f);
+                }
+                prop_assert_eq!(got, vec![frame.clone(), frame.clone()]);
+                prop_assert!(buf.is_empty());
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut d = ReplyDecoder::default();
+            let mut buf = BytesMut::from(&data[..]);
+            while let Ok(Some(_)) = d.decode(&mut buf) {}
+        }
+    }
+
+    fn proto(msg: &str) -> DecodeError {
+        crate::command::proto(msg)
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let mut wire = b"*1\r\n".repeat(100_000);
+        wire.extend_from_slice(b":1\r\n");
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(
+            ReplyDecoder::default().decode(&mut buf),
+            Err(proto("too deeply nested array"))
+        );
+        let mut ok = b"*1\r\n".repeat(MAX_REPLY_DEPTH);
+        ok.extend_from_slice(b":1\r\n");
+        let mut buf = BytesMut::from(&ok[..]);
+        assert!(matches!(
+            ReplyDecoder::default().decode(&mut buf),
+            Ok(Some(Frame::Array(_)))
+        ));
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let limits = ReplyLimits {
+            max_bulk_len: 10,
+            max_array_len: 3,
+            max_total: 64,
+            ..ReplyLimits::default()
+        };
+        let mut buf = BytesMut::from(&b"$11\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("invalid bulk length"))
+        );
+        let mut buf = BytesMut::from(&b"*4\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("invalid multibulk length"))
+        );
+        let mut d = ReplyDecoder::new(limits);
+        let mut buf = BytesMut::from(&b"*3\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n"[..]);
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(&[b'x'; 40]);
+        assert_eq!(
+            d.decode(&mut buf),
+            Err(proto("reply exceeds the client's buffer limit"))
+        );
+        // A lying bulk header reserves at most RESERVE_AHEAD.
+        let mut buf = BytesMut::from(&b"$536870912\r\n"[..]);
+        assert_eq!(ReplyDecoder::default().decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= RESERVE_AHEAD + 64);
+    }
+
+    #[test]
+    fn partial_input_is_not_reparsed() {
+        // Elements completed before a split are consumed from the buffer at once.
+        let mut d = ReplyDecoder::default();
+        let mut buf = BytesMut::from(&b"*3\r\n:1\r\n$3\r\nabc\r\n:"[..]);
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        assert_eq!(&buf[..], b":");
+        buf.extend_from_slice(b"3\r\n+rest");
+        assert_eq!(
+            d.decode(&mut buf),
+            Ok(Some(Frame::Array(vec![
+                Frame::Integer(1),
+                Frame::Bulk(Bytes::from_static(b"abc")),
+                Frame::Integer(3)
+            ])))
+        );
+        assert_eq!(&buf[..], b"+rest");
+    }
+}
