@@ -10,9 +10,9 @@
 //!   built from the `sdr-resp` error-code contract; unknown outcomes are always `-TIMEOUT`.
 //! - [`cmd`]: the command table and one file per command family; parses an argv into a typed
 //!   command and executes it against the keyspace.
-//! - [`store`]: the in-memory keyspace (strings, hashes, lists, sets, expiry) — pure data, no I/O.
+//! - [`keyspace`]: the in-memory keyspace (strings, hashes, lists, sets, expiry) — pure data, no I/O.
 //! - [`storage`]: durability — the write-ahead log (openraft log storage), vote file, snapshots
-//!   and the openraft state machine over [`store`].
+//!   and the openraft state machine over [`keyspace`].
 //! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
 //!   linearizable-read barrier, active expiry, INFO and CONFIG.
@@ -28,7 +28,7 @@ pub mod cmd;
 pub mod config;
 pub mod errors;
 pub mod faults;
+pub mod keyspace;
 pub mod raft;
 pub mod server;
 pub mod storage;
-pub mod store;

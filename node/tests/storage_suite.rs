@@ -13,9 +13,9 @@ use openraft::{
     BasicNode, CommittedLeaderId, Entry, EntryPayload, LeaderId, LogId, Membership, RaftLogReader,
     RaftSnapshotBuilder, StorageError as RaftStorageError, Vote,
 };
+use sdr_node::keyspace::{Keyspace, SharedKeyspace, Value};
 use sdr_node::raft::types::{Request, TypeConfig};
 use sdr_node::storage::{self, FsyncPolicy, LogStore, StateMachineStore, StorageError, WalOptions};
-use sdr_node::store::{Keyspace, SharedKeyspace, Value};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::{bulk, bulk_array, int_arg, reply, typed, wrong_args, OVERFLOW};
+use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
-use crate::store::{own, Keyspace, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HashOp {
@@ -195,8 +195,8 @@ impl HashOp {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use crate::keyspace::Keyspace;
     use crate::resp::Frame;
-    use crate::store::Keyspace;
 
     #[test]
     fn hash_commands() {

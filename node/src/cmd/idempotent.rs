@@ -17,8 +17,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::keyspace::{Keyspace, Value};
 use crate::resp::Frame;
-use crate::store::{Keyspace, Value};
 
 use super::Command;
 

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::{bulk_array, eq, glob, int_arg, syntax};
+use crate::keyspace::Keyspace;
 use crate::resp::Frame;
-use crate::store::Keyspace;
 
 /// Conditions of the EXPIRE family (Redis 7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -318,8 +318,8 @@ impl KeyOp {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use crate::keyspace::Keyspace;
     use crate::resp::Frame;
-    use crate::store::Keyspace;
 
     fn seeded() -> Keyspace {
         let mut ks = Keyspace::new();

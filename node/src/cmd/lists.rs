@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::{bulk, int_arg, norm_range, reply, typed};
+use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
-use crate::store::{own, Keyspace, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ListOp {
@@ -173,8 +173,8 @@ impl ListOp {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use crate::keyspace::Keyspace;
     use crate::resp::Frame;
-    use crate::store::Keyspace;
 
     #[test]
     fn list_commands() {

@@ -25,9 +25,9 @@ pub mod table;
 
 use bytes::Bytes;
 
+use crate::keyspace::{Entry, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::{ErrorCode, Frame};
-use crate::store::{Entry, Keyspace, Value};
 
 pub use table::{command_reply, table};
 
@@ -42,6 +42,44 @@ pub enum Kind {
     Server,
 }
 
+/// A command's group: Redis's documentation group (what `COMMAND DOCS` reports), which also
+/// names the family that parses a data command (see [`Command::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Keyspace-wide commands (DEL, EXPIRE, SCAN, ...): `keys`.
+    Generic,
+    /// String commands: `strings`.
+    Str,
+    Hash,
+    List,
+    Set,
+    /// Server commands; the data ones (DBSIZE, FLUSHDB, FLUSHALL) are parsed by `keys`.
+    Server,
+    /// Connection commands (served by the server layer).
+    Connection,
+    /// CLUSTER (served by the server layer).
+    Cluster,
+    /// sdr's own commands (IDEMPOTENT).
+    Sdr,
+}
+
+impl Group {
+    /// The group name as Redis reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::Str => "string",
+            Group::Hash => "hash",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::Server => "server",
+            Group::Connection => "connection",
+            Group::Cluster => "cluster",
+            Group::Sdr => "sdr",
+        }
+    }
+}
+
 /// One row of the command table; field meanings follow Redis's `COMMAND INFO`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -54,7 +92,7 @@ pub struct CommandSpec {
     pub last_key: i64,
     pub step: i64,
     pub kind: Kind,
-    pub group: &'static str,
+    pub group: Group,
     pub summary: &'static str,
     pub since: &'static str,
 }
@@ -172,18 +210,24 @@ impl Command {
         let spec = lookup(name).ok_or_else(|| unknown_command(argv))?;
         check_arity(spec, argv)?;
         let n = spec.name;
+        if spec.kind == Kind::Server {
+            return Err(Frame::err(format!(
+                "'{n}' is a server command, not a data command"
+            )));
+        }
         let op = match spec.group {
-            _ if spec.kind == Kind::Server => {
+            Group::Str => Op::Str(strings::parse(n, argv)?),
+            Group::Hash => Op::Hash(hashes::parse(n, argv)?),
+            Group::List => Op::List(lists::parse(n, argv)?),
+            Group::Set => Op::Set(sets::parse(n, argv)?),
+            Group::Sdr => Op::Idem(idempotent::parse(argv)?),
+            // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
+            Group::Generic | Group::Server => Op::Keys(keys::parse(n, argv)?),
+            Group::Connection | Group::Cluster => {
                 return Err(Frame::err(format!(
                     "'{n}' is a server command, not a data command"
                 )))
             }
-            "string" => Op::Str(strings::parse(n, argv)?),
-            "hash" => Op::Hash(hashes::parse(n, argv)?),
-            "list" => Op::List(lists::parse(n, argv)?),
-            "set" => Op::Set(sets::parse(n, argv)?),
-            "sdr" => Op::Idem(idempotent::parse(argv)?),
-            _ => Op::Keys(keys::parse(n, argv)?),
         };
         Ok(Command { spec, op })
     }
@@ -585,8 +629,8 @@ mod tests {
                     b.remove_expired(&expired, now)
                 );
                 let mut snap = Vec::new();
-                crate::store::codec::encode(&a, &mut snap);
-                let back = crate::store::codec::decode(&snap).expect("round trip");
+                crate::keyspace::codec::encode(&a, &mut snap);
+                let back = crate::keyspace::codec::decode(&snap).expect("round trip");
                 proptest::prop_assert_eq!(&back, &a);
             }
         }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::{bulk_array, reply, typed};
+use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::Frame;
-use crate::store::{own, Keyspace, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetOp {
@@ -99,7 +99,7 @@ impl SetOp {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::store::Keyspace;
+    use crate::keyspace::Keyspace;
 
     #[test]
     fn set_commands() {

@@ -7,9 +7,9 @@ use super::{
     bulk, eq, int_arg, reply, syntax, typed, wrong_args, MAX_STRING, NOT_FLOAT, NOT_INT, OVERFLOW,
     TOO_BIG,
 };
+use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
-use crate::store::{own, Keyspace, Value};
 
 /// An expiry given on the command line, resolved against `now_ms` at apply time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -516,8 +516,8 @@ fn getrange(s: &[u8], start: i64, end: i64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    use crate::keyspace::Keyspace;
     use crate::resp::Frame;
-    use crate::store::Keyspace;
 
     const WT: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 

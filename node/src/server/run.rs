@@ -15,11 +15,11 @@ use tokio::sync::watch;
 use crate::cluster::members::AddressBook;
 use crate::cluster::topology::{refresh_leaders, Topology};
 use crate::config::Config;
+use crate::keyspace::{Keyspace, SharedKeyspace};
 use crate::raft::auth::PeerAuth;
 use crate::raft::network::GrpcNetwork;
 use crate::raft::{bootstrap, service, Raft};
 use crate::storage::{self, WalOptions};
-use crate::store::{Keyspace, SharedKeyspace};
 
 use super::proposer::Proposer;
 use super::read_barrier::ReadBarrier;

@@ -321,7 +321,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             let mut seen = std::collections::BTreeSet::new();
             for pat in &argv[2..] {
                 for (name, value, _) in &entries {
-                    if crate::store::glob_match(&pat.to_ascii_lowercase(), name.as_bytes())
+                    if crate::keyspace::glob_match(&pat.to_ascii_lowercase(), name.as_bytes())
                         && seen.insert(*name)
                     {
                         out.push(Frame::bulk(name));

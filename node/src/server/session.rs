@@ -32,7 +32,9 @@ use super::state::{ClientEntry, Node, Session};
 use super::stats::Stats;
 use super::write_path;
 
-enum Slot {
+/// The place of one command's reply in a batch, in command order: a reply already known, the
+/// replies of a run of writes, or a pending proposal or read (not a hash slot).
+enum ReplySlot {
     Done(Frame),
     /// Replies of a run of writes, in order (a resolved `Writes`).
     DoneRun(Vec<Frame>),
@@ -43,17 +45,17 @@ enum Slot {
 
 /// Submits the buffered run of consecutive writes (if any) as one proposer unit. Called before
 /// anything that is not a write takes its place in `slots`, so slot order = command order.
-fn flush_run(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<Slot>) {
+fn flush_run(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<ReplySlot>) {
     if !run.is_empty() {
         let n = run.len();
-        slots.push(Slot::Writes(
+        slots.push(ReplySlot::Writes(
             node.proposer.submit_run(std::mem::take(run)),
             n,
         ));
     }
 }
 
-fn push_slot(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<Slot>, slot: Slot) {
+fn push_slot(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<ReplySlot>, slot: ReplySlot) {
     flush_run(node, run, slots);
     slots.push(slot);
 }
@@ -183,7 +185,7 @@ async fn execute_batch(
     Stats::add(&node.stats.commands_processed, batch.len() as u64);
     let timeout = node.request_timeout();
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut slots: Vec<Slot> = Vec::with_capacity(batch.len());
+    let mut slots: Vec<ReplySlot> = Vec::with_capacity(batch.len());
     // Index of the first slot not yet resolved to `Done`.
     let mut resolved = 0usize;
     let mut has_pending_read = false;
@@ -211,24 +213,24 @@ async fn execute_batch(
                 node,
                 &mut run,
                 &mut slots,
-                Slot::Done(cmd::unknown_command(&argv)),
+                ReplySlot::Done(cmd::unknown_command(&argv)),
             );
             continue;
         };
         if !session.authenticated && !matches!(spec.name, "auth" | "hello" | "quit") {
             let reply = errors::noauth();
-            push_slot(node, &mut run, &mut slots, Slot::Done(reply));
+            push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
             continue;
         }
         if let Err(e) = cmd::check_arity(spec, &argv) {
-            push_slot(node, &mut run, &mut slots, Slot::Done(e));
+            push_slot(node, &mut run, &mut slots, ReplySlot::Done(e));
             continue;
         }
         if spec.kind != Kind::Server {
             match route(node, spec, &argv, session.readonly) {
                 None => {}
                 Some(Route::Reply(f)) => {
-                    push_slot(node, &mut run, &mut slots, Slot::Done(f));
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(f));
                     continue;
                 }
                 Some(Route::ToLeader { slot, addr }) => {
@@ -247,7 +249,7 @@ async fn execute_batch(
                     } else {
                         errors::moved(slot, &addr)
                     };
-                    push_slot(node, &mut run, &mut slots, Slot::Done(reply));
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
                     continue;
                 }
             }
@@ -257,7 +259,7 @@ async fn execute_batch(
                 // Earlier writes are submitted before a server command runs.
                 flush_run(node, &mut run, &mut slots);
                 let reply = super::server_cmds::execute(node, session, &argv).await;
-                slots.push(Slot::Done(reply));
+                slots.push(ReplySlot::Done(reply));
             }
             Kind::Read => match Command::parse(&argv) {
                 // READONLY on a follower, or the planted `stale-reads` bug anywhere.
@@ -266,16 +268,16 @@ async fn execute_batch(
                         || node.config.unsafe_test_faults.stale_reads =>
                 {
                     let reply = stale_read(node, &c);
-                    push_slot(node, &mut run, &mut slots, Slot::Done(reply));
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
                 }
                 Ok(c) => {
-                    push_slot(node, &mut run, &mut slots, Slot::Read(c));
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Read(c));
                     has_pending_read = true;
                 }
-                Err(e) => push_slot(node, &mut run, &mut slots, Slot::Done(e)),
+                Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
             },
             Kind::Write => match Command::parse(&argv) {
-                Err(e) => push_slot(node, &mut run, &mut slots, Slot::Done(e)),
+                Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
                 Ok(_) => {
                     if has_pending_read {
                         // Earlier reads must not observe this write: run them first. (`run`
@@ -293,9 +295,9 @@ async fn execute_batch(
     resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
     for slot in slots {
         match slot {
-            Slot::Done(f) => f.encode(out),
-            Slot::DoneRun(frames) => frames.iter().for_each(|f| f.encode(out)),
-            Slot::Writes(..) | Slot::Read(_) => {}
+            ReplySlot::Done(f) => f.encode(out),
+            ReplySlot::DoneRun(frames) => frames.iter().for_each(|f| f.encode(out)),
+            ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }
 }
@@ -304,7 +306,7 @@ async fn execute_batch(
 /// for the writes before it, then shares one linearizable-read confirmation.
 async fn resolve(
     node: &Arc<Node>,
-    slots: &mut [Slot],
+    slots: &mut [ReplySlot],
     resolved: &mut usize,
     deadline: tokio::time::Instant,
     timeout: Duration,
@@ -312,9 +314,10 @@ async fn resolve(
     let mut i = *resolved;
     while i < slots.len() {
         match &slots[i] {
-            Slot::Done(_) | Slot::DoneRun(_) => i += 1,
-            Slot::Writes(..) => {
-                let Slot::Writes(p, n) = std::mem::replace(&mut slots[i], Slot::Done(Frame::Null))
+            ReplySlot::Done(_) | ReplySlot::DoneRun(_) => i += 1,
+            ReplySlot::Writes(..) => {
+                let ReplySlot::Writes(p, n) =
+                    std::mem::replace(&mut slots[i], ReplySlot::Done(Frame::Null))
                 else {
                     unreachable!("matched Writes above")
                 };
@@ -326,14 +329,14 @@ async fn resolve(
                     Ok(Err(_)) => vec![errors::stopped_mid_write(); n],
                     Err(_) => vec![write_path::unknown_outcome_reply(timeout); n],
                 };
-                slots[i] = Slot::DoneRun(replies);
+                slots[i] = ReplySlot::DoneRun(replies);
                 i += 1;
             }
-            Slot::Read(_) => {
+            ReplySlot::Read(_) => {
                 // The run of reads (and already-done slots) up to the next write.
                 let end = slots[i..]
                     .iter()
-                    .position(|s| matches!(s, Slot::Writes(..)))
+                    .position(|s| matches!(s, ReplySlot::Writes(..)))
                     .map_or(slots.len(), |p| i + p);
                 let barrier = tokio::time::timeout_at(deadline, node.reads.wait()).await;
                 let outcome = match barrier {
@@ -349,8 +352,8 @@ async fn resolve(
                             Err(p) => p.into_inner(),
                         };
                         for slot in &mut slots[i..end] {
-                            if let Slot::Read(c) = slot {
-                                *slot = Slot::Done(c.read(&ks, now));
+                            if let ReplySlot::Read(c) = slot {
+                                *slot = ReplySlot::Done(c.read(&ks, now));
                                 Stats::add(&node.stats.reads_confirmed, 1);
                             }
                         }
@@ -358,8 +361,8 @@ async fn resolve(
                     Err(e) => {
                         let reply = read_error_reply(&e, timeout);
                         for slot in &mut slots[i..end] {
-                            if let Slot::Read(_) = slot {
-                                *slot = Slot::Done(reply.clone());
+                            if let ReplySlot::Read(_) = slot {
+                                *slot = ReplySlot::Done(reply.clone());
                             }
                         }
                     }

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 use crate::cluster::members::AddressBook;
 use crate::cluster::topology::Topology;
 use crate::config::Config;
+use crate::keyspace::SharedKeyspace;
 use crate::raft::Raft;
-use crate::store::SharedKeyspace;
 
 use super::forward::Forwarder;
 use super::proposer::Proposer;

@@ -44,7 +44,7 @@ pub use options::{FsyncPolicy, WalOptions};
 pub use state_machine::StateMachineStore;
 pub use wal::WalStatsSnapshot;
 
-use crate::store::SharedKeyspace;
+use crate::keyspace::SharedKeyspace;
 
 /// Opens the data directory `dir`: loads the newest valid snapshot into `keyspace` (replacing
 /// its contents), recovers the WAL, and starts the WAL writer.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! magic "SDRSNAP\0" (8) | version u8 (=1) | meta_len u32 LE | meta (codec::encode_snapshot_meta)
-//!   | keyspace_len u64 LE | keyspace (store::codec) | crc32c u32 LE over every preceding byte
+//!   | keyspace_len u64 LE | keyspace (keyspace::codec) | crc32c u32 LE over every preceding byte
 //! ```
 //!
 //! The whole file is also the snapshot data openraft ships to followers, so a received snapshot
@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 
 use openraft::{BasicNode, SnapshotMeta};
 
+use crate::keyspace::Keyspace;
 use crate::raft::types::NodeId;
 use crate::storage::codec;
 use crate::storage::error::{Result, StorageError};
 use crate::storage::fsutil::{fsync_dir, write_atomic};
-use crate::store::Keyspace;
 
 /// Snapshot file magic.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SDRSNAP\0";
@@ -58,7 +58,7 @@ pub fn encode_snapshot_file(meta: &Meta, ks: &Keyspace) -> Vec<u8> {
     out.extend_from_slice(&meta_bytes);
     let len_at = out.len();
     out.extend_from_slice(&[0u8; 8]);
-    crate::store::codec::encode(ks, &mut out);
+    crate::keyspace::codec::encode(ks, &mut out);
     let ks_len = (out.len() - len_at - 8) as u64;
     out[len_at..len_at + 8].copy_from_slice(&ks_len.to_le_bytes());
     let crc = crc32c::crc32c(&out);
@@ -123,7 +123,7 @@ pub fn parse_snapshot_file(data: &[u8]) -> std::result::Result<(Meta, &[u8]), (u
 pub fn decode_snapshot_file(data: &[u8]) -> std::result::Result<(Meta, Keyspace), (u64, String)> {
     let (meta, ks_bytes) = parse_snapshot_file(data)?;
     let ks_off = (data.len() - 4 - ks_bytes.len()) as u64;
-    let ks = crate::store::codec::decode(ks_bytes).map_err(|e| (ks_off, e.to_string()))?;
+    let ks = crate::keyspace::codec::decode(ks_bytes).map_err(|e| (ks_off, e.to_string()))?;
     Ok((meta, ks))
 }
 

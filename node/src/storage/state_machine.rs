@@ -19,11 +19,11 @@ use openraft::{
     RaftSnapshotBuilder, Snapshot, StoredMembership,
 };
 
+use crate::keyspace::SharedKeyspace;
 use crate::raft::types::{NodeId, Request, Response, TypeConfig};
 use crate::resp::Frame;
 use crate::storage::error::{RaftStorageError, Result, StorageError};
 use crate::storage::snapshot::{self, Meta, SnapshotDir};
-use crate::store::SharedKeyspace;
 
 #[derive(Debug, Clone, Default)]
 struct Applied {
