@@ -9,15 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn node_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SDR_NODE_BIN") {
-        return PathBuf::from(p);
-    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    for profile in ["release", "debug"] {
-        let p = root.join("target").join(profile).join("sdr-node");
-        if p.is_file() {
-            return p;
-        }
+    let p = sdr_harness::cluster::node_bin(None, &root);
+    if p.is_file() {
+        return p;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = std::process::Command::new(cargo)

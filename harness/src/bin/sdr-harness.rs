@@ -69,8 +69,7 @@ enum Cmd {
 }
 
 fn node_bin(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| std::env::var_os("SDR_NODE_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/release/sdr-node"))
+    sdr_harness::cluster::node_bin(arg, std::path::Path::new("."))
 }
 
 async fn real_main(cli: Cli) -> Result<ExitCode> {

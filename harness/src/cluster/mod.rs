@@ -142,6 +142,24 @@ pub struct Cluster {
     held: HashMap<u32, Vec<std::net::TcpListener>>,
 }
 
+/// Where the `sdr-node` binary is: `explicit` (e.g. `--node-bin`), else
+/// `$SDR_NODE_BIN`, else `<root>/target/release/sdr-node`, else
+/// `<root>/target/debug/sdr-node` if that one exists. When none exists the
+/// release path is returned, so [`Cluster::start`]'s "not found" names it.
+/// The one lookup for the binary and the tests (the harness never links the node).
+pub fn node_bin(explicit: Option<PathBuf>, root: &Path) -> PathBuf {
+    if let Some(p) = explicit.or_else(|| std::env::var_os("SDR_NODE_BIN").map(PathBuf::from)) {
+        return p;
+    }
+    let release = root.join("target/release/sdr-node");
+    let debug = root.join("target/debug/sdr-node");
+    if !release.is_file() && debug.is_file() {
+        debug
+    } else {
+        release
+    }
+}
+
 fn write_file(path: &Path, text: &str) -> Result<(), ClusterError> {
     std::fs::write(path, text).map_err(io(format!("writing {}", path.display())))
 }
@@ -817,6 +835,29 @@ pub fn newest_wal_segment(dir: &Path) -> Result<Option<PathBuf>, ClusterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_bin_lookup_order() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let explicit = PathBuf::from("/x/sdr-node");
+        assert_eq!(node_bin(Some(explicit.clone()), d.path()), explicit);
+        if std::env::var_os("SDR_NODE_BIN").is_some() {
+            return; // the environment decides the rest
+        }
+        let release = d.path().join("target/release/sdr-node");
+        let debug = d.path().join("target/debug/sdr-node");
+        assert_eq!(
+            node_bin(None, d.path()),
+            release,
+            "nothing built: name release"
+        );
+        std::fs::create_dir_all(debug.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&debug, b"").expect("write");
+        assert_eq!(node_bin(None, d.path()), debug, "only a debug build");
+        std::fs::create_dir_all(release.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&release, b"").expect("write");
+        assert_eq!(node_bin(None, d.path()), release, "release preferred");
+    }
 
     #[test]
     fn newest_segment_by_name() {
