@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`op`] — values, op inputs/outputs, [`op::Op`].
 //! - [`history`] — JSON Lines events → ops, validation with line numbers.
+//! - [`event`] — one history event as a `Serialize`/`Deserialize` type (writers use it).
 //! - [`edn`] — minimal EDN reader for Jepsen/Knossos histories.
 //! - [`model`] — the [`model::Model`] trait and its bridge to
 //!   `stateright::semantics::SequentialSpec`.
@@ -29,6 +30,7 @@
 
 pub mod bitset;
 pub mod edn;
+pub mod event;
 pub mod gen;
 pub mod history;
 pub mod model;

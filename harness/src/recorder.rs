@@ -1,5 +1,6 @@
 //! The recorder: one monotonic time base for the whole run and the two JSONL
-//! files written on it — `history.jsonl` (client ops, docs/history-format.md)
+//! files written on it — `history.jsonl` (client ops, each line a typed
+//! [`sdr_checker::event::Event`], docs/history-format.md)
 //! and `nemesis.jsonl` (fault intervals, the checker's `--nemesis` format).
 //!
 //! Invariants enforced here (not left to callers):
@@ -9,7 +10,8 @@
 //!   client continues under a fresh id from [`Recorder::new_process`];
 //! - events are timestamped under the file lock, so file order is time order.
 
-use serde_json::{json, Map, Value};
+use sdr_checker::event::{Event, EventKind};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::Mutex;
@@ -56,13 +58,29 @@ pub enum Completion {
 }
 
 impl Completion {
-    pub fn type_name(&self) -> &'static str {
+    /// The history's `type` for this completion.
+    pub fn kind(&self) -> EventKind {
         match self {
-            Completion::Ok(_) => "ok",
-            Completion::Fail { .. } => "fail",
-            Completion::Info { .. } => "info",
+            Completion::Ok(_) => EventKind::Ok,
+            Completion::Fail { .. } => EventKind::Fail,
+            Completion::Info { .. } => EventKind::Info,
         }
     }
+    pub fn type_name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// Writes one event as a JSON line (the checker's typed [`Event`]).
+fn write_event(out: &mut dyn Write, ev: &Event) -> Result<(), RecordError> {
+    serde_json::to_writer(&mut *out, ev).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// The history's process id (the checker reads a signed integer).
+fn process_id(p: u64) -> i64 {
+    i64::try_from(p).unwrap_or(i64::MAX)
 }
 
 /// An op in flight; consumed by [`Recorder::complete`].
@@ -170,15 +188,23 @@ impl Recorder {
             g.next_process = process + 1;
         }
         let time = self.clock.now_ns();
-        let ev = json!({"process": process, "type": "invoke", "f": f, "key": key, "value": value, "time": time});
-        writeln!(g.out, "{ev}")?;
+        let ev = Event {
+            process: process_id(process),
+            kind: EventKind::Invoke,
+            f: f.to_string(),
+            key: key.to_string(),
+            value,
+            time: Some(time),
+            error: None,
+        };
+        write_event(&mut g.out, &ev)?;
         g.in_flight.insert(process, time);
         g.counts.invoked += 1;
         Ok(Invocation {
             process,
             f,
-            key: key.to_string(),
-            value,
+            key: ev.key,
+            value: ev.value,
             time,
         })
     }
@@ -189,32 +215,31 @@ impl Recorder {
         let mut g = self.lock()?;
         g.in_flight.remove(&inv.process);
         let time = self.clock.now_ns().max(inv.time);
-        let mut ev = Map::new();
-        ev.insert("process".into(), json!(inv.process));
-        ev.insert("type".into(), json!(c.type_name()));
-        ev.insert("f".into(), json!(inv.f));
-        ev.insert("key".into(), json!(inv.key));
-        match c {
+        let (value, error) = match c {
             Completion::Ok(v) => {
-                ev.insert("value".into(), v.clone());
                 g.counts.ok += 1;
+                (v.clone(), None)
             }
             Completion::Fail { error } => {
-                ev.insert("value".into(), inv.value);
-                if let Some(e) = error {
-                    ev.insert("error".into(), json!(e));
-                }
                 g.counts.fail += 1;
+                (inv.value, error.as_ref().map(|e| json!(e)))
             }
             Completion::Info { error } => {
-                ev.insert("value".into(), inv.value);
-                ev.insert("error".into(), json!(error));
                 g.retired.insert(inv.process);
                 g.counts.info += 1;
+                (inv.value, Some(json!(error)))
             }
-        }
-        ev.insert("time".into(), json!(time));
-        writeln!(g.out, "{}", Value::Object(ev))?;
+        };
+        let ev = Event {
+            process: process_id(inv.process),
+            kind: c.kind(),
+            f: inv.f.to_string(),
+            key: inv.key,
+            value,
+            time: Some(time),
+            error,
+        };
+        write_event(&mut g.out, &ev)?;
         Ok(time)
     }
 
@@ -385,6 +410,62 @@ mod tests {
         let c = sdr_checker::check(
             &hist,
             sdr_checker::models::ModelKind::Kv,
+            &Default::default(),
+        )
+        .expect("check");
+        assert_eq!(c.verdict, sdr_checker::Verdict::Linearizable);
+    }
+
+    /// Every line is the checker's typed event, and the checker parses the whole.
+    #[test]
+    fn writes_typed_events_the_checker_parses() {
+        let (r, h, _) = recorder();
+        let p = r.new_process().expect("id");
+        let inv = r.invoke(p, "write", "k1", json!(1)).expect("invoke");
+        r.complete(inv, &Completion::Ok(json!(1))).expect("ok");
+        let inv = r.invoke(p, "cas", "k1", json!([7, 2])).expect("invoke");
+        r.complete(inv, &Completion::Fail { error: None })
+            .expect("fail");
+        let inv = r.invoke(p, "read", "k1", Value::Null).expect("invoke");
+        r.complete(
+            inv,
+            &Completion::Fail {
+                error: Some("CLUSTERDOWN".into()),
+            },
+        )
+        .expect("fail");
+        let inv = r.invoke(p, "write", "k1", json!(3)).expect("invoke");
+        r.complete(
+            inv,
+            &Completion::Info {
+                error: "timeout".into(),
+            },
+        )
+        .expect("info");
+        let text = h.text();
+        let events: Vec<Event> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a typed event"))
+            .collect();
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        use EventKind::*;
+        assert_eq!(
+            kinds,
+            [Invoke, Ok, Invoke, Fail, Invoke, Fail, Invoke, Info]
+        );
+        assert!(events.iter().all(|e| e.process == 0 && e.key == "k1"));
+        assert!(events.iter().all(|e| e.time.is_some()));
+        assert_eq!(events[3].error, None, "failed comparison: no error");
+        assert_eq!(events[3].value, json!([7, 2]));
+        assert_eq!(events[5].error, Some(json!("CLUSTERDOWN")));
+        assert_eq!(events[7].error, Some(json!("timeout")));
+        assert_eq!(events[7].value, json!(3), "info repeats the invoke value");
+        let hist = sdr_checker::history::parse_jsonl_str(&text).expect("checker accepts");
+        // write ok, the failed comparison, the info write (the failed read is dropped).
+        assert_eq!(hist.ops.len(), 3);
+        let c = sdr_checker::check(
+            &hist,
+            sdr_checker::models::ModelKind::Register,
             &Default::default(),
         )
         .expect("check");
