@@ -302,7 +302,7 @@ async fn bench(
         let value = w.value.clone();
         let keys = w.keys;
         tokio::spawn(async move {
-            let mut rng = XorShift::new(i as u64 + 1);
+            let mut rng = sdr_seeded::Rng::new(i as u64 + 1);
             let mut samples = Vec::new();
             let mut errors = 0u64;
             let mut last_err = None;
@@ -311,7 +311,7 @@ async fn bench(
                 if t0 >= end {
                     break;
                 }
-                let key = format!("bench-{:06}", rng.next() % keys);
+                let key = format!("bench-{:06}", rng.below(keys));
                 let res = client.put(key.as_bytes(), &value).await;
                 let measured = t0 >= measure_from;
                 match res {
@@ -497,21 +497,4 @@ async fn etcd_whole(endpoints: &[String]) -> Result<String> {
     .await
     .with_context(|| format!("put through etcd leader {url}"))?;
     Ok(url)
-}
-
-/// A tiny per-client PRNG for key choice: no shared state and no extra dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }
