@@ -448,7 +448,7 @@ async fn sdr_whole(endpoints: &[String], max_lag: u64) -> Result<(u64, String)> 
     match c.set_once(b"bench-ready", b"1").await {
         Ok(()) => {}
         Err(SdrError::Server { msg, .. })
-            if sdr::moved_target(&msg).is_some_and(|t| !endpoints.iter().any(|e| *e == t)) => {}
+            if sdr::moved_target(&msg).is_some_and(|t| !endpoints.contains(&t)) => {}
         Err(e) => return Err(e).with_context(|| format!("write through leader {addr}")),
     }
     Ok((id.parse().context("leader id")?, addr))

@@ -59,6 +59,12 @@ pub struct Config {
     /// Largest unparsed input buffered per client before it is disconnected.
     #[serde(deserialize_with = "de_bytes")]
     pub client_query_buffer_limit: u64,
+    /// Memory ceiling for the keyspace (0 = unlimited, as Redis; runtime-changeable). Above
+    /// it, commands that may grow memory (`denyoom`) get `-OOM`.
+    #[serde(deserialize_with = "de_bytes")]
+    pub maxmemory: u64,
+    /// What to do at `maxmemory`; only `noeviction` (refuse the write) is implemented.
+    pub maxmemory_policy: MaxmemoryPolicy,
     /// Close connections idle for this many seconds (0 = never; runtime-changeable).
     pub timeout: u64,
     /// A client request that cannot be committed or confirmed within this long is answered
@@ -75,6 +81,30 @@ pub struct Config {
     /// Planted bugs; settable only with the `--unsafe-test-faults` flag, never from a file.
     #[serde(skip)]
     pub unsafe_test_faults: crate::faults::TestFaults,
+}
+
+/// `maxmemory-policy`: Redis's names; only `noeviction` is implemented (evicting through the
+/// log is future work), so a full node refuses writes rather than losing keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum MaxmemoryPolicy {
+    #[serde(rename = "noeviction")]
+    NoEviction,
+}
+
+impl MaxmemoryPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::NoEviction => "noeviction",
+        }
+    }
+
+    /// Parses a `CONFIG SET maxmemory-policy` value.
+    pub fn parse(s: &str) -> Option<MaxmemoryPolicy> {
+        match s.to_ascii_lowercase().as_str() {
+            "noeviction" => Some(MaxmemoryPolicy::NoEviction),
+            _ => None,
+        }
+    }
 }
 
 /// The replicated group this node belongs to.
@@ -185,6 +215,8 @@ impl Default for Config {
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            maxmemory: 0,
+            maxmemory_policy: MaxmemoryPolicy::NoEviction,
             timeout: 0,
             request_timeout_ms: 5_000,
             active_expire_interval_ms: 100,

@@ -135,6 +135,15 @@ pub fn moved(slot: u16, addr: &str) -> Frame {
     Redirect::moved(slot, addr).to_frame()
 }
 
+/// `-OOM`: `maxmemory` is set, used memory is above it (or the command would take it there),
+/// and the command may grow memory. Redis's text.
+pub fn oom() -> Frame {
+    Frame::error(
+        ErrorCode::Oom,
+        "command not allowed when used memory > 'maxmemory'.",
+    )
+}
+
 /// `-NOAUTH Authentication required.`
 pub fn noauth() -> Frame {
     Frame::error(ErrorCode::NoAuth, "Authentication required.")
@@ -194,6 +203,7 @@ mod tests {
             ("cluster_down", cluster_down(), NoEffect),
             ("cross_slot", cross_slot(), NoEffect),
             ("moved", moved(1, "a:1"), Redirect),
+            ("oom", oom(), NoEffect),
             ("noauth", noauth(), NoEffect),
             ("hello_noauth", hello_noauth(), NoEffect),
             ("wrongpass", wrongpass(), NoEffect),

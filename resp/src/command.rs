@@ -68,10 +68,18 @@ struct Multibulk {
     args_bytes: u64,
 }
 
+/// Largest multibulk count accepted from a client that must authenticate and has not (Redis 7,
+/// since CVE-2021-32675).
+pub const UNAUTHENTICATED_MAX_MULTIBULK: i64 = 10;
+/// Largest bulk length accepted from a client that must authenticate and has not.
+pub const UNAUTHENTICATED_MAX_BULK: i64 = 16 * 1024;
+
 /// Resumable command decoder for one connection.
 #[derive(Debug, Default)]
 pub struct Decoder {
     limits: Limits,
+    /// The client must authenticate and has not: the much smaller pre-auth limits apply.
+    unauthenticated: bool,
     /// Bytes at the front of the buffer already searched for a line terminator.
     scanned: usize,
     mb: Option<Multibulk>,
@@ -115,9 +123,18 @@ impl Decoder {
     pub fn new(limits: Limits) -> Decoder {
         Decoder {
             limits,
+            unauthenticated: false,
             scanned: 0,
             mb: None,
         }
+    }
+
+    /// Applies (or lifts) the pre-authentication limits: a multibulk of more than
+    /// [`UNAUTHENTICATED_MAX_MULTIBULK`] arguments or a bulk longer than
+    /// [`UNAUTHENTICATED_MAX_BULK`] is a protocol error, so an unauthenticated client cannot
+    /// make the server buffer more than a few KiB. Takes effect from the next header parsed.
+    pub fn set_unauthenticated(&mut self, on: bool) {
+        self.unauthenticated = on;
     }
 
     /// The limits this decoder enforces.
@@ -162,6 +179,9 @@ impl Decoder {
                         let len = parse_i64(&buf[1..cr])
                             .filter(|&n| n >= 0 && (n as u64) <= self.limits.max_bulk_len)
                             .ok_or_else(|| proto("invalid bulk length"))?;
+                        if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK {
+                            return Err(proto("unauthenticated bulk length"));
+                        }
                         buf.advance(cr + 2);
                         self.scanned = 0;
                         mb.bulk_len = Some(len as usize);
@@ -201,6 +221,9 @@ impl Decoder {
                             && n as i128 <= self.limits.max_multibulk_len as i128
                     })
                     .ok_or_else(|| proto("invalid multibulk length"))?;
+                if self.unauthenticated && n > UNAUTHENTICATED_MAX_MULTIBULK {
+                    return Err(proto("unauthenticated multibulk length"));
+                }
                 buf.advance(cr + 2);
                 self.scanned = 0;
                 if n > 0 {
@@ -456,6 +479,33 @@ mod tests {
             d.decode_command(&mut buf),
             err("client query buffer limit exceeded")
         );
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let mut d = Decoder::default();
+        d.set_unauthenticated(true);
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            d.decode_command(&mut buf),
+            err("unauthenticated multibulk length")
+        );
+        let mut d = Decoder::default();
+        d.set_unauthenticated(true);
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+        assert_eq!(
+            d.decode_command(&mut buf),
+            err("unauthenticated bulk length")
+        );
+        let mut d = Decoder::default();
+        d.set_unauthenticated(true);
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*11\r\n"[..]);
+        assert_eq!(
+            d.decode_command(&mut buf),
+            Ok(Some(vec![b("AUTH"), b("pw")]))
+        );
+        d.set_unauthenticated(false);
+        assert_eq!(d.decode_command(&mut buf), Ok(None));
     }
 
     #[test]

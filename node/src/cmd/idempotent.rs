@@ -45,10 +45,16 @@ pub(crate) fn parse(argv: &[Bytes]) -> Result<IdemOp, Frame> {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| Frame::err("IDEMPOTENT sequence number must be a non-negative integer"))?;
-    let inner = Command::parse(&argv[3..])?;
-    if inner.spec().name == "idempotent" {
+    // Checked before parsing the wrapped command: parsing a nested IDEMPOTENT would recurse
+    // once per level, and a client controls the depth (100,000 levels overflow the stack).
+    if argv
+        .get(3)
+        .and_then(|n| super::lookup(n))
+        .is_some_and(|spec| spec.name == "idempotent")
+    {
         return Err(Frame::err("IDEMPOTENT cannot be nested"));
     }
+    let inner = Command::parse(&argv[3..])?;
     if !inner.is_write() {
         return Err(Frame::err("IDEMPOTENT only wraps write commands"));
     }

@@ -158,6 +158,27 @@ pub fn check_arity(spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Frame> {
     }
 }
 
+/// For a command that may grow memory (Redis's `denyoom` flag; for IDEMPOTENT, its wrapped
+/// command's), the bytes it may add beyond its arguments when that is known from the
+/// arguments alone: SETRANGE's `offset + len(value)` (the string it may create). `None` for a
+/// command that cannot grow memory. Used by the `maxmemory` check before proposing.
+pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
+    let (spec, argv) = if spec.name == "idempotent" {
+        let inner = argv.get(3).and_then(|n| lookup(n))?;
+        (inner, &argv[3..])
+    } else {
+        (spec, argv)
+    };
+    if !spec.flags.contains(&"denyoom") {
+        return None;
+    }
+    if spec.name == "setrange" && argv.len() == 4 {
+        let off = parse_i64(&argv[2]).and_then(|o| u64::try_from(o).ok());
+        return Some(off.map_or(0, |o| o.saturating_add(argv[3].len() as u64)));
+    }
+    Some(0)
+}
+
 /// Positions of the key arguments in `argv` per first/last/step (empty when the command has
 /// no keys or argv is too short).
 pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {

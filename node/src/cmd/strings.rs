@@ -214,6 +214,13 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
             if off < 0 {
                 return Err(Frame::err("offset is out of range"));
             }
+            // Checked here, not only at apply: a string beyond the limit is refused before it
+            // costs a log entry (and an allocation on every replica and every replay).
+            if !argv[3].is_empty()
+                && (off as u64).saturating_add(argv[3].len() as u64) > MAX_STRING as u64
+            {
+                return Err(Frame::err(TOO_BIG));
+            }
             StrOp::SetRange(a(1), off as usize, a(3))
         }
         _ => return Err(super::unknown_command(argv)),

@@ -138,6 +138,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             timeout_secs: cfg.timeout,
             proto_max_bulk_len: cfg.proto_max_bulk_len,
             client_query_buffer_limit: cfg.client_query_buffer_limit,
+            maxmemory: cfg.maxmemory,
+            maxmemory_policy: cfg.maxmemory_policy,
         }),
         config: cfg,
         stats: Stats::default(),

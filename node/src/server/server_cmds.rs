@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cmd;
-use crate::config::parse_bytes;
+use crate::config::{parse_bytes, MaxmemoryPolicy};
 use crate::errors;
 use crate::resp::{parse_i64, Frame};
 
@@ -81,7 +81,7 @@ fn check_user(node: &Node, session: &mut Session, user: &[u8], pass: &[u8]) -> F
     let ok = user == b"default"
         && match node.settings().requirepass {
             None => true,
-            Some(p) => p.as_bytes() == pass,
+            Some(p) => constant_time_eq(p.as_bytes(), pass),
         };
     if ok {
         session.authenticated = true;
@@ -89,6 +89,16 @@ fn check_user(node: &Node, session: &mut Session, user: &[u8], pass: &[u8]) -> F
     } else {
         errors::wrongpass()
     }
+}
+
+/// Compares without an early exit, so the time taken does not reveal how long a prefix of the
+/// password a guess got right (only, at most, whether the lengths differ).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    std::hint::black_box(diff) == 0
 }
 
 fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
@@ -297,6 +307,12 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
             s.client_query_buffer_limit.to_string(),
             true,
         ),
+        ("maxmemory", s.maxmemory.to_string(), true),
+        (
+            "maxmemory-policy",
+            s.maxmemory_policy.as_str().to_string(),
+            true,
+        ),
         (
             "request-timeout-ms",
             c.request_timeout_ms.to_string(),
@@ -383,6 +399,16 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                             parsed.push(Box::new(move |s| s.client_query_buffer_limit = n))
                         }
                         _ => return invalid("argument must be a memory value of at least 1mb"),
+                    },
+                    "maxmemory" => match parse_bytes(&value) {
+                        Ok(n) => parsed.push(Box::new(move |s| s.maxmemory = n)),
+                        _ => return invalid("argument must be a memory value"),
+                    },
+                    "maxmemory-policy" => match MaxmemoryPolicy::parse(&value) {
+                        Some(p) => parsed.push(Box::new(move |s| s.maxmemory_policy = p)),
+                        None => {
+                            return invalid("argument(s) must be one of the following: noeviction")
+                        }
                     },
                     _ => return invalid("can't set immutable config"),
                 }

@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clock;
-use crate::cmd::{self, Command, Kind};
+use crate::cmd::{self, Command, CommandSpec, Kind};
 use crate::errors;
 use crate::resp::{Decoder, Frame, Limits};
 
@@ -144,8 +144,20 @@ async fn connection_loop(
 
         let mut protocol_error = None;
         loop {
+            decoder.set_unauthenticated(!session.authenticated);
             match decoder.decode_command(&mut inbuf) {
-                Ok(Some(argv)) => batch.push(argv),
+                Ok(Some(argv)) => {
+                    batch.push(argv);
+                    // Until the client is authenticated, commands run one at a time, so a
+                    // successful AUTH lifts the pre-auth limits for the very next command
+                    // (as Redis does) and nothing more is buffered for a client that is not.
+                    if !session.authenticated {
+                        execute_batch(node, session, std::mem::take(&mut batch), &mut outbuf).await;
+                        if session.closing {
+                            break;
+                        }
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     protocol_error = Some(e);
@@ -189,6 +201,7 @@ async fn execute_batch(
     // Index of the first slot not yet resolved to `Done`.
     let mut resolved = 0usize;
     let mut has_pending_read = false;
+    let maxmemory = node.settings().maxmemory;
 
     if let Some(last) = batch.last().and_then(|a| a.first()) {
         // Allocates only when the command name changes (benchmarks repeat one command).
@@ -278,6 +291,9 @@ async fn execute_batch(
             },
             Kind::Write => match Command::parse(&argv) {
                 Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
+                Ok(_) if over_maxmemory(node, maxmemory, spec, &argv) => {
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(errors::oom()))
+                }
                 Ok(_) => {
                     if has_pending_read {
                         // Earlier reads must not observe this write: run them first. (`run`
@@ -300,6 +316,24 @@ async fn execute_batch(
             ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }
+}
+
+/// `maxmemory` (policy `noeviction`): a command that may grow memory is refused when the
+/// keyspace's memory estimate is above the limit, as Redis does, or when the string it may
+/// create (SETRANGE's offset + value) would not fit under it. Checked on the node that
+/// proposes, before a log entry exists; replicas apply whatever was committed.
+fn over_maxmemory(node: &Node, maxmemory: u64, spec: &CommandSpec, argv: &[Bytes]) -> bool {
+    if maxmemory == 0 {
+        return false;
+    }
+    let Some(growth) = cmd::oom_growth(spec, argv) else {
+        return false;
+    };
+    let used = match node.keyspace.read() {
+        Ok(ks) => ks.approx_memory_bytes() as u64,
+        Err(p) => p.into_inner().approx_memory_bytes() as u64,
+    };
+    used > maxmemory || used.saturating_add(growth) > maxmemory
 }
 
 /// Resolves every slot from `*resolved` on: writes are awaited in order; each run of reads waits

@@ -30,6 +30,9 @@ pub struct Settings {
     pub timeout_secs: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
+    /// 0 = unlimited.
+    pub maxmemory: u64,
+    pub maxmemory_policy: crate::config::MaxmemoryPolicy,
 }
 
 /// What `CLIENT LIST` / `CLIENT INFO` show about a connection.

@@ -1,0 +1,255 @@
+//! Hostile clients against a real node (issue 11): each attack gets an error reply, the node
+//! keeps serving (the same connection where the protocol allows, and other clients), and it
+//! does not allocate what the attacker asked for.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::TestNode;
+
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Sends `payload` on a fresh connection, then reads until the received bytes end with
+/// `until`, the server closes, or 10 s pass. Returns the bytes and whether it closed.
+fn exchange_until(node: &TestNode, payload: &[u8], until: &[u8]) -> (String, bool) {
+    let mut s = TcpStream::connect(node.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let _ = s.write_all(payload);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut closed = false;
+    while Instant::now() < deadline && !out.ends_with(until) {
+        match s.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+fn assert_still_serving(node: &TestNode) {
+    let (reply, _) = exchange_until(node, b"PING\r\n", b"\r\n");
+    assert!(
+        reply == "+PONG\r\n" || reply.starts_with("-NOAUTH"),
+        "node still answers: {reply:?}"
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn deeply_nested_idempotent_is_refused_not_a_stack_overflow() {
+    let node = TestNode::start(&[]);
+    let mut args: Vec<&[u8]> = Vec::new();
+    for _ in 0..100_000 {
+        args.extend_from_slice(&[b"IDEMPOTENT", b"c", b"1"]);
+    }
+    args.extend_from_slice(&[b"SET", b"k", b"v"]);
+    let mut payload = command(&args);
+    payload.extend_from_slice(b"PING\r\n");
+    let (reply, closed) = exchange_until(&node, &payload, b"+PONG\r\n");
+    assert_eq!(reply, "-ERR IDEMPOTENT cannot be nested\r\n+PONG\r\n");
+    assert!(!closed);
+    assert_still_serving(&node);
+}
+
+#[test]
+fn error_replies_never_carry_line_breaks_from_client_bytes() {
+    let node = TestNode::start(&[]);
+    for attack in [
+        command(&[b"EXPIRE", b"k", b"10", b"a\r\n+OK"]),
+        command(&[b"CONFIG", b"SET", b"no\r\n+OK", b"1"]),
+        command(&[b"HELLO", b"2", b"x\r\n:1"]),
+        command(&[b"NOSUCH\r\n+OK", b"a\r\n:1"]),
+    ] {
+        let mut payload = attack.clone();
+        payload.extend_from_slice(b"PING\r\n");
+        let (reply, closed) = exchange_until(&node, &payload, b"+PONG\r\n");
+        let lines: Vec<&str> = reply.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 2, "exactly one reply before PONG: {reply:?}");
+        assert!(lines[0].starts_with("-ERR "), "{reply:?}");
+        assert_eq!(lines[1], "+PONG");
+        assert!(!closed);
+    }
+}
+
+#[test]
+fn hello_before_auth_cannot_forge_replies() {
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    let mut payload = command(&[b"HELLO", b"2", b"x\r\n:1"]);
+    payload.extend_from_slice(&command(&[b"AUTH", b"pw"]));
+    payload.extend_from_slice(b"PING\r\n");
+    let (reply, _) = exchange_until(&node, &payload, b"+PONG\r\n");
+    let lines: Vec<&str> = reply.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{reply:?}");
+    assert!(lines[0].starts_with('-'), "{reply:?}");
+    assert_eq!(&lines[1..], ["+OK", "+PONG"]);
+}
+
+#[test]
+fn unauthenticated_clients_get_small_protocol_limits() {
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    // Read until the server closes (a protocol error ends the connection).
+    const CLOSE: &[u8] = b"\0";
+    let (reply, closed) = exchange_until(&node, b"*11\r\n", CLOSE);
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    assert!(closed);
+    let (reply, closed) = exchange_until(&node, b"*2\r\n$4\r\nAUTH\r\n$16385\r\n", CLOSE);
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    assert!(closed);
+    let (reply, closed) = exchange_until(&node, b"*1\r\n$536870912\r\n", CLOSE);
+    assert_eq!(
+        reply,
+        "-ERR Protocol error: unauthenticated bulk length\r\n"
+    );
+    assert!(closed);
+    // AUTH lifts the limits for the very next command of the same pipeline.
+    let big = vec![b'v'; 20_000];
+    let mut payload = command(&[b"AUTH", b"pw"]);
+    payload.extend_from_slice(&command(&[b"SET", b"k", &big, b"EX", b"100"]));
+    payload.extend_from_slice(&command(&[
+        b"MSET", b"a", b"1", b"b", b"2", b"c", b"3", b"d", b"4", b"e", b"5", b"f", b"6",
+    ]));
+    let (reply, closed) = exchange_until(&node, &payload, b"+OK\r\n+OK\r\n+OK\r\n");
+    assert_eq!(reply, "+OK\r\n+OK\r\n+OK\r\n");
+    assert!(!closed);
+    assert_still_serving(&node);
+}
+
+#[test]
+fn requirepass_is_readable_with_config_get_as_in_redis() {
+    // Documented in docs/security.md: CONFIG GET requirepass returns it, as Redis does, to an
+    // authenticated client only.
+    let node = TestNode::start(&["--requirepass", "pw"]);
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"GET", b"requirepass"]),
+        b"\r\n",
+    );
+    assert!(reply.starts_with("-NOAUTH"), "{reply}");
+    let mut payload = command(&[b"AUTH", b"wrong"]);
+    payload.extend_from_slice(&command(&[b"AUTH", b"pw"]));
+    payload.extend_from_slice(&command(&[b"CONFIG", b"GET", b"requirepass"]));
+    let (reply, _) = exchange_until(&node, &payload, b"$2\r\npw\r\n");
+    assert!(reply.starts_with("-WRONGPASS"), "{reply}");
+    assert!(
+        reply.ends_with("+OK\r\n*2\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn setrange_beyond_the_string_limit_is_refused_before_allocating() {
+    let node = TestNode::start(&[]);
+    let before = rss_kib(node.pid());
+    let mut payload = command(&[b"SETRANGE", b"bomb", b"536870912", b"x"]);
+    payload.extend_from_slice(b"EXISTS bomb\r\n");
+    let (reply, _) = exchange_until(&node, &payload, b":0\r\n");
+    assert_eq!(
+        reply,
+        "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n:0\r\n"
+    );
+    assert!(rss_kib(node.pid()) < before + 64 * 1024);
+}
+
+#[test]
+fn maxmemory_refuses_growth_with_oom_and_keeps_serving() {
+    let node = TestNode::start(&[]);
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"GET", b"maxmemory*"]),
+        b"noeviction\r\n",
+    );
+    assert_eq!(
+        reply,
+        "*4\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+    );
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"SET", b"maxmemory", b"1mb"]),
+        b"\r\n",
+    );
+    assert_eq!(reply, "+OK\r\n");
+    let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+
+    // The 40-byte bomb would create a 512 MiB string: refused, nothing allocated.
+    let before = rss_kib(node.pid());
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"SETRANGE", b"bomb", b"536870911", b"x"]),
+        b"\r\n",
+    );
+    assert_eq!(reply, oom);
+    assert!(rss_kib(node.pid()) < before + 64 * 1024);
+
+    // Fill past the limit: writes that may grow memory are refused, others are served.
+    let v = vec![b'x'; 400 * 1024];
+    for k in [&b"a"[..], b"b", b"c"] {
+        let (reply, _) = exchange_until(&node, &command(&[b"SET", k, &v]), b"\r\n");
+        assert_eq!(reply, "+OK\r\n");
+    }
+    let (reply, _) = exchange_until(&node, &command(&[b"SET", b"d", b"1"]), b"\r\n");
+    assert_eq!(reply, oom);
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"IDEMPOTENT", b"c1", b"1", b"SET", b"d", b"1"]),
+        b"\r\n",
+    );
+    assert_eq!(reply, oom);
+    let (reply, _) = exchange_until(&node, &command(&[b"STRLEN", b"a"]), b"\r\n");
+    assert_eq!(reply, ":409600\r\n");
+    let (reply, _) = exchange_until(&node, &command(&[b"DEL", b"a", b"b"]), b"\r\n");
+    assert_eq!(reply, ":2\r\n", "DEL is not denyoom");
+    let (reply, _) = exchange_until(&node, &command(&[b"SET", b"d", b"1"]), b"\r\n");
+    assert_eq!(reply, "+OK\r\n", "under the limit again");
+
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-random"]),
+        b"\r\n",
+    );
+    assert!(reply.starts_with("-ERR CONFIG SET failed"), "{reply}");
+    let (reply, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"SET", b"maxmemory", b"0"]),
+        b"\r\n",
+    );
+    assert_eq!(reply, "+OK\r\n");
+    let (reply, _) = exchange_until(&node, &command(&[b"SET", b"a", &v]), b"\r\n");
+    assert_eq!(reply, "+OK\r\n", "0 = unlimited");
+    assert_still_serving(&node);
+}
