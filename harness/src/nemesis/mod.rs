@@ -1,7 +1,7 @@
 //! Faults ("nemeses"), laid out like etcd's robustness `failpoint/` and
 //! Jepsen's `nemesis/*`: one [`Fault`] trait with an explicit [`Outcome`]
 //! (installed / skipped / indeterminate), one file per fault family, a pure
-//! seeded [`plan`] that turns the scenario's `nemesis:` into a timeline, and an
+//! seeded [`plan()`] that turns the scenario's `nemesis:` into a timeline, and an
 //! [`Executor`] that runs the timeline against a [`Cluster`] and records every
 //! start/stop in `nemesis.jsonl` on the run's clock.
 //!
@@ -11,7 +11,7 @@
 //!   partitions and added latency through the harness's link proxies.
 //! - [`disk`] — torn WAL tails (kill, truncate or flip bytes, restart).
 //! - [`membership`] — add a spare / remove a member with `sdr-node admin`.
-//! - [`plan`] — the timeline (pure: scenario + seed ⇒ the same actions).
+//! - [`plan`](mod@plan) — the timeline (pure: scenario + seed ⇒ the same actions).
 //! - [`executor`] — applies the timeline, keeps open faults, heals them.
 //!
 //! Faults use the cluster (and, through it, the proxies) and the recorder only
