@@ -10,8 +10,22 @@ use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
 
+/// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
-pub enum HashOp {
+pub enum HashRead {
+    Get(Bytes, Bytes),
+    MGet(Bytes, Vec<Bytes>),
+    GetAll(Bytes),
+    Len(Bytes),
+    Exists(Bytes, Bytes),
+    Keys(Bytes),
+    Vals(Bytes),
+    Strlen(Bytes, Bytes),
+}
+
+/// The write commands of this family: proposed to Raft, executed at apply time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HashWrite {
     /// HSET (reply: fields added) / HMSET (reply: OK).
     Set {
         key: Bytes,
@@ -19,19 +33,11 @@ pub enum HashOp {
         ok_reply: bool,
     },
     SetNx(Bytes, Bytes, Bytes),
-    Get(Bytes, Bytes),
-    MGet(Bytes, Vec<Bytes>),
     Del(Bytes, Vec<Bytes>),
-    GetAll(Bytes),
-    Len(Bytes),
-    Exists(Bytes, Bytes),
     IncrBy(Bytes, Bytes, i64),
-    Keys(Bytes),
-    Vals(Bytes),
-    Strlen(Bytes, Bytes),
 }
 
-pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<HashOp, Frame> {
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
         "hset" | "hmset" => {
@@ -42,23 +48,24 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<HashOp, Frame> {
                 .chunks_exact(2)
                 .map(|c| (c[0].clone(), c[1].clone()))
                 .collect();
-            HashOp::Set {
+            HashWrite::Set {
                 key: a(1),
                 pairs,
                 ok_reply: name == "hmset",
             }
+            .into()
         }
-        "hsetnx" => HashOp::SetNx(a(1), a(2), a(3)),
-        "hget" => HashOp::Get(a(1), a(2)),
-        "hmget" => HashOp::MGet(a(1), argv[2..].to_vec()),
-        "hdel" => HashOp::Del(a(1), argv[2..].to_vec()),
-        "hgetall" => HashOp::GetAll(a(1)),
-        "hlen" => HashOp::Len(a(1)),
-        "hexists" => HashOp::Exists(a(1), a(2)),
-        "hincrby" => HashOp::IncrBy(a(1), a(2), int_arg(&argv[3])?),
-        "hkeys" => HashOp::Keys(a(1)),
-        "hvals" => HashOp::Vals(a(1)),
-        "hstrlen" => HashOp::Strlen(a(1), a(2)),
+        "hsetnx" => HashWrite::SetNx(a(1), a(2), a(3)).into(),
+        "hget" => HashRead::Get(a(1), a(2)).into(),
+        "hmget" => HashRead::MGet(a(1), argv[2..].to_vec()).into(),
+        "hdel" => HashWrite::Del(a(1), argv[2..].to_vec()).into(),
+        "hgetall" => HashRead::GetAll(a(1)).into(),
+        "hlen" => HashRead::Len(a(1)).into(),
+        "hexists" => HashRead::Exists(a(1), a(2)).into(),
+        "hincrby" => HashWrite::IncrBy(a(1), a(2), int_arg(&argv[3])?).into(),
+        "hkeys" => HashRead::Keys(a(1)).into(),
+        "hvals" => HashRead::Vals(a(1)).into(),
+        "hstrlen" => HashRead::Strlen(a(1), a(2)).into(),
         _ => return Err(super::unknown_command(argv)),
     })
 }
@@ -82,20 +89,20 @@ fn new_hash() -> Value {
     Value::Hash(BTreeMap::new())
 }
 
-impl HashOp {
+impl HashRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         reply(match self {
-            HashOp::Get(k, f) => {
+            HashRead::Get(k, f) => {
                 get_hash(ks, k, now).map(|h| h.and_then(|h| h.get(f)).map_or(Frame::Null, bulk))
             }
-            HashOp::MGet(k, fs) => get_hash(ks, k, now).map(|h| {
+            HashRead::MGet(k, fs) => get_hash(ks, k, now).map(|h| {
                 Frame::Array(
                     fs.iter()
                         .map(|f| h.and_then(|h| h.get(f)).map_or(Frame::Null, bulk))
                         .collect(),
                 )
             }),
-            HashOp::GetAll(k) => get_hash(ks, k, now).map(|h| {
+            HashRead::GetAll(k) => get_hash(ks, k, now).map(|h| {
                 Frame::Array(
                     h.into_iter()
                         .flatten()
@@ -103,30 +110,31 @@ impl HashOp {
                         .collect(),
                 )
             }),
-            HashOp::Len(k) => {
+            HashRead::Len(k) => {
                 get_hash(ks, k, now).map(|h| Frame::Integer(h.map_or(0, |h| h.len() as i64)))
             }
-            HashOp::Exists(k, f) => get_hash(ks, k, now)
+            HashRead::Exists(k, f) => get_hash(ks, k, now)
                 .map(|h| Frame::Integer(i64::from(h.is_some_and(|h| h.contains_key(f))))),
-            HashOp::Keys(k) => {
+            HashRead::Keys(k) => {
                 get_hash(ks, k, now).map(|h| bulk_array(h.into_iter().flat_map(|h| h.keys())))
             }
-            HashOp::Vals(k) => {
+            HashRead::Vals(k) => {
                 get_hash(ks, k, now).map(|h| bulk_array(h.into_iter().flat_map(|h| h.values())))
             }
-            HashOp::Strlen(k, f) => get_hash(ks, k, now)
+            HashRead::Strlen(k, f) => get_hash(ks, k, now)
                 .map(|h| Frame::Integer(h.and_then(|h| h.get(f)).map_or(0, |v| v.len() as i64))),
-            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
+}
 
+impl HashWrite {
     pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
         reply(self.write_inner(ks, now))
     }
 
     fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
         match self {
-            HashOp::Set {
+            HashWrite::Set {
                 key,
                 pairs,
                 ok_reply,
@@ -147,7 +155,7 @@ impl HashOp {
                     Frame::Integer(added as i64)
                 })
             }
-            HashOp::SetNx(key, f, val) => {
+            HashWrite::SetNx(key, f, val) => {
                 if get_hash(ks, key, now)?.is_some_and(|h| h.contains_key(f)) {
                     return Ok(Frame::Integer(0));
                 }
@@ -158,7 +166,7 @@ impl HashOp {
                 });
                 Ok(Frame::Integer(1))
             }
-            HashOp::Del(key, fs) => {
+            HashWrite::Del(key, fs) => {
                 if get_hash(ks, key, now)?.is_none() {
                     return Ok(Frame::Integer(0));
                 }
@@ -170,7 +178,7 @@ impl HashOp {
                     .unwrap_or(0);
                 Ok(Frame::Integer(n as i64))
             }
-            HashOp::IncrBy(key, f, delta) => {
+            HashWrite::IncrBy(key, f, delta) => {
                 let cur = match get_hash(ks, key, now)?.and_then(|h| h.get(f)) {
                     None => 0,
                     Some(v) => {
@@ -187,7 +195,6 @@ impl HashOp {
                 });
                 Ok(Frame::Integer(n))
             }
-            _ => Ok(self.read(ks, now)),
         }
     }
 }

@@ -20,7 +20,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::keyspace::{Keyspace, Value};
 use crate::resp::Frame;
 
-use super::Command;
+use super::{Command, WriteCommand};
 
 /// How long a client's last reply is remembered, in stamped milliseconds.
 pub const WINDOW_MS: u64 = 3_600_000;
@@ -32,7 +32,7 @@ pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
 pub(crate) struct IdemOp {
     client: Bytes,
     seq: u64,
-    inner: Box<Command>,
+    inner: Box<WriteCommand>,
 }
 
 /// `argv` = `IDEMPOTENT client-id seq command [args...]` (arity checked by the caller).
@@ -54,10 +54,10 @@ pub(crate) fn parse(argv: &[Bytes]) -> Result<IdemOp, Frame> {
     {
         return Err(Frame::err("IDEMPOTENT cannot be nested"));
     }
-    let inner = Command::parse(&argv[3..])?;
-    if !inner.is_write() {
-        return Err(Frame::err("IDEMPOTENT only wraps write commands"));
-    }
+    let inner = match Command::parse(&argv[3..])? {
+        Command::Write(w) => w,
+        Command::Read(_) => return Err(Frame::err("IDEMPOTENT only wraps write commands")),
+    };
     Ok(IdemOp {
         client,
         seq,

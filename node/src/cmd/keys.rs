@@ -16,9 +16,9 @@ pub struct ExpireCond {
     pub lt: bool,
 }
 
+/// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
-pub enum KeyOp {
-    Del(Vec<Bytes>),
+pub enum KeyRead {
     Exists(Vec<Bytes>),
     Type(Bytes),
     Keys(Bytes),
@@ -28,6 +28,21 @@ pub enum KeyOp {
         count: usize,
         type_name: Option<Bytes>,
     },
+    Ttl {
+        key: Bytes,
+        ms: bool,
+    },
+    ExpireTime {
+        key: Bytes,
+        ms: bool,
+    },
+    DbSize,
+}
+
+/// The write commands of this family: proposed to Raft, executed at apply time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyWrite {
+    Del(Vec<Bytes>),
     Rename {
         src: Bytes,
         dst: Bytes,
@@ -43,29 +58,20 @@ pub enum KeyOp {
         cond: ExpireCond,
         name: &'static str,
     },
-    Ttl {
-        key: Bytes,
-        ms: bool,
-    },
-    ExpireTime {
-        key: Bytes,
-        ms: bool,
-    },
     Persist(Bytes),
-    DbSize,
     Flush,
 }
 
 /// SCAN's default COUNT.
 const SCAN_DEFAULT_COUNT: usize = 10;
 
-pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
-        "del" | "unlink" => KeyOp::Del(argv[1..].to_vec()),
-        "exists" => KeyOp::Exists(argv[1..].to_vec()),
-        "type" => KeyOp::Type(a(1)),
-        "keys" => KeyOp::Keys(a(1)),
+        "del" | "unlink" => KeyWrite::Del(argv[1..].to_vec()).into(),
+        "exists" => KeyRead::Exists(argv[1..].to_vec()).into(),
+        "type" => KeyRead::Type(a(1)).into(),
+        "keys" => KeyRead::Keys(a(1)).into(),
         "scan" => {
             let cursor = std::str::from_utf8(&argv[1])
                 .ok()
@@ -92,18 +98,20 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
                 }
                 i += 2;
             }
-            KeyOp::Scan {
+            KeyRead::Scan {
                 cursor,
                 pattern,
                 count,
                 type_name,
             }
+            .into()
         }
-        "rename" | "renamenx" => KeyOp::Rename {
+        "rename" | "renamenx" => KeyWrite::Rename {
             src: a(1),
             dst: a(2),
             nx: name == "renamenx",
-        },
+        }
+        .into(),
         "expire" | "pexpire" | "expireat" | "pexpireat" => {
             let when = int_arg(&argv[2])?;
             let mut cond = ExpireCond::default();
@@ -139,7 +147,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
                 "expireat" => "expireat",
                 _ => "pexpireat",
             };
-            KeyOp::Expire {
+            KeyWrite::Expire {
                 key: a(1),
                 when,
                 seconds: !name.starts_with('p'),
@@ -147,41 +155,44 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<KeyOp, Frame> {
                 cond,
                 name,
             }
+            .into()
         }
-        "ttl" | "pttl" => KeyOp::Ttl {
+        "ttl" | "pttl" => KeyRead::Ttl {
             key: a(1),
             ms: name == "pttl",
-        },
-        "expiretime" | "pexpiretime" => KeyOp::ExpireTime {
+        }
+        .into(),
+        "expiretime" | "pexpiretime" => KeyRead::ExpireTime {
             key: a(1),
             ms: name == "pexpiretime",
-        },
-        "persist" => KeyOp::Persist(a(1)),
-        "dbsize" => KeyOp::DbSize,
+        }
+        .into(),
+        "persist" => KeyWrite::Persist(a(1)).into(),
+        "dbsize" => KeyRead::DbSize.into(),
         "flushdb" | "flushall" => {
             match &argv[1..] {
                 [] => {}
                 [o] if eq(o, "async") || eq(o, "sync") => {}
                 _ => return Err(syntax()),
             }
-            KeyOp::Flush
+            KeyWrite::Flush.into()
         }
         _ => return Err(super::unknown_command(argv)),
     })
 }
 
-impl KeyOp {
+impl KeyRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         match self {
-            KeyOp::Exists(keys) => {
+            KeyRead::Exists(keys) => {
                 Frame::Integer(keys.iter().filter(|k| ks.contains(k, now)).count() as i64)
             }
-            KeyOp::Type(k) => Frame::Simple(
+            KeyRead::Type(k) => Frame::Simple(
                 ks.get(k, now)
                     .map_or("none", |e| e.value.type_name())
                     .to_string(),
             ),
-            KeyOp::Keys(p) => {
+            KeyRead::Keys(p) => {
                 let all = p.as_ref() == b"*";
                 bulk_array(
                     ks.keys(now)
@@ -189,7 +200,7 @@ impl KeyOp {
                         .filter(|k| all || glob::matches(p, k)),
                 )
             }
-            KeyOp::Scan {
+            KeyRead::Scan {
                 cursor,
                 pattern,
                 count,
@@ -203,7 +214,7 @@ impl KeyOp {
                 });
                 Frame::Array(vec![Frame::bulk(next.to_string()), bulk_array(&keys)])
             }
-            KeyOp::Ttl { key, ms } => Frame::Integer(match ks.get(key, now) {
+            KeyRead::Ttl { key, ms } => Frame::Integer(match ks.get(key, now) {
                 None => -2,
                 Some(e) => match e.expire_at {
                     None => -1,
@@ -217,7 +228,7 @@ impl KeyOp {
                     }
                 },
             }),
-            KeyOp::ExpireTime { key, ms } => Frame::Integer(match ks.get(key, now) {
+            KeyRead::ExpireTime { key, ms } => Frame::Integer(match ks.get(key, now) {
                 None => -2,
                 Some(e) => match e.expire_at {
                     None => -1,
@@ -225,19 +236,20 @@ impl KeyOp {
                     Some(d) => (d / 1000) as i64,
                 },
             }),
-            KeyOp::DbSize => Frame::Integer(ks.len() as i64),
-            _ => Frame::err("internal error: write command on the read path"),
+            KeyRead::DbSize => Frame::Integer(ks.len() as i64),
         }
     }
+}
 
+impl KeyWrite {
     pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
         match self {
-            KeyOp::Del(keys) => Frame::Integer(
+            KeyWrite::Del(keys) => Frame::Integer(
                 keys.iter()
                     .filter(|k| ks.remove_live(k, now).is_some())
                     .count() as i64,
             ),
-            KeyOp::Rename { src, dst, nx } => {
+            KeyWrite::Rename { src, dst, nx } => {
                 if !ks.contains(src, now) {
                     ks.purge_if_expired(src, now);
                     return Frame::err("no such key");
@@ -256,7 +268,7 @@ impl KeyOp {
                     Frame::ok()
                 }
             }
-            KeyOp::Expire {
+            KeyWrite::Expire {
                 key,
                 when,
                 seconds,
@@ -297,7 +309,7 @@ impl KeyOp {
                 }
                 Frame::Integer(1)
             }
-            KeyOp::Persist(key) => {
+            KeyWrite::Persist(key) => {
                 let has = ks.get(key, now).is_some_and(|e| e.expire_at.is_some());
                 if has {
                     ks.set_expire(key, None, now);
@@ -306,11 +318,10 @@ impl KeyOp {
                 }
                 Frame::Integer(i64::from(has))
             }
-            KeyOp::Flush => {
+            KeyWrite::Flush => {
                 ks.clear();
                 Frame::ok()
             }
-            _ => self.read(ks, now),
         }
     }
 }

@@ -9,8 +9,17 @@ use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
 
+/// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ListOp {
+pub enum ListRead {
+    Range(Bytes, i64, i64),
+    Len(Bytes),
+    Index(Bytes, i64),
+}
+
+/// The write commands of this family: proposed to Raft, executed at apply time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListWrite {
     Push {
         key: Bytes,
         values: Vec<Bytes>,
@@ -21,21 +30,19 @@ pub enum ListOp {
         left: bool,
         count: Option<usize>,
     },
-    Range(Bytes, i64, i64),
-    Len(Bytes),
-    Index(Bytes, i64),
 }
 
 const NOT_POSITIVE: &str = "value is out of range, must be positive";
 
-pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<ListOp, Frame> {
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
-        "lpush" | "rpush" => ListOp::Push {
+        "lpush" | "rpush" => ListWrite::Push {
             key: a(1),
             values: argv[2..].to_vec(),
             left: name == "lpush",
-        },
+        }
+        .into(),
         "lpop" | "rpop" => {
             let count = match &argv[2..] {
                 [] => None,
@@ -47,15 +54,16 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<ListOp, Frame> {
                 }
                 _ => return Err(super::wrong_args(name)),
             };
-            ListOp::Pop {
+            ListWrite::Pop {
                 key: a(1),
                 left: name == "lpop",
                 count,
             }
+            .into()
         }
-        "lrange" => ListOp::Range(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?),
-        "llen" => ListOp::Len(a(1)),
-        "lindex" => ListOp::Index(a(1), int_arg(&argv[2])?),
+        "lrange" => ListRead::Range(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?).into(),
+        "llen" => ListRead::Len(a(1)).into(),
+        "lindex" => ListRead::Index(a(1), int_arg(&argv[2])?).into(),
         _ => return Err(super::unknown_command(argv)),
     })
 }
@@ -75,10 +83,10 @@ fn get_list<'a>(
     typed(ks, key, now, list_of)
 }
 
-impl ListOp {
+impl ListRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         reply(match self {
-            ListOp::Range(k, start, stop) => get_list(ks, k, now).map(|l| {
+            ListRead::Range(k, start, stop) => get_list(ks, k, now).map(|l| {
                 let Some(l) = l else {
                     return Frame::Array(Vec::new());
                 };
@@ -87,10 +95,10 @@ impl ListOp {
                     Some((s, e)) => Frame::Array(l.range(s..=e).map(bulk).collect()),
                 }
             }),
-            ListOp::Len(k) => {
+            ListRead::Len(k) => {
                 get_list(ks, k, now).map(|l| Frame::Integer(l.map_or(0, |l| l.len() as i64)))
             }
-            ListOp::Index(k, idx) => get_list(ks, k, now).map(|l| {
+            ListRead::Index(k, idx) => get_list(ks, k, now).map(|l| {
                 let Some(l) = l else {
                     return Frame::Null;
                 };
@@ -100,17 +108,18 @@ impl ListOp {
                 }
                 l.get(i as usize).map_or(Frame::Null, bulk)
             }),
-            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
+}
 
+impl ListWrite {
     pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
         reply(self.write_inner(ks, now))
     }
 
     fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
         match self {
-            ListOp::Push { key, values, left } => {
+            ListWrite::Push { key, values, left } => {
                 get_list(ks, key, now)?;
                 let n = ks
                     .update(
@@ -134,7 +143,7 @@ impl ListOp {
                     .unwrap_or(0);
                 Ok(Frame::Integer(n as i64))
             }
-            ListOp::Pop { key, left, count } => {
+            ListWrite::Pop { key, left, count } => {
                 if *count == Some(0) {
                     return Ok(Frame::Array(Vec::new()));
                 }
@@ -165,7 +174,6 @@ impl ListOp {
                     None => popped.first().map_or(Frame::Null, bulk),
                 })
             }
-            _ => Ok(self.read(ks, now)),
         }
     }
 }

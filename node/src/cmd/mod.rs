@@ -203,22 +203,75 @@ pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     out
 }
 
-/// A parsed data command, family-typed.
+/// A parsed read command, family-typed: only these reach the read path.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Op {
-    Keys(keys::KeyOp),
-    Str(strings::StrOp),
-    Hash(hashes::HashOp),
-    List(lists::ListOp),
-    Set(sets::SetOp),
+pub(crate) enum ReadOp {
+    Keys(keys::KeyRead),
+    Str(strings::StrRead),
+    Hash(hashes::HashRead),
+    List(lists::ListRead),
+    Set(sets::SetRead),
+}
+
+/// A parsed write command, family-typed: only these are proposed and applied.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum WriteOp {
+    Keys(keys::KeyWrite),
+    Str(strings::StrWrite),
+    Hash(hashes::HashWrite),
+    List(lists::ListWrite),
+    Set(sets::SetWrite),
     Idem(idempotent::IdemOp),
 }
 
-/// A typed data command (kind Read or Write). Holds `Bytes`, so clones are cheap.
+/// What a family's `parse` produces: a read or a write op.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Command {
+pub(crate) enum Op {
+    Read(ReadOp),
+    Write(WriteOp),
+}
+
+macro_rules! family_ops {
+    ($variant:ident, $read:ty, $write:ty) => {
+        impl From<$read> for Op {
+            fn from(r: $read) -> Op {
+                Op::Read(ReadOp::$variant(r))
+            }
+        }
+        impl From<$write> for Op {
+            fn from(w: $write) -> Op {
+                Op::Write(WriteOp::$variant(w))
+            }
+        }
+    };
+}
+family_ops!(Keys, keys::KeyRead, keys::KeyWrite);
+family_ops!(Str, strings::StrRead, strings::StrWrite);
+family_ops!(Hash, hashes::HashRead, hashes::HashWrite);
+family_ops!(List, lists::ListRead, lists::ListWrite);
+family_ops!(Set, sets::SetRead, sets::SetWrite);
+
+/// A typed data command: a read or a write, decided by how it parsed (the table's
+/// [`Kind`] agrees, which a test checks for every data command). Holds `Bytes`, so clones
+/// are cheap.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Read(ReadCommand),
+    Write(WriteCommand),
+}
+
+/// A read-only data command: runs against `&Keyspace`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadCommand {
     spec: &'static CommandSpec,
-    op: Op,
+    op: ReadOp,
+}
+
+/// A mutating data command: goes through the Raft log, runs against `&mut Keyspace`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteCommand {
+    spec: &'static CommandSpec,
+    op: WriteOp,
 }
 
 impl Command {
@@ -237,62 +290,80 @@ impl Command {
             )));
         }
         let op = match spec.group {
-            Group::Str => Op::Str(strings::parse(n, argv)?),
-            Group::Hash => Op::Hash(hashes::parse(n, argv)?),
-            Group::List => Op::List(lists::parse(n, argv)?),
-            Group::Set => Op::Set(sets::parse(n, argv)?),
-            Group::Sdr => Op::Idem(idempotent::parse(argv)?),
+            Group::Str => strings::parse(n, argv)?,
+            Group::Hash => hashes::parse(n, argv)?,
+            Group::List => lists::parse(n, argv)?,
+            Group::Set => sets::parse(n, argv)?,
+            Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
-            Group::Generic | Group::Server => Op::Keys(keys::parse(n, argv)?),
+            Group::Generic | Group::Server => keys::parse(n, argv)?,
             Group::Connection | Group::Cluster => {
                 return Err(Frame::err(format!(
                     "'{n}' is a server command, not a data command"
                 )))
             }
         };
-        Ok(Command { spec, op })
+        Ok(match op {
+            Op::Read(op) => Command::Read(ReadCommand { spec, op }),
+            Op::Write(op) => Command::Write(WriteCommand { spec, op }),
+        })
     }
 
+    /// The table row of this command.
+    pub fn spec(&self) -> &'static CommandSpec {
+        match self {
+            Command::Read(c) => c.spec,
+            Command::Write(c) => c.spec,
+        }
+    }
+
+    /// True if the command must go through the Raft log.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Command::Write(_))
+    }
+
+    /// Executes at stamped time `now_ms` (a read runs as a read).
+    pub fn apply(&self, ks: &mut Keyspace, now_ms: u64) -> Frame {
+        match self {
+            Command::Read(c) => c.read(ks, now_ms),
+            Command::Write(c) => c.apply(ks, now_ms),
+        }
+    }
+}
+
+impl ReadCommand {
     /// The table row of this command.
     pub fn spec(&self) -> &'static CommandSpec {
         self.spec
     }
 
-    /// True if the command must go through the Raft log.
-    pub fn is_write(&self) -> bool {
-        self.spec.kind == Kind::Write
-    }
-
-    /// Executes at stamped time `now_ms`; works for reads too.
-    pub fn apply(&self, ks: &mut Keyspace, now_ms: u64) -> Frame {
-        if !self.is_write() {
-            return self.read(ks, now_ms);
-        }
-        match &self.op {
-            Op::Keys(op) => op.write(ks, now_ms),
-            Op::Str(op) => op.write(ks, now_ms),
-            Op::Hash(op) => op.write(ks, now_ms),
-            Op::List(op) => op.write(ks, now_ms),
-            Op::Set(op) => op.write(ks, now_ms),
-            Op::Idem(op) => op.write(ks, now_ms),
-        }
-    }
-
-    /// Executes a read-only command (`!is_write()`); a write here returns an error frame.
+    /// Executes the read at time `now_ms`.
     pub fn read(&self, ks: &Keyspace, now_ms: u64) -> Frame {
-        if self.is_write() {
-            return Frame::err(format!(
-                "internal error: '{}' is a write command",
-                self.spec.name
-            ));
-        }
         match &self.op {
-            Op::Keys(op) => op.read(ks, now_ms),
-            Op::Str(op) => op.read(ks, now_ms),
-            Op::Hash(op) => op.read(ks, now_ms),
-            Op::List(op) => op.read(ks, now_ms),
-            Op::Set(op) => op.read(ks, now_ms),
-            Op::Idem(_) => Frame::err("internal error: IDEMPOTENT is a write command"),
+            ReadOp::Keys(op) => op.read(ks, now_ms),
+            ReadOp::Str(op) => op.read(ks, now_ms),
+            ReadOp::Hash(op) => op.read(ks, now_ms),
+            ReadOp::List(op) => op.read(ks, now_ms),
+            ReadOp::Set(op) => op.read(ks, now_ms),
+        }
+    }
+}
+
+impl WriteCommand {
+    /// The table row of this command.
+    pub fn spec(&self) -> &'static CommandSpec {
+        self.spec
+    }
+
+    /// Executes the write at stamped time `now_ms`.
+    pub fn apply(&self, ks: &mut Keyspace, now_ms: u64) -> Frame {
+        match &self.op {
+            WriteOp::Keys(op) => op.write(ks, now_ms),
+            WriteOp::Str(op) => op.write(ks, now_ms),
+            WriteOp::Hash(op) => op.write(ks, now_ms),
+            WriteOp::List(op) => op.write(ks, now_ms),
+            WriteOp::Set(op) => op.write(ks, now_ms),
+            WriteOp::Idem(op) => op.write(ks, now_ms),
         }
     }
 }
@@ -395,8 +466,8 @@ pub(crate) mod testutil {
             .map(|w| Bytes::copy_from_slice(w.as_bytes()))
             .collect();
         match Command::parse(&argv) {
-            Ok(c) if c.is_write() => c.apply(ks, now),
-            Ok(c) => c.read(ks, now),
+            Ok(Command::Write(c)) => c.apply(ks, now),
+            Ok(Command::Read(c)) => c.read(ks, now),
             Err(f) => f,
         }
     }
@@ -572,15 +643,107 @@ mod tests {
         assert_eq!(a, c);
     }
 
+    /// A write cannot reach the read path: it parses as `Command::Write`, which has no `read`.
     #[test]
-    fn read_on_write_command_is_an_error_not_a_panic() {
+    fn writes_parse_as_writes_and_reads_as_reads() {
         let c = Command::parse(&argv(&["set", "a", "b"])).expect("parses");
-        assert!(c.read(&Keyspace::new(), 0).is_error());
+        assert!(matches!(c, Command::Write(_)));
         assert!(c.is_write());
         let r = Command::parse(&argv(&["get", "a"])).expect("parses");
+        assert!(matches!(r, Command::Read(_)));
         assert!(!r.is_write());
         let mut ks = Keyspace::new();
         assert_eq!(r.apply(&mut ks, 0), Frame::Null);
+    }
+
+    /// For every data command in the table, a minimal valid argv parses into the variant its
+    /// `Kind` names: the session dispatches on the parsed variant, COMMAND INFO reports the
+    /// kind, and the two must agree.
+    #[test]
+    fn table_kind_agrees_with_parsed_variant() {
+        let samples: &[&[&str]] = &[
+            &["append", "k", "v"],
+            &["dbsize"],
+            &["decr", "k"],
+            &["decrby", "k", "1"],
+            &["del", "k"],
+            &["exists", "k"],
+            &["expire", "k", "1"],
+            &["expireat", "k", "1"],
+            &["expiretime", "k"],
+            &["flushall"],
+            &["flushdb"],
+            &["get", "k"],
+            &["getdel", "k"],
+            &["getex", "k"],
+            &["getrange", "k", "0", "1"],
+            &["getset", "k", "v"],
+            &["hdel", "k", "f"],
+            &["hexists", "k", "f"],
+            &["hget", "k", "f"],
+            &["hgetall", "k"],
+            &["hincrby", "k", "f", "1"],
+            &["hkeys", "k"],
+            &["hlen", "k"],
+            &["hmget", "k", "f"],
+            &["hmset", "k", "f", "v"],
+            &["hset", "k", "f", "v"],
+            &["hsetnx", "k", "f", "v"],
+            &["hstrlen", "k", "f"],
+            &["hvals", "k"],
+            &["idempotent", "c", "1", "set", "k", "v"],
+            &["incr", "k"],
+            &["incrby", "k", "1"],
+            &["incrbyfloat", "k", "1.5"],
+            &["keys", "*"],
+            &["lindex", "k", "0"],
+            &["llen", "k"],
+            &["lpop", "k"],
+            &["lpush", "k", "v"],
+            &["lrange", "k", "0", "1"],
+            &["mget", "k"],
+            &["mset", "k", "v"],
+            &["msetnx", "k", "v"],
+            &["persist", "k"],
+            &["pexpire", "k", "1"],
+            &["pexpireat", "k", "1"],
+            &["pexpiretime", "k"],
+            &["psetex", "k", "1", "v"],
+            &["pttl", "k"],
+            &["rename", "k", "j"],
+            &["renamenx", "k", "j"],
+            &["rpop", "k"],
+            &["rpush", "k", "v"],
+            &["sadd", "k", "m"],
+            &["scan", "0"],
+            &["scard", "k"],
+            &["set", "k", "v"],
+            &["setex", "k", "1", "v"],
+            &["setnx", "k", "v"],
+            &["setrange", "k", "0", "v"],
+            &["sismember", "k", "m"],
+            &["smembers", "k"],
+            &["srem", "k", "m"],
+            &["strlen", "k"],
+            &["substr", "k", "0", "1"],
+            &["ttl", "k"],
+            &["type", "k"],
+            &["unlink", "k"],
+        ];
+        let mut covered = std::collections::BTreeSet::new();
+        for words in samples {
+            let Some(spec) = lookup(words[0].as_bytes()) else {
+                continue;
+            };
+            let c = Command::parse(&argv(words)).unwrap_or_else(|e| panic!("{words:?}: {e:?}"));
+            assert_eq!(c.is_write(), spec.kind == Kind::Write, "{}", spec.name);
+            covered.insert(spec.name);
+        }
+        for spec in table() {
+            if spec.kind != Kind::Server {
+                assert!(covered.contains(spec.name), "no sample for {}", spec.name);
+            }
+        }
     }
 
     fn arb_command() -> impl proptest::strategy::Strategy<Value = Vec<String>> {

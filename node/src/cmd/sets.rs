@@ -9,23 +9,29 @@ use super::{bulk_array, reply, typed};
 use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::Frame;
 
+/// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
-pub enum SetOp {
-    Add(Bytes, Vec<Bytes>),
-    Rem(Bytes, Vec<Bytes>),
+pub enum SetRead {
     Members(Bytes),
     IsMember(Bytes, Bytes),
     Card(Bytes),
 }
 
-pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<SetOp, Frame> {
+/// The write commands of this family: proposed to Raft, executed at apply time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetWrite {
+    Add(Bytes, Vec<Bytes>),
+    Rem(Bytes, Vec<Bytes>),
+}
+
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
-        "sadd" => SetOp::Add(a(1), argv[2..].to_vec()),
-        "srem" => SetOp::Rem(a(1), argv[2..].to_vec()),
-        "smembers" => SetOp::Members(a(1)),
-        "sismember" => SetOp::IsMember(a(1), a(2)),
-        "scard" => SetOp::Card(a(1)),
+        "sadd" => SetWrite::Add(a(1), argv[2..].to_vec()).into(),
+        "srem" => SetWrite::Rem(a(1), argv[2..].to_vec()).into(),
+        "smembers" => SetRead::Members(a(1)).into(),
+        "sismember" => SetRead::IsMember(a(1), a(2)).into(),
+        "scard" => SetRead::Card(a(1)).into(),
         _ => return Err(super::unknown_command(argv)),
     })
 }
@@ -45,26 +51,27 @@ fn get_set<'a>(
     typed(ks, key, now, set_of)
 }
 
-impl SetOp {
+impl SetRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         reply(match self {
-            SetOp::Members(k) => get_set(ks, k, now).map(|s| bulk_array(s.into_iter().flatten())),
-            SetOp::IsMember(k, m) => get_set(ks, k, now)
+            SetRead::Members(k) => get_set(ks, k, now).map(|s| bulk_array(s.into_iter().flatten())),
+            SetRead::IsMember(k, m) => get_set(ks, k, now)
                 .map(|s| Frame::Integer(i64::from(s.is_some_and(|s| s.contains(m))))),
-            SetOp::Card(k) => {
+            SetRead::Card(k) => {
                 get_set(ks, k, now).map(|s| Frame::Integer(s.map_or(0, |s| s.len() as i64)))
             }
-            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
+}
 
+impl SetWrite {
     pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
         reply(self.write_inner(ks, now))
     }
 
     fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
         match self {
-            SetOp::Add(key, ms) => {
+            SetWrite::Add(key, ms) => {
                 get_set(ks, key, now)?;
                 let n = ks
                     .update(
@@ -79,7 +86,7 @@ impl SetOp {
                     .unwrap_or(0);
                 Ok(Frame::Integer(n as i64))
             }
-            SetOp::Rem(key, ms) => {
+            SetWrite::Rem(key, ms) => {
                 if get_set(ks, key, now)?.is_none() {
                     return Ok(Frame::Integer(0));
                 }
@@ -91,7 +98,6 @@ impl SetOp {
                     .unwrap_or(0);
                 Ok(Frame::Integer(n as i64))
             }
-            _ => Ok(self.read(ks, now)),
         }
     }
 }

@@ -88,9 +88,18 @@ pub enum GetExOpt {
     At(ExpiryArg),
 }
 
+/// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StrOp {
+pub enum StrRead {
     Get(Bytes),
+    MGet(Vec<Bytes>),
+    Strlen(Bytes),
+    GetRange(Bytes, i64, i64),
+}
+
+/// The write commands of this family: proposed to Raft, executed at apply time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrWrite {
     Set {
         key: Bytes,
         value: Bytes,
@@ -109,7 +118,6 @@ pub enum StrOp {
     GetSet(Bytes, Bytes),
     GetDel(Bytes),
     GetEx(Bytes, GetExOpt),
-    MGet(Vec<Bytes>),
     MSet(Vec<(Bytes, Bytes)>),
     MSetNx(Vec<(Bytes, Bytes)>),
     IncrBy(Bytes, i64),
@@ -117,8 +125,6 @@ pub enum StrOp {
     DecrByMin(Bytes),
     IncrByFloat(Bytes, f64),
     Append(Bytes, Bytes),
-    Strlen(Bytes),
-    GetRange(Bytes, i64, i64),
     SetRange(Bytes, usize, Bytes),
 }
 
@@ -156,25 +162,26 @@ pub(crate) fn format_float(v: f64) -> String {
     }
 }
 
-pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
+pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
-        "get" => StrOp::Get(a(1)),
-        "set" => parse_set(argv)?,
-        "setnx" => StrOp::SetNx(a(1), a(2)),
+        "get" => StrRead::Get(a(1)).into(),
+        "set" => parse_set(argv)?.into(),
+        "setnx" => StrWrite::SetNx(a(1), a(2)).into(),
         "setex" | "psetex" => {
             let opt: &[u8] = if name == "setex" { b"ex" } else { b"px" };
             let ttl = expiry_arg(opt, &argv[2], name)?;
             let name = if name == "setex" { "setex" } else { "psetex" };
-            StrOp::SetEx {
+            StrWrite::SetEx {
                 key: a(1),
                 value: a(3),
                 ttl,
                 name,
             }
+            .into()
         }
-        "getset" => StrOp::GetSet(a(1), a(2)),
-        "getdel" => StrOp::GetDel(a(1)),
+        "getset" => StrWrite::GetSet(a(1), a(2)).into(),
+        "getdel" => StrWrite::GetDel(a(1)).into(),
         "getex" => {
             let mut opt = GetExOpt::Keep;
             let mut i = 2;
@@ -190,25 +197,28 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
                     return Err(syntax());
                 }
             }
-            StrOp::GetEx(a(1), opt)
+            StrWrite::GetEx(a(1), opt).into()
         }
-        "mget" => StrOp::MGet(argv[1..].to_vec()),
-        "mset" => StrOp::MSet(pairs(name, argv)?),
-        "msetnx" => StrOp::MSetNx(pairs(name, argv)?),
-        "incr" => StrOp::IncrBy(a(1), 1),
-        "decr" => StrOp::IncrBy(a(1), -1),
-        "incrby" => StrOp::IncrBy(a(1), int_arg(&argv[2])?),
+        "mget" => StrRead::MGet(argv[1..].to_vec()).into(),
+        "mset" => StrWrite::MSet(pairs(name, argv)?).into(),
+        "msetnx" => StrWrite::MSetNx(pairs(name, argv)?).into(),
+        "incr" => StrWrite::IncrBy(a(1), 1).into(),
+        "decr" => StrWrite::IncrBy(a(1), -1).into(),
+        "incrby" => StrWrite::IncrBy(a(1), int_arg(&argv[2])?).into(),
         "decrby" => match int_arg(&argv[2])? {
-            i64::MIN => StrOp::DecrByMin(a(1)),
-            n => StrOp::IncrBy(a(1), -n),
+            i64::MIN => StrWrite::DecrByMin(a(1)).into(),
+            n => StrWrite::IncrBy(a(1), -n).into(),
         },
-        "incrbyfloat" => StrOp::IncrByFloat(
+        "incrbyfloat" => StrWrite::IncrByFloat(
             a(1),
             parse_float(&argv[2]).ok_or_else(|| Frame::err(NOT_FLOAT))?,
-        ),
-        "append" => StrOp::Append(a(1), a(2)),
-        "strlen" => StrOp::Strlen(a(1)),
-        "getrange" | "substr" => StrOp::GetRange(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?),
+        )
+        .into(),
+        "append" => StrWrite::Append(a(1), a(2)).into(),
+        "strlen" => StrRead::Strlen(a(1)).into(),
+        "getrange" | "substr" => {
+            StrRead::GetRange(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?).into()
+        }
         "setrange" => {
             let off = int_arg(&argv[2])?;
             if off < 0 {
@@ -221,13 +231,13 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<StrOp, Frame> {
             {
                 return Err(Frame::err(TOO_BIG));
             }
-            StrOp::SetRange(a(1), off as usize, a(3))
+            StrWrite::SetRange(a(1), off as usize, a(3)).into()
         }
         _ => return Err(super::unknown_command(argv)),
     })
 }
 
-fn parse_set(argv: &[Bytes]) -> Result<StrOp, Frame> {
+fn parse_set(argv: &[Bytes]) -> Result<StrWrite, Frame> {
     let mut cond = SetCond::Always;
     let mut ttl = SetTtl::Clear;
     let mut get = false;
@@ -257,7 +267,7 @@ fn parse_set(argv: &[Bytes]) -> Result<StrOp, Frame> {
         }
         i += 1;
     }
-    Ok(StrOp::Set {
+    Ok(StrWrite::Set {
         key: argv[1].clone(),
         value: argv[2].clone(),
         cond,
@@ -287,11 +297,11 @@ fn deadline(ks: &Keyspace, key: &[u8], now: u64) -> Option<u64> {
     ks.get(key, now).and_then(|e| e.expire_at)
 }
 
-impl StrOp {
+impl StrRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         reply(match self {
-            StrOp::Get(k) => get_str(ks, k, now).map(opt_bulk),
-            StrOp::MGet(keys) => Ok(Frame::Array(
+            StrRead::Get(k) => get_str(ks, k, now).map(opt_bulk),
+            StrRead::MGet(keys) => Ok(Frame::Array(
                 keys.iter()
                     .map(|k| match ks.get(k, now).map(|e| &e.value) {
                         Some(Value::Str(s)) => bulk(s),
@@ -299,24 +309,25 @@ impl StrOp {
                     })
                     .collect(),
             )),
-            StrOp::Strlen(k) => {
+            StrRead::Strlen(k) => {
                 get_str(ks, k, now).map(|s| Frame::Integer(s.map_or(0, |s| s.len() as i64)))
             }
-            StrOp::GetRange(k, start, end) => get_str(ks, k, now).map(|s| {
+            StrRead::GetRange(k, start, end) => get_str(ks, k, now).map(|s| {
                 let s = s.map(|b| &b[..]).unwrap_or_default();
                 Frame::Bulk(getrange(s, *start, *end))
             }),
-            _ => Err(Frame::err("internal error: write command on the read path")),
         })
     }
+}
 
+impl StrWrite {
     pub(super) fn write(&self, ks: &mut Keyspace, now: u64) -> Frame {
         reply(self.write_inner(ks, now))
     }
 
     fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
         match self {
-            StrOp::Set {
+            StrWrite::Set {
                 key,
                 value,
                 cond,
@@ -349,14 +360,14 @@ impl StrOp {
                     (false, false) => Frame::Null,
                 })
             }
-            StrOp::SetNx(key, value) => {
+            StrWrite::SetNx(key, value) => {
                 if ks.contains(key, now) {
                     return Ok(Frame::Integer(0));
                 }
                 ks.insert(key.clone(), Value::Str(own(value)), None, now);
                 Ok(Frame::Integer(1))
             }
-            StrOp::SetEx {
+            StrWrite::SetEx {
                 key,
                 value,
                 ttl,
@@ -366,19 +377,19 @@ impl StrOp {
                 ks.insert(key.clone(), Value::Str(own(value)), Some(at), now);
                 Ok(Frame::ok())
             }
-            StrOp::GetSet(key, value) => {
+            StrWrite::GetSet(key, value) => {
                 let old = get_str(ks, key, now)?.cloned();
                 ks.insert(key.clone(), Value::Str(own(value)), None, now);
                 Ok(opt_bulk(old.as_ref()))
             }
-            StrOp::GetDel(key) => {
+            StrWrite::GetDel(key) => {
                 let old = get_str(ks, key, now)?.cloned();
                 if old.is_some() {
                     ks.remove(key);
                 }
                 Ok(opt_bulk(old.as_ref()))
             }
-            StrOp::GetEx(key, opt) => {
+            StrWrite::GetEx(key, opt) => {
                 let at = match opt {
                     GetExOpt::At(e) => Some(e.resolve(now, "getex")?),
                     _ => None,
@@ -397,13 +408,13 @@ impl StrOp {
                 }
                 Ok(bulk(&old))
             }
-            StrOp::MSet(pairs) => {
+            StrWrite::MSet(pairs) => {
                 for (k, v) in pairs {
                     ks.insert(k.clone(), Value::Str(own(v)), None, now);
                 }
                 Ok(Frame::ok())
             }
-            StrOp::MSetNx(pairs) => {
+            StrWrite::MSetNx(pairs) => {
                 if pairs.iter().any(|(k, _)| ks.contains(k, now)) {
                     return Ok(Frame::Integer(0));
                 }
@@ -412,13 +423,13 @@ impl StrOp {
                 }
                 Ok(Frame::Integer(1))
             }
-            StrOp::IncrBy(key, delta) => incr_by(ks, key, *delta, now),
-            StrOp::DecrByMin(key) => {
+            StrWrite::IncrBy(key, delta) => incr_by(ks, key, *delta, now),
+            StrWrite::DecrByMin(key) => {
                 // Validate the stored value first, as Redis does, then report the overflow.
                 get_int(ks, key, now)?;
                 Err(Frame::err("decrement would overflow"))
             }
-            StrOp::IncrByFloat(key, delta) => {
+            StrWrite::IncrByFloat(key, delta) => {
                 let cur = match get_str(ks, key, now)? {
                     None => 0.0,
                     Some(s) => parse_float(s).ok_or_else(|| Frame::err(NOT_FLOAT))?,
@@ -431,7 +442,7 @@ impl StrOp {
                 replace_str(ks, key, s.clone(), now);
                 Ok(Frame::Bulk(s))
             }
-            StrOp::Append(key, value) => {
+            StrWrite::Append(key, value) => {
                 let cur_len = get_str(ks, key, now)?.map_or(0, |s| s.len());
                 if cur_len + value.len() > MAX_STRING {
                     return Err(Frame::err(TOO_BIG));
@@ -448,7 +459,7 @@ impl StrOp {
                 });
                 Ok(Frame::Integer(r.unwrap_or(0) as i64))
             }
-            StrOp::SetRange(key, off, value) => {
+            StrWrite::SetRange(key, off, value) => {
                 let cur = get_str(ks, key, now)?;
                 let cur_len = cur.map_or(0, |s| s.len());
                 if value.is_empty() {
@@ -472,9 +483,6 @@ impl StrOp {
                     }
                 });
                 Ok(Frame::Integer(r.unwrap_or(0) as i64))
-            }
-            StrOp::Get(_) | StrOp::MGet(_) | StrOp::Strlen(_) | StrOp::GetRange(..) => {
-                Ok(self.read(ks, now))
             }
         }
     }

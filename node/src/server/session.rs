@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clock;
-use crate::cmd::{self, Command, CommandSpec, Kind};
+use crate::cmd::{self, Command, CommandSpec, Kind, ReadCommand};
 use crate::errors;
 use crate::resp::{Decoder, Frame, Limits};
 
@@ -40,7 +40,7 @@ enum ReplySlot {
     DoneRun(Vec<Frame>),
     /// A run of consecutive writes submitted together; `usize` = how many.
     Writes(ReplyRx, usize),
-    Read(Command),
+    Read(ReadCommand),
 }
 
 /// Submits the buffered run of consecutive writes (if any) as one proposer unit. Called before
@@ -274,27 +274,26 @@ async fn execute_batch(
                 let reply = super::server_cmds::execute(node, session, &argv).await;
                 slots.push(ReplySlot::Done(reply));
             }
-            Kind::Read => match Command::parse(&argv) {
+            // Dispatched on how the command parsed, so the read path can only be handed a
+            // `ReadCommand` (the table's kind agrees; `cmd` tests check it).
+            Kind::Read | Kind::Write => match Command::parse(&argv) {
+                Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
                 // READONLY on a follower, or the planted `stale-reads` bug anywhere.
-                Ok(c)
+                Ok(Command::Read(c))
                     if (session.readonly && !is_leader(node))
                         || node.config.unsafe_test_faults.stale_reads =>
                 {
                     let reply = stale_read(node, &c);
                     push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
                 }
-                Ok(c) => {
+                Ok(Command::Read(c)) => {
                     push_slot(node, &mut run, &mut slots, ReplySlot::Read(c));
                     has_pending_read = true;
                 }
-                Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
-            },
-            Kind::Write => match Command::parse(&argv) {
-                Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
-                Ok(_) if over_maxmemory(node, maxmemory, spec, &argv) => {
+                Ok(Command::Write(_)) if over_maxmemory(node, maxmemory, spec, &argv) => {
                     push_slot(node, &mut run, &mut slots, ReplySlot::Done(errors::oom()))
                 }
-                Ok(_) => {
+                Ok(Command::Write(_)) => {
                     if has_pending_read {
                         // Earlier reads must not observe this write: run them first. (`run`
                         // is empty here: pushing the read flushed it.)
@@ -412,7 +411,7 @@ fn is_leader(node: &Node) -> bool {
     node.raft.metrics().borrow().state.is_leader()
 }
 
-fn stale_read(node: &Node, c: &Command) -> Frame {
+fn stale_read(node: &Node, c: &ReadCommand) -> Frame {
     let ks = match node.keyspace.read() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
