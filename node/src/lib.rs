@@ -17,6 +17,8 @@
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
 //!   linearizable-read barrier, active expiry, INFO and CONFIG.
 //! - [`cluster`]: hash slots and member addresses (for `-MOVED` and peer connections).
+//! - [`codec_core`]: varints, length-prefixed bytes and the bounds-checked reader shared by
+//!   [`keyspace::codec`] and [`storage::codec`].
 //! - [`faults`]: planted bugs for chaos testing (`--unsafe-test-faults`, never in config).
 //! - [`clock`]: wall-clock milliseconds, the one place the node reads the time of day.
 
@@ -25,6 +27,7 @@ pub use sdr_resp as resp;
 pub mod clock;
 pub mod cluster;
 pub mod cmd;
+pub mod codec_core;
 pub mod config;
 pub mod errors;
 pub mod faults;

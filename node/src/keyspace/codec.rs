@@ -26,6 +26,7 @@
 use bytes::Bytes;
 
 use super::{Entry, Keyspace, Value};
+use crate::codec_core::{put_bytes, put_varint, ReadError, Reader};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 4] = b"SDRK";
@@ -131,25 +132,25 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
     if stored != computed {
         return Err(CodecError::Checksum { stored, computed });
     }
-    let mut r = Reader { buf: body, pos: 5 };
+    let mut r = Reader::at(body, 5);
     let nkeys = r.count("key count", 3)?;
     let mut ks = Keyspace::new();
     for _ in 0..nkeys {
-        let tag_off = r.pos;
+        let tag_off = r.pos();
         let tag = r.u8("value type tag")?;
         let expire_at = if tag & TAG_DEADLINE != 0 {
             Some(r.u64("deadline")?)
         } else {
             None
         };
-        let key = r.bytes("key")?;
+        let key = owned(&mut r, "key")?;
         let value = match tag & !TAG_DEADLINE {
-            TAG_STR => Value::Str(r.bytes("string value")?),
+            TAG_STR => Value::Str(owned(&mut r, "string value")?),
             TAG_LIST => {
                 let n = r.count("list length", 1)?;
                 let mut l = VecDeque::new();
                 for _ in 0..n {
-                    l.push_back(r.bytes("list element")?);
+                    l.push_back(owned(&mut r, "list element")?);
                 }
                 Value::List(l)
             }
@@ -157,8 +158,8 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
                 let n = r.count("hash length", 2)?;
                 let mut h = BTreeMap::new();
                 for _ in 0..n {
-                    let f = r.bytes("hash field")?;
-                    let v = r.bytes("hash value")?;
+                    let f = owned(&mut r, "hash field")?;
+                    let v = owned(&mut r, "hash value")?;
                     if h.insert(f, v).is_some() {
                         return Err(CodecError::Duplicate("hash field"));
                     }
@@ -169,7 +170,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
                 let n = r.count("set length", 1)?;
                 let mut s = BTreeSet::new();
                 for _ in 0..n {
-                    if !s.insert(r.bytes("set member")?) {
+                    if !s.insert(owned(&mut r, "set member")?) {
                         return Err(CodecError::Duplicate("set member"));
                     }
                 }
@@ -190,108 +191,35 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
         }
         ks.insert_raw(key, Entry { value, expire_at });
     }
-    if r.pos != body.len() {
-        return Err(CodecError::TrailingBytes(body.len() - r.pos));
+    if r.remaining() != 0 {
+        return Err(CodecError::TrailingBytes(r.remaining()));
     }
     Ok(ks)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// Length-prefixed bytes, copied out of the snapshot buffer.
+fn owned(r: &mut Reader<'_>, what: &'static str) -> Result<Bytes, CodecError> {
+    Ok(Bytes::copy_from_slice(r.bytes(what)?))
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
-        let b = *self.buf.get(self.pos).ok_or(CodecError::Truncated {
-            offset: self.pos,
-            what,
-        })?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn u64(&mut self, what: &'static str) -> Result<u64, CodecError> {
-        let s = self
-            .buf
-            .get(self.pos..self.pos + 8)
-            .ok_or(CodecError::Truncated {
-                offset: self.pos,
+impl From<ReadError> for CodecError {
+    fn from(e: ReadError) -> CodecError {
+        match e {
+            ReadError::Truncated { offset, what, .. } => CodecError::Truncated { offset, what },
+            ReadError::BadVarint { offset, .. } => CodecError::BadVarint(offset),
+            ReadError::TooLong {
                 what,
-            })?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        self.pos += 8;
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8(what)?;
-            let bits = u64::from(b & 0x7f);
-            if i == 9 && b > 1 {
-                return Err(CodecError::BadVarint(start));
-            }
-            v |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(CodecError::BadVarint(start))
-    }
-
-    /// A count of items each needing at least `min_item_bytes`, bounded by the remaining input
-    /// before the caller loops or allocates on it.
-    fn count(&mut self, what: &'static str, min_item_bytes: u64) -> Result<u64, CodecError> {
-        let offset = self.pos;
-        let n = self.varint(what)?;
-        let remaining = self.remaining();
-        if n.saturating_mul(min_item_bytes) > remaining as u64 {
-            return Err(CodecError::LengthOutOfBounds {
-                what,
-                len: n,
                 offset,
+                len,
                 remaining,
-            });
-        }
-        Ok(n)
-    }
-
-    fn bytes(&mut self, what: &'static str) -> Result<Bytes, CodecError> {
-        let offset = self.pos;
-        let len = self.varint(what)?;
-        let remaining = self.remaining();
-        if len > remaining as u64 {
-            return Err(CodecError::LengthOutOfBounds {
+                ..
+            } => CodecError::LengthOutOfBounds {
                 what,
                 len,
                 offset,
                 remaining,
-            });
+            },
         }
-        let len = len as usize;
-        let b = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + len]);
-        self.pos += len;
-        Ok(b)
     }
 }
 

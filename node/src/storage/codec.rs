@@ -23,6 +23,7 @@ use openraft::{
     StoredMembership, Vote,
 };
 
+use crate::codec_core::{self, put_bytes, put_u64, put_varint, ReadError};
 use crate::raft::types::{NodeId, Request, TypeConfig};
 
 /// The current (and only) format version byte.
@@ -89,24 +90,6 @@ pub enum CodecError {
 
 fn put_u8(out: &mut Vec<u8>, v: u8) {
     out.push(v);
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-/// Unsigned LEB128.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
 }
 
 fn put_log_id(out: &mut Vec<u8>, id: &LogId<NodeId>) {
@@ -203,101 +186,78 @@ fn put_snapshot_meta(out: &mut Vec<u8>, m: &SnapshotMeta<NodeId, BasicNode>) {
 // Reader
 // ---------------------------------------------------------------------------------------------
 
-/// A bounds-checked cursor over the input. Every accessor names the field it reads so errors
-/// say what was being decoded.
+/// The shared bounds-checked cursor ([`codec_core::Reader`]) with this format's field readers.
 struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    inner: codec_core::Reader<'a>,
+}
+
+impl From<ReadError> for CodecError {
+    fn from(e: ReadError) -> CodecError {
+        match e {
+            ReadError::Truncated {
+                what,
+                offset,
+                needed,
+                remaining,
+            }
+            | ReadError::TooLong {
+                what,
+                offset,
+                needed,
+                remaining,
+                ..
+            } => CodecError::Truncated {
+                what,
+                offset,
+                needed,
+                remaining,
+            },
+            ReadError::BadVarint { what, offset } => CodecError::BadVarint { what, offset },
+        }
+    }
 }
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            inner: codec_core::Reader::new(buf),
+        }
+    }
+
+    fn pos(&self) -> usize {
+        self.inner.pos()
     }
 
     fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8], CodecError> {
-        if n > self.remaining() as u64 {
-            return Err(CodecError::Truncated {
-                what,
-                offset: self.pos,
-                needed: n,
-                remaining: self.remaining(),
-            });
-        }
-        let n = n as usize;
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+        self.inner.remaining()
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, CodecError> {
-        Ok(self.take(1, what)?[0])
+        Ok(self.inner.u8(what)?)
     }
 
     fn u64(&mut self, what: &'static str) -> Result<u64, CodecError> {
-        let s = self.take(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn varint(&mut self, what: &'static str) -> Result<u64, CodecError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8(what)?;
-            let low = u64::from(b & 0x7f);
-            if i == 9 && b > 1 {
-                return Err(CodecError::BadVarint {
-                    what,
-                    offset: start,
-                });
-            }
-            v |= low << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(CodecError::BadVarint {
-            what,
-            offset: start,
-        })
+        Ok(self.inner.u64(what)?)
     }
 
     /// A count of elements each at least `min_size` bytes long, validated against the remaining
     /// input so `Vec::with_capacity(count)` is bounded by the input size.
     fn count(&mut self, what: &'static str, min_size: u64) -> Result<usize, CodecError> {
-        let offset = self.pos;
-        let n = self.varint(what)?;
-        let needed = n.saturating_mul(min_size.max(1));
-        if needed > self.remaining() as u64 {
-            return Err(CodecError::Truncated {
-                what,
-                offset,
-                needed,
-                remaining: self.remaining(),
-            });
-        }
-        Ok(n as usize)
+        Ok(self.inner.count(what, min_size)? as usize)
     }
 
     fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], CodecError> {
-        let n = self.varint(what)?;
-        self.take(n, what)
+        Ok(self.inner.bytes(what)?)
     }
 
     fn string(&mut self, what: &'static str) -> Result<String, CodecError> {
-        let offset = self.pos;
+        let offset = self.pos();
         let b = self.bytes(what)?;
         String::from_utf8(b.to_vec()).map_err(|_| CodecError::InvalidUtf8 { what, offset })
     }
 
     fn version(&mut self) -> Result<(), CodecError> {
-        let offset = self.pos;
+        let offset = self.pos();
         let v = self.u8("format version")?;
         if v != FORMAT_VERSION {
             return Err(CodecError::UnsupportedVersion { found: v, offset });
@@ -309,7 +269,7 @@ impl<'a> Reader<'a> {
         if self.remaining() != 0 {
             return Err(CodecError::TrailingBytes {
                 what,
-                offset: self.pos,
+                offset: self.pos(),
                 count: self.remaining(),
             });
         }
@@ -324,7 +284,7 @@ impl<'a> Reader<'a> {
     }
 
     fn opt_log_id(&mut self) -> Result<Option<LogId<NodeId>>, CodecError> {
-        let offset = self.pos;
+        let offset = self.pos();
         match self.u8("optional log id tag")? {
             0 => Ok(None),
             1 => Ok(Some(self.log_id()?)),
@@ -339,7 +299,7 @@ impl<'a> Reader<'a> {
     fn vote(&mut self) -> Result<Vote<NodeId>, CodecError> {
         let term = self.u64("vote term")?;
         let node_id = self.u64("vote node id")?;
-        let offset = self.pos;
+        let offset = self.pos();
         let committed = match self.u8("vote committed flag")? {
             0 => false,
             1 => true,
@@ -358,7 +318,7 @@ impl<'a> Reader<'a> {
     }
 
     fn membership(&mut self) -> Result<Membership<NodeId, BasicNode>, CodecError> {
-        let offset = self.pos;
+        let offset = self.pos();
         // Each config costs at least its count byte; each id 8 bytes.
         let n_configs = self.count("membership config count", 1)?;
         let mut configs = Vec::with_capacity(n_configs);
@@ -401,7 +361,7 @@ impl<'a> Reader<'a> {
     }
 
     fn request(&mut self) -> Result<Request, CodecError> {
-        let offset = self.pos;
+        let offset = self.pos();
         let tag = self.u8("request tag")?;
         let now_ms = self.u64("request now_ms")?;
         if tag == REQUEST_BATCH {
@@ -443,7 +403,7 @@ impl<'a> Reader<'a> {
 
     fn entry(&mut self) -> Result<Entry<TypeConfig>, CodecError> {
         let log_id = self.log_id()?;
-        let offset = self.pos;
+        let offset = self.pos();
         let payload = match self.u8("entry payload tag")? {
             PAYLOAD_BLANK => EntryPayload::Blank,
             PAYLOAD_NORMAL => EntryPayload::Normal(self.request()?),
