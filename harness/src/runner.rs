@@ -12,13 +12,13 @@ use crate::cluster::{Cluster, ClusterError, ClusterOptions};
 use crate::nemesis::{plan, Executor};
 use crate::recorder::{Clock, Completion, RecordError, Recorder};
 use crate::scenario::{Expect, Scenario, ScenarioError};
-use crate::workload::{key_names, Generator, OpArgs};
+use crate::workload::{Generator, Keys, OpArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
 use sdr_checker::{Options, Verdict};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
@@ -78,6 +78,7 @@ pub struct RunOutcome {
     pub fail: u64,
     pub info: u64,
     pub faults: u64,
+    pub cas: CasStats,
     pub summary: String,
 }
 
@@ -124,17 +125,74 @@ fn int_of(v: &serde_json::Value) -> Option<i64> {
     }
 }
 
-/// Runs one client slot until `stop`.
-async fn client_loop(
-    slot: u32,
+/// How the run's compare-and-sets ended (shared by the client tasks).
+#[derive(Debug, Default)]
+pub struct CasCounts {
+    /// Swapped.
+    pub ok: AtomicU64,
+    /// The comparison failed (`fail` without an error).
+    pub mismatch: AtomicU64,
+    /// Failed with an error, or the outcome is unknown.
+    pub other: AtomicU64,
+}
+
+/// A snapshot of [`CasCounts`] for the summary and `result.json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct CasStats {
+    pub ok: u64,
+    pub mismatch: u64,
+    pub other: u64,
+    /// `ok / (ok + mismatch)`: the share of cas ops with a known outcome that
+    /// swapped; `None` without any.
+    pub success_rate: Option<f64>,
+}
+
+impl CasCounts {
+    fn count(&self, c: &Completion) {
+        let n = match c {
+            Completion::Ok(_) => &self.ok,
+            Completion::Fail { error: None } => &self.mismatch,
+            _ => &self.other,
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> CasStats {
+        let ok = self.ok.load(Ordering::Relaxed);
+        let mismatch = self.mismatch.load(Ordering::Relaxed);
+        CasStats {
+            ok,
+            mismatch,
+            other: self.other.load(Ordering::Relaxed),
+            success_rate: (ok + mismatch > 0).then(|| ok as f64 / (ok + mismatch) as f64),
+        }
+    }
+}
+
+/// What one client task shares with the others.
+struct Shared {
     sc: Arc<Scenario>,
     seed: u64,
     addrs: Vec<String>,
     rec: Arc<Recorder>,
     stop: Arc<AtomicBool>,
-) -> Result<(), RecordError> {
+    keys: Arc<Keys>,
+    cas: Arc<CasCounts>,
+}
+
+/// Runs one client slot until `stop`.
+async fn client_loop(slot: u32, sh: Shared) -> Result<(), RecordError> {
+    let Shared {
+        sc,
+        seed,
+        addrs,
+        rec,
+        stop,
+        keys,
+        cas,
+    } = sh;
     let w = &sc.workload;
-    let mut gen = Generator::new(w, seed, slot);
+    let mut gen = Generator::shared(w, seed, slot, keys);
     let mut client = Client::new(addrs, slot as usize, w.op_timeout.0);
     if w.pin_clients {
         client = client.pinned();
@@ -153,8 +211,11 @@ async fn client_loop(
         let op = gen.next_op();
         let inv = rec.invoke(process, op.args.f(), &op.key, op.args.invoke_value())?;
         let c = client.execute(&op.key, &op.args).await;
-        if let (OpArgs::Read, Completion::Ok(v)) = (&op.args, &c) {
-            gen.observe(&op.key, int_of(v));
+        if let Completion::Ok(v) = &c {
+            gen.completed(&op, v, int_of);
+        }
+        if matches!(op.args, OpArgs::Cas(..)) {
+            cas.count(&c);
         }
         rec.complete(inv, &c)?;
         if matches!(c, Completion::Info { .. }) {
@@ -167,6 +228,7 @@ async fn client_loop(
 /// Reads every key once more after healing (retrying until ok or `deadline`).
 async fn final_reads(
     sc: &Scenario,
+    keys: &Keys,
     addrs: Vec<String>,
     rec: &Recorder,
     deadline: Instant,
@@ -178,7 +240,8 @@ async fn final_reads(
     let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0);
     let mut process = rec.new_process()?;
     let mut unread = 0;
-    for key in key_names(sc.workload.keys) {
+    // Every key ever used, retired ones included: a lost write shows on any of them.
+    for key in keys.all() {
         loop {
             let inv = rec.invoke(process, read.f(), &key, read.invoke_value())?;
             let c = client.execute(&key, &read).await;
@@ -266,15 +329,21 @@ pub async fn run_in(
     // Load phase.
     pb.set_prefix("load");
     let stop = Arc::new(AtomicBool::new(false));
+    let keys = Arc::new(Keys::new(&sc.workload));
+    let cas = Arc::new(CasCounts::default());
     let mut clients = Vec::new();
     for slot in 0..sc.workload.clients {
         clients.push(tokio::spawn(client_loop(
             slot,
-            Arc::clone(&sc),
-            seed,
-            addrs.clone(),
-            Arc::clone(&rec),
-            Arc::clone(&stop),
+            Shared {
+                sc: Arc::clone(&sc),
+                seed,
+                addrs: addrs.clone(),
+                rec: Arc::clone(&rec),
+                stop: Arc::clone(&stop),
+                keys: Arc::clone(&keys),
+                cas: Arc::clone(&cas),
+            },
         )));
     }
     let timeline = plan(&sc, seed);
@@ -342,7 +411,8 @@ pub async fn run_in(
     }
     let _ = cluster.wait_leader(recovery).await;
     pb.set_prefix("final");
-    let unread = final_reads(&sc, cluster.client_addrs(), &rec, deadline).await?;
+    let unread = final_reads(&sc, &keys, cluster.client_addrs(), &rec, deadline).await?;
+    let cas = cas.stats();
     pb.set_prefix("stop");
     cluster.stop_all().await;
     rec.flush()?;
@@ -383,8 +453,16 @@ pub async fn run_in(
         faults: &faults,
         chosen_key: None,
     };
-    let json = serde_json::to_string_pretty(&result_json(&input))
-        .map_err(|e| RunError::Check(e.to_string()))?;
+    let mut result_doc = result_json(&input);
+    if let Some(obj) = result_doc.as_object_mut() {
+        // The harness's own facts about the run, next to the checker's verdict.
+        obj.insert(
+            "workload".into(),
+            serde_json::json!({"keys": keys.all().len(), "cas": cas}),
+        );
+    }
+    let json =
+        serde_json::to_string_pretty(&result_doc).map_err(|e| RunError::Check(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
     std::fs::write(dir.join("report.html"), report_html(&input))
         .map_err(io("writing report.html"))?;
@@ -417,6 +495,7 @@ pub async fn run_in(
         fail: counts.fail,
         info: counts.info,
         faults: counts.faults,
+        cas,
         summary: String::new(),
     };
     let expect_s = match sc.expect {
@@ -424,7 +503,7 @@ pub async fn run_in(
         Expect::Violation => "violation",
     };
     out.summary = format!(
-        "{} seed {}: {} (expected {}) {} — {} ops (ok {}, fail {}, info {}), {} faults{}; report {} plots {}",
+        "{} seed {}: {} (expected {}) {} — {} ops (ok {}, fail {}, info {}), {} faults{}{}; report {} plots {}",
         out.scenario,
         seed,
         verdict_s,
@@ -435,6 +514,7 @@ pub async fn run_in(
         out.fail,
         out.info,
         out.faults,
+        cas_summary(&cas),
         if unread > 0 { format!(", {unread} keys not read after recovery") } else { String::new() },
         dir.join("report.html").display(),
         dir.join("plots.html").display()
@@ -442,9 +522,42 @@ pub async fn run_in(
     Ok(out)
 }
 
+/// `, cas 41% swapped (123 of 300 decided)` for the summary; empty without cas ops.
+fn cas_summary(c: &CasStats) -> String {
+    match c.success_rate {
+        Some(r) => format!(
+            ", cas {:.0}% swapped ({} of {} decided)",
+            r * 100.0,
+            c.ok,
+            c.ok + c.mismatch
+        ),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cas_stats_and_summary() {
+        let c = CasCounts::default();
+        assert_eq!(cas_summary(&c.stats()), "");
+        c.count(&Completion::Ok(serde_json::json!([1, 2])));
+        c.count(&Completion::Fail { error: None });
+        c.count(&Completion::Fail { error: None });
+        c.count(&Completion::Fail {
+            error: Some("CLUSTERDOWN".into()),
+        });
+        c.count(&Completion::Info {
+            error: "timeout".into(),
+        });
+        let s = c.stats();
+        assert_eq!((s.ok, s.mismatch, s.other), (1, 2, 2));
+        assert_eq!(cas_summary(&s), ", cas 33% swapped (1 of 3 decided)");
+        let j = serde_json::to_value(s).expect("json");
+        assert_eq!(j["mismatch"], 2);
+    }
 
     #[test]
     fn timestamps() {

@@ -1,14 +1,30 @@
-//! The workload: a pure, seeded op generator (no I/O, no clock).
+//! The workload: a seeded op generator (no I/O, no clock).
 //!
-//! Each client slot owns one [`Generator`]; given the same scenario, seed and
-//! slot it yields the same ops (and the same values) every time. Written values
-//! are unique across the whole run: a write/cas/rpush value is
-//! `1 + counter * slots + slot`, and appended strings carry the same number.
+//! Each client slot owns one [`Generator`]; all of a run's generators share
+//! one [`Keys`]: the live key names and the values each key most likely holds
+//! now. Written values are unique across the whole run: a write/cas/rpush
+//! value is `1 + counter * slots + slot`, and appended strings carry the same
+//! number.
+//!
+//! - **cas expectations.** A `cas` expects a value some client recently wrote
+//!   or read on that key ([`Keys::record`]), usually the latest, so a healthy
+//!   share of compare-and-sets succeed (each client expecting only what *it*
+//!   last saw made nearly all of them fail).
+//! - **Independent keys** (Jepsen's `independent`): with `ops-per-key: N` a key
+//!   retires after N ops drawn on it by any client and a fresh key takes its
+//!   slot (`k3` → `k3-1` → `k3-2` …), so per-key histories stay short in runs
+//!   of any length; [`Keys::all`] lists every key ever used (the final reads).
+//!
+//! Determinism: a generator with its own [`Keys`] ([`Generator::new`]) yields
+//! the same ops for the same scenario, seed and slot. Shared by concurrent
+//! clients, the op kinds, key slots and written values still come from the
+//! seed, but cas expectations and key retirement follow the interleaving.
 
 use crate::scenario::{Model, WorkloadSpec};
 use sdr_seeded::Rng;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What one op does (arguments included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,16 +91,120 @@ pub struct Op {
     pub args: OpArgs,
 }
 
-/// The key names of a workload: `k0` … `k{n-1}`.
+/// The key names of a workload without retirement: `k0` … `k{n-1}`.
 pub fn key_names(n: u32) -> Vec<String> {
     (0..n).map(|i| format!("k{i}")).collect()
+}
+
+/// How many recent values per key a cas may expect.
+const RECENT: usize = 4;
+
+/// The live keys of a run and what each most likely holds, shared by every
+/// client's [`Generator`] (and by the final reads, through [`Keys::all`]).
+#[derive(Debug)]
+pub struct Keys {
+    /// 0 = keys never retire.
+    ops_per_key: u64,
+    inner: Mutex<KeysInner>,
+}
+
+#[derive(Debug)]
+struct KeysInner {
+    /// Per key slot: its current generation and the ops drawn on it so far.
+    slots: Vec<(u32, u64)>,
+    /// Recent values per key name, newest last; `None` = no integer value
+    /// (absent, deleted, appended to).
+    recent: HashMap<String, VecDeque<Option<i64>>>,
+}
+
+impl Keys {
+    pub fn new(spec: &WorkloadSpec) -> Keys {
+        Keys {
+            ops_per_key: spec.ops_per_key as u64,
+            inner: Mutex::new(KeysInner {
+                slots: vec![(0, 0); spec.keys.max(1) as usize],
+                recent: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KeysInner> {
+        // The state is a cache of hints: a panic elsewhere cannot make it unsafe to use.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The name of key slot `slot` in generation `generation`.
+    pub fn name(slot: usize, generation: u32) -> String {
+        if generation == 0 {
+            format!("k{slot}")
+        } else {
+            format!("k{slot}-{generation}")
+        }
+    }
+
+    /// The key for the next op on `slot`, counting the op; the key retires
+    /// (the slot moves to a fresh key) once it has had `ops-per-key` ops.
+    fn draw(&self, slot: usize) -> String {
+        let mut g = self.lock();
+        let n = g.slots.len();
+        let s = &mut g.slots[slot % n];
+        if self.ops_per_key > 0 && s.1 >= self.ops_per_key {
+            *s = (s.0 + 1, 0);
+        }
+        s.1 += 1;
+        Keys::name(slot % n, s.0)
+    }
+
+    /// Every key any op was drawn on (retired ones included), slot by slot.
+    pub fn all(&self) -> Vec<String> {
+        let g = self.lock();
+        g.slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (generation, _))| (0..=*generation).map(move |k| Keys::name(i, k)))
+            .collect()
+    }
+
+    /// Records that `key` (most likely) holds `value` now: a value written or
+    /// read by any client; `None` when it holds no integer.
+    pub fn record(&self, key: &str, value: Option<i64>) {
+        let mut g = self.lock();
+        let ring = g.recent.entry(key.to_string()).or_default();
+        if ring.back() == Some(&value) {
+            return;
+        }
+        if ring.len() == RECENT {
+            ring.pop_front();
+        }
+        ring.push_back(value);
+    }
+
+    /// The value a cas on `key` expects: the latest recorded value 3 times in
+    /// 4, else one of the other recent ones; `None` when nothing is recorded
+    /// or the latest is not an integer (SET IFEQ cannot expect "absent").
+    /// Consumes exactly one draw of `rng`.
+    fn expect(&self, key: &str, rng: &mut Rng) -> Option<i64> {
+        let x = rng.unit();
+        let g = self.lock();
+        let ring = g.recent.get(key)?;
+        let latest = (*ring.back()?)?;
+        let older: Vec<i64> = ring.iter().rev().skip(1).flatten().copied().collect();
+        if x < 0.75 || older.is_empty() {
+            Some(latest)
+        } else {
+            // Map the rest of [0.75, 1) onto the older values.
+            let i = (((x - 0.75) / 0.25) * older.len() as f64) as usize;
+            older.get(i.min(older.len() - 1)).copied()
+        }
+    }
 }
 
 /// Seeded op generator for one client slot.
 #[derive(Clone, Debug)]
 pub struct Generator {
     model: Model,
-    keys: Vec<String>,
+    keys: Arc<Keys>,
+    key_slots: u64,
     /// Cumulative weights, parallel to `ops`.
     cumulative: Vec<f64>,
     ops: Vec<String>,
@@ -92,13 +212,21 @@ pub struct Generator {
     slot: u64,
     slots: u64,
     counter: u64,
-    /// Last value known per key (written by this slot or observed by a read): cas expectations.
-    known: HashMap<String, i64>,
+    /// The last value this generator itself wrote per key: what a cas expects
+    /// when no client has recorded anything for the key yet.
+    own: HashMap<String, Option<i64>>,
 }
 
 impl Generator {
-    /// `slot` in `0..slots` makes written values unique across slots.
+    /// A generator with keys of its own (deterministic: no other client
+    /// changes what it draws). `slot` in `0..slots` makes written values
+    /// unique across slots.
     pub fn new(spec: &WorkloadSpec, seed: u64, slot: u32) -> Generator {
+        Generator::shared(spec, seed, slot, Arc::new(Keys::new(spec)))
+    }
+
+    /// A generator for one client of a run whose clients share `keys`.
+    pub fn shared(spec: &WorkloadSpec, seed: u64, slot: u32, keys: Arc<Keys>) -> Generator {
         let mut ops = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0.0;
@@ -112,14 +240,15 @@ impl Generator {
         let mut root = Rng::new(seed);
         Generator {
             model: spec.model,
-            keys: key_names(spec.keys),
+            keys,
+            key_slots: spec.keys.max(1) as u64,
             cumulative,
             ops,
             rng: root.fork(slot as u64 + 1),
             slot: slot as u64,
             slots: spec.clients.max(1) as u64,
             counter: 0,
-            known: HashMap::new(),
+            own: HashMap::new(),
         }
     }
 
@@ -131,14 +260,19 @@ impl Generator {
 
     /// Tells the generator a value seen for `key` (e.g. by an ok read), so later cas ops expect it.
     pub fn observe(&mut self, key: &str, value: Option<i64>) {
-        match value {
-            Some(v) => {
-                self.known.insert(key.to_string(), v);
-            }
-            None => {
-                self.known.remove(key);
-            }
-        }
+        self.keys.record(key, value);
+    }
+
+    /// Records what `op`'s key holds after it completed ok with `result`
+    /// (`int_of` turns a reply value into an integer, if it is one).
+    pub fn completed(&self, op: &Op, result: &Value, int_of: impl Fn(&Value) -> Option<i64>) {
+        let holds = match &op.args {
+            OpArgs::Read | OpArgs::Incr(_) => int_of(result),
+            OpArgs::Write(v) | OpArgs::Cas(_, v) => Some(*v),
+            OpArgs::Delete | OpArgs::Append(_) => None,
+            OpArgs::RPush(_) | OpArgs::LRange => return,
+        };
+        self.keys.record(&op.key, holds);
     }
 
     /// The next op.
@@ -151,12 +285,16 @@ impl Generator {
             .position(|c| x < *c)
             .unwrap_or(self.ops.len().saturating_sub(1));
         let name = self.ops.get(idx).cloned().unwrap_or_else(|| "read".into());
-        let key = self.keys[self.rng.below(self.keys.len() as u64) as usize].clone();
+        let key = self.keys.draw(self.rng.below(self.key_slots) as usize);
         let args = match (self.model, name.as_str()) {
             (Model::List, "rpush") => OpArgs::RPush(self.unique()),
             (Model::List, _) => OpArgs::LRange,
             (_, "write") => OpArgs::Write(self.unique()),
-            (_, "cas") => match self.known.get(&key).copied() {
+            (_, "cas") => match self
+                .keys
+                .expect(&key, &mut self.rng)
+                .or_else(|| self.own.get(&key).copied().flatten())
+            {
                 Some(e) => OpArgs::Cas(e, self.unique()),
                 // Nothing known about the key yet: write instead (SET IFEQ cannot expect "absent").
                 None => OpArgs::Write(self.unique()),
@@ -166,12 +304,14 @@ impl Generator {
             (_, "append") => OpArgs::Append(format!("a{}", self.unique())),
             _ => OpArgs::Read,
         };
+        // Shared hints are recorded when ops complete (`completed`); a write
+        // still in flight is only this generator's own fallback.
         match &args {
             OpArgs::Write(v) | OpArgs::Cas(_, v) => {
-                self.known.insert(key.clone(), *v);
+                self.own.insert(key.clone(), Some(*v));
             }
             OpArgs::Delete | OpArgs::Append(_) => {
-                self.known.remove(&key);
+                self.own.insert(key.clone(), None);
             }
             _ => {}
         }
@@ -184,6 +324,7 @@ mod tests {
     use super::*;
     use crate::scenario::Scenario;
     use std::collections::HashSet;
+    use std::sync::Arc;
 
     fn spec(model: &str, mix: &str) -> WorkloadSpec {
         let y = format!(
@@ -282,5 +423,130 @@ mod tests {
             OpArgs::LRange.command("k")[2..],
             [b"0".to_vec(), b"-1".to_vec()]
         );
+    }
+
+    /// Clients sharing one [`Keys`] against an in-memory register store: ops
+    /// take effect at completion, in a seeded random interleaving of up to
+    /// `clients` ops in flight (as concurrent clients would). `start` is the
+    /// chance that an idle client starts an op at a step: 0.1 keeps ~10% of
+    /// the clients in flight, like 16 clients at 800 ops/s with ~2 ms
+    /// latency; 1.0 keeps about half of them in flight.
+    fn cas_success_rate(keys: u32, clients: u32, mix: &str, start: f64) -> f64 {
+        let y = format!(
+            "name: w\nworkload: {{model: register, keys: {keys}, clients: {clients}{mix}}}\nduration: 1s\nexpect: linearizable\n"
+        );
+        let spec = Scenario::from_yaml(&y, "w.yaml").expect("valid").workload;
+        let shared = Arc::new(Keys::new(&spec));
+        let mut gens: Vec<Generator> = (0..clients)
+            .map(|c| Generator::shared(&spec, 11, c, Arc::clone(&shared)))
+            .collect();
+        let mut in_flight: Vec<Option<Op>> = vec![None; clients as usize];
+        let mut store: HashMap<String, i64> = HashMap::new();
+        let mut rng = Rng::new(5);
+        let (mut swapped, mut decided) = (0u32, 0u32);
+        for _ in 0..100_000 {
+            let c = rng.below(clients as u64) as usize;
+            match in_flight[c].take() {
+                None if rng.unit() < start => in_flight[c] = Some(gens[c].next_op()),
+                None => {}
+                Some(op) => {
+                    let result = match op.args {
+                        OpArgs::Read => json!(store.get(&op.key)),
+                        OpArgs::Write(v) => {
+                            store.insert(op.key.clone(), v);
+                            json!(v)
+                        }
+                        OpArgs::Cas(e, v) => {
+                            decided += 1;
+                            if store.get(&op.key) == Some(&e) {
+                                swapped += 1;
+                                store.insert(op.key.clone(), v);
+                            } else {
+                                continue; // comparison failed: nothing learned
+                            }
+                            json!([e, v])
+                        }
+                        ref other => panic!("register generated {other:?}"),
+                    };
+                    gens[c].completed(&op, &result, |v| v.as_i64());
+                }
+            }
+        }
+        assert!(decided > 500, "{decided} cas ops");
+        swapped as f64 / decided as f64
+    }
+
+    #[test]
+    fn shared_recent_values_make_cas_succeed() {
+        for (keys, clients, mix, start) in [
+            (1, 16, "", 0.1),
+            (10, 6, "", 1.0),
+            (4, 8, ", mix: {read: 1, write: 1, cas: 2}", 0.3),
+        ] {
+            let r = cas_success_rate(keys, clients, mix, start);
+            assert!(
+                r >= 1.0 / 3.0,
+                "{keys} keys, {clients} clients: {:.0}% of cas swapped",
+                r * 100.0
+            );
+        }
+    }
+
+    #[test]
+    fn keys_retire_after_ops_per_key() {
+        let y = "name: w\nworkload: {model: kv, keys: 2, clients: 1, ops-per-key: 10}\nduration: 1s\nexpect: linearizable\n";
+        let spec = Scenario::from_yaml(y, "w.yaml").expect("valid").workload;
+        assert_eq!(spec.ops_per_key, 10);
+        let mut g = Generator::new(&spec, 1, 0);
+        let mut per_key: HashMap<String, u32> = HashMap::new();
+        for _ in 0..200 {
+            *per_key.entry(g.next_op().key).or_default() += 1;
+        }
+        assert!(per_key.values().all(|n| *n <= 10), "{per_key:?}");
+        assert!(per_key.len() >= 20, "{} keys used", per_key.len());
+        assert!(per_key.contains_key("k0") && per_key.contains_key("k1-1"));
+        let all: HashSet<String> = g.keys.all().into_iter().collect();
+        for k in per_key.keys() {
+            assert!(all.contains(k), "{k} missing from the final reads");
+        }
+
+        // 0 = never retire; the default is documented as 300.
+        let spec = spec_with("ops-per-key: 0");
+        let mut g = Generator::new(&spec, 1, 0);
+        let used: HashSet<String> = (0..2000).map(|_| g.next_op().key).collect();
+        assert_eq!(used.len(), 4);
+        assert_eq!(g.keys.all(), key_names(4));
+        assert_eq!(spec_with("").ops_per_key, 300);
+    }
+
+    fn spec_with(extra: &str) -> WorkloadSpec {
+        let sep = if extra.is_empty() { "" } else { ", " };
+        let y = format!(
+            "name: w\nworkload: {{model: register, keys: 4, clients: 3{sep}{extra}}}\nduration: 1s\nexpect: linearizable\n"
+        );
+        Scenario::from_yaml(&y, "w.yaml").expect("valid").workload
+    }
+
+    #[test]
+    fn cas_expects_recent_values_of_other_clients() {
+        let spec = spec_with("mix: {cas: 1}");
+        let shared = Arc::new(Keys::new(&spec));
+        let mut a = Generator::shared(&spec, 2, 0, Arc::clone(&shared));
+        let mut b = Generator::shared(&spec, 2, 1, Arc::clone(&shared));
+        // a writes every key (nothing known yet, so its cas ops are writes).
+        let mut written = HashMap::new();
+        while written.len() < 4 {
+            let op = a.next_op();
+            if let OpArgs::Write(v) = op.args {
+                a.completed(&op, &json!(v), |v| v.as_i64());
+                written.insert(op.key.clone(), v);
+            }
+        }
+        // b expects what a wrote: it never saw those values itself.
+        let op = b.next_op();
+        match op.args {
+            OpArgs::Cas(e, _) => assert_eq!(Some(&e), written.get(&op.key)),
+            other => panic!("expected a cas, got {other:?}"),
+        }
     }
 }

@@ -213,6 +213,11 @@ pub struct WorkloadSpec {
     /// `-MOVED` still redirects), instead of staying where it was redirected to.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin_clients: bool,
+    /// Independent keys: a key retires after this many ops (by all clients
+    /// together) and a fresh key takes its place, so per-key histories stay
+    /// short however long the run; 0 = keys never retire.
+    #[serde(default = "default_ops_per_key")]
+    pub ops_per_key: u32,
 }
 
 fn default_keys() -> u32 {
@@ -223,6 +228,13 @@ fn default_clients() -> u32 {
 }
 fn default_rate() -> f64 {
     200.0
+}
+/// Long enough for a key to see every fault of a typical schedule, short
+/// enough that the checker's per-key search stays small.
+pub const DEFAULT_OPS_PER_KEY: u32 = 300;
+
+fn default_ops_per_key() -> u32 {
+    DEFAULT_OPS_PER_KEY
 }
 fn default_op_timeout() -> Dur {
     Dur(Duration::from_secs(2))
