@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use openraft::{Entry, LogId, Vote};
 
@@ -61,10 +61,54 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
     let last_purged = read_purged(&wal_dir.join("purged"))?;
     let vote = read_vote(&dir.join("vote"))?;
 
+    let names = list_segments(&wal_dir)?;
+    let mut segments: Vec<Segment> = Vec::with_capacity(names.len());
+    let mut entries = VecDeque::new();
+    let mut committed = None;
+    let n = names.len();
+    for (i, (first_index, path)) in names.into_iter().enumerate() {
+        let is_last = i + 1 == n;
+        if let Some(seg) = read_segment(
+            &wal_dir,
+            first_index,
+            path,
+            is_last,
+            segments.last(),
+            last_purged,
+            &mut entries,
+            &mut committed,
+        )? {
+            segments.push(seg);
+        }
+    }
+    finish_purge(&wal_dir, &mut segments, last_purged)?;
+
+    let next_index = match (segments.last(), last_purged) {
+        (Some(s), Some(p)) => Some(s.next_index().max(p.index + 1)),
+        (Some(s), None) => Some(s.next_index()),
+        (None, Some(p)) => Some(p.index + 1),
+        (None, None) => None,
+    };
+
+    let committed = check_committed(committed, &entries, last_purged);
+
+    Ok(Recovered {
+        entries,
+        last_purged,
+        committed,
+        vote,
+        segments,
+        next_index,
+    })
+}
+
+/// The segment files of `wal_dir`, sorted by first index; leftover temporary files are
+/// removed, unknown files ignored (with a warning).
+fn list_segments(wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut names = Vec::new();
-    let rd = fs::read_dir(&wal_dir).map_err(|e| StorageError::io("list", &wal_dir, e))?;
+    let rd = fs::read_dir(wal_dir).map_err(|e| StorageError::io("list", wal_dir, e))?;
     for ent in rd {
-        let ent = ent.map_err(|e| StorageError::io("list", &wal_dir, e))?;
+        let ent = ent.map_err(|e| StorageError::io("list", wal_dir, e))?;
         let name = ent.file_name().to_string_lossy().into_owned();
         let path = ent.path();
         if name.ends_with(".tmp") {
@@ -78,118 +122,136 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
     }
     names.sort();
 
-    let mut segments: Vec<Segment> = Vec::with_capacity(names.len());
-    let mut entries = VecDeque::new();
-    let mut committed = None;
-    let n = names.len();
-    for (i, (first_index, path)) in names.into_iter().enumerate() {
-        let is_last = i + 1 == n;
-        let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
-            path: path.clone(),
-            offset,
-            reason,
-        };
-        let data = fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
-        if data.len() < SEGMENT_HEADER_LEN {
-            if is_last && data.iter().all(|&b| b == 0) {
-                tracing::warn!(file = %path.display(), len = data.len(), "removing WAL segment with torn header");
-                fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
-                fsync_dir(&wal_dir)?;
-                continue;
-            }
+    Ok(names)
+}
+
+/// Reads and checks one segment: header, index continuity with `prev`, every frame. Entries
+/// above the purged index go to `entries`, the last committed marker to `committed`. A torn
+/// tail of the last segment is cut off (with a warning); a segment that is only a torn header
+/// is removed (`Ok(None)`); any other damage is an error naming the file and offset.
+#[allow(clippy::too_many_arguments)]
+fn read_segment(
+    wal_dir: &Path,
+    first_index: u64,
+    path: PathBuf,
+    is_last: bool,
+    prev: Option<&Segment>,
+    last_purged: Option<LogId<NodeId>>,
+    entries: &mut VecDeque<Entry<TypeConfig>>,
+    committed: &mut Option<LogId<NodeId>>,
+) -> Result<Option<Segment>> {
+    let corrupt = |offset: u64, reason: String| StorageError::Corrupt {
+        path: path.clone(),
+        offset,
+        reason,
+    };
+    let data = fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
+    if data.len() < SEGMENT_HEADER_LEN {
+        if is_last && data.iter().all(|&b| b == 0) {
+            tracing::warn!(file = %path.display(), len = data.len(), "removing WAL segment with torn header");
+            fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+            fsync_dir(wal_dir)?;
+            return Ok(None);
+        }
+        return Err(corrupt(
+            0,
+            format!("segment is {} bytes, shorter than its header", data.len()),
+        ));
+    }
+    check_segment_header(&data[..SEGMENT_HEADER_LEN], first_index).map_err(|r| corrupt(0, r))?;
+    if let Some(prev) = prev {
+        if first_index != prev.next_index() {
             return Err(corrupt(
                 0,
-                format!("segment is {} bytes, shorter than its header", data.len()),
+                format!(
+                    "gap: segment starts at index {first_index} but the previous segment ends before {}",
+                    prev.next_index()
+                ),
             ));
         }
-        check_segment_header(&data[..SEGMENT_HEADER_LEN], first_index)
-            .map_err(|r| corrupt(0, r))?;
-        if let Some(prev) = segments.last() {
-            if first_index != prev.next_index() {
-                return Err(corrupt(
-                    0,
-                    format!(
-                        "gap: segment starts at index {first_index} but the previous segment ends before {}",
-                        prev.next_index()
-                    ),
-                ));
-            }
-        }
-
-        let mut off = SEGMENT_HEADER_LEN;
-        let mut offsets = Vec::new();
-        let mut next = first_index;
-        while off < data.len() {
-            match parse_frame(&data, off) {
-                Ok((payload, frame_len)) => {
-                    match decode_record(payload) {
-                        Ok(Record::Entry(e)) => {
-                            if e.log_id.index != next {
-                                return Err(corrupt(
-                                    off as u64,
-                                    format!(
-                                        "expected entry index {next}, found {}",
-                                        e.log_id.index
-                                    ),
-                                ));
-                            }
-                            offsets.push(off as u64);
-                            next += 1;
-                            if last_purged.is_none_or(|p| e.log_id.index > p.index) {
-                                entries.push_back(e);
-                            }
-                        }
-                        Ok(Record::Committed(c)) => committed = c,
-                        Err(e) => {
-                            return Err(corrupt(
-                                off as u64,
-                                format!("record has a valid checksum but does not decode: {e}"),
-                            ))
-                        }
-                    }
-                    off += frame_len;
-                }
-                Err(reason) => {
-                    if !is_last {
-                        return Err(corrupt(
-                            off as u64,
-                            format!("{reason} (not the last segment)"),
-                        ));
-                    }
-                    if let Some(later) = find_valid_frame(&data, off + 1) {
-                        return Err(corrupt(
-                            off as u64,
-                            format!("{reason}; a valid record follows at byte {later}"),
-                        ));
-                    }
-                    tracing::warn!(
-                        file = %path.display(),
-                        offset = off,
-                        dropped_bytes = data.len() - off,
-                        %reason,
-                        "truncating torn WAL tail"
-                    );
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(|e| StorageError::io("open", &path, e))?;
-                    f.set_len(off as u64)
-                        .map_err(|e| StorageError::io("truncate", &path, e))?;
-                    f.sync_all()
-                        .map_err(|e| StorageError::io("fsync", &path, e))?;
-                    break;
-                }
-            }
-        }
-        segments.push(Segment {
-            first_index,
-            path,
-            len: off as u64,
-            entry_offsets: offsets,
-        });
     }
 
-    // Finish an interrupted purge: delete segments wholly at or below the purged index.
+    let mut off = SEGMENT_HEADER_LEN;
+    let mut offsets = Vec::new();
+    let mut next = first_index;
+    while off < data.len() {
+        match parse_frame(&data, off) {
+            Ok((payload, frame_len)) => {
+                match decode_record(payload) {
+                    Ok(Record::Entry(e)) => {
+                        if e.log_id.index != next {
+                            return Err(corrupt(
+                                off as u64,
+                                format!("expected entry index {next}, found {}", e.log_id.index),
+                            ));
+                        }
+                        offsets.push(off as u64);
+                        next += 1;
+                        if last_purged.is_none_or(|p| e.log_id.index > p.index) {
+                            entries.push_back(e);
+                        }
+                    }
+                    Ok(Record::Committed(c)) => *committed = c,
+                    Err(e) => {
+                        return Err(corrupt(
+                            off as u64,
+                            format!("record has a valid checksum but does not decode: {e}"),
+                        ))
+                    }
+                }
+                off += frame_len;
+            }
+            Err(reason) => {
+                if !is_last {
+                    return Err(corrupt(
+                        off as u64,
+                        format!("{reason} (not the last segment)"),
+                    ));
+                }
+                if let Some(later) = find_valid_frame(&data, off + 1) {
+                    return Err(corrupt(
+                        off as u64,
+                        format!("{reason}; a valid record follows at byte {later}"),
+                    ));
+                }
+                tracing::warn!(
+                    file = %path.display(),
+                    offset = off,
+                    dropped_bytes = data.len() - off,
+                    %reason,
+                    "truncating torn WAL tail"
+                );
+                truncate_at(&path, off as u64)?;
+                break;
+            }
+        }
+    }
+    Ok(Some(Segment {
+        first_index,
+        path,
+        len: off as u64,
+        entry_offsets: offsets,
+    }))
+}
+
+/// Cuts `path` to `len` bytes, durably.
+fn truncate_at(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io("open", path, e))?;
+    f.set_len(len)
+        .map_err(|e| StorageError::io("truncate", path, e))?;
+    f.sync_all().map_err(|e| StorageError::io("fsync", path, e))
+}
+
+/// Finishes an interrupted purge (deletes segments wholly at or below the purged index) and
+/// checks that the log starts right after the purged index (or at 1).
+fn finish_purge(
+    wal_dir: &Path,
+    segments: &mut Vec<Segment>,
+    last_purged: Option<LogId<NodeId>>,
+) -> Result<()> {
     if let Some(p) = last_purged {
         let mut removed = false;
         while segments.first().is_some_and(|s| s.fully_purged(p.index)) {
@@ -198,7 +260,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
             removed = true;
         }
         if removed {
-            fsync_dir(&wal_dir)?;
+            fsync_dir(wal_dir)?;
         }
         if let Some(s) = segments.first() {
             if s.first_index > p.index + 1 {
@@ -224,36 +286,29 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
             });
         }
     }
+    Ok(())
+}
 
-    let next_index = match (segments.last(), last_purged) {
-        (Some(s), Some(p)) => Some(s.next_index().max(p.index + 1)),
-        (Some(s), None) => Some(s.next_index()),
-        (None, Some(p)) => Some(p.index + 1),
-        (None, None) => None,
+/// The committed marker is advisory: one that points past (or disagrees with) the recovered
+/// log is dropped.
+fn check_committed(
+    committed: Option<LogId<NodeId>>,
+    entries: &VecDeque<Entry<TypeConfig>>,
+    last_purged: Option<LogId<NodeId>>,
+) -> Option<LogId<NodeId>> {
+    let c = committed?;
+    let last = entries.back().map(|e| e.log_id).or(last_purged);
+    let ok = match last {
+        Some(l) if c.index <= l.index => entries
+            .iter()
+            .find(|e| e.log_id.index == c.index)
+            .is_none_or(|e| e.log_id == c),
+        _ => false,
     };
-
-    // The committed marker is advisory; drop one that points past the log we have.
-    if let Some(c) = committed {
-        let last = entries.back().map(|e| e.log_id).or(last_purged);
-        let ok = match last {
-            Some(l) if c.index <= l.index => entries
-                .iter()
-                .find(|e| e.log_id.index == c.index)
-                .is_none_or(|e| e.log_id == c),
-            _ => false,
-        };
-        if !ok {
-            tracing::warn!(committed = %c, "ignoring committed marker that does not match the recovered log");
-            committed = None;
-        }
+    if ok {
+        Some(c)
+    } else {
+        tracing::warn!(committed = %c, "ignoring committed marker that does not match the recovered log");
+        None
     }
-
-    Ok(Recovered {
-        entries,
-        last_purged,
-        committed,
-        vote,
-        segments,
-        next_index,
-    })
 }
