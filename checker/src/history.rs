@@ -462,3 +462,60 @@ pub fn parse_jsonl<R: BufRead>(mut r: R) -> Result<History, InputError> {
 pub fn parse_jsonl_str(s: &str) -> Result<History, InputError> {
     parse_jsonl(s.as_bytes())
 }
+
+// ------------------------------------------------------------ JSON Lines out
+
+fn val_json(v: &Val) -> serde_json::Value {
+    v.to_json()
+}
+
+/// Writes `h` as a JSON Lines history (`docs/history-format.md`): one invoke
+/// and one completion per op at its call and return times; an indeterminate
+/// op's `info` completion right after its invocation (it stays open-ended:
+/// it may take effect at any time after its call, or never). Failed ops
+/// that were dropped while parsing are not written (they constrain nothing),
+/// so checking the output gives the same verdict as checking `h`. This is how
+/// `sdr-check --emit-jsonl` converts EDN and Jepsen logs for other tools.
+pub fn write_jsonl<W: std::io::Write>(h: &History, mut w: W) -> std::io::Result<()> {
+    // (time, 0 = invoke / 1 = completion, op index)
+    let mut ev: Vec<(i64, u8, u32)> = Vec::with_capacity(h.ops.len() * 2);
+    for op in &h.ops {
+        ev.push((op.call, 0, op.id));
+        ev.push((if op.info { op.call } else { op.ret }, 1, op.id));
+    }
+    ev.sort_unstable();
+    for (t, kind, id) in ev {
+        let op = &h.ops[id as usize];
+        let key = h.key_name(op.key);
+        let f = op.input.kind().name();
+        let line = if kind == 0 {
+            let value = match &op.input {
+                Input::Write(v) | Input::Append(v) | Input::RPush(v) => val_json(v),
+                Input::Cas(e, n) => serde_json::json!([val_json(e), val_json(n)]),
+                Input::Incr(d) => serde_json::json!(d),
+                Input::Read | Input::Delete | Input::LRange => serde_json::Value::Null,
+            };
+            serde_json::json!({"process": op.process, "type": "invoke", "f": f, "key": key, "value": value, "time": t})
+        } else if op.info {
+            serde_json::json!({"process": op.process, "type": "info", "f": f, "key": key, "value": null, "time": t})
+        } else {
+            let (ty, value) = match &op.output {
+                Output::Value(v) => ("ok", val_json(v)),
+                Output::Count(n) => ("ok", serde_json::json!(n)),
+                Output::CasFail => ("fail", serde_json::Value::Null),
+                Output::Done | Output::CasOk | Output::Any | Output::Error => (
+                    "ok",
+                    match &op.input {
+                        Input::Write(v) => val_json(v),
+                        Input::Cas(e, n) => serde_json::json!([val_json(e), val_json(n)]),
+                        _ => serde_json::Value::Null,
+                    },
+                ),
+            };
+            serde_json::json!({"process": op.process, "type": ty, "f": f, "key": key, "value": value, "time": t})
+        };
+        serde_json::to_writer(&mut w, &line)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}

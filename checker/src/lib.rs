@@ -5,11 +5,14 @@
 //! - [`history`] — JSON Lines events → ops, validation with line numbers.
 //! - [`event`] — one history event as a `Serialize`/`Deserialize` type (writers use it).
 //! - [`edn`] — minimal EDN reader for Jepsen/Knossos histories.
+//! - [`jepsen_log`] — reader for Jepsen's textual operation log (`jepsen.log`).
 //! - [`model`] — the [`model::Model`] trait and its bridge to
 //!   `stateright::semantics::SequentialSpec`.
 //! - [`models`] — `register`, `kv` (Redis strings), `list` (Redis lists).
 //! - [`bitset`] — linearized-set bitset with an incremental hash.
 //! - [`search`] — Wing & Gong search with Lowe's memoisation (one partition).
+//! - [`prune`] — exact simplifications of a partition before the search
+//!   (unobserved values collapse; observed `info` writes get bounded).
 //! - [`partition`] — per-key partitions checked in parallel, cancellation, deadline.
 //! - [`report`] — `result.json` and the self-contained `report.html`.
 //! - [`nemesis`] — fault intervals for the report.
@@ -33,17 +36,19 @@ pub mod edn;
 pub mod event;
 pub mod gen;
 pub mod history;
+pub mod jepsen_log;
 pub mod model;
 pub mod models;
 pub mod nemesis;
 pub mod op;
 pub mod partition;
+pub mod prune;
 pub mod report;
 pub mod search;
 
 pub use history::{History, InputError};
 pub use model::{Model, Spec};
-pub use partition::{KeyResult, KeyVerdict, Options};
+pub use partition::{default_max_memory, KeyResult, KeyVerdict, Options, UnknownReason};
 
 use models::{KvModel, ListModel, ModelKind, RegisterModel};
 use std::time::{Duration, Instant};
@@ -76,6 +81,8 @@ pub struct CheckResult {
     /// One entry per non-empty key, ordered by key id.
     pub keys: Vec<KeyResult>,
     pub check_time: Duration,
+    /// With an `unknown` verdict: what stopped the check.
+    pub unknown_reason: Option<UnknownReason>,
 }
 
 impl CheckResult {
@@ -101,7 +108,7 @@ fn check_model<M: Model>(
         });
     }
     let t0 = Instant::now();
-    let keys = partition::check_partitions(history, model, opts);
+    let (keys, unknown_reason) = partition::check_partitions(history, model, opts);
     let verdict = if keys
         .iter()
         .any(|k| k.verdict == KeyVerdict::NotLinearizable)
@@ -117,6 +124,11 @@ fn check_model<M: Model>(
         model: kind,
         keys,
         check_time: t0.elapsed(),
+        unknown_reason: if verdict == Verdict::Unknown {
+            unknown_reason
+        } else {
+            None
+        },
     })
 }
 

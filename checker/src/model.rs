@@ -40,6 +40,30 @@ pub trait Model: Clone + Send + Sync + 'static {
         }
     }
 
+    /// Whether the op `input` with result `observed` leaves every state it
+    /// may take effect in unchanged (reads; a cas observed to fail). The
+    /// search linearizes such an op as soon as it can, without trying
+    /// alternatives, so a wrong `true` would make verdicts wrong.
+    fn pure_op(&self, input: &Input, observed: &Output) -> bool {
+        matches!(
+            (input, observed),
+            (Input::Read | Input::LRange, _) | (Input::Cas(..), Output::CasFail)
+        )
+    }
+
+    /// Whether the exact simplifications of [`crate::prune`] hold for this
+    /// model: its steps test the state only for equality with values that
+    /// ops carry (reads, cas, delete). Default: no.
+    fn prunable(&self) -> bool {
+        false
+    }
+
+    /// The canonical form under which this model compares values (used by
+    /// [`crate::prune`]); the identity by default.
+    fn canon_value(&self, v: &crate::op::Val) -> crate::op::Val {
+        v.clone()
+    }
+
     /// Human-readable state for reports.
     fn describe_state(&self, state: &Self::State) -> String;
 

@@ -68,7 +68,7 @@ impl OpKind {
     pub fn parse(s: &str) -> Option<OpKind> {
         Some(match s {
             "read" | "get" => OpKind::Read,
-            "write" | "set" => OpKind::Write,
+            "write" | "set" | "put" => OpKind::Write,
             "cas" => OpKind::Cas,
             "delete" | "del" => OpKind::Delete,
             "incr" | "add" => OpKind::Incr,

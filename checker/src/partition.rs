@@ -1,12 +1,14 @@
 //! P-compositionality: each key's sub-history is checked independently, in
-//! parallel (rayon), largest first. The first illegal partition cancels the
-//! others (unless `all`); a deadline turns unfinished partitions into
-//! `unknown`, never a guess.
+//! parallel (rayon). Partitions are interleaved in rounds of growing step
+//! budgets (1×, 4×, 16×, … steps each), so the cheapest violation ends the
+//! check even when other keys are expensive to decide; the first illegal
+//! partition cancels the others (unless `all`). A deadline or the memory
+//! budget turns unfinished partitions into `unknown`, never a guess.
 
 use crate::history::History;
 use crate::model::Model;
 use crate::op::Op;
-use crate::search::{search, Control, Failure, Outcome};
+use crate::search::{Control, Failure, MemBudget, Outcome, Search};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +20,43 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Check every partition even after one is found illegal.
     pub all: bool,
+    /// Memory budget in bytes for the searches' caches; past it the
+    /// verdict is `unknown` (`None`: [`default_max_memory`]; `Some(0)`:
+    /// unlimited).
+    pub max_memory: Option<usize>,
+    /// Skip the exact simplifications of [`crate::prune`] (for testing
+    /// them against the plain search).
+    pub no_prune: bool,
 }
+
+/// Why a check ended with undecided keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownReason {
+    /// The `timeout` ran out.
+    TimedOut,
+    /// The memory budget (`max_memory`) ran out.
+    OutOfMemory,
+}
+
+/// The default memory budget: half of the machine's physical memory (from
+/// `/proc/meminfo`), or 4 GiB where that cannot be read.
+pub fn default_max_memory() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+    });
+    match total_kib {
+        Some(k) => k / 2 * 1024,
+        None => 4 << 30,
+    }
+}
+
+/// Steps every open partition gets in the first round; each later round
+/// multiplies it by [`ROUND_GROWTH`].
+const FIRST_ROUND_STEPS: u64 = 1 << 15;
+const ROUND_GROWTH: u64 = 4;
 
 /// Verdict of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -46,11 +84,17 @@ pub struct KeyResult {
     pub failure: Option<Failure>,
 }
 
-/// Checks every partition of `history`.
-pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) -> Vec<KeyResult> {
+/// Checks every partition of `history`. Returns the per-key results (by
+/// key id) and, if some keys stayed undecided, why.
+pub fn check_partitions<M: Model>(
+    history: &History,
+    model: &M,
+    opts: &Options,
+) -> (Vec<KeyResult>, Option<UnknownReason>) {
     let start = Instant::now();
     let deadline = opts.timeout.map(|t| start + t);
     let cancel = AtomicBool::new(false);
+    let mem = MemBudget::new(opts.max_memory.unwrap_or_else(default_max_memory));
     let mut parts: Vec<(u32, Vec<u32>)> = model
         .partition(&history.ops, history.keys.len())
         .into_iter()
@@ -59,34 +103,105 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
         .map(|(k, p)| (k as u32, p))
         .collect();
     parts.sort_by_key(|(k, p)| (std::cmp::Reverse(p.len()), *k));
+    let pruned: Vec<Vec<Op>> = parts
+        .par_iter()
+        .map(|(_, ids)| {
+            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i as usize]).collect();
+            if opts.no_prune {
+                ops.into_iter().cloned().collect()
+            } else {
+                crate::prune::prune(model, &ops).0
+            }
+        })
+        .collect();
+    let op_lists: Vec<Vec<&Op>> = pruned.iter().map(|ops| ops.iter().collect()).collect();
 
     let ctl = Control {
         cancel: if opts.all { None } else { Some(&cancel) },
         deadline,
     };
+    // (partition index, search, time spent on it)
+    let mut live: Vec<(usize, Search<'_, M>, Duration)> = op_lists
+        .iter()
+        .enumerate()
+        .map(|(i, ops)| {
+            (
+                i,
+                Search::new(model, ops, false, Some(&mem)),
+                Duration::ZERO,
+            )
+        })
+        .collect();
+    let mut outcomes: Vec<Option<(Outcome, Duration)>> = vec![None; parts.len()];
+    let mut budget = FIRST_ROUND_STEPS;
+    while !live.is_empty() {
+        let round: Vec<Option<Outcome>> = live
+            .par_iter_mut()
+            .map(|(_, s, spent)| {
+                let t0 = Instant::now();
+                let o = if ctl.stop_now() {
+                    Some(Outcome::Cancelled)
+                } else {
+                    s.run(budget, ctl)
+                };
+                *spent += t0.elapsed();
+                o
+            })
+            .collect();
+        let mut next = Vec::with_capacity(live.len());
+        for ((i, s, spent), o) in live.into_iter().zip(round) {
+            match o {
+                None => next.push((i, s, spent)),
+                Some(o) => {
+                    if o == Outcome::Illegal {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    outcomes[i] = Some((o, spent));
+                }
+            }
+        }
+        live = next;
+        if std::env::var_os("SDR_CHECK_DEBUG").is_some() {
+            for (i, s, spent) in &live {
+                eprintln!(
+                    "round {budget}: partition {i} steps {} depth {} cache {} mem {} MiB, {spent:?}",
+                    s.steps(),
+                    s.depth(),
+                    s.cache_len(),
+                    mem.used() >> 20
+                );
+            }
+        }
+        budget = budget.saturating_mul(ROUND_GROWTH);
+    }
+
+    let mut reason = None;
     let mut results: Vec<KeyResult> = parts
-        .into_par_iter()
-        .map(|(key, ids)| {
-            let t0 = Instant::now();
-            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i as usize]).collect();
-            let info = ops.iter().filter(|o| o.info).count();
-            let (outcome, _) = if ctl.stop_now() {
-                (Outcome::Cancelled, None)
-            } else {
-                search(model, &ops, ctl, false)
-            };
+        .into_iter()
+        .zip(outcomes)
+        .map(|((key, ids), o)| {
+            let (outcome, time) = o.unwrap_or((Outcome::Cancelled, Duration::ZERO));
+            let info = ids
+                .iter()
+                .filter(|&&i| history.ops[i as usize].info)
+                .count();
             let (verdict, linearization) = match outcome {
                 Outcome::Ok(lin) => (
                     KeyVerdict::Linearizable,
                     Some(lin.iter().map(|&i| ids[i as usize]).collect()),
                 ),
-                Outcome::Illegal => {
-                    cancel.store(true, Ordering::Relaxed);
-                    (KeyVerdict::NotLinearizable, None)
+                Outcome::Illegal => (KeyVerdict::NotLinearizable, None),
+                Outcome::TimedOut => {
+                    reason = Some(UnknownReason::TimedOut);
+                    (KeyVerdict::Unknown, None)
                 }
-                Outcome::TimedOut => (KeyVerdict::Unknown, None),
+                Outcome::OutOfMemory => {
+                    reason.get_or_insert(UnknownReason::OutOfMemory);
+                    (KeyVerdict::Unknown, None)
+                }
                 Outcome::Cancelled => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
+                        reason = Some(UnknownReason::TimedOut);
                         (KeyVerdict::Unknown, None)
                     } else {
                         (KeyVerdict::Skipped, None)
@@ -98,7 +213,7 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
                 ops: ids,
                 info,
                 verdict,
-                time: t0.elapsed(),
+                time,
                 linearization,
                 failure: None,
             }
@@ -109,20 +224,25 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
     let explain_deadline = opts
         .timeout
         .map(|t| Instant::now() + t.max(Duration::from_secs(5)));
+    let explain_mem = MemBudget::new(opts.max_memory.unwrap_or_else(default_max_memory));
     results
         .par_iter_mut()
         .filter(|r| r.verdict == KeyVerdict::NotLinearizable)
         .for_each(|r| {
-            let ops: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
-            let (_, failure) = search(
-                model,
-                &ops,
-                Control {
-                    cancel: None,
-                    deadline: explain_deadline,
-                },
-                true,
-            );
+            let orig: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
+            let owned: Vec<Op> = if opts.no_prune {
+                orig.into_iter().cloned().collect()
+            } else {
+                crate::prune::prune(model, &orig).0
+            };
+            let ops: Vec<&Op> = owned.iter().collect();
+            let mut s = Search::new(model, &ops, true, Some(&explain_mem));
+            let ctl = Control {
+                cancel: None,
+                deadline: explain_deadline,
+            };
+            while s.run(u64::MAX, ctl).is_none() {}
+            let failure = s.take_failure();
             r.failure = failure.map(|f| Failure {
                 prefix: f.prefix.iter().map(|&i| r.ops[i as usize]).collect(),
                 offending: r.ops[f.offending as usize],
@@ -130,5 +250,5 @@ pub fn check_partitions<M: Model>(history: &History, model: &M, opts: &Options) 
             });
         });
     results.sort_by_key(|r| r.key);
-    results
+    (results, reason)
 }

@@ -14,7 +14,7 @@ use crate::model::Model;
 use crate::op::Op;
 use hashbrown::HashTable;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 const NIL: u32 = u32::MAX;
@@ -62,6 +62,8 @@ pub enum Outcome {
     Illegal,
     TimedOut,
     Cancelled,
+    /// The check's memory budget ([`MemBudget`]) ran out.
+    OutOfMemory,
 }
 
 /// Explanation of a violation, as indices into the partition's ops.
@@ -77,12 +79,83 @@ pub struct Failure {
     pub unplaced: Vec<u32>,
 }
 
+/// One memoised configuration. The linearized set is split in two: the
+/// determinate ops (`det`, exact match) and the indeterminate ones (`inf`,
+/// subset match: see [`Search`]'s dominance rule).
 struct CacheEntry<S> {
     hash: u64,
-    /// Compact linearized set (see [`Bitset::compact`]).
-    lo: u32,
-    bits: Box<[u64]>,
+    /// First word of the compact determinate set (words before it are all ones).
+    det_lo: u32,
+    /// First word of the compact indeterminate set (words before it are zero).
+    inf_lo: u32,
+    /// Number of determinate words at the front of `words`.
+    det_len: u32,
+    /// Compact determinate words, then compact indeterminate words.
+    words: Box<[u64]>,
     state: S,
+}
+
+impl<S> CacheEntry<S> {
+    fn det(&self) -> &[u64] {
+        &self.words[..self.det_len as usize]
+    }
+    fn inf(&self) -> &[u64] {
+        &self.words[self.det_len as usize..]
+    }
+}
+
+/// Whether the compact set `(a_lo, a)` is a subset of the full set `b`.
+#[inline]
+fn compact_subset(a_lo: u32, a: &[u64], b: &[u64]) -> bool {
+    a.iter().enumerate().all(|(j, &w)| {
+        let bw = b.get(a_lo as usize + j).copied().unwrap_or(0);
+        w & !bw == 0
+    })
+}
+
+/// Compact form of a plain bitset: `(lo, words[lo..hi])`, zero words trimmed
+/// at both ends.
+#[inline]
+fn compact_zeros(words: &[u64]) -> (u32, &[u64]) {
+    let Some(lo) = words.iter().position(|&w| w != 0) else {
+        return (0, &[]);
+    };
+    let hi = words.iter().rposition(|&w| w != 0).map_or(lo, |i| i + 1);
+    (lo as u32, &words[lo..hi])
+}
+
+/// Memory accounting shared by every search of one check: bytes held by
+/// the searches' caches, and the limit past which they stop with
+/// [`Outcome::OutOfMemory`].
+#[derive(Debug, Default)]
+pub struct MemBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl MemBudget {
+    /// A budget of `limit` bytes (`0`: unlimited).
+    pub fn new(limit: usize) -> Self {
+        MemBudget {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+    /// Bytes currently accounted.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+    /// The limit in bytes (`0`: unlimited).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+    fn add(&self, n: usize) -> bool {
+        let now = self.used.fetch_add(n, Ordering::Relaxed) + n;
+        self.limit == 0 || now <= self.limit
+    }
+    fn sub(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 fn fx_hash<T: Hash>(t: &T) -> u64 {
@@ -183,125 +256,348 @@ impl Entries {
     }
 }
 
-/// Checks one partition. With `track`, also returns the [`Failure`]
-/// explanation when the partition is not linearizable (slower: it copies the
-/// stack at every new deepest dead end).
+/// The search over one partition, resumable: [`Search::run`] advances it by a
+/// bounded number of steps, so a scheduler can interleave many partitions
+/// and the cheapest violation is found first (`partition.rs`).
+///
+/// Memoisation with *dominance*: a configuration is (determinate ops
+/// linearized `D`, indeterminate ops linearized `I`, model state `s`). If
+/// `(D, I₁, s)` was explored, then `(D, I₂, s)` with `I₁ ⊆ I₂` needs no
+/// exploring: every continuation of the latter is a continuation of the
+/// former (the ops of `I₂ \ I₁` return at +∞, so they never block another
+/// op, and they need not be linearized at all). A failed `(D, I₁, s)` thus
+/// refutes `(D, I₂, s)`; see docs/checker.md for the proof. This is what
+/// keeps many indeterminate ops from multiplying the search space: once an
+/// `info` write's value is overwritten, the configurations with and without
+/// it coincide.
+pub struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [&'a Op],
+    track: bool,
+    list: Entries,
+    /// Ordinal of each op among the determinate (or indeterminate) ops.
+    ord: Vec<u32>,
+    /// Ops that never change the state ([`Model::pure_op`]).
+    pure: Vec<bool>,
+    det: Bitset,
+    inf: Vec<u64>,
+    cache: HashTable<CacheEntry<M::State>>,
+    /// (call entry, state before it, scan pass it was linearized in)
+    calls: Vec<(u32, M::State, u8)>,
+    /// Pass 0 looks for a *forced move*: a pure op (one that never changes
+    /// the state, in any state: a read, a cas that failed) that may take
+    /// effect now. If some linearization exists from here, one starts with
+    /// that op (moving it to the front keeps every later step, since it
+    /// changes nothing, and every real-time order, since it is invoked before
+    /// any pending op returns), so no alternative is tried. Pass 1 tries the other candidates in list
+    /// order, as Porcupine does.
+    pass: u8,
+    state: M::State,
+    entry: u32,
+    remaining: usize,
+    best: Option<Failure>,
+    /// Bytes of cache accounted locally, not yet reported to the budget.
+    pending_bytes: usize,
+    /// Bytes reported to the budget (released on drop).
+    reported_bytes: usize,
+    mem: Option<&'a MemBudget>,
+    steps: u64,
+    finished: Option<Outcome>,
+}
+
+impl<M: Model> Drop for Search<'_, M> {
+    fn drop(&mut self) {
+        if let Some(m) = self.mem {
+            m.sub(self.reported_bytes);
+        }
+    }
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    /// A search of `ops` (one partition). With `track`, it also records the
+    /// [`Failure`] explanation (the deepest dead end) when the partition is
+    /// not linearizable. `mem` is the shared memory budget, if any.
+    pub fn new(model: &'a M, ops: &'a [&'a Op], track: bool, mem: Option<&'a MemBudget>) -> Self {
+        let mut ord = Vec::with_capacity(ops.len());
+        let (mut nd, mut ni) = (0u32, 0u32);
+        for op in ops {
+            if op.info {
+                ord.push(ni);
+                ni += 1;
+            } else {
+                ord.push(nd);
+                nd += 1;
+            }
+        }
+        let list = Entries::new(ops);
+        let entry = list.next[HEAD as usize];
+        let pure = ops
+            .iter()
+            .map(|o| model.pure_op(&o.input, &o.output))
+            .collect();
+        Search {
+            model,
+            ops,
+            track,
+            list,
+            ord,
+            pure,
+            det: Bitset::new(nd as usize),
+            inf: vec![0; (ni as usize).div_ceil(64)],
+            cache: HashTable::new(),
+            calls: Vec::new(),
+            pass: 0,
+            state: model.init(),
+            entry,
+            remaining: nd as usize,
+            best: None,
+            pending_bytes: 0,
+            reported_bytes: 0,
+            mem,
+            steps: 0,
+            finished: None,
+        }
+    }
+
+    /// Steps taken so far (each step tries one candidate or backtracks once).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Ops linearized on the current path.
+    pub fn depth(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Configurations memoised so far.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The explanation recorded so far (with `track`).
+    pub fn take_failure(&mut self) -> Option<Failure> {
+        self.best.take()
+    }
+
+    #[inline]
+    fn set_bit(&mut self, i: u32) {
+        let o = self.ord[i as usize];
+        if self.ops[i as usize].info {
+            self.inf[(o / 64) as usize] |= 1 << (o % 64);
+        } else {
+            self.det.set(o);
+        }
+    }
+
+    #[inline]
+    fn clear_bit(&mut self, i: u32) {
+        let o = self.ord[i as usize];
+        if self.ops[i as usize].info {
+            self.inf[(o / 64) as usize] &= !(1 << (o % 64));
+        } else {
+            self.det.clear(o);
+        }
+    }
+
+    #[inline]
+    fn is_linearized(&self, i: u32) -> bool {
+        let o = self.ord[i as usize];
+        if self.ops[i as usize].info {
+            self.inf[(o / 64) as usize] & (1 << (o % 64)) != 0
+        } else {
+            self.det.get(o)
+        }
+    }
+
+    /// Looks the current sets with `state` up in the cache; inserts them if
+    /// no dominating configuration is there. Returns whether it was new.
+    fn memoise(&mut self, state: &M::State) -> bool {
+        let h = self.det.hash() ^ fx_hash(state).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let (dlo, dwords) = self.det.compact();
+        let inf = &self.inf;
+        let dominated = self
+            .cache
+            .find(h, |c| {
+                c.hash == h
+                    && c.det_lo == dlo
+                    && c.det() == dwords
+                    && c.state == *state
+                    && compact_subset(c.inf_lo, c.inf(), inf)
+            })
+            .is_some();
+        if dominated {
+            return false;
+        }
+        let (ilo, iwords) = compact_zeros(inf);
+        let mut words = Vec::with_capacity(dwords.len() + iwords.len());
+        words.extend_from_slice(dwords);
+        words.extend_from_slice(iwords);
+        self.pending_bytes +=
+            std::mem::size_of::<CacheEntry<M::State>>() + 8 + 8 * words.len() + 16;
+        self.cache.insert_unique(
+            h,
+            CacheEntry {
+                hash: h,
+                det_lo: dlo,
+                inf_lo: ilo,
+                det_len: dwords.len() as u32,
+                words: words.into_boxed_slice(),
+                state: state.clone(),
+            },
+            |c| c.hash,
+        );
+        true
+    }
+
+    fn linearization(&self) -> Vec<u32> {
+        self.calls.iter().map(|(e, _, _)| op_of(*e)).collect()
+    }
+
+    /// Advances the search by at most `budget` steps. `None`: not finished
+    /// (call again); otherwise the outcome (also on every later call).
+    pub fn run(&mut self, budget: u64, ctl: Control<'_>) -> Option<Outcome> {
+        if let Some(o) = &self.finished {
+            return Some(o.clone());
+        }
+        let o = self.run_inner(budget, ctl);
+        if let Some(o) = &o {
+            if !matches!(
+                o,
+                Outcome::TimedOut | Outcome::Cancelled | Outcome::OutOfMemory
+            ) {
+                self.finished = Some(o.clone());
+            }
+        }
+        o
+    }
+
+    fn flush_bytes(&mut self) -> bool {
+        let n = std::mem::take(&mut self.pending_bytes);
+        self.reported_bytes += n;
+        match self.mem {
+            Some(m) => m.add(n),
+            None => true,
+        }
+    }
+
+    fn run_inner(&mut self, budget: u64, ctl: Control<'_>) -> Option<Outcome> {
+        let ops = self.ops;
+        let end = self.steps.saturating_add(budget);
+        // Set when the current configuration is known to fail (its forced
+        // move led to a memoised, refuted configuration): backtrack.
+        let mut dead = false;
+        loop {
+            if self.remaining == 0 {
+                return Some(Outcome::Ok(self.linearization()));
+            }
+            self.steps += 1;
+            if self.steps % 4096 == 0 {
+                if let Some(o) = ctl.stop() {
+                    return Some(o);
+                }
+                if !self.flush_bytes() {
+                    return Some(Outcome::OutOfMemory);
+                }
+            }
+            if self.steps > end && !dead {
+                return None;
+            }
+            let entry = self.entry;
+            if !dead && entry != NIL && is_call(entry) {
+                let i = op_of(entry);
+                let op = ops[i as usize];
+                let twin = self.list.prev_twin[i as usize];
+                let symmetric = twin != NIL && !self.is_linearized(twin);
+                if !symmetric {
+                    if let Some(next_state) = self.model.step(&self.state, &op.input, &op.output) {
+                        let safe = self.pure[i as usize];
+                        if safe == (self.pass == 0) {
+                            self.set_bit(i);
+                            if self.memoise(&next_state) {
+                                let old = std::mem::replace(&mut self.state, next_state);
+                                self.calls.push((entry, old, self.pass));
+                                self.list.lift(entry);
+                                if !op.info {
+                                    self.remaining -= 1;
+                                }
+                                self.entry = self.list.next[HEAD as usize];
+                                self.pass = 0;
+                                continue;
+                            }
+                            self.clear_bit(i);
+                            if safe {
+                                // The forced move is refuted, so is this
+                                // configuration.
+                                dead = true;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                self.entry = self.list.next[entry as usize];
+            } else {
+                // A return (or the end of the list): every candidate has been
+                // scanned. Pass 0 looks for a state-preserving op (a forced
+                // move), pass 1 tries the others in list order.
+                if !dead && self.pass == 0 {
+                    self.pass = 1;
+                    self.entry = self.list.next[HEAD as usize];
+                    continue;
+                }
+                // The ops before it cannot be ordered so that this op takes
+                // effect before it returned.
+                if self.track && !dead && entry != NIL {
+                    let depth = self.calls.len();
+                    if self.best.as_ref().is_none_or(|b| depth > b.prefix.len()) {
+                        let mut unplaced = Vec::new();
+                        let mut e = self.list.next[HEAD as usize];
+                        while e != NIL && e != entry {
+                            if is_call(e) {
+                                unplaced.push(op_of(e));
+                            }
+                            e = self.list.next[e as usize];
+                        }
+                        self.best = Some(Failure {
+                            prefix: self.linearization(),
+                            offending: op_of(entry),
+                            unplaced,
+                        });
+                    }
+                }
+                let Some((call, old, p)) = self.calls.pop() else {
+                    return Some(Outcome::Illegal);
+                };
+                self.state = old;
+                let i = op_of(call);
+                self.clear_bit(i);
+                self.list.unlift(call);
+                if !ops[i as usize].info {
+                    self.remaining += 1;
+                }
+                // A forced move (pass 0) was the only child worth trying:
+                // its failure refutes the parent as well.
+                dead = p == 0;
+                self.pass = 1;
+                self.entry = self.list.next[call as usize];
+            }
+        }
+    }
+}
+
+/// Checks one partition to the end (or until `ctl` stops it). With `track`,
+/// also returns the [`Failure`] explanation when the partition is not
+/// linearizable (slower: it copies the stack at every new deepest dead end).
 pub fn search<M: Model>(
     model: &M,
     ops: &[&Op],
     ctl: Control<'_>,
     track: bool,
 ) -> (Outcome, Option<Failure>) {
-    let n = ops.len();
-    let mut remaining = ops.iter().filter(|o| !o.info).count();
-    if remaining == 0 {
-        return (Outcome::Ok(Vec::new()), None);
-    }
-    let mut list = Entries::new(ops);
-    let mut bits = Bitset::new(n);
-    let mut cache: HashTable<CacheEntry<M::State>> = HashTable::new();
-    // (call entry, state before it, scan pass it was linearized in)
-    let mut calls: Vec<(u32, M::State, u8)> = Vec::new();
-    // Pass 0 tries determinate candidates, pass 1 indeterminate ones: an
-    // info op is linearized only when the determinate ones cannot proceed.
-    let mut pass: u8 = 0;
-    let mut state = model.init();
-    let mut entry = list.next[HEAD as usize];
-    let mut best: Option<Failure> = None;
-    let mut iter: u32 = 0;
-
+    let mut s = Search::new(model, ops, track, None);
     loop {
-        if remaining == 0 {
-            let lin = calls.iter().map(|(e, _, _)| op_of(*e)).collect();
-            return (Outcome::Ok(lin), None);
-        }
-        iter = iter.wrapping_add(1);
-        if iter % 4096 == 0 {
-            if let Some(o) = ctl.stop() {
-                return (o, best);
-            }
-        }
-        if entry != NIL && is_call(entry) {
-            let i = op_of(entry);
-            let op = ops[i as usize];
-            let twin = list.prev_twin[i as usize];
-            let symmetric = twin != NIL && !bits.get(twin);
-            if op.info != (pass == 1) || symmetric {
-                // Not this pass; or an identical earlier indeterminate op is
-                // still pending: try that one instead.
-            } else if let Some(next_state) = model.step(&state, &op.input, &op.output) {
-                bits.set(i);
-                let h = bits.hash() ^ fx_hash(&next_state).wrapping_mul(0x2545_F491_4F6C_DD1D);
-                let (lo, words) = bits.compact();
-                let seen = cache
-                    .find(h, |c| {
-                        c.hash == h && c.lo == lo && *c.bits == *words && c.state == next_state
-                    })
-                    .is_some();
-                if !seen {
-                    cache.insert_unique(
-                        h,
-                        CacheEntry {
-                            hash: h,
-                            lo,
-                            bits: words.into(),
-                            state: next_state.clone(),
-                        },
-                        |c| c.hash,
-                    );
-                    let old = std::mem::replace(&mut state, next_state);
-                    calls.push((entry, old, pass));
-                    list.lift(entry);
-                    if !op.info {
-                        remaining -= 1;
-                    }
-                    entry = list.next[HEAD as usize];
-                    pass = 0;
-                    continue;
-                }
-                bits.clear(i);
-            }
-            entry = list.next[entry as usize];
-        } else {
-            // A return (or the end of the list): every candidate has been
-            // tried in pass 0; now try the indeterminate ones.
-            if pass == 0 {
-                pass = 1;
-                entry = list.next[HEAD as usize];
-                continue;
-            }
-            // The ops before it cannot be ordered so that this op takes
-            // effect before it returned.
-            if track && entry != NIL {
-                let depth = calls.len();
-                if best.as_ref().is_none_or(|b| depth > b.prefix.len()) {
-                    let mut unplaced = Vec::new();
-                    let mut e = list.next[HEAD as usize];
-                    while e != NIL && e != entry {
-                        if is_call(e) {
-                            unplaced.push(op_of(e));
-                        }
-                        e = list.next[e as usize];
-                    }
-                    best = Some(Failure {
-                        prefix: calls.iter().map(|(e, _, _)| op_of(*e)).collect(),
-                        offending: op_of(entry),
-                        unplaced,
-                    });
-                }
-            }
-            let Some((call, old, p)) = calls.pop() else {
-                return (Outcome::Illegal, best);
-            };
-            state = old;
-            pass = p;
-            let i = op_of(call);
-            bits.clear(i);
-            list.unlift(call);
-            if !ops[i as usize].info {
-                remaining += 1;
-            }
-            entry = list.next[call as usize];
+        if let Some(o) = s.run(u64::MAX, ctl) {
+            let f = s.take_failure();
+            return (o, f);
         }
     }
 }

@@ -73,6 +73,7 @@ fn timeout_zero_is_unknown_never_a_guess() {
     let opts = sdr_checker::Options {
         timeout: Some(std::time::Duration::ZERO),
         all: false,
+        ..Default::default()
     };
     let r = sdr_checker::check(&h, ModelKind::Kv, &opts).unwrap();
     assert_eq!(r.verdict, Verdict::Unknown);

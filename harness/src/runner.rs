@@ -440,6 +440,7 @@ pub async fn run_in(
         &Options {
             timeout: Some(opts.check_timeout),
             all: false,
+            ..Options::default()
         },
     )
     .map_err(|e| RunError::Check(e.to_string()))?;

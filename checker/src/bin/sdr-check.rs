@@ -9,7 +9,8 @@ use sdr_checker::history::InputError;
 use sdr_checker::models::ModelKind;
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
 use sdr_checker::{
-    check, edn, history, nemesis, CheckResult, History, KeyVerdict, Options, Verdict,
+    check, default_max_memory, edn, history, jepsen_log, nemesis, CheckResult, History, KeyVerdict,
+    Options, UnknownReason, Verdict,
 };
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -29,8 +30,10 @@ struct Cli {
     /// Model: kv (Redis strings), register, list.
     #[arg(long, default_value = "kv", value_parser = ["kv", "register", "list"])]
     model: String,
-    /// Input format (default: edn if the file name ends in .edn, else jsonl).
-    #[arg(long, value_parser = ["jsonl", "edn"])]
+    /// Input format (default: edn if the file name ends in .edn, jepsen-log if
+    /// it ends in .log, else jsonl). `jepsen-log` is Jepsen's textual
+    /// operation log (`INFO jepsen.util - 3 :invoke :write 1`).
+    #[arg(long, value_parser = ["jsonl", "edn", "jepsen-log"])]
     format: Option<String>,
     /// Write result.json and report.html into DIR.
     #[arg(long, value_name = "DIR")]
@@ -38,6 +41,11 @@ struct Cli {
     /// Time budget in seconds; past it the verdict is `unknown`.
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Memory budget for the search (e.g. `4G`, `512M`, bytes; `0` =
+    /// unlimited). Past it the verdict is `unknown`, never an out-of-memory
+    /// kill. Default: half of physical memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<usize>,
     /// Check every key even after a violation is found.
     #[arg(long)]
     all: bool,
@@ -47,9 +55,38 @@ struct Cli {
     /// Also draw this key in the report.
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
+    /// Convert: write the parsed history as JSON Lines to FILE and exit
+    /// without checking (e.g. Jepsen EDN or logs for other tools).
+    #[arg(long, value_name = "FILE")]
+    emit_jsonl: Option<PathBuf>,
     /// Print parse/check timings to stderr.
     #[arg(long)]
     timings: bool,
+}
+
+/// Parses `4G`, `512M`, `64K` or a plain byte count.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: usize = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (e.g. 4G, 512M, 1000000)"))?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("not a size: {s:?}"));
+    }
+    Ok((n * mul as f64) as usize)
 }
 
 fn thousands(n: usize) -> String {
@@ -66,16 +103,18 @@ fn thousands(n: usize) -> String {
 
 fn read_history(path: &Path, format: &str) -> Result<History, InputError> {
     let stdin = path.as_os_str() == "-";
-    match format {
-        "edn" => {
-            let mut s = String::new();
-            if stdin {
-                std::io::stdin().read_to_string(&mut s)?;
-            } else {
-                File::open(path)?.read_to_string(&mut s)?;
-            }
-            edn::parse_edn_history(&s)
+    let read_all = || -> Result<String, InputError> {
+        let mut s = String::new();
+        if stdin {
+            std::io::stdin().read_to_string(&mut s)?;
+        } else {
+            File::open(path)?.read_to_string(&mut s)?;
         }
+        Ok(s)
+    };
+    match format {
+        "edn" => edn::parse_edn_history(&read_all()?),
+        "jepsen-log" => jepsen_log::parse_jepsen_log(&read_all()?),
         _ => {
             if stdin {
                 history::parse_jsonl(BufReader::with_capacity(1 << 20, std::io::stdin().lock()))
@@ -86,7 +125,13 @@ fn read_history(path: &Path, format: &str) -> Result<History, InputError> {
     }
 }
 
-fn summary(h: &History, r: &CheckResult, elapsed: Duration, timeout: Option<f64>) -> String {
+fn summary(
+    h: &History,
+    r: &CheckResult,
+    elapsed: Duration,
+    timeout: Option<f64>,
+    max_memory: Option<usize>,
+) -> String {
     let nkeys = r.keys.len();
     match r.verdict {
         Verdict::Linearizable => format!(
@@ -124,9 +169,18 @@ fn summary(h: &History, r: &CheckResult, elapsed: Duration, timeout: Option<f64>
                 .iter()
                 .filter(|k| k.verdict != KeyVerdict::Linearizable)
                 .count();
+            let why = match r.unknown_reason {
+                Some(UnknownReason::OutOfMemory) => format!(
+                    "memory budget of {} MiB exhausted (raise --max-memory)",
+                    max_memory.unwrap_or_else(default_max_memory) >> 20
+                ),
+                _ => format!(
+                    "timed out after {} s",
+                    timeout.map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+                ),
+            };
             format!(
-                "unknown: timed out after {} s ({} of {} keys not decided; {} ops)",
-                timeout.map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+                "unknown: {why} ({} of {} keys not decided; {} ops)",
                 open,
                 thousands(nkeys),
                 thousands(h.ops.len())
@@ -140,6 +194,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.format.clone().unwrap_or_else(|| {
         if cli.history.extension().is_some_and(|e| e == "edn") {
             "edn".into()
+        } else if cli.history.extension().is_some_and(|e| e == "log") {
+            "jepsen-log".into()
         } else {
             "jsonl".into()
         }
@@ -153,6 +209,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     let parse_time = t0.elapsed();
+    if let Some(out) = &cli.emit_jsonl {
+        let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        history::write_jsonl(&h, &mut w)
+            .and_then(|_| std::io::Write::flush(&mut w))
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("wrote {} ops to {}", h.ops.len(), out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let faults = match &cli.nemesis {
         Some(p) => match File::open(p)
             .map_err(InputError::from)
@@ -177,6 +242,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let opts = Options {
         timeout,
         all: cli.all,
+        max_memory: cli.max_memory,
+        no_prune: std::env::var_os("SDR_CHECK_NO_PRUNE").is_some(),
     };
     let result = match check(&h, model, &opts) {
         Ok(r) => r,
@@ -209,7 +276,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         std::fs::write(dir.join("report.html"), report_html(&input))
             .context("writing report.html")?;
     }
-    println!("{}", summary(&h, &result, t0.elapsed(), cli.timeout));
+    println!(
+        "{}",
+        summary(&h, &result, t0.elapsed(), cli.timeout, cli.max_memory)
+    );
     Ok(ExitCode::from(match result.verdict {
         Verdict::Linearizable => 0,
         Verdict::NotLinearizable => 1,

@@ -104,6 +104,14 @@ impl Model for KvModel {
         }
     }
 
+    fn prunable(&self) -> bool {
+        true
+    }
+
+    fn canon_value(&self, v: &Val) -> Val {
+        canon(v)
+    }
+
     fn describe_state(&self, state: &Val) -> String {
         state.to_string()
     }

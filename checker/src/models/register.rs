@@ -51,6 +51,10 @@ impl Model for RegisterModel {
         }
     }
 
+    fn prunable(&self) -> bool {
+        true
+    }
+
     fn describe_state(&self, state: &Val) -> String {
         state.to_string()
     }
