@@ -7,6 +7,11 @@
 pub struct Bitset {
     words: Vec<u64>,
     hash: u64,
+    /// Words before `lo` are all ones (maintained on every change, so
+    /// [`Bitset::compact`] costs O(compact size), not O(n)).
+    lo: usize,
+    /// Words from `hi` on are all zeros.
+    hi: usize,
 }
 
 /// Per-element random key (splitmix64 of the index).
@@ -25,6 +30,8 @@ impl Bitset {
         Bitset {
             words: vec![0; n.div_ceil(64).max(1)],
             hash: 0,
+            lo: 0,
+            hi: 0,
         }
     }
 
@@ -34,6 +41,12 @@ impl Bitset {
         debug_assert!(self.words[w] & (1 << b) == 0);
         self.words[w] |= 1 << b;
         self.hash ^= zobrist(i);
+        if w >= self.hi {
+            self.hi = w + 1;
+        }
+        while self.lo < self.words.len() && self.words[self.lo] == u64::MAX {
+            self.lo += 1;
+        }
     }
 
     #[inline]
@@ -42,6 +55,12 @@ impl Bitset {
         debug_assert!(self.words[w] & (1 << b) != 0);
         self.words[w] &= !(1 << b);
         self.hash ^= zobrist(i);
+        if w < self.lo {
+            self.lo = w;
+        }
+        while self.hi > 0 && self.words[self.hi - 1] == 0 {
+            self.hi -= 1;
+        }
     }
 
     #[inline]
@@ -63,21 +82,47 @@ impl Bitset {
     /// words from `hi` on are all zeros. Linearized sets are mostly a
     /// prefix of the history, so this is a few words even for huge partitions.
     pub fn compact(&self) -> (u32, &[u64]) {
-        let lo = self
-            .words
-            .iter()
-            .position(|&w| w != u64::MAX)
-            .unwrap_or(self.words.len());
-        let hi = self
-            .words
-            .iter()
-            .rposition(|&w| w != 0)
-            .map_or(0, |i| i + 1)
-            .max(lo);
+        let lo = self.lo;
+        let hi = self.hi.max(lo);
         (lo as u32, &self.words[lo..hi])
     }
 
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The incrementally kept compact bounds equal a full scan's.
+    #[test]
+    fn compact_bounds_match_a_scan() {
+        let mut b = Bitset::new(700);
+        let mut x: u64 = 7;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x % 700) as u32;
+            if b.get(i) {
+                b.clear(i)
+            } else {
+                b.set(i)
+            }
+            let lo = b
+                .words
+                .iter()
+                .position(|&w| w != u64::MAX)
+                .unwrap_or(b.words.len());
+            let hi = b
+                .words
+                .iter()
+                .rposition(|&w| w != 0)
+                .map_or(0, |i| i + 1)
+                .max(lo);
+            assert_eq!(b.compact(), (lo as u32, &b.words[lo..hi]));
+        }
     }
 }

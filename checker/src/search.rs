@@ -104,6 +104,18 @@ impl<S> CacheEntry<S> {
     }
 }
 
+/// Bytes one cache entry holds: the entry, its share of the table's control
+/// bytes and spare capacity, and its word allocation.
+fn entry_bytes<S>(words: usize) -> usize {
+    (std::mem::size_of::<CacheEntry<S>>() + 1) * 2 + 16 + 8 * words
+}
+
+/// The cache is first thinned at this many entries ([`Search::evict`]).
+const EVICT_MIN_ENTRIES: usize = 1 << 20;
+/// Configurations this many words (64 ops each) behind the current
+/// determinate prefix are forgotten.
+const EVICT_MARGIN_WORDS: u32 = 32;
+
 /// Whether the compact set `(a_lo, a)` is a subset of the full set `b`.
 #[inline]
 fn compact_subset(a_lo: u32, a: &[u64], b: &[u64]) -> bool {
@@ -303,6 +315,8 @@ pub struct Search<'a, M: Model> {
     mem: Option<&'a MemBudget>,
     steps: u64,
     finished: Option<Outcome>,
+    /// Cache size at which [`Search::evict`] runs next.
+    evict_at: usize,
 }
 
 impl<M: Model> Drop for Search<'_, M> {
@@ -356,6 +370,7 @@ impl<'a, M: Model> Search<'a, M> {
             mem,
             steps: 0,
             finished: None,
+            evict_at: EVICT_MIN_ENTRIES,
         }
     }
 
@@ -449,6 +464,35 @@ impl<'a, M: Model> Search<'a, M> {
         true
     }
 
+    /// Drops memoised configurations whose determinate prefix lies more
+    /// than [`EVICT_MARGIN_WORDS`] words behind the current one. Forgetting
+    /// a configuration is always sound (the cache only prunes; the search
+    /// may redo work if it ever backtracks that far), and it keeps the
+    /// memory of a long single-key history proportional to its
+    /// concurrency, not its length.
+    fn evict(&mut self) {
+        let cur = self.det.compact().0;
+        let before = self.cache.len();
+        let mut freed = 0usize;
+        self.cache.retain(|c| {
+            let keep = c.det_lo.saturating_add(EVICT_MARGIN_WORDS) >= cur;
+            if !keep {
+                freed += entry_bytes::<M::State>(c.words.len());
+            }
+            keep
+        });
+        let _ = before;
+        // Release the freed bytes: first from what is not yet reported.
+        let from_pending = freed.min(self.pending_bytes);
+        self.pending_bytes -= from_pending;
+        let rest = (freed - from_pending).min(self.reported_bytes);
+        self.reported_bytes -= rest;
+        if let Some(m) = self.mem {
+            m.sub(rest);
+        }
+        self.evict_at = (self.cache.len() * 2).max(EVICT_MIN_ENTRIES);
+    }
+
     fn linearization(&self) -> Vec<u32> {
         self.calls.iter().map(|(e, _, _)| op_of(*e)).collect()
     }
@@ -494,6 +538,9 @@ impl<'a, M: Model> Search<'a, M> {
             if self.steps % 4096 == 0 {
                 if let Some(o) = ctl.stop() {
                     return Some(o);
+                }
+                if self.cache.len() >= self.evict_at {
+                    self.evict();
                 }
                 if !self.flush_bytes() {
                     return Some(Outcome::OutOfMemory);
