@@ -8,6 +8,7 @@
 use crate::history::History;
 use crate::model::Model;
 use crate::op::Op;
+use crate::prune::Pruned;
 use crate::search::{Control, Failure, MemBudget, Outcome, Search};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +85,21 @@ pub struct KeyResult {
     pub failure: Option<Failure>,
 }
 
+/// The partition `ids` of `history`, simplified by [`crate::prune`] unless
+/// `no_prune`.
+fn prune_partition<M: Model>(history: &History, model: &M, ids: &[u32], no_prune: bool) -> Pruned {
+    let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i as usize]).collect();
+    if no_prune {
+        Pruned {
+            kept: (0..ops.len() as u32).collect(),
+            ops: ops.into_iter().cloned().collect(),
+            stats: Default::default(),
+        }
+    } else {
+        crate::prune::prune(model, &ops)
+    }
+}
+
 /// Checks every partition of `history`. Returns the per-key results (by
 /// key id) and, if some keys stayed undecided, why.
 pub fn check_partitions<M: Model>(
@@ -103,18 +119,11 @@ pub fn check_partitions<M: Model>(
         .map(|(k, p)| (k as u32, p))
         .collect();
     parts.sort_by_key(|(k, p)| (std::cmp::Reverse(p.len()), *k));
-    let pruned: Vec<Vec<Op>> = parts
+    let pruned: Vec<Pruned> = parts
         .par_iter()
-        .map(|(_, ids)| {
-            let ops: Vec<&Op> = ids.iter().map(|&i| &history.ops[i as usize]).collect();
-            if opts.no_prune {
-                ops.into_iter().cloned().collect()
-            } else {
-                crate::prune::prune(model, &ops).0
-            }
-        })
+        .map(|(_, ids)| prune_partition(history, model, ids, opts.no_prune))
         .collect();
-    let op_lists: Vec<Vec<&Op>> = pruned.iter().map(|ops| ops.iter().collect()).collect();
+    let op_lists: Vec<Vec<&Op>> = pruned.iter().map(|p| p.ops.iter().collect()).collect();
 
     let ctl = Control {
         cancel: if opts.all { None } else { Some(&cancel) },
@@ -179,7 +188,8 @@ pub fn check_partitions<M: Model>(
     let mut results: Vec<KeyResult> = parts
         .into_iter()
         .zip(outcomes)
-        .map(|((key, ids), o)| {
+        .zip(&pruned)
+        .map(|(((key, ids), o), p)| {
             let (outcome, time) = o.unwrap_or((Outcome::Cancelled, Duration::ZERO));
             let info = ids
                 .iter()
@@ -188,7 +198,11 @@ pub fn check_partitions<M: Model>(
             let (verdict, linearization) = match outcome {
                 Outcome::Ok(lin) => (
                     KeyVerdict::Linearizable,
-                    Some(lin.iter().map(|&i| ids[i as usize]).collect()),
+                    Some(
+                        lin.iter()
+                            .map(|&i| ids[p.kept[i as usize] as usize])
+                            .collect(),
+                    ),
                 ),
                 Outcome::Illegal => (KeyVerdict::NotLinearizable, None),
                 Outcome::TimedOut => {
@@ -229,13 +243,9 @@ pub fn check_partitions<M: Model>(
         .par_iter_mut()
         .filter(|r| r.verdict == KeyVerdict::NotLinearizable)
         .for_each(|r| {
-            let orig: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
-            let owned: Vec<Op> = if opts.no_prune {
-                orig.into_iter().cloned().collect()
-            } else {
-                crate::prune::prune(model, &orig).0
-            };
-            let ops: Vec<&Op> = owned.iter().collect();
+            let p = prune_partition(history, model, &r.ops, opts.no_prune);
+            let ops: Vec<&Op> = p.ops.iter().collect();
+            let global = |i: &u32| r.ops[p.kept[*i as usize] as usize];
             let mut s = Search::new(model, &ops, true, Some(&explain_mem));
             let ctl = Control {
                 cancel: None,
@@ -244,9 +254,9 @@ pub fn check_partitions<M: Model>(
             while s.run(u64::MAX, ctl).is_none() {}
             let failure = s.take_failure();
             r.failure = failure.map(|f| Failure {
-                prefix: f.prefix.iter().map(|&i| r.ops[i as usize]).collect(),
-                offending: r.ops[f.offending as usize],
-                unplaced: f.unplaced.iter().map(|&i| r.ops[i as usize]).collect(),
+                prefix: f.prefix.iter().map(global).collect(),
+                offending: global(&f.offending),
+                unplaced: f.unplaced.iter().map(global).collect(),
             });
         });
     results.sort_by_key(|r| r.key);

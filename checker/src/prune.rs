@@ -26,6 +26,15 @@
 //!    observer's return (a cas as having succeeded). This bounds its
 //!    interval, which keeps it from staying pending for the rest of the
 //!    history.
+//! 3. **Useless indeterminate writes are dropped** (keys without `delete`).
+//!    An `info` op whose written value is unobserved (⊥ after rule 1) can
+//!    only matter by making the state ⊥, and a state ⊥ admits more steps
+//!    than another state only for a failed cas (⊥ ≠ anything it compares
+//!    against). So an `info` cas `e → ⊥` is dropped if no failed cas
+//!    compares against `e`, and an `info` write of ⊥ if the key has no
+//!    failed cas at all: from any linearization that uses it, removing it
+//!    (with the `info` ops that were no-ops while the state was ⊥) leaves a
+//!    linearization.
 //!
 //! Failed ops and indeterminate reads were already dropped by the parser:
 //! they constrain nothing.
@@ -42,12 +51,53 @@ pub struct PruneStats {
     pub collapsed: usize,
     /// Indeterminate ops made determinate (rule 2).
     pub bounded: usize,
+    /// Indeterminate ops dropped (rule 3).
+    pub dropped: usize,
+}
+
+/// A simplified partition.
+#[derive(Clone, Debug)]
+pub struct Pruned {
+    /// The ops kept, simplified, in the input's order.
+    pub ops: Vec<Op>,
+    /// For each kept op, its index in the input.
+    pub kept: Vec<u32>,
+    pub stats: PruneStats,
 }
 
 /// Applies the rules to one partition's ops (in invocation order) for
-/// `model`. Returns the simplified ops (same count, same order, same ids)
-/// and what changed. Keys the rules do not apply to come back unchanged.
-pub fn prune<M: Model>(model: &M, ops: &[&Op]) -> (Vec<Op>, PruneStats) {
+/// `model`. Keys the rules do not apply to come back unchanged.
+pub fn prune<M: Model>(model: &M, ops: &[&Op]) -> Pruned {
+    let (out, stats) = simplify(model, ops);
+    let kept_all = || (0..out.len() as u32).collect::<Vec<u32>>();
+    if stats.dropped == 0 {
+        let kept = kept_all();
+        return Pruned {
+            ops: out,
+            kept,
+            stats,
+        };
+    }
+    let mut ops_kept = Vec::with_capacity(out.len() - stats.dropped);
+    let mut kept = Vec::with_capacity(out.len() - stats.dropped);
+    for (i, o) in out.into_iter().enumerate() {
+        if o.ret != DROPPED {
+            kept.push(i as u32);
+            ops_kept.push(o);
+        }
+    }
+    Pruned {
+        ops: ops_kept,
+        kept,
+        stats,
+    }
+}
+
+/// Marks an op dropped by rule 3 (in `ret`; such ops are `info`, whose
+/// `ret` is otherwise `i64::MAX`).
+const DROPPED: i64 = i64::MIN;
+
+fn simplify<M: Model>(model: &M, ops: &[&Op]) -> (Vec<Op>, PruneStats) {
     let mut out: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
     let mut stats = PruneStats::default();
     if !model.prunable() {
@@ -129,6 +179,29 @@ pub fn prune<M: Model>(model: &M, ops: &[&Op]) -> (Vec<Op>, PruneStats) {
                     };
                     stats.bounded += 1;
                 }
+            }
+        }
+    }
+    // Rule 3.
+    let has_delete = ops.iter().any(|o| o.input == Input::Delete);
+    if !has_delete {
+        let fail_expected: FxHashSet<Val> = ops
+            .iter()
+            .filter(|o| o.output == Output::CasFail)
+            .filter_map(|o| match &o.input {
+                Input::Cas(e, _) => Some(c(e)),
+                _ => None,
+            })
+            .collect();
+        for o in out.iter_mut().filter(|o| o.info) {
+            let useless = match &o.input {
+                Input::Write(v) => *v == bottom && fail_expected.is_empty(),
+                Input::Cas(e, n) => *n == bottom && !fail_expected.contains(&c(e)),
+                _ => false,
+            };
+            if useless {
+                o.ret = DROPPED;
+                stats.dropped += 1;
             }
         }
     }

@@ -555,10 +555,15 @@ impl<'a, M: Model> Search<'a, M> {
                 let op = ops[i as usize];
                 let twin = self.list.prev_twin[i as usize];
                 let symmetric = twin != NIL && !self.is_linearized(twin);
-                if !symmetric {
+                let safe = self.pure[i as usize];
+                // Pass 0 takes only pure ops; pass 1 only the others (a pure
+                // op that can step was taken in pass 0).
+                if !symmetric && safe == (self.pass == 0) {
                     if let Some(next_state) = self.model.step(&self.state, &op.input, &op.output) {
-                        let safe = self.pure[i as usize];
-                        if safe == (self.pass == 0) {
+                        // An indeterminate op that changes nothing here is
+                        // dominated by leaving it out: skip it.
+                        let useless = op.info && next_state == self.state;
+                        if !useless {
                             self.set_bit(i);
                             if self.memoise(&next_state) {
                                 let old = std::mem::replace(&mut self.state, next_state);

@@ -1,7 +1,8 @@
 //! Differential property test: small random histories (≤ 30 ops, mixed
 //! info/fail) checked by our WGL search and by stateright's
 //! `LinearizabilityTester` (driven by the same model through the
-//! `SequentialSpec` bridge); the verdicts must agree.
+//! `SequentialSpec` bridge); the verdicts must agree. `SDR_LONG=1` runs the
+//! full 3 × 2,000 cases.
 
 mod common;
 use proptest::prelude::*;
@@ -127,8 +128,18 @@ fn agree(model: ModelKind, seed: u64) -> Result<bool, TestCaseError> {
     Ok(theirs)
 }
 
+/// 2,000 histories per model with `SDR_LONG=1` (`make test-long`, which CI
+/// runs); 300 in `make test`, which must stay fast.
+fn cases() -> u32 {
+    if std::env::var_os("SDR_LONG").is_some() {
+        2000
+    } else {
+        300
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn register_agrees_with_stateright(seed in any::<u64>()) { agree(ModelKind::Register, seed)?; }
     #[test]
