@@ -170,3 +170,71 @@ fn html_report_renders_in_headless_chromium() {
     assert!(dom.contains("class=\"fault\""), "fault interval not shaded");
     assert!(dom.contains("id=\"offending-row\""));
 }
+
+/// `--max-memory`: running into the budget is `unknown` with the reason,
+/// never an out-of-memory kill; a budget that fits decides the same history.
+#[test]
+fn memory_budget_yields_unknown_with_reason() {
+    use sdr_checker::gen::{generate, to_jsonl_string, GenParams};
+    use sdr_checker::models::ModelKind;
+    let events = generate(&GenParams {
+        seed: 3,
+        ops: 20_000,
+        keys: 1,
+        clients: 16,
+        info_rate: 0.001,
+        cas_rate: 0.3,
+        values: 1_000_000_000,
+        model: ModelKind::Register,
+        ..GenParams::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("hot.jsonl");
+    std::fs::write(&f, to_jsonl_string(&events)).unwrap();
+    let f = f.to_str().unwrap();
+    let (c, out, _) = run(&[f, "--model", "register", "--max-memory", "1"]);
+    assert_eq!(c, 2, "{out}");
+    assert!(
+        out.starts_with("unknown: memory budget of 0 MiB exhausted (raise --max-memory)"),
+        "{out}"
+    );
+    let (c, out, _) = run(&[f, "--model", "register", "--max-memory", "1G"]);
+    assert_eq!(c, 0, "{out}");
+    let (c, _, err) = run(&[f, "--max-memory", "lots"]);
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("invalid value 'lots' for '--max-memory"), "{err}");
+}
+
+/// Jepsen's textual log is read (`--format jepsen-log`, or by the `.log`
+/// extension), and `--emit-jsonl` converts it to a JSON Lines history with
+/// the same verdict.
+#[test]
+fn jepsen_log_and_emit_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    std::fs::write(
+        &log,
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
+         INFO  jepsen.util - 0\t:ok\t:write\t1\n\
+         INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n\
+         INFO  jepsen.util - 1\t:info\t:cas\t:timed-out\n\
+         INFO  jepsen.util - 2\t:invoke\t:read\tnil\n\
+         INFO  jepsen.util - 2\t:ok\t:read\t2\n\
+         INFO  jepsen.util - 3\t:invoke\t:read\tnil\n\
+         INFO  jepsen.util - 3\t:ok\t:read\t1\n",
+    )
+    .unwrap();
+    // The info cas took effect before the read of 2; then 1 is stale.
+    let (c, out, _) = run(&[log.to_str().unwrap(), "--model", "register"]);
+    assert_eq!(c, 1, "{out}");
+    let jsonl = dir.path().join("run.jsonl");
+    let (c, out, _) = run(&[
+        log.to_str().unwrap(),
+        "--emit-jsonl",
+        jsonl.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{out}");
+    let (c, out, _) = run(&[jsonl.to_str().unwrap(), "--model", "register"]);
+    assert_eq!(c, 1, "{out}");
+    assert!(out.contains("cannot place read → 1"), "{out}");
+}
