@@ -5,7 +5,7 @@ SHARDS ?= 1
 # make cluster SHARDS=3 starts the 3x3 sharded cluster of config/cluster-3x3.yaml.
 CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-$(SHARDS)x3.yaml)
 
-.PHONY: all build run test chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
+.PHONY: all build run test test-long chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
@@ -20,6 +20,11 @@ run:
 ## make test: the whole test suite (unit, property, integration with real processes).
 test:
 	$(CARGO) test --workspace --release
+
+## make test-long: the long property runs (3 x 2,000 stateright differential histories,
+## 2 x 5,000 pruning-oracle histories); CI runs it after make test.
+test-long:
+	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle
 
 ## make chaos: every scenario against local clusters; prints the verdict table.
 ## make chaos SCENARIO=scenarios/x.yaml SEED=7 runs one.
@@ -39,8 +44,9 @@ cluster-stop:
 bench:
 	scripts/bench-node.sh
 
+## make bench-checker [PORCUPINE_SRC=DIR]: sdr-check vs Porcupine on the same files.
 bench-checker:
-	scripts/bench-checker.sh
+	PORCUPINE_SRC="$(PORCUPINE_SRC)" scripts/bench-checker.sh
 
 bench-cluster:
 	scripts/bench-cluster.sh
