@@ -64,6 +64,12 @@ pub trait Model: Clone + Send + Sync + 'static {
         v.clone()
     }
 
+    /// Heap bytes a state holds beyond its own size (for the memory
+    /// budget); 0 by default.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
     /// Human-readable state for reports.
     fn describe_state(&self, state: &Self::State) -> String;
 

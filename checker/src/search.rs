@@ -82,7 +82,7 @@ pub struct Failure {
 /// One memoised configuration. The linearized set is split in two: the
 /// determinate ops (`det`, exact match) and the indeterminate ones (`inf`,
 /// subset match: see [`Search`]'s dominance rule).
-struct CacheEntry<S> {
+struct CacheEntry {
     hash: u64,
     /// First word of the compact determinate set (words before it are all ones).
     det_lo: u32,
@@ -92,10 +92,11 @@ struct CacheEntry<S> {
     det_len: u32,
     /// Compact determinate words, then compact indeterminate words.
     words: Box<[u64]>,
-    state: S,
+    /// The model state, interned ([`States`]).
+    state: u32,
 }
 
-impl<S> CacheEntry<S> {
+impl CacheEntry {
     fn det(&self) -> &[u64] {
         &self.words[..self.det_len as usize]
     }
@@ -106,8 +107,66 @@ impl<S> CacheEntry<S> {
 
 /// Bytes one cache entry holds: the entry, its share of the table's control
 /// bytes and spare capacity, and its word allocation.
-fn entry_bytes<S>(words: usize) -> usize {
-    (std::mem::size_of::<CacheEntry<S>>() + 1) * 2 + 16 + 8 * words
+fn entry_bytes(words: usize) -> usize {
+    (std::mem::size_of::<CacheEntry>() + 1) * 2 + 16 + 8 * words
+}
+
+/// Interned model states: every distinct state is stored once, and cache
+/// entries refer to it by id, so comparing states is comparing ids and a
+/// state reached along many paths (a long `append` string, say) costs its
+/// memory once.
+struct States<S> {
+    all: Vec<S>,
+    /// (state hash, id)
+    index: HashTable<(u64, u32)>,
+}
+
+impl<S: Eq + Hash + Clone> States<S> {
+    fn new() -> Self {
+        States {
+            all: Vec::new(),
+            index: HashTable::new(),
+        }
+    }
+
+    /// The id of `s` (`h` its hash), if interned.
+    fn find(&self, h: u64, s: &S) -> Option<u32> {
+        self.index
+            .find(h, |&(hh, id)| hh == h && self.all[id as usize] == *s)
+            .map(|&(_, id)| id)
+    }
+
+    /// Interns `s`; returns its id and whether it was new.
+    fn intern(&mut self, h: u64, s: &S) -> (u32, bool) {
+        if let Some(id) = self.find(h, s) {
+            return (id, false);
+        }
+        let id = self.all.len() as u32;
+        self.all.push(s.clone());
+        self.index.insert_unique(h, (h, id), |&(hh, _)| hh);
+        (id, true)
+    }
+
+    /// Keeps only the states whose ids `keep` marks; returns old id → new id.
+    fn retain(&mut self, keep: &[bool]) -> Vec<u32> {
+        let mut remap = vec![u32::MAX; self.all.len()];
+        let old = std::mem::take(&mut self.all);
+        let mut hashes = vec![0u64; old.len()];
+        for &(h, id) in self.index.iter() {
+            hashes[id as usize] = h;
+        }
+        self.index.clear();
+        for (id, st) in old.into_iter().enumerate() {
+            if keep[id] {
+                let nid = self.all.len() as u32;
+                remap[id] = nid;
+                self.all.push(st);
+                let h = hashes[id];
+                self.index.insert_unique(h, (h, nid), |&(hh, _)| hh);
+            }
+        }
+        remap
+    }
 }
 
 /// The cache is first thinned at this many entries ([`Search::evict`]).
@@ -293,7 +352,8 @@ pub struct Search<'a, M: Model> {
     pure: Vec<bool>,
     det: Bitset,
     inf: Vec<u64>,
-    cache: HashTable<CacheEntry<M::State>>,
+    cache: HashTable<CacheEntry>,
+    states: States<M::State>,
     /// (call entry, state before it, scan pass it was linearized in)
     calls: Vec<(u32, M::State, u8)>,
     /// Pass 0 looks for a *forced move*: a pure op (one that never changes
@@ -359,6 +419,7 @@ impl<'a, M: Model> Search<'a, M> {
             det: Bitset::new(nd as usize),
             inf: vec![0; (ni as usize).div_ceil(64)],
             cache: HashTable::new(),
+            states: States::new(),
             calls: Vec::new(),
             pass: 0,
             state: model.init(),
@@ -427,28 +488,34 @@ impl<'a, M: Model> Search<'a, M> {
     /// Looks the current sets with `state` up in the cache; inserts them if
     /// no dominating configuration is there. Returns whether it was new.
     fn memoise(&mut self, state: &M::State) -> bool {
-        let h = self.det.hash() ^ fx_hash(state).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let sh = fx_hash(state);
+        let h = self.det.hash() ^ sh.wrapping_mul(0x2545_F491_4F6C_DD1D);
         let (dlo, dwords) = self.det.compact();
         let inf = &self.inf;
-        let dominated = self
-            .cache
-            .find(h, |c| {
-                c.hash == h
-                    && c.det_lo == dlo
-                    && c.det() == dwords
-                    && c.state == *state
-                    && compact_subset(c.inf_lo, c.inf(), inf)
-            })
-            .is_some();
-        if dominated {
-            return false;
+        if let Some(sid) = self.states.find(sh, state) {
+            let dominated = self
+                .cache
+                .find(h, |c| {
+                    c.hash == h
+                        && c.state == sid
+                        && c.det_lo == dlo
+                        && c.det() == dwords
+                        && compact_subset(c.inf_lo, c.inf(), inf)
+                })
+                .is_some();
+            if dominated {
+                return false;
+            }
         }
+        let (sid, new_state) = self.states.intern(sh, state);
         let (ilo, iwords) = compact_zeros(inf);
         let mut words = Vec::with_capacity(dwords.len() + iwords.len());
         words.extend_from_slice(dwords);
         words.extend_from_slice(iwords);
-        self.pending_bytes +=
-            std::mem::size_of::<CacheEntry<M::State>>() + 8 + 8 * words.len() + 16;
+        self.pending_bytes += entry_bytes(words.len());
+        if new_state {
+            self.pending_bytes += 48 + self.model.state_bytes(state);
+        }
         self.cache.insert_unique(
             h,
             CacheEntry {
@@ -457,7 +524,7 @@ impl<'a, M: Model> Search<'a, M> {
                 inf_lo: ilo,
                 det_len: dwords.len() as u32,
                 words: words.into_boxed_slice(),
-                state: state.clone(),
+                state: sid,
             },
             |c| c.hash,
         );
@@ -477,11 +544,25 @@ impl<'a, M: Model> Search<'a, M> {
         self.cache.retain(|c| {
             let keep = c.det_lo.saturating_add(EVICT_MARGIN_WORDS) >= cur;
             if !keep {
-                freed += entry_bytes::<M::State>(c.words.len());
+                freed += entry_bytes(c.words.len());
             }
             keep
         });
         let _ = before;
+        // Forget the states no remaining entry refers to.
+        let mut used = vec![false; self.states.all.len()];
+        for c in self.cache.iter() {
+            used[c.state as usize] = true;
+        }
+        for (id, st) in self.states.all.iter().enumerate() {
+            if !used[id] {
+                freed += 48 + self.model.state_bytes(st);
+            }
+        }
+        let remap = self.states.retain(&used);
+        for c in self.cache.iter_mut() {
+            c.state = remap[c.state as usize];
+        }
         // Release the freed bytes: first from what is not yet reported.
         let from_pending = freed.min(self.pending_bytes);
         self.pending_bytes -= from_pending;

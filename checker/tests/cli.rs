@@ -202,7 +202,10 @@ fn memory_budget_yields_unknown_with_reason() {
     assert_eq!(c, 0, "{out}");
     let (c, _, err) = run(&[f, "--max-memory", "lots"]);
     assert_eq!(c, 3, "{err}");
-    assert!(err.contains("invalid value 'lots' for '--max-memory"), "{err}");
+    assert!(
+        err.contains("invalid value 'lots' for '--max-memory"),
+        "{err}"
+    );
 }
 
 /// Jepsen's textual log is read (`--format jepsen-log`, or by the `.log`

@@ -104,6 +104,13 @@ impl Model for KvModel {
         }
     }
 
+    fn state_bytes(&self, state: &Val) -> usize {
+        match state {
+            Val::Str(s) => s.len() + 16,
+            _ => 0,
+        }
+    }
+
     fn prunable(&self) -> bool {
         true
     }
