@@ -53,6 +53,15 @@ pub enum DecodeError {
     Protocol(String),
 }
 
+impl DecodeError {
+    /// The reply sent before the connection is closed (`-ERR Protocol error: …`), built like
+    /// every other error reply.
+    pub fn to_frame(&self) -> crate::Frame {
+        let DecodeError::Protocol(line) = self;
+        crate::Frame::err(line.strip_prefix("ERR ").unwrap_or(line))
+    }
+}
+
 pub(crate) fn proto(msg: &str) -> DecodeError {
     DecodeError::Protocol(format!("ERR Protocol error: {msg}"))
 }
@@ -478,6 +487,14 @@ mod tests {
         assert_eq!(
             d.decode_command(&mut buf),
             err("client query buffer limit exceeded")
+        );
+    }
+
+    #[test]
+    fn protocol_errors_become_err_replies() {
+        assert_eq!(
+            proto("invalid bulk length").to_frame(),
+            Frame::Error("ERR Protocol error: invalid bulk length".into())
         );
     }
 

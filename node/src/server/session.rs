@@ -171,7 +171,7 @@ async fn connection_loop(
         if let Some(e) = &protocol_error {
             Stats::add(&node.stats.protocol_errors, 1);
             tracing::debug!(client = session.id, error = %e, "protocol error; closing connection");
-            Frame::Error(e.to_string()).encode(&mut outbuf);
+            e.to_frame().encode(&mut outbuf);
         }
         if !outbuf.is_empty() {
             Stats::add(&node.stats.net_output_bytes, outbuf.len() as u64);
