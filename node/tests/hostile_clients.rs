@@ -253,3 +253,59 @@ fn maxmemory_refuses_growth_with_oom_and_keeps_serving() {
     assert_eq!(reply, "+OK\r\n", "0 = unlimited");
     assert_still_serving(&node);
 }
+
+#[test]
+fn maxclients_is_fitted_to_the_open_files_limit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    // `ulimit -n 200` sets soft and hard limits, so the node cannot raise them.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 200 && exec \"$0\" \"$@\"")
+        .arg(common::node_bin())
+        .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn node under ulimit");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let port = loop {
+        if let Some(p) = std::fs::read_to_string(dir.join("port"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "node did not start");
+        assert!(child.try_wait().ok().flatten().is_none(), "node exited");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ask = |payload: &[u8], until: &[u8]| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(payload).expect("write");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !out.windows(until.len()).any(|w| w == until) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let info = ask(&command(&[b"INFO", b"clients"]), b"blocked_clients");
+    assert!(info.contains("maxclients:136\r\n"), "{info}");
+    let reply = ask(
+        &command(&[b"CONFIG", b"SET", b"maxclients", b"100000"]),
+        b"\r\n",
+    );
+    assert!(
+        reply.starts_with("-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 136"),
+        "{reply}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

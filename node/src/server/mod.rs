@@ -17,6 +17,7 @@
 //! - [`info`]: the INFO sections.
 //! - [`expiry`]: leader-driven active expiry through the log.
 //! - [`stats`]: counters for INFO.
+//! - [`fd_limit`]: `maxclients` fitted to `RLIMIT_NOFILE` (a leaf).
 //!
 //! Imports form a line from `run` down to `state`; a module uses only modules below it:
 //!
@@ -31,6 +32,7 @@
 
 pub mod cluster_cmds;
 pub mod expiry;
+pub mod fd_limit;
 pub mod forward;
 pub mod info;
 pub mod proposer;

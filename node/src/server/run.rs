@@ -134,7 +134,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         keyspace,
         settings: RwLock::new(Settings {
             requirepass: cfg.requirepass.clone(),
-            maxclients: cfg.maxclients,
+            maxclients: {
+                let n = super::fd_limit::fit_maxclients(cfg.maxclients);
+                if n < cfg.maxclients {
+                    tracing::warn!(
+                        maxclients = cfg.maxclients,
+                        serving = n,
+                        "the open-files limit (ulimit -n) is too low for maxclients; serving fewer clients"
+                    );
+                }
+                n
+            },
             timeout_secs: cfg.timeout,
             proto_max_bulk_len: cfg.proto_max_bulk_len,
             client_query_buffer_limit: cfg.client_query_buffer_limit,

@@ -381,7 +381,15 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                         parsed.push(Box::new(move |s| s.requirepass = v));
                     }
                     "maxclients" => match value.parse::<usize>() {
-                        Ok(n) if n >= 1 => parsed.push(Box::new(move |s| s.maxclients = n)),
+                        Ok(n) if n >= 1 => {
+                            let fits = super::fd_limit::fit_maxclients(n);
+                            if fits < n {
+                                return invalid(&format!(
+                                    "The operating system is not able to handle the specified number of clients, try with {fits}"
+                                ));
+                            }
+                            parsed.push(Box::new(move |s| s.maxclients = n))
+                        }
                         _ => return invalid("argument must be a positive integer"),
                     },
                     "timeout" => match value.parse::<u64>() {
