@@ -49,7 +49,23 @@ fn every_command_family_replicates_and_followers_redirect() {
     let _: i64 = c.sadd("set", "m").unwrap();
     let _: bool = c.expire("s", 1000).unwrap();
     let leader_addr = format!("127.0.0.1:{}", cluster.node(leader).port);
+    // Every write above was acknowledged, so the leader has applied it: its applied index is
+    // the point each follower must reach before its local (READONLY, possibly stale) state
+    // is compared. Polling only the first write raced with the later ones (TTL -1, an empty
+    // list, seen under load).
+    let applied = |n: &TestNode| -> u64 {
+        TestCluster::info_field(n, "raft_applied_index")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let target = applied(cluster.node(leader));
+    assert!(target > 0, "the leader reports its applied index");
     for node in cluster.nodes.iter().filter(|n| n.node_id() != Some(leader)) {
+        assert!(
+            eventually(10, || applied(node) >= target),
+            "follower {:?} applies up to the leader's index {target}",
+            node.node_id()
+        );
         // Default (linearizable) mode: keyed commands are redirected to the leader.
         let mut plain = node.conn();
         let moved = err_text(plain.get::<_, String>("s")).expect("a follower redirects");
