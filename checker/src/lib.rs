@@ -14,6 +14,8 @@
 //! - [`prune`] — exact simplifications of a partition before the search
 //!   (unobserved values collapse; observed `info` writes get bounded).
 //! - [`partition`] — per-key partitions checked in parallel, cancellation, deadline.
+//! - [`shrink`] — the shortest window of a violation that is already not
+//!   linearizable (unknown initial state), for a small counterexample.
 //! - [`report`] — `result.json` and the self-contained `report.html`.
 //! - [`nemesis`] — fault intervals for the report.
 //! - [`gen`] — seeded generator of linearizable-by-construction histories.
@@ -45,6 +47,7 @@ pub mod partition;
 pub mod prune;
 pub mod report;
 pub mod search;
+pub mod shrink;
 
 pub use history::{History, InputError};
 pub use model::{Model, Spec};

@@ -51,6 +51,13 @@ pub trait Model: Clone + Send + Sync + 'static {
         )
     }
 
+    /// Whether [`Model::pure_op`] ops stay state-preserving from `state` on
+    /// (every state reachable from it). True for ordinary models; false for
+    /// a window's unknown initial state, which a read *fixes*.
+    fn pure_from(&self, _state: &Self::State) -> bool {
+        true
+    }
+
     /// Whether the exact simplifications of [`crate::prune`] hold for this
     /// model: its steps test the state only for equality with values that
     /// ops carry (reads, cas, delete). Default: no.
@@ -62,6 +69,16 @@ pub trait Model: Clone + Send + Sync + 'static {
     /// [`crate::prune`]); the identity by default.
     fn canon_value(&self, v: &crate::op::Val) -> crate::op::Val {
         v.clone()
+    }
+
+    /// One step from an *unknown* state (the start of a window of the
+    /// history, [`crate::shrink`]): `None` if no state allows the op with
+    /// this result, `Some(Some(s))` if the op leaves the state `s` whatever
+    /// it was (a write, a read that returned `s`), `Some(None)` if it is
+    /// allowed but the state stays unknown. The default is the most
+    /// permissive answer, `Some(None)`, which is always sound there.
+    fn step_unknown(&self, _input: &Input, _observed: &Output) -> Option<Option<Self::State>> {
+        Some(None)
     }
 
     /// Heap bytes a state holds beyond its own size (for the memory

@@ -253,10 +253,21 @@ pub fn check_partitions<M: Model>(
             };
             while s.run(u64::MAX, ctl).is_none() {}
             let failure = s.take_failure();
+            let orig: Vec<&Op> = r.ops.iter().map(|&i| &history.ops[i as usize]).collect();
+            let window_deadline = Some(
+                Instant::now()
+                    + opts
+                        .timeout
+                        .unwrap_or(Duration::from_secs(10))
+                        .min(Duration::from_secs(10)),
+            );
+            let window = crate::shrink::shortest_window(model, &orig, window_deadline)
+                .map(|w| w.iter().map(|&i| r.ops[i as usize]).collect());
             r.failure = failure.map(|f| Failure {
                 prefix: f.prefix.iter().map(global).collect(),
                 offending: global(&f.offending),
                 unplaced: f.unplaced.iter().map(global).collect(),
+                window,
             });
         });
     results.sort_by_key(|r| r.key);

@@ -68,7 +68,16 @@ pub struct Pruned {
 /// Applies the rules to one partition's ops (in invocation order) for
 /// `model`. Keys the rules do not apply to come back unchanged.
 pub fn prune<M: Model>(model: &M, ops: &[&Op]) -> Pruned {
-    let (out, stats) = simplify(model, ops);
+    prune_from(model, ops, i64::MIN)
+}
+
+/// [`prune`] for a window of a history whose initial state is unknown
+/// ([`crate::shrink`]): rule 2 is applied only to ops invoked at or after
+/// `window_start` (an op invoked before it may have taken effect before the
+/// window, so the window's first state may already hold its value). Rules 1
+/// and 3 hold from any initial state.
+pub fn prune_from<M: Model>(model: &M, ops: &[&Op], window_start: i64) -> Pruned {
+    let (out, stats) = simplify(model, ops, window_start);
     let kept_all = || (0..out.len() as u32).collect::<Vec<u32>>();
     if stats.dropped == 0 {
         let kept = kept_all();
@@ -97,7 +106,7 @@ pub fn prune<M: Model>(model: &M, ops: &[&Op]) -> Pruned {
 /// `ret` is otherwise `i64::MAX`).
 const DROPPED: i64 = i64::MIN;
 
-fn simplify<M: Model>(model: &M, ops: &[&Op]) -> (Vec<Op>, PruneStats) {
+fn simplify<M: Model>(model: &M, ops: &[&Op], window_start: i64) -> (Vec<Op>, PruneStats) {
     let mut out: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
     let mut stats = PruneStats::default();
     if !model.prunable() {
@@ -167,7 +176,11 @@ fn simplify<M: Model>(model: &M, ops: &[&Op]) -> (Vec<Op>, PruneStats) {
                 _ => {}
             }
             stats.collapsed += 1;
-        } else if o.info && writers.get(&written) == Some(&1) && written != Val::Null {
+        } else if o.info
+            && o.call >= window_start
+            && writers.get(&written) == Some(&1)
+            && written != Val::Null
+        {
             // Rule 2.
             if let Some(&ret) = first_observer.get(&written) {
                 if ret >= o.call {

@@ -77,6 +77,9 @@ pub struct Failure {
     /// Ops pending at that point (invoked before `offending` returned, not in
     /// `prefix`), including `offending`: none of them could be placed next.
     pub unplaced: Vec<u32>,
+    /// The shortest window of the key's history found to be not
+    /// linearizable on its own ([`crate::shrink`]), if one was found.
+    pub window: Option<Vec<u32>>,
 }
 
 /// One memoised configuration. The linearized set is split in two: the
@@ -636,7 +639,7 @@ impl<'a, M: Model> Search<'a, M> {
                 let op = ops[i as usize];
                 let twin = self.list.prev_twin[i as usize];
                 let symmetric = twin != NIL && !self.is_linearized(twin);
-                let safe = self.pure[i as usize];
+                let safe = self.pure[i as usize] && self.model.pure_from(&self.state);
                 // Pass 0 takes only pure ops; pass 1 only the others (a pure
                 // op that can step was taken in pass 0).
                 if !symmetric && safe == (self.pass == 0) {
@@ -694,6 +697,7 @@ impl<'a, M: Model> Search<'a, M> {
                             prefix: self.linearization(),
                             offending: op_of(entry),
                             unplaced,
+                            window: None,
                         });
                     }
                 }

@@ -154,6 +154,14 @@ fn summary(
                     f.prefix.len()
                 ));
             }
+            if let Some(w) = k.failure.as_ref().and_then(|f| f.window.as_ref()) {
+                let lines = w.iter().map(|&i| h.ops[i as usize].line);
+                let (a, b) = (lines.clone().min().unwrap_or(0), lines.max().unwrap_or(0));
+                s.push_str(&format!(
+                    "; a window of {} ops (lines {a}–{b}) is already not linearizable",
+                    w.len()
+                ));
+            }
             s.push_str(&format!(
                 "; {} of {} keys bad; {} ops, {:.2} s",
                 bad.len(),

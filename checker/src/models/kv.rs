@@ -104,6 +104,17 @@ impl Model for KvModel {
         }
     }
 
+    fn step_unknown(&self, input: &Input, observed: &Output) -> Option<Option<Val>> {
+        Some(match (input, observed) {
+            (Input::Read, Output::Value(v)) => Some(canon(v)),
+            (Input::Write(v), _) => Some(canon(v)),
+            (Input::Cas(_, n), Output::CasOk) => Some(canon(n)),
+            (Input::Delete, _) => Some(Val::Null),
+            (Input::Incr(_), Output::Count(n)) => Some(Val::Int(*n)),
+            _ => None,
+        })
+    }
+
     fn state_bytes(&self, state: &Val) -> usize {
         match state {
             Val::Str(s) => s.len() + 16,

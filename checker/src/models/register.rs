@@ -51,6 +51,15 @@ impl Model for RegisterModel {
         }
     }
 
+    fn step_unknown(&self, input: &Input, observed: &Output) -> Option<Option<Val>> {
+        Some(match (input, observed) {
+            (Input::Read, Output::Value(v)) => Some(v.clone()),
+            (Input::Write(v), _) => Some(v.clone()),
+            (Input::Cas(_, n), Output::CasOk) => Some(n.clone()),
+            _ => None,
+        })
+    }
+
     fn prunable(&self) -> bool {
         true
     }

@@ -75,6 +75,15 @@ fn key_data(r: &ReportInput<'_>, k: &KeyResult) -> Value {
         "order_len": order.len(),
         "offending": offending,
         "offending_desc": offending.map(|o| h.ops[o as usize].describe()),
+        "window": k.failure.as_ref().and_then(|f| f.window.as_ref()).map(|w| {
+            w.iter()
+                .take(MAX_OPS)
+                .map(|&i| {
+                    let op = &h.ops[i as usize];
+                    json!({"p": op.process, "d": op.describe(), "line": op.line})
+                })
+                .collect::<Vec<_>>()
+        }),
         "unplaced": unplaced,
         "state_before": if order.is_empty() { initial_state(r.result.model) } else { states.last().cloned().unwrap_or_default() },
         "ops": ops,
@@ -206,6 +215,11 @@ function drawKey(k) {
   if (k.offending !== null) {
     el("p", {}, ex, `Key ${JSON.stringify(k.key)}: after the longest linearizable prefix (${k.order_len} ops, state ${k.state_before}), ` +
       `no order of the ${k.unplaced.length} pending op(s) lets "${k.offending_desc}" take effect before it returned. It is marked in red.`);
+  }
+  if (k.window) {
+    el("p", {}, ex, `Smallest counterexample: these ${k.window.length} op(s) are already not linearizable on their own (from an unknown initial state):`);
+    const ul = el("ul", {id: "window"}, ex);
+    k.window.forEach(o => el("li", {}, ul, `process ${o.p}, line ${o.line}: ${o.d}`));
   }
   const pos = new Map(); k.order.forEach(o => pos.set(o.id, o.n));
   const unpl = new Set(k.unplaced);

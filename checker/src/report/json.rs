@@ -45,6 +45,12 @@ pub fn result_json(r: &ReportInput<'_>) -> Value {
                     .cloned()
                     .unwrap_or_else(|| initial_state(res.model)));
                 v["offending"] = op_json(h, &h.ops[f.offending as usize]);
+                if let Some(w) = &f.window {
+                    v["window"] = json!(w
+                        .iter()
+                        .map(|&i| op_json(h, &h.ops[i as usize]))
+                        .collect::<Vec<_>>());
+                }
                 v["unplaced"] = json!(f
                     .unplaced
                     .iter()
