@@ -175,11 +175,71 @@ pub(super) fn parse_frame(data: &[u8], off: usize) -> std::result::Result<(&[u8]
     Ok((payload, FRAME_HEADER_LEN + len))
 }
 
-/// The first offset `>= from` at which a complete, checksum-valid, decodable frame starts.
-/// Used to tell a torn tail (nothing valid after the damage) from mid-log corruption.
-pub(super) fn find_valid_frame(data: &[u8], from: usize) -> Option<usize> {
-    (from..data.len())
-        .find(|&pos| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok()))
+/// Most payload bytes [`find_valid_frame`] checksums while looking past a bad frame (256 MiB,
+/// a fraction of a second with hardware CRC32C). Without a bound, a crafted multi-MB value in
+/// a torn tail (a plausible length field at every byte offset) costs a CRC of megabytes at
+/// each of millions of offsets: hours of boot.
+pub(super) const TAIL_SCAN_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// The largest payload a committed-marker record can have (type byte + an optional log id).
+const MAX_COMMITTED_PAYLOAD: usize = 64;
+
+/// What [`find_valid_frame`] found after a bad frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum TailScan {
+    /// A complete, checksum-valid, decodable frame starts at this offset.
+    Valid(usize),
+    /// No valid frame starts at any later offset.
+    Nothing,
+    /// The checksum budget ran out; offsets from this one on were not examined.
+    Bounded(usize),
+}
+
+/// Looks for a complete, checksum-valid, decodable frame after the bad frame at `bad`. Used to
+/// tell a torn tail (nothing valid after the damage) from mid-log corruption. First the offset
+/// right after the bad frame, if its length field is plausible (a flipped payload bit leaves
+/// it intact), then every later byte offset, with cheap checks (length, record type) before
+/// the checksum and at most [`TAIL_SCAN_BUDGET`] payload bytes checksummed in all.
+pub(super) fn find_valid_frame(data: &[u8], bad: usize, budget: u64) -> TailScan {
+    let valid = |pos: usize| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok());
+    let mut spent: u64 = 0;
+    if data.len() - bad >= FRAME_HEADER_LEN {
+        let len = frame_len_at(data, bad);
+        let next = bad + FRAME_HEADER_LEN + len;
+        if len > 0 && next < data.len() {
+            spent += len as u64;
+            if valid(next) {
+                return TailScan::Valid(next);
+            }
+        }
+    }
+    for pos in bad + 1..data.len() {
+        let rem = data.len() - pos;
+        if rem < FRAME_HEADER_LEN + 1 {
+            break;
+        }
+        let len = frame_len_at(data, pos);
+        if len == 0 || len > rem - FRAME_HEADER_LEN {
+            continue;
+        }
+        match data[pos + FRAME_HEADER_LEN] {
+            RECORD_ENTRY => {}
+            RECORD_COMMITTED if len <= MAX_COMMITTED_PAYLOAD => {}
+            _ => continue,
+        }
+        spent += len as u64;
+        if spent > budget {
+            return TailScan::Bounded(pos);
+        }
+        if valid(pos) {
+            return TailScan::Valid(pos);
+        }
+    }
+    TailScan::Nothing
+}
+
+fn frame_len_at(data: &[u8], off: usize) -> usize {
+    u32::from_le_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize
 }
 
 /// What the writer knows about one segment file.
@@ -206,5 +266,40 @@ impl Segment {
         } else {
             self.next_index() <= purged + 1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed_frame() -> Vec<u8> {
+        encode_committed_frame(&None).unwrap()
+    }
+
+    #[test]
+    fn frame_after_a_bad_payload_is_found_directly() {
+        let mut data = committed_frame();
+        data.extend(committed_frame());
+        data[FRAME_HEADER_LEN + 1] ^= 0x40; // payload bit flip; the length field is intact
+        let next = committed_frame().len();
+        assert_eq!(find_valid_frame(&data, 0, 0), TailScan::Valid(next));
+    }
+
+    #[test]
+    fn crafted_tail_is_scanned_within_the_budget() {
+        // A torn frame whose tail is 4 MiB of `01 00 10 00`: every fourth offset announces a
+        // ~1 MiB entry record. Unbounded, that is ~10^12 checksummed bytes.
+        let mut data = vec![0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0];
+        for _ in 0..(1 << 20) {
+            data.extend_from_slice(&[0x01, 0x00, 0x10, 0x00]);
+        }
+        let t = std::time::Instant::now();
+        let r = find_valid_frame(&data, 0, TAIL_SCAN_BUDGET);
+        assert!(matches!(r, TailScan::Bounded(_)), "{r:?}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        // A clean torn tail (zeros) is scanned to the end.
+        let zeros = vec![0u8; 1 << 20];
+        assert_eq!(find_valid_frame(&zeros, 0, TAIL_SCAN_BUDGET), TailScan::Nothing);
     }
 }

@@ -208,11 +208,21 @@ fn read_segment(
                         format!("{reason} (not the last segment)"),
                     ));
                 }
-                if let Some(later) = find_valid_frame(&data, off + 1) {
-                    return Err(corrupt(
-                        off as u64,
-                        format!("{reason}; a valid record follows at byte {later}"),
-                    ));
+                match find_valid_frame(&data, off, TAIL_SCAN_BUDGET) {
+                    TailScan::Valid(later) => {
+                        return Err(corrupt(
+                            off as u64,
+                            format!("{reason}; a valid record follows at byte {later}"),
+                        ))
+                    }
+                    TailScan::Nothing => {}
+                    TailScan::Bounded(stopped) => tracing::warn!(
+                        file = %path.display(),
+                        offset = off,
+                        stopped_at = stopped,
+                        budget_bytes = TAIL_SCAN_BUDGET,
+                        "torn-tail scan bounded: the checksum budget ran out before the end of the segment; treating the rest as torn"
+                    ),
                 }
                 tracing::warn!(
                     file = %path.display(),
