@@ -240,7 +240,8 @@ fn crafted_torn_tail_does_not_stall_boot() {
     f.set_len(len - (4 << 20)).expect("truncate");
     drop(f);
     let t = std::time::Instant::now();
-    node.spawn().expect("node boots despite a crafted torn tail");
+    node.spawn()
+        .expect("node boots despite a crafted torn tail");
     assert!(
         t.elapsed() < std::time::Duration::from_secs(20),
         "boot took {:?}",

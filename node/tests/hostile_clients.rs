@@ -309,3 +309,70 @@ fn maxclients_is_fitted_to_the_open_files_limit() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `IDEMPOTENT` dedup records cannot be forged or erased by any client: a command naming the
+/// reserved key is refused, the records are invisible to KEYS/DBSIZE and survive FLUSHALL and
+/// a restart, so a retry still returns the first reply without applying the write twice.
+#[test]
+fn idempotent_records_are_out_of_clients_reach() {
+    let mut node = TestNode::start(&[]);
+    let mut c = node.conn();
+    let idem = || {
+        redis::cmd("IDEMPOTENT")
+            .arg("c")
+            .arg(1)
+            .arg("INCR")
+            .arg("n")
+            .clone()
+    };
+    assert_eq!(idem().query::<i64>(&mut c).unwrap(), 1);
+    let rec: &[u8] = b"\0sdr:req:c";
+    for bad in [
+        redis::cmd("DEL").arg(rec).clone(),
+        redis::cmd("SET")
+            .arg(rec)
+            .arg("\x7f\0\0\0\0\0\0\0:9\r\n")
+            .clone(),
+        redis::cmd("RENAME").arg("n").arg(rec).clone(),
+        redis::cmd("EXPIRE").arg(rec).arg(1).clone(),
+        redis::cmd("IDEMPOTENT")
+            .arg("d")
+            .arg(1)
+            .arg("DEL")
+            .arg(rec)
+            .clone(),
+    ] {
+        let e = bad.query::<redis::Value>(&mut c).expect_err("refused");
+        assert!(format!("{e}").contains("reserved"), "{e}");
+    }
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys, vec![b"n".to_vec()]);
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(
+        idem().query::<i64>(&mut c).unwrap(),
+        1,
+        "a retry, not applied again"
+    );
+    let () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
+    assert_eq!(
+        idem().query::<i64>(&mut c).unwrap(),
+        1,
+        "FLUSHALL keeps the record"
+    );
+    drop(c);
+    node.restart();
+    let mut c = node.conn();
+    assert_eq!(
+        idem().query::<i64>(&mut c).unwrap(),
+        1,
+        "the record survives a restart"
+    );
+    assert_eq!(
+        redis::cmd("GET")
+            .arg("n")
+            .query::<Option<i64>>(&mut c)
+            .unwrap(),
+        None
+    );
+    assert_still_serving(&node);
+}

@@ -10,10 +10,13 @@
 //!   is **not** applied again (an `INCR` retried after a lost reply increments once);
 //! - `seq` smaller: `-ERR stale request …`, nothing applied.
 //!
-//! The record lives under the key `\0sdr:req:<client-id>` with a one-hour deadline taken from
-//! the entry's stamped time, so abandoned clients cost nothing after an hour and every replica
+//! The record is named `\0sdr:req:<client-id>` and has a one-hour deadline taken from the
+//! entry's stamped time, so abandoned clients cost nothing after an hour and every replica
 //! agrees on when it goes. A retry more than an hour after the original is applied again.
-//! The record key is visible to KEYS/SCAN/DBSIZE and removed by FLUSHALL (docs/commands.md).
+//! Records live apart from the user keys ([`Keyspace::insert_record`]): KEYS/SCAN/DBSIZE do
+//! not see them, FLUSHALL keeps them, and a user command naming a key under the prefix is
+//! refused when parsed, so no client can forge or erase exactly-once state
+//! (docs/commands.md, docs/security.md). Snapshots carry them.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -26,7 +29,7 @@ use super::{Command, WriteCommand};
 pub const WINDOW_MS: u64 = 3_600_000;
 
 /// Key prefix of the per-client records.
-pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
+pub use crate::keyspace::RECORD_PREFIX;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct IdemOp {
@@ -90,7 +93,7 @@ fn decode_record(v: &[u8]) -> Option<(u64, Frame)> {
 impl IdemOp {
     pub(crate) fn write(&self, ks: &mut Keyspace, now_ms: u64) -> Frame {
         let key = record_key(&self.client);
-        let last = ks.get(&key, now_ms).and_then(|e| match &e.value {
+        let last = ks.record(&key, now_ms).and_then(|e| match &e.value {
             Value::Str(v) => decode_record(v),
             _ => None,
         });
@@ -107,7 +110,7 @@ impl IdemOp {
             }
         }
         let reply = self.inner.apply(ks, now_ms);
-        ks.insert(
+        ks.insert_record(
             key,
             Value::Str(encode_record(self.seq, &reply)),
             Some(now_ms + WINDOW_MS),
@@ -208,6 +211,52 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn records_are_out_of_the_user_keyspace_reach() {
+        let mut ks = Keyspace::default();
+        let incr = argv(&["IDEMPOTENT", "c", "1", "INCR", "n"]);
+        assert_eq!(apply_argv(&mut ks, &incr, 0), Frame::Integer(1));
+        let rec = "\0sdr:req:c";
+        for bad in [
+            &["DEL", rec][..],
+            &["SET", rec, "forged"],
+            &["RENAME", "n", rec],
+            &["RENAME", rec, "x"],
+            &["EXPIRE", rec, "1"],
+            &["GET", rec],
+            &["IDEMPOTENT", "d", "1", "SET", rec, "x"],
+        ] {
+            assert_eq!(
+                apply_argv(&mut ks, &argv(bad), 0),
+                Frame::err(crate::cmd::RESERVED_KEY),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(ks.len(), 1, "DBSIZE counts user keys only");
+        assert_eq!(ks.records_len(), 1);
+        let _ = apply_argv(&mut ks, &argv(&["FLUSHALL"]), 0);
+        assert_eq!(ks.records_len(), 1, "FLUSHALL keeps exactly-once state");
+        // Snapshots carry the records.
+        let mut buf = Vec::new();
+        crate::keyspace::codec::encode(&ks, &mut buf);
+        let mut back = crate::keyspace::codec::decode(&buf).expect("decodes");
+        assert_eq!(back, ks);
+        assert_eq!(back.len(), 0);
+        assert_eq!(
+            apply_argv(&mut back, &incr, 5),
+            Frame::Integer(1),
+            "still a retry"
+        );
+        assert_eq!(apply_argv(&mut back, &argv(&["GET", "n"]), 5), Frame::Null);
+        // Expired records are pruned as new ones are stored.
+        let _ = apply_argv(
+            &mut back,
+            &argv(&["IDEMPOTENT", "z", "1", "SET", "a", "1"]),
+            WINDOW_MS + 1,
+        );
+        assert_eq!(back.records_len(), 1);
     }
 
     #[test]

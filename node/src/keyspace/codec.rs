@@ -76,7 +76,7 @@ pub fn encode(ks: &Keyspace, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
-    put_varint(out, ks.len() as u64);
+    put_varint(out, ks.raw_len() as u64);
     for (key, e) in ks.raw_entries() {
         let ty = match &e.value {
             Value::Str(_) => TAG_STR,
@@ -186,7 +186,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
         if value.is_empty_aggregate() {
             return Err(CodecError::EmptyAggregate(value.type_name()));
         }
-        if ks.map.contains_key(&key[..]) {
+        if ks.contains_raw(&key[..]) {
             return Err(CodecError::Duplicate("key"));
         }
         ks.insert_raw(key, Entry { value, expire_at });

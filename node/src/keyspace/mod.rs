@@ -97,13 +97,26 @@ pub struct Keyspace {
     order: BTreeSet<(u64, Bytes)>,
     expiries: BTreeSet<(u64, Bytes)>,
     mem: usize,
+    /// `IDEMPOTENT` dedup records (keys under [`RECORD_PREFIX`]), apart from the user keys:
+    /// no user command can name, list, count, rename or flush them. Snapshots carry them in
+    /// the same key stream (the prefix routes them back here on decode).
+    records: Option<Box<Keyspace>>,
 }
 
-/// Two keyspaces are equal when they hold the same keys, values and deadlines (the indexes
-/// and the memory estimate are derived data).
+/// Key prefix of the `IDEMPOTENT` dedup records (reserved: user commands naming a key with
+/// it are refused when parsed).
+pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
+
+/// Two keyspaces are equal when they hold the same keys, values and deadlines, and the same
+/// dedup records (the indexes and the memory estimate are derived data).
 impl PartialEq for Keyspace {
     fn eq(&self, other: &Self) -> bool {
-        self.map == other.map
+        self.map == other.map && self.records_len() == other.records_len() && {
+            match (&self.records, &other.records) {
+                (Some(a), Some(b)) => a.map == b.map,
+                _ => true,
+            }
+        }
     }
 }
 impl Eq for Keyspace {}
@@ -160,12 +173,31 @@ impl Keyspace {
         self.expiries.len()
     }
 
-    /// Running estimate of the memory held by keys and values.
+    /// Running estimate of the memory held by keys and values (dedup records included).
     pub fn approx_memory_bytes(&self) -> usize {
-        self.mem
+        self.mem + self.records.as_ref().map_or(0, |r| r.mem)
     }
 
-    /// Removes every key (FLUSHDB/FLUSHALL).
+    /// Number of `IDEMPOTENT` dedup records (not user keys).
+    pub fn records_len(&self) -> usize {
+        self.records.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// The live dedup record `key` (a [`RECORD_PREFIX`] key), `None` if missing or expired.
+    pub fn record(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.records.as_ref()?.get(key, now_ms)
+    }
+
+    /// Stores a dedup record, then removes a few records expired at `now_ms` (earliest
+    /// first, deterministic: the leader's active expiry only covers user keys).
+    pub fn insert_record(&mut self, key: Bytes, value: Value, expire_at: Option<u64>, now_ms: u64) {
+        let r = self.records.get_or_insert_with(Box::default);
+        r.insert(key, value, expire_at, now_ms);
+        let old = r.sample_expired(now_ms, 16);
+        r.remove_expired(&old, now_ms);
+    }
+
+    /// Removes every user key (FLUSHDB/FLUSHALL); dedup records stay.
     pub fn clear(&mut self) {
         self.map.clear();
         self.order.clear();
@@ -354,15 +386,46 @@ impl Keyspace {
         (0, out)
     }
 
-    /// All entries with their keys, for the codec (SCAN order).
-    pub(crate) fn raw_entries(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
-        self.order
+    /// All entries with their keys, for the codec: user keys in SCAN order, then the dedup
+    /// records.
+    pub(crate) fn raw_entries(&self) -> Box<dyn Iterator<Item = (&Bytes, &Entry)> + '_> {
+        let user = self
+            .order
             .iter()
-            .filter_map(move |(_, k)| self.map.get(&k[..]).map(|e| (k, e)))
+            .filter_map(move |(_, k)| self.map.get(&k[..]).map(|e| (k, e)));
+        match &self.records {
+            Some(r) => Box::new(user.chain(r.raw_entries())),
+            None => Box::new(user),
+        }
     }
 
-    /// Inserts an entry as stored, expired or not (snapshot restore).
+    /// Number of entries [`Keyspace::raw_entries`] yields.
+    pub(crate) fn raw_len(&self) -> usize {
+        self.len() + self.records_len()
+    }
+
+    /// Whether the codec already holds `key` (user key or dedup record).
+    pub(crate) fn contains_raw(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+            || self
+                .records
+                .as_ref()
+                .is_some_and(|r| r.map.contains_key(key))
+    }
+
+    /// Inserts an entry as stored, expired or not (snapshot restore). A [`RECORD_PREFIX`] key
+    /// goes to the dedup records (older snapshots kept them among the user keys).
     pub(crate) fn insert_raw(&mut self, key: Bytes, entry: Entry) {
+        if key.starts_with(RECORD_PREFIX) {
+            self.records
+                .get_or_insert_with(Box::default)
+                .insert_raw_user(key, entry);
+            return;
+        }
+        self.insert_raw_user(key, entry);
+    }
+
+    fn insert_raw_user(&mut self, key: Bytes, entry: Entry) {
         self.remove(&key);
         self.mem += entry_cost(&key, &entry);
         if let Some(d) = entry.expire_at {

@@ -201,7 +201,8 @@ pub(super) enum TailScan {
 /// it intact), then every later byte offset, with cheap checks (length, record type) before
 /// the checksum and at most [`TAIL_SCAN_BUDGET`] payload bytes checksummed in all.
 pub(super) fn find_valid_frame(data: &[u8], bad: usize, budget: u64) -> TailScan {
-    let valid = |pos: usize| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok());
+    let valid =
+        |pos: usize| matches!(parse_frame(data, pos), Ok((p, _)) if decode_record(p).is_ok());
     let mut spent: u64 = 0;
     if data.len() - bad >= FRAME_HEADER_LEN {
         let len = frame_len_at(data, bad);
@@ -297,9 +298,16 @@ mod tests {
         let t = std::time::Instant::now();
         let r = find_valid_frame(&data, 0, TAIL_SCAN_BUDGET);
         assert!(matches!(r, TailScan::Bounded(_)), "{r:?}");
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
         // A clean torn tail (zeros) is scanned to the end.
         let zeros = vec![0u8; 1 << 20];
-        assert_eq!(find_valid_frame(&zeros, 0, TAIL_SCAN_BUDGET), TailScan::Nothing);
+        assert_eq!(
+            find_valid_frame(&zeros, 0, TAIL_SCAN_BUDGET),
+            TailScan::Nothing
+        );
     }
 }
