@@ -3,12 +3,12 @@
 //! runs:
 //!
 //! ```text
-//! INFO  jepsen.util - 3	:invoke	:cas	[3 0]
-//! INFO  jepsen.util - 3	:fail	:cas	[3 0]
-//! INFO  jepsen.util - 4	:info	:write	:timed-out
+//! INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[3 0]
+//! INFO  jepsen.util - 3<TAB>:fail<TAB>:cas<TAB>[3 0]
+//! INFO  jepsen.util - 4<TAB>:info<TAB>:write<TAB>:timed-out
 //! ```
 //!
-//! One event per line: process, `:type`, `:f`, value (tab separated after the
+//! (`<TAB>` is a tab.) One event per line: process, `:type`, `:f`, value (tab separated after the
 //! `jepsen.util - ` marker). Lines without the marker (test setup, nemesis
 //! chatter) and events of non-integer processes (`:nemesis`) are skipped. The
 //! line order is the time order. A value that is a keyword (`:timed-out`) on a

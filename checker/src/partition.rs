@@ -170,6 +170,7 @@ pub fn check_partitions<M: Model>(
             }
         }
         live = next;
+        // Progress trace for diagnosing slow keys (docs/checker.md).
         if std::env::var_os("SDR_CHECK_DEBUG").is_some() {
             for (i, s, spent) in &live {
                 eprintln!(

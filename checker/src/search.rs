@@ -542,7 +542,6 @@ impl<'a, M: Model> Search<'a, M> {
     /// concurrency, not its length.
     fn evict(&mut self) {
         let cur = self.det.compact().0;
-        let before = self.cache.len();
         let mut freed = 0usize;
         self.cache.retain(|c| {
             let keep = c.det_lo.saturating_add(EVICT_MARGIN_WORDS) >= cur;
@@ -551,7 +550,6 @@ impl<'a, M: Model> Search<'a, M> {
             }
             keep
         });
-        let _ = before;
         // Forget the states no remaining entry refers to.
         let mut used = vec![false; self.states.all.len()];
         for c in self.cache.iter() {

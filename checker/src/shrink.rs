@@ -104,7 +104,7 @@ impl<M: Model> Model for Permissive<M> {
 
 /// The ops of window `[s, t]` of `ops` (one key, invocation order), as
 /// indices into `ops` and the rewritten ops.
-fn window_ops(ops: &[&Op], s: i64, t: i64, model: &impl Model) -> (Vec<u32>, Vec<Op>) {
+fn window_ops(ops: &[&Op], s: i64, t: i64) -> (Vec<u32>, Vec<Op>) {
     let mut idx = Vec::new();
     let mut out = Vec::new();
     for (i, o) in ops.iter().enumerate() {
@@ -124,7 +124,6 @@ fn window_ops(ops: &[&Op], s: i64, t: i64, model: &impl Model) -> (Vec<u32>, Vec
                 continue;
             }
         }
-        let _ = model;
         idx.push(i as u32);
         out.push(w);
     }
@@ -152,7 +151,7 @@ fn illegal<M: Model>(
 pub fn window_illegal<M: Model>(model: &M, ops: &[&Op], s: i64, t: i64) -> bool {
     illegal(
         &Permissive(model.clone()),
-        (s, &window_ops(ops, s, t, model).1),
+        (s, &window_ops(ops, s, t).1),
         None,
     )
 }
@@ -162,7 +161,7 @@ pub fn window_illegal<M: Model>(model: &M, ops: &[&Op], s: i64, t: i64) -> bool 
 /// initial state. A failing prefix proves the whole history fails (the same
 /// argument as for a window, with the state known).
 fn prefix_illegal<M: Model>(model: &M, ops: &[&Op], t: i64, deadline: Option<Instant>) -> bool {
-    let (_, w) = window_ops(ops, i64::MIN, t, model);
+    let (_, w) = window_ops(ops, i64::MIN, t);
     let refs: Vec<&Op> = w.iter().collect();
     let pruned = crate::prune::prune(model, &refs);
     let refs: Vec<&Op> = pruned.ops.iter().collect();
@@ -221,7 +220,7 @@ pub fn shortest_window<M: Model>(
     let check = |i: usize| {
         illegal(
             &pm,
-            (starts[i], &window_ops(ops, starts[i], best_t, model).1),
+            (starts[i], &window_ops(ops, starts[i], best_t).1),
             deadline,
         )
     };
@@ -250,6 +249,6 @@ pub fn shortest_window<M: Model>(
         }
     }
     let best_s = starts[lo];
-    let (idx, _) = window_ops(ops, best_s, best_t, model);
+    let (idx, _) = window_ops(ops, best_s, best_t);
     Some(idx)
 }
