@@ -768,6 +768,48 @@ async fn apply_runs_commands_at_the_stamped_time_and_expires() {
     assert_eq!(sm.last_applied(), Some(lid(1, 5)));
 }
 
+/// A stamp from a leader whose clock is behind (failover, NTP step back) applies at the
+/// group's floor, the largest stamp applied so far, so a key seen expired never comes back;
+/// reads use the same timeline, and snapshots carry the floor.
+#[tokio::test]
+async fn stamps_are_monotonic_per_group_and_reads_share_the_timeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ks = new_keyspace();
+    let (_log, mut sm) = storage::open(dir.path(), opts(1 << 20), ks.clone()).expect("open");
+    let replies = sm
+        .apply(vec![
+            membership(1, 1),
+            argv_entry(2, 1_000, &["SET", "a", "1", "PX", "100"]),
+            argv_entry(3, 1_200, &["SET", "b", "1"]),
+            // The next leader's clock is 150 ms behind: `a` expired at 1_100 stays expired.
+            argv_entry(4, 1_050, &["SETNX", "a", "new"]),
+            argv_entry(5, 1_050, &["SET", "c", "1", "PX", "100"]),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(
+        replies[3].0,
+        sdr_node::resp::Frame::Integer(1),
+        "a was expired: {replies:?}"
+    );
+    let g = ks.read().expect("lock");
+    assert_eq!(g.clock_floor(), 1_200);
+    assert_eq!(
+        g.timeline(1_050),
+        1_200,
+        "reads never go back before the floor"
+    );
+    assert_eq!(g.timeline(5_000), 5_000);
+    // c's deadline is relative to the floor (1_200 + 100), not to the stale stamp.
+    assert!(g.contains(b"c", g.timeline(1_250)));
+    assert!(!g.contains(b"c", g.timeline(1_300)));
+    let mut buf = Vec::new();
+    sdr_node::keyspace::codec::encode(&g, &mut buf);
+    let back = sdr_node::keyspace::codec::decode(&buf).expect("decodes");
+    assert_eq!(back.clock_floor(), 1_200, "snapshots carry the floor");
+    assert_eq!(back.len(), g.len(), "the floor is not a user key");
+}
+
 #[tokio::test]
 async fn fsync_policies_no_and_everysec() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -286,7 +286,7 @@ impl Command {
         let n = spec.name;
         if key_indices(spec, argv)
             .iter()
-            .any(|&i| argv[i].starts_with(idempotent::RECORD_PREFIX))
+            .any(|&i| argv[i].starts_with(crate::keyspace::RESERVED_PREFIX))
         {
             return Err(Frame::err(RESERVED_KEY));
         }
@@ -393,9 +393,9 @@ pub(crate) const OVERFLOW: &str = "increment or decrement would overflow";
 pub(crate) const NOT_FLOAT: &str = "value is not a valid float";
 /// Largest string value (`proto-max-bulk-len`).
 pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
-/// A key under `idempotent::RECORD_PREFIX` named by a user command.
+/// A key under `keyspace::RESERVED_PREFIX` named by a user command.
 pub(crate) const RESERVED_KEY: &str =
-    "keys starting with '\\x00sdr:req:' are reserved for IDEMPOTENT records";
+    "keys starting with '\\x00sdr:' are reserved (IDEMPOTENT records, the group clock)";
 pub(crate) const TOO_BIG: &str = "string exceeds maximum allowed size (proto-max-bulk-len)";
 
 pub(crate) fn wrongtype() -> Frame {

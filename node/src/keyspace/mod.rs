@@ -101,7 +101,20 @@ pub struct Keyspace {
     /// no user command can name, list, count, rename or flush them. Snapshots carry them in
     /// the same key stream (the prefix routes them back here on decode).
     records: Option<Box<Keyspace>>,
+    /// The group's time floor: the largest stamp applied so far. Applying an entry uses
+    /// `max(stamp, floor)` ([`Keyspace::advance_clock`]), proposers stamp and readers read at
+    /// `max(local clock, floor)` ([`Keyspace::timeline`]), so a new leader with a slower clock
+    /// or an NTP step back cannot make an expired key alive again. Carried by snapshots as
+    /// the reserved record [`CLOCK_KEY`].
+    clock_floor: u64,
 }
+
+/// Prefix of every key the node reserves (dedup records, the time floor): user commands
+/// naming a key with it are refused when parsed.
+pub const RESERVED_PREFIX: &[u8] = b"\0sdr:";
+
+/// The snapshot record holding the group's time floor (8 bytes, little endian).
+pub const CLOCK_KEY: &[u8] = b"\0sdr:clock";
 
 /// Key prefix of the `IDEMPOTENT` dedup records (reserved: user commands naming a key with
 /// it are refused when parsed).
@@ -178,9 +191,36 @@ impl Keyspace {
         self.mem + self.records.as_ref().map_or(0, |r| r.mem)
     }
 
+    /// The group's time floor (largest stamp applied).
+    pub fn clock_floor(&self) -> u64 {
+        self.clock_floor
+    }
+
+    /// The group's time at local clock `local_ms`: never before the floor. Proposers stamp
+    /// with it and reads use it.
+    pub fn timeline(&self, local_ms: u64) -> u64 {
+        local_ms.max(self.clock_floor)
+    }
+
+    /// Raises the floor to `stamped` if it is later; returns the time an entry stamped
+    /// `stamped` applies at (`max(stamped, floor)`). Deterministic: derived from the log.
+    pub fn advance_clock(&mut self, stamped: u64) -> u64 {
+        if stamped > self.clock_floor {
+            self.clock_floor = stamped;
+            let entry = Entry {
+                value: Value::Str(Bytes::copy_from_slice(&stamped.to_le_bytes())),
+                expire_at: None,
+            };
+            self.records
+                .get_or_insert_with(Box::default)
+                .insert_raw_user(Bytes::from_static(CLOCK_KEY), entry);
+        }
+        self.clock_floor
+    }
+
     /// Number of `IDEMPOTENT` dedup records (not user keys).
     pub fn records_len(&self) -> usize {
-        self.records.as_ref().map_or(0, |r| r.len())
+        self.records.as_ref().map_or(0, |r| r.len()) - usize::from(self.clock_floor > 0)
     }
 
     /// The live dedup record `key` (a [`RECORD_PREFIX`] key), `None` if missing or expired.
@@ -401,7 +441,7 @@ impl Keyspace {
 
     /// Number of entries [`Keyspace::raw_entries`] yields.
     pub(crate) fn raw_len(&self) -> usize {
-        self.len() + self.records_len()
+        self.len() + self.records.as_ref().map_or(0, |r| r.len())
     }
 
     /// Whether the codec already holds `key` (user key or dedup record).
@@ -416,7 +456,14 @@ impl Keyspace {
     /// Inserts an entry as stored, expired or not (snapshot restore). A [`RECORD_PREFIX`] key
     /// goes to the dedup records (older snapshots kept them among the user keys).
     pub(crate) fn insert_raw(&mut self, key: Bytes, entry: Entry) {
-        if key.starts_with(RECORD_PREFIX) {
+        if key[..] == *CLOCK_KEY {
+            if let Value::Str(v) = &entry.value {
+                if let Ok(b) = <[u8; 8]>::try_from(&v[..]) {
+                    self.clock_floor = self.clock_floor.max(u64::from_le_bytes(b));
+                }
+            }
+        }
+        if key.starts_with(RESERVED_PREFIX) {
             self.records
                 .get_or_insert_with(Box::default)
                 .insert_raw_user(key, entry);

@@ -270,7 +270,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             };
             // A full scan: the keyspace has no per-slot index (docs/sharding.md).
             let keys = ks
-                .keys(clock::now_ms())
+                .keys(ks.timeline(clock::now_ms()))
                 .filter(|(k, _)| key_slot(k) == slot)
                 .map(|(k, _)| k.clone());
             if argv.len() == 3 {

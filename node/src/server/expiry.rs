@@ -36,10 +36,13 @@ pub async fn run(node: Arc<Node>) {
             continue;
         }
         for _ in 0..MAX_BATCHES_PER_TICK {
-            let now = clock::now_ms();
-            let keys = match node.keyspace.read() {
-                Ok(k) => k.sample_expired(now, BATCH),
-                Err(p) => p.into_inner().sample_expired(now, BATCH),
+            let (now, keys) = {
+                let k = match node.keyspace.read() {
+                    Ok(k) => k,
+                    Err(p) => p.into_inner(),
+                };
+                let now = k.timeline(clock::now_ms());
+                (now, k.sample_expired(now, BATCH))
             };
             if keys.is_empty() {
                 break;

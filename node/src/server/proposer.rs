@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::clock;
 use crate::errors;
+use crate::keyspace::SharedKeyspace;
 use crate::raft::{Raft, Request};
 use crate::resp::Frame;
 
@@ -71,9 +72,14 @@ impl Proposer {
     ///
     /// `ack_before_commit` is the planted bug of the same name (crate::faults): every write is
     /// answered `+OK` as soon as its entry is proposed. Never set outside chaos testing.
-    pub fn spawn(raft: Raft, timeout: Duration, ack_before_commit: bool) -> Proposer {
+    pub fn spawn(
+        raft: Raft,
+        keyspace: SharedKeyspace,
+        timeout: Duration,
+        ack_before_commit: bool,
+    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batch_loop(raft, rx, timeout, ack_before_commit));
+        tokio::spawn(batch_loop(raft, keyspace, rx, timeout, ack_before_commit));
         Proposer { tx }
     }
 
@@ -97,6 +103,7 @@ fn run_bytes(cmds: &[Vec<Bytes>]) -> usize {
 
 async fn batch_loop(
     raft: Raft,
+    keyspace: SharedKeyspace,
     mut rx: mpsc::UnboundedReceiver<Pending>,
     timeout: Duration,
     ack_before_commit: bool,
@@ -123,17 +130,18 @@ async fn batch_loop(
                 Err(_) => break,
             }
         }
+        // The stamp never goes back: the group's floor (largest applied stamp) bounds it, so
+        // a leader whose clock is behind the previous one's (or stepped back) stamps no
+        // earlier than what replicas already applied.
+        let now_ms = match keyspace.read() {
+            Ok(k) => k.timeline(clock::now_ms()),
+            Err(p) => p.into_inner().timeline(clock::now_ms()),
+        };
         let req = if cmds.len() == 1 {
             let argv = cmds.into_iter().next().unwrap_or_default();
-            Request::Command {
-                now_ms: clock::now_ms(),
-                argv,
-            }
+            Request::Command { now_ms, argv }
         } else {
-            Request::Batch {
-                now_ms: clock::now_ms(),
-                cmds,
-            }
+            Request::Batch { now_ms, cmds }
         };
         // Proposing only enqueues into Raft; the wait happens in a separate task so the next
         // batch can form while this one is being committed.

@@ -127,6 +127,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         reads: ReadBarrier::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
         proposer: Proposer::spawn(
             raft.clone(),
+            keyspace.clone(),
             Duration::from_millis(cfg.request_timeout_ms),
             cfg.unsafe_test_faults.ack_before_commit,
         ),

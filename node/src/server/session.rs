@@ -379,11 +379,11 @@ async fn resolve(
                 Stats::add(&node.stats.read_barriers, 1);
                 match outcome {
                     Ok(()) => {
-                        let now = clock::now_ms();
                         let ks = match node.keyspace.read() {
                             Ok(g) => g,
                             Err(p) => p.into_inner(),
                         };
+                        let now = ks.timeline(clock::now_ms());
                         for slot in &mut slots[i..end] {
                             if let ReplySlot::Read(c) = slot {
                                 *slot = ReplySlot::Done(c.read(&ks, now));
@@ -416,7 +416,7 @@ fn stale_read(node: &Node, c: &ReadCommand) -> Frame {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    c.read(&ks, clock::now_ms())
+    c.read(&ks, ks.timeline(clock::now_ms()))
 }
 
 /// Where a keyed command must go when this node is not the leader: `-MOVED <slot> <leader>`

@@ -162,16 +162,22 @@ impl StateMachineStore {
         let mut out = Vec::with_capacity(iter.size_hint().0);
         for e in iter {
             let reply = match e.payload {
+                // Every stamp is floored by the largest applied so far (monotonic per group).
                 EntryPayload::Normal(Request::Command { now_ms, argv }) => {
-                    crate::cmd::apply_argv(&mut ks, &argv, now_ms)
+                    let now = ks.advance_clock(now_ms);
+                    crate::cmd::apply_argv(&mut ks, &argv, now)
                 }
-                EntryPayload::Normal(Request::Batch { now_ms, cmds }) => Frame::Array(
-                    cmds.iter()
-                        .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now_ms))
-                        .collect(),
-                ),
+                EntryPayload::Normal(Request::Batch { now_ms, cmds }) => {
+                    let now = ks.advance_clock(now_ms);
+                    Frame::Array(
+                        cmds.iter()
+                            .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now))
+                            .collect(),
+                    )
+                }
                 EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
-                    ks.remove_expired(&keys, now_ms);
+                    let now = ks.advance_clock(now_ms);
+                    ks.remove_expired(&keys, now);
                     Frame::ok()
                 }
                 EntryPayload::Blank => Frame::ok(),
