@@ -1,8 +1,8 @@
 //! Differential property test: small random histories (≤ 30 ops, mixed
 //! info/fail) checked by our WGL search and by stateright's
 //! `LinearizabilityTester` (driven by the same model through the
-//! `SequentialSpec` bridge); the verdicts must agree. `SDR_LONG=1` runs the
-//! full 3 × 2,000 cases.
+//! `SequentialSpec` bridge); the verdicts must agree. 3 × 2,000 cases;
+//! `SDR_LONG=1` runs 3 × 10,000.
 
 mod common;
 use proptest::prelude::*;
@@ -128,24 +128,76 @@ fn agree(model: ModelKind, seed: u64) -> Result<bool, TestCaseError> {
     Ok(theirs)
 }
 
-/// 2,000 histories per model with `SDR_LONG=1` (`make test-long`, which CI
-/// runs); 300 in `make test`, which must stay fast.
-fn cases() -> u32 {
+/// `make test-long` (`SDR_LONG=1`): 3 × 10,000 fresh random histories, each
+/// checked by both.
+fn long_cases() -> u32 {
     if std::env::var_os("SDR_LONG").is_some() {
-        2000
+        10_000
     } else {
-        300
+        0
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: long_cases(), failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn register_agrees_with_stateright(seed in any::<u64>()) { agree(ModelKind::Register, seed)?; }
     #[test]
     fn kv_agrees_with_stateright(seed in any::<u64>()) { agree(ModelKind::Kv, seed)?; }
     #[test]
     fn list_agrees_with_stateright(seed in any::<u64>()) { agree(ModelKind::List, seed)?; }
+}
+
+const MODELS: [ModelKind; 3] = [ModelKind::Register, ModelKind::Kv, ModelKind::List];
+
+/// The fixed seeds of `make test`'s 3 × 2,000 histories.
+fn fixed_seeds(model: ModelKind) -> Vec<u64> {
+    let mut rng = Rng::new(0xd1ff + model as u64);
+    (0..2000).map(|_| rng.next_u64()).collect()
+}
+
+fn verdicts_file() -> std::path::PathBuf {
+    common::golden_dir().join("../differential-verdicts.txt")
+}
+
+/// `make test`: 3 × 2,000 fixed random histories whose stateright verdicts
+/// were computed once (stateright's exhaustive tester needs minutes on a few
+/// of them) and stored in `tests/differential-verdicts.txt`; our verdicts
+/// must equal them. `SDR_RECORD=1` recomputes the file with stateright.
+#[test]
+fn agrees_with_recorded_stateright_verdicts() {
+    if std::env::var_os("SDR_RECORD").is_some() {
+        let mut out = String::from("# model seed linearizable — stateright's LinearizabilityTester verdicts for tests/differential.rs (SDR_RECORD=1 regenerates)\n");
+        for model in MODELS {
+            for seed in fixed_seeds(model) {
+                let theirs = agree(model, seed).unwrap();
+                out.push_str(&format!("{} {seed} {}\n", model.name(), theirs as u8));
+            }
+        }
+        std::fs::write(verdicts_file(), out).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(verdicts_file()).expect("tests/differential-verdicts.txt");
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut f = line.split_whitespace();
+        let (Some(m), Some(seed), Some(v)) = (f.next(), f.next(), f.next()) else {
+            panic!("bad line {line:?}");
+        };
+        let model = ModelKind::parse(m).unwrap();
+        let seed: u64 = seed.parse().unwrap();
+        let h = common::parse(&random_history(model, seed));
+        let ours = common::run(&h, model).verdict;
+        assert_ne!(ours, Verdict::Unknown);
+        assert_eq!(
+            (ours == Verdict::Linearizable) as u8,
+            v.parse::<u8>().unwrap(),
+            "model {model:?} seed {seed}:\n{}",
+            random_history(model, seed)
+        );
+        n += 1;
+    }
+    assert_eq!(n, 6000, "the file holds 3 x 2,000 verdicts");
 }
 
 /// The random histories are a real mix: both verdicts occur often.
