@@ -144,6 +144,18 @@ pub fn oom() -> Frame {
     )
 }
 
+/// Largest write command (sum of its argument lengths) the node proposes: a Raft entry must
+/// fit in one peer gRPC message (64 MiB, `raft/service.rs`), with room for framing. A bigger
+/// one would be resent to followers forever and stall the group.
+pub const MAX_COMMAND_BYTES: usize = 60 * 1024 * 1024;
+
+/// `-ERR` for a write larger than [`MAX_COMMAND_BYTES`]: refused before proposing.
+pub fn command_too_large(bytes: usize) -> Frame {
+    Frame::err(format!(
+        "command of {bytes} bytes exceeds the largest replicated write ({MAX_COMMAND_BYTES} bytes, bounded by the peer message limit)"
+    ))
+}
+
 /// `-NOAUTH Authentication required.`
 pub fn noauth() -> Frame {
     Frame::error(ErrorCode::NoAuth, "Authentication required.")
@@ -204,6 +216,7 @@ mod tests {
             ("cross_slot", cross_slot(), NoEffect),
             ("moved", moved(1, "a:1"), Redirect),
             ("oom", oom(), NoEffect),
+            ("command_too_large", command_too_large(1), NoEffect),
             ("noauth", noauth(), NoEffect),
             ("hello_noauth", hello_noauth(), NoEffect),
             ("wrongpass", wrongpass(), NoEffect),

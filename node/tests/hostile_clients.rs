@@ -376,3 +376,27 @@ fn idempotent_records_are_out_of_clients_reach() {
     );
     assert_still_serving(&node);
 }
+
+/// A single write larger than one peer gRPC message (here a 61 MiB SET) is refused before it
+/// becomes a Raft entry (which followers could never receive), and the node keeps serving.
+#[test]
+fn write_larger_than_a_peer_message_is_refused() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    let big = vec![b'x'; 61 << 20];
+    let e = redis::cmd("SET")
+        .arg("big")
+        .arg(&big[..])
+        .query::<()>(&mut c)
+        .expect_err("refused");
+    assert!(format!("{e}").contains("largest replicated write"), "{e}");
+    drop(big);
+    let exists: bool = redis::cmd("EXISTS").arg("big").query(&mut c).unwrap();
+    assert!(!exists, "nothing was applied");
+    let () = redis::cmd("SET")
+        .arg("small")
+        .arg("ok")
+        .query(&mut c)
+        .unwrap();
+    assert_still_serving(&node);
+}

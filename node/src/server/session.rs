@@ -290,6 +290,17 @@ async fn execute_batch(
                     push_slot(node, &mut run, &mut slots, ReplySlot::Read(c));
                     has_pending_read = true;
                 }
+                Ok(Command::Write(_))
+                    if argv.iter().map(|a| a.len()).sum::<usize>() > errors::MAX_COMMAND_BYTES =>
+                {
+                    let n = argv.iter().map(|a| a.len()).sum::<usize>();
+                    push_slot(
+                        node,
+                        &mut run,
+                        &mut slots,
+                        ReplySlot::Done(errors::command_too_large(n)),
+                    )
+                }
                 Ok(Command::Write(_)) if over_maxmemory(node, maxmemory, spec, &argv) => {
                     push_slot(node, &mut run, &mut slots, ReplySlot::Done(errors::oom()))
                 }
