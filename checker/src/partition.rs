@@ -56,8 +56,8 @@ pub fn default_max_memory() -> usize {
 
 /// Steps every open partition gets in the first round; each later round
 /// multiplies it by [`ROUND_GROWTH`].
-const FIRST_ROUND_STEPS: u64 = 1 << 15;
-const ROUND_GROWTH: u64 = 4;
+const FIRST_ROUND_STEPS: u64 = 1 << 12;
+const ROUND_GROWTH: u64 = 2;
 
 /// Verdict of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
