@@ -400,3 +400,22 @@ fn write_larger_than_a_peer_message_is_refused() {
         .unwrap();
     assert_still_serving(&node);
 }
+
+/// A pipeline of large writes (3 x 25 MiB, 75 MiB in all) is split into entries that each fit
+/// one peer message; every write is acknowledged and applied.
+#[test]
+fn pipelined_large_writes_are_split_and_all_applied() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    let big = vec![b'y'; 25 << 20];
+    let mut p = redis::pipe();
+    for k in ["b1", "b2", "b3"] {
+        p.cmd("SET").arg(k).arg(&big[..]);
+    }
+    let () = p.query(&mut c).expect("all acknowledged");
+    for k in ["b1", "b2", "b3"] {
+        let n: i64 = redis::cmd("STRLEN").arg(k).query(&mut c).unwrap();
+        assert_eq!(n, 25 << 20, "{k}");
+    }
+    assert_still_serving(&node);
+}

@@ -109,8 +109,17 @@ async fn batch_loop(
     ack_before_commit: bool,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // A run that would have taken the batch past what one peer message carries: it starts
+    // the next batch instead.
+    let mut carried: Option<Pending> = None;
     loop {
-        let Some(first) = rx.recv().await else { return };
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         // Wait for room before draining the queue, so the batch takes everything that arrived
         // while earlier entries were being committed.
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -122,6 +131,10 @@ async fn batch_loop(
         let mut replies = vec![(first.reply, cmds.len())];
         while cmds.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
+                Ok(p) if bytes + run_bytes(&p.cmds) > crate::errors::MAX_COMMAND_BYTES => {
+                    carried = Some(p);
+                    break;
+                }
                 Ok(p) => {
                     bytes += run_bytes(&p.cmds);
                     replies.push((p.reply, p.cmds.len()));

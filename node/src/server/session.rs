@@ -312,6 +312,15 @@ async fn execute_batch(
                         has_pending_read = false;
                     }
                     Stats::add(&node.stats.writes_proposed, 1);
+                    // A run becomes (part of) one Raft entry: close it before it would exceed
+                    // what one peer message carries. Large writes only (small ones cannot).
+                    let n: usize = argv.iter().map(|a| a.len()).sum();
+                    if n >= 1 << 20
+                        && run.iter().flatten().map(|a| a.len()).sum::<usize>() + n
+                            > errors::MAX_COMMAND_BYTES
+                    {
+                        flush_run(node, &mut run, &mut slots);
+                    }
                     run.push(argv);
                 }
             },
