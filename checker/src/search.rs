@@ -94,24 +94,62 @@ struct CacheEntry {
     /// Number of determinate words at the front of `words`.
     det_len: u32,
     /// Compact determinate words, then compact indeterminate words.
-    words: Box<[u64]>,
+    words: Words,
     /// The model state, interned ([`States`]).
     state: u32,
 }
 
 impl CacheEntry {
     fn det(&self) -> &[u64] {
-        &self.words[..self.det_len as usize]
+        &self.words.as_slice()[..self.det_len as usize]
     }
     fn inf(&self) -> &[u64] {
-        &self.words[self.det_len as usize..]
+        &self.words.as_slice()[self.det_len as usize..]
+    }
+}
+
+/// The words of a cache entry: most compact sets are a word or two (the
+/// linearized set is a prefix plus a window of about the concurrency), so
+/// those are kept inline, without an allocation of their own.
+enum Words {
+    Inline(u8, [u64; 2]),
+    Heap(Box<[u64]>),
+}
+
+impl Words {
+    fn new(a: &[u64], b: &[u64]) -> Words {
+        let n = a.len() + b.len();
+        if n <= 2 {
+            let mut w = [0u64; 2];
+            w[..a.len()].copy_from_slice(a);
+            w[a.len()..n].copy_from_slice(b);
+            Words::Inline(n as u8, w)
+        } else {
+            let mut v = Vec::with_capacity(n);
+            v.extend_from_slice(a);
+            v.extend_from_slice(b);
+            Words::Heap(v.into_boxed_slice())
+        }
+    }
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Words::Inline(n, w) => &w[..*n as usize],
+            Words::Heap(b) => b,
+        }
+    }
+    /// Heap bytes beyond the entry itself.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Words::Inline(..) => 0,
+            Words::Heap(b) => 16 + 8 * b.len(),
+        }
     }
 }
 
 /// Bytes one cache entry holds: the entry, its share of the table's control
 /// bytes and spare capacity, and its word allocation.
-fn entry_bytes(words: usize) -> usize {
-    (std::mem::size_of::<CacheEntry>() + 1) * 2 + 16 + 8 * words
+fn entry_bytes(words: &Words) -> usize {
+    (std::mem::size_of::<CacheEntry>() + 1) * 2 + words.heap_bytes()
 }
 
 /// Interned model states: every distinct state is stored once, and cache
@@ -512,10 +550,8 @@ impl<'a, M: Model> Search<'a, M> {
         }
         let (sid, new_state) = self.states.intern(sh, state);
         let (ilo, iwords) = compact_zeros(inf);
-        let mut words = Vec::with_capacity(dwords.len() + iwords.len());
-        words.extend_from_slice(dwords);
-        words.extend_from_slice(iwords);
-        self.pending_bytes += entry_bytes(words.len());
+        let words = Words::new(dwords, iwords);
+        self.pending_bytes += entry_bytes(&words);
         if new_state {
             self.pending_bytes += 48 + self.model.state_bytes(state);
         }
@@ -526,7 +562,7 @@ impl<'a, M: Model> Search<'a, M> {
                 det_lo: dlo,
                 inf_lo: ilo,
                 det_len: dwords.len() as u32,
-                words: words.into_boxed_slice(),
+                words,
                 state: sid,
             },
             |c| c.hash,
@@ -546,7 +582,7 @@ impl<'a, M: Model> Search<'a, M> {
         self.cache.retain(|c| {
             let keep = c.det_lo.saturating_add(EVICT_MARGIN_WORDS) >= cur;
             if !keep {
-                freed += entry_bytes(c.words.len());
+                freed += entry_bytes(&c.words);
             }
             keep
         });
