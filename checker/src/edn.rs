@@ -242,7 +242,8 @@ pub fn parse_forms(s: &str) -> Result<Vec<(u32, Edn)>, InputError> {
     }
 }
 
-fn to_val(e: &Edn, line: u32) -> Result<Val, InputError> {
+/// An EDN value as a history value (keywords and symbols become strings).
+pub(crate) fn to_val(e: &Edn, line: u32) -> Result<Val, InputError> {
     Ok(match e {
         Edn::Nil => Val::Null,
         Edn::Int(i) => Val::Int(*i),

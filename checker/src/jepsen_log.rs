@@ -16,27 +16,10 @@
 //! error (so a `:fail` with a keyword is a plain failure, not a cas
 //! observation, and the invocation's value is kept).
 
-use crate::edn::{parse_forms, Edn};
+use crate::edn::{parse_forms, to_val, Edn};
 use crate::history::{EventType, History, HistoryBuilder, InputError};
-use crate::op::Val;
-use std::sync::Arc;
 
 const MARKER: &str = "jepsen.util - ";
-
-fn to_val(e: &Edn, line: u32) -> Result<Val, InputError> {
-    Ok(match e {
-        Edn::Nil => Val::Null,
-        Edn::Int(i) => Val::Int(*i),
-        Edn::Str(s) | Edn::Symbol(s) => Val::Str(Arc::from(s.as_str())),
-        Edn::Vector(v) | Edn::List(v) => Val::List(
-            v.iter()
-                .map(|x| to_val(x, line))
-                .collect::<Result<Vec<_>, _>>()?
-                .into(),
-        ),
-        other => return Err(InputError::at(line, format!("unsupported value {other:?}"))),
-    })
-}
 
 /// Parses a Jepsen operation log held in memory.
 pub fn parse_jepsen_log(s: &str) -> Result<History, InputError> {
@@ -78,7 +61,7 @@ pub fn parse_jepsen_log(s: &str) -> Result<History, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::op::{Input, Output};
+    use crate::op::{Input, Output, Val};
 
     #[test]
     fn parses_ops_failures_and_timeouts() {

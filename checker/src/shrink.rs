@@ -130,20 +130,35 @@ fn window_ops(ops: &[&Op], s: i64, t: i64) -> (Vec<u32>, Vec<Op>) {
     (idx, out)
 }
 
-fn illegal<M: Model>(
-    model: &Permissive<M>,
-    window: (i64, &[Op]),
+/// Whether `ops` (simplified by [`crate::prune::prune_from`] with `model`'s
+/// inner model `inner`, rule 2 from `window_start`) are shown not
+/// linearizable under `model` within `steps`.
+fn refuted<M: Model, N: Model>(
+    model: &M,
+    inner: &N,
+    ops: &[Op],
+    window_start: i64,
+    steps: u64,
     deadline: Option<Instant>,
 ) -> bool {
-    let refs: Vec<&Op> = window.1.iter().collect();
-    let pruned = crate::prune::prune_from(&model.0, &refs, window.0);
+    let refs: Vec<&Op> = ops.iter().collect();
+    let pruned = crate::prune::prune_from(inner, &refs, window_start);
     let refs: Vec<&Op> = pruned.ops.iter().collect();
     let mut s = Search::new(model, &refs, false, None);
     let ctl = Control {
         cancel: None,
         deadline,
     };
-    matches!(s.run(WINDOW_STEPS, ctl), Some(Outcome::Illegal))
+    matches!(s.run(steps, ctl), Some(Outcome::Illegal))
+}
+
+/// A window (`(start, ops)`) checked from an unknown initial state.
+fn illegal<M: Model>(
+    model: &Permissive<M>,
+    window: (i64, &[Op]),
+    deadline: Option<Instant>,
+) -> bool {
+    refuted(model, &model.0, window.1, window.0, WINDOW_STEPS, deadline)
 }
 
 /// Whether window `[s, t]` of `ops` (one key, invocation order) is shown not
@@ -162,15 +177,7 @@ pub fn window_illegal<M: Model>(model: &M, ops: &[&Op], s: i64, t: i64) -> bool 
 /// argument as for a window, with the state known).
 fn prefix_illegal<M: Model>(model: &M, ops: &[&Op], t: i64, deadline: Option<Instant>) -> bool {
     let (_, w) = window_ops(ops, i64::MIN, t);
-    let refs: Vec<&Op> = w.iter().collect();
-    let pruned = crate::prune::prune(model, &refs);
-    let refs: Vec<&Op> = pruned.ops.iter().collect();
-    let mut s = Search::new(model, &refs, false, None);
-    let ctl = Control {
-        cancel: None,
-        deadline,
-    };
-    matches!(s.run(PREFIX_STEPS, ctl), Some(Outcome::Illegal))
+    refuted(model, model, &w, i64::MIN, PREFIX_STEPS, deadline)
 }
 
 /// The shortest window found that is already not linearizable, as indices

@@ -8,11 +8,9 @@ mod common;
 use proptest::prelude::*;
 use sdr_checker::gen::{generate, to_jsonl_string, GenEvent, GenParams, Rng};
 use sdr_checker::history::EventType;
-use sdr_checker::model::{Model, Spec};
 use sdr_checker::models::{KvModel, ListModel, ModelKind, RegisterModel};
 use sdr_checker::op::{OpKind, Val};
-use sdr_checker::{History, Verdict};
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use sdr_checker::Verdict;
 use std::sync::Arc;
 
 fn small_val(rng: &mut Rng) -> Val {
@@ -83,39 +81,15 @@ fn random_history(model: ModelKind, seed: u64) -> String {
     to_jsonl_string(&events)
 }
 
-fn stateright_verdict<M: Model>(model: M, h: &History) -> bool {
-    // One tester per key (stateright has no partitions); linearizable iff all are.
-    (0..h.keys.len() as u32).all(|key| {
-        let mut t = LinearizabilityTester::new(Spec::new(model.clone()));
-        let mut ev: Vec<(i64, bool, usize)> = Vec::new();
-        for (i, op) in h.ops.iter().enumerate().filter(|(_, o)| o.key == key) {
-            ev.push((op.call, false, i));
-            if !op.info {
-                ev.push((op.ret, true, i));
-            }
-        }
-        ev.sort();
-        for (_, is_ret, i) in ev {
-            let op = &h.ops[i];
-            if is_ret {
-                t.on_return(op.process, op.output.clone()).unwrap();
-            } else {
-                t.on_invoke(op.process, op.input.clone()).unwrap();
-            }
-        }
-        t.is_consistent()
-    })
-}
-
 fn agree(model: ModelKind, seed: u64) -> Result<bool, TestCaseError> {
     let text = random_history(model, seed);
     let h = common::parse(&text);
     let ours = common::run(&h, model).verdict;
     prop_assert_ne!(ours, Verdict::Unknown);
     let theirs = match model {
-        ModelKind::Register => stateright_verdict(RegisterModel, &h),
-        ModelKind::Kv => stateright_verdict(KvModel, &h),
-        ModelKind::List => stateright_verdict(ListModel, &h),
+        ModelKind::Register => common::stateright_verdict(RegisterModel, &h),
+        ModelKind::Kv => common::stateright_verdict(KvModel, &h),
+        ModelKind::List => common::stateright_verdict(ListModel, &h),
     };
     prop_assert_eq!(
         ours == Verdict::Linearizable,

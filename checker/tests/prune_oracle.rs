@@ -12,11 +12,9 @@ mod common;
 use proptest::prelude::*;
 use sdr_checker::gen::{generate, to_jsonl_string, GenParams, Rng};
 use sdr_checker::history::EventType;
-use sdr_checker::model::{Model, Spec};
 use sdr_checker::models::{KvModel, ModelKind, RegisterModel};
 use sdr_checker::op::{OpKind, Val};
-use sdr_checker::{check, History, Options, Verdict};
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use sdr_checker::{check, Options, Verdict};
 
 fn cases() -> u32 {
     if std::env::var_os("SDR_LONG").is_some() {
@@ -74,27 +72,6 @@ fn random_history(model: ModelKind, seed: u64) -> String {
     to_jsonl_string(&events)
 }
 
-fn stateright_verdict<M: Model>(model: M, h: &History) -> bool {
-    let mut t = LinearizabilityTester::new(Spec::new(model));
-    let mut ev: Vec<(i64, bool, usize)> = Vec::new();
-    for (i, op) in h.ops.iter().enumerate() {
-        ev.push((op.call, false, i));
-        if !op.info {
-            ev.push((op.ret, true, i));
-        }
-    }
-    ev.sort();
-    for (_, is_ret, i) in ev {
-        let op = &h.ops[i];
-        if is_ret {
-            t.on_return(op.process, op.output.clone()).unwrap();
-        } else {
-            t.on_invoke(op.process, op.input.clone()).unwrap();
-        }
-    }
-    t.is_consistent()
-}
-
 fn agree(model: ModelKind, seed: u64) -> Result<(bool, usize), TestCaseError> {
     let text = random_history(model, seed);
     let h = common::parse(&text);
@@ -110,8 +87,8 @@ fn agree(model: ModelKind, seed: u64) -> Result<(bool, usize), TestCaseError> {
     .unwrap()
     .verdict;
     let oracle = match model {
-        ModelKind::Register => stateright_verdict(RegisterModel, &h),
-        _ => stateright_verdict(KvModel, &h),
+        ModelKind::Register => common::stateright_verdict(RegisterModel, &h),
+        _ => common::stateright_verdict(KvModel, &h),
     };
     prop_assert_ne!(pruned, Verdict::Unknown);
     prop_assert_eq!(

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
+use sdr_checker::model::{Model, Spec};
 use sdr_checker::models::ModelKind;
 use sdr_checker::{check, history, CheckResult, History, Options};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::path::PathBuf;
 
 pub fn golden_dir() -> PathBuf {
@@ -13,4 +15,31 @@ pub fn parse(s: &str) -> History {
 
 pub fn run(h: &History, m: ModelKind) -> CheckResult {
     check(h, m, &Options::default()).expect("checkable")
+}
+
+/// stateright's `LinearizabilityTester` verdict on `h` (one tester per key:
+/// stateright has no partitions; linearizable iff every key is). The
+/// independent oracle of the differential tests.
+pub fn stateright_verdict<M: Model>(model: M, h: &History) -> bool {
+    // One tester per key (stateright has no partitions); linearizable iff all are.
+    (0..h.keys.len() as u32).all(|key| {
+        let mut t = LinearizabilityTester::new(Spec::new(model.clone()));
+        let mut ev: Vec<(i64, bool, usize)> = Vec::new();
+        for (i, op) in h.ops.iter().enumerate().filter(|(_, o)| o.key == key) {
+            ev.push((op.call, false, i));
+            if !op.info {
+                ev.push((op.ret, true, i));
+            }
+        }
+        ev.sort();
+        for (_, is_ret, i) in ev {
+            let op = &h.ops[i];
+            if is_ret {
+                t.on_return(op.process, op.output.clone()).unwrap();
+            } else {
+                t.on_invoke(op.process, op.input.clone()).unwrap();
+            }
+        }
+        t.is_consistent()
+    })
 }
