@@ -21,7 +21,7 @@ run:
 test:
 	$(CARGO) test --workspace --release
 
-## make test-long: the long property runs (3 x 10,000 stateright differential histories,
+## make test-long: the long property runs (3 x 2,000 fresh stateright differential histories,
 ## 2 x 5,000 pruning-oracle histories); CI runs it after make test.
 test-long:
 	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle
