@@ -10,10 +10,13 @@
 //!   `stateright::semantics::SequentialSpec`.
 //! - [`models`] — `register`, `kv` (Redis strings), `list` (Redis lists).
 //! - [`bitset`] — linearized-set bitset with an incremental hash.
-//! - [`search`] — Wing & Gong search with Lowe's memoisation (one partition).
+//! - [`search`] — Wing & Gong search with Lowe's memoisation (one partition),
+//!   resumable, with dominance memoisation, forced moves and a memory budget.
 //! - [`prune`] — exact simplifications of a partition before the search
-//!   (unobserved values collapse; observed `info` writes get bounded).
-//! - [`partition`] — per-key partitions checked in parallel, cancellation, deadline.
+//!   (unobserved values collapse; observed `info` writes get bounded; useless
+//!   `info` writes are dropped).
+//! - [`partition`] — per-key partitions interleaved in rounds of growing step
+//!   budgets, in parallel; cancellation, deadline, memory budget.
 //! - [`shrink`] — the shortest window of a violation that is already not
 //!   linearizable (unknown initial state), for a small counterexample.
 //! - [`report`] — `result.json` and the self-contained `report.html`.
