@@ -6,7 +6,7 @@
 
 mod common;
 use proptest::prelude::*;
-use sdr_checker::gen::{generate, to_jsonl_string, GenEvent, GenParams, Rng};
+use sdr_checker::gen::{generate, GenEvent, GenParams, Rng};
 use sdr_checker::history::EventType;
 use sdr_checker::models::{KvModel, ListModel, ModelKind, RegisterModel};
 use sdr_checker::op::{OpKind, Val};
@@ -66,19 +66,11 @@ fn random_history(model: ModelKind, seed: u64) -> String {
         let e = &mut events[i];
         if e.ty == EventType::Ok && e.f != OpKind::Write && e.f != OpKind::Cas {
             e.value = random_result(e.f, &mut rng);
-        } else if e.f == OpKind::Cas && e.ty != EventType::Invoke && !e.error {
-            // flip swapped <-> compare failed
-            e.ty = if e.ty == EventType::Ok {
-                EventType::Fail
-            } else {
-                EventType::Ok
-            };
+        } else {
+            common::flip_cas(e);
         }
     }
-    for (i, e) in events.iter_mut().enumerate() {
-        e.time = i as i64;
-    }
-    to_jsonl_string(&events)
+    common::retimed_jsonl(&mut events)
 }
 
 fn agree(model: ModelKind, seed: u64) -> Result<bool, TestCaseError> {

@@ -10,7 +10,7 @@
 
 mod common;
 use proptest::prelude::*;
-use sdr_checker::gen::{generate, to_jsonl_string, GenParams, Rng};
+use sdr_checker::gen::{generate, GenParams, Rng};
 use sdr_checker::history::EventType;
 use sdr_checker::models::{KvModel, ModelKind, RegisterModel};
 use sdr_checker::op::{OpKind, Val};
@@ -58,18 +58,11 @@ fn random_history(model: ModelKind, seed: u64) -> String {
         let e = &mut events[i];
         if e.ty == EventType::Ok && e.f == OpKind::Read && !written.is_empty() {
             e.value = written[rng.below(written.len() as u64) as usize].clone();
-        } else if e.f == OpKind::Cas && e.ty != EventType::Invoke && !e.error {
-            e.ty = if e.ty == EventType::Ok {
-                EventType::Fail
-            } else {
-                EventType::Ok
-            };
+        } else {
+            common::flip_cas(e);
         }
     }
-    for (i, e) in events.iter_mut().enumerate() {
-        e.time = i as i64;
-    }
-    to_jsonl_string(&events)
+    common::retimed_jsonl(&mut events)
 }
 
 fn agree(model: ModelKind, seed: u64) -> Result<(bool, usize), TestCaseError> {

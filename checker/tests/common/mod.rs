@@ -43,3 +43,25 @@ pub fn stateright_verdict<M: Model>(model: M, h: &History) -> bool {
         t.is_consistent()
     })
 }
+
+/// Flips a cas completion between "swapped" (`ok`) and "compare failed"
+/// (`fail`); other events are left alone. The differential tests' mutation.
+pub fn flip_cas(e: &mut sdr_checker::gen::GenEvent) {
+    use sdr_checker::history::EventType;
+    if e.f == sdr_checker::op::OpKind::Cas && e.ty != EventType::Invoke && !e.error {
+        e.ty = if e.ty == EventType::Ok {
+            EventType::Fail
+        } else {
+            EventType::Ok
+        };
+    }
+}
+
+/// The events as JSON Lines with times renumbered to event indices
+/// (distinct), so every checker sees the same real-time order.
+pub fn retimed_jsonl(events: &mut [sdr_checker::gen::GenEvent]) -> String {
+    for (i, e) in events.iter_mut().enumerate() {
+        e.time = i as i64;
+    }
+    sdr_checker::gen::to_jsonl_string(events)
+}
