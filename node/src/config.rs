@@ -107,6 +107,93 @@ impl MaxmemoryPolicy {
     }
 }
 
+/// One class of `client-output-buffer-limit`: a connection whose unsent output passes `hard`
+/// bytes (0 = no limit) is closed; `soft`/`soft_secs` are accepted and reported as Redis
+/// does (see docs/security.md for what the node enforces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+/// `client-output-buffer-limit` for Redis's three client classes, with Redis 7's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    pub normal: OutputLimit,
+    pub replica: OutputLimit,
+    pub pubsub: OutputLimit,
+}
+
+impl Default for OutputBufferLimits {
+    fn default() -> Self {
+        const MB: u64 = 1024 * 1024;
+        OutputBufferLimits {
+            normal: OutputLimit {
+                hard: 0,
+                soft: 0,
+                soft_secs: 0,
+            },
+            replica: OutputLimit {
+                hard: 256 * MB,
+                soft: 64 * MB,
+                soft_secs: 60,
+            },
+            pubsub: OutputLimit {
+                hard: 32 * MB,
+                soft: 8 * MB,
+                soft_secs: 60,
+            },
+        }
+    }
+}
+
+impl OutputBufferLimits {
+    /// Redis's `CONFIG GET client-output-buffer-limit` form:
+    /// `normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`.
+    pub fn format(&self) -> String {
+        let one = |n: &str, l: &OutputLimit| format!("{n} {} {} {}", l.hard, l.soft, l.soft_secs);
+        format!(
+            "{} {} {}",
+            one("normal", &self.normal),
+            one("slave", &self.replica),
+            one("pubsub", &self.pubsub)
+        )
+    }
+
+    /// Applies a `CONFIG SET` value: one or more `<class> <hard> <soft> <soft-seconds>`
+    /// groups (class `normal`, `replica`/`slave` or `pubsub`; sizes with Redis's units).
+    /// Classes not named keep their limits. The error is Redis's reason text.
+    pub fn apply(&self, value: &str) -> Result<OutputBufferLimits, &'static str> {
+        let words: Vec<&str> = value.split_ascii_whitespace().collect();
+        if words.is_empty() || !words.len().is_multiple_of(4) {
+            return Err("Wrong number of arguments in buffer limit configuration.");
+        }
+        let mut out = *self;
+        for g in words.chunks(4) {
+            let (Ok(hard), Ok(soft), Ok(soft_secs)) =
+                (parse_bytes(g[1]), parse_bytes(g[2]), g[3].parse::<u64>())
+            else {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                );
+            };
+            let limit = OutputLimit {
+                hard,
+                soft,
+                soft_secs,
+            };
+            match g[0].to_ascii_lowercase().as_str() {
+                "normal" => out.normal = limit,
+                "replica" | "slave" => out.replica = limit,
+                "pubsub" => out.pubsub = limit,
+                _ => return Err("Invalid client class specified in buffer limit configuration."),
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The replicated group this node belongs to.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

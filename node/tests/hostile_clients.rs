@@ -419,3 +419,83 @@ fn pipelined_large_writes_are_split_and_all_applied() {
     }
     assert_still_serving(&node);
 }
+
+/// A client that pipelines reads of a large value without reading the replies holds at most
+/// about one batch of replies in the node: the session stops at its socket (TCP backpressure)
+/// instead of encoding gigabytes, and other clients are served meanwhile.
+#[test]
+fn unread_replies_do_not_grow_node_memory() {
+    let node = TestNode::start(&[]);
+    let big = vec![b'x'; 4 << 20];
+    let (r, _) = exchange_until(&node, &command(&[b"SET", b"big", &big]), b"\r\n");
+    assert_eq!(r, "+OK\r\n");
+    let before = rss_kib(node.pid());
+    // 600 GETs of 4 MiB: 2.4 GB of replies if the node buffered them.
+    let mut s = TcpStream::connect(node.addr()).expect("connect");
+    let get = command(&[b"GET", b"big"]);
+    let pipeline: Vec<u8> = get.iter().copied().cycle().take(get.len() * 600).collect();
+    s.write_all(&pipeline).expect("send");
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = rss_kib(node.pid());
+    assert!(
+        after < before + 200 * 1024,
+        "RSS grew from {before} KiB to {after} KiB for an unread pipeline"
+    );
+    assert_still_serving(&node);
+    // The stalled client gets its replies once it reads.
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).expect("replies flow once read");
+    assert!(head.starts_with(b"$4194304\r\n"), "{:?}", &head);
+}
+
+/// `client-output-buffer-limit normal <hard> ...` closes a connection whose unsent output
+/// passes the hard limit, without a reply, as Redis does; other clients are unaffected.
+#[test]
+fn output_buffer_hard_limit_closes_the_client() {
+    let node = TestNode::start(&[]);
+    let (r, _) = exchange_until(
+        &node,
+        &command(&[b"CONFIG", b"GET", b"client-output-buffer-limit"]),
+        b"60\r\n",
+    );
+    assert!(
+        r.contains("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+        "{r:?}"
+    );
+    let (r, _) = exchange_until(
+        &node,
+        &command(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 1mb 0 0",
+        ]),
+        b"\r\n",
+    );
+    assert_eq!(r, "+OK\r\n");
+    let (r, _) = exchange_until(
+        &node,
+        &command(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 1",
+        ]),
+        b"\r\n",
+    );
+    assert!(r.starts_with("-ERR CONFIG SET failed"), "{r:?}");
+    let big = vec![b'y'; 2 << 20];
+    let (r, _) = exchange_until(&node, &command(&[b"SET", b"big", &big]), b"\r\n");
+    assert_eq!(r, "+OK\r\n");
+    let (r, closed) = exchange_until(&node, &command(&[b"GET", b"big"]), b"\r\n");
+    assert!(
+        closed && r.is_empty(),
+        "closed={closed} reply={:?}",
+        &r[..r.len().min(40)]
+    );
+    let (r, _) = exchange_until(&node, &command(&[b"STRLEN", b"big"]), b"\r\n");
+    assert_eq!(r, ":2097152\r\n");
+    assert_still_serving(&node);
+}

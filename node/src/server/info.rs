@@ -100,7 +100,7 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "stats" => {
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\nsdr_proposer_queued_bytes:{}\r\nsdr_proposer_dropped_runs:{}\r\n",
                 Stats::get(&s.connections_received),
                 Stats::get(&s.commands_processed),
                 Stats::get(&s.net_input_bytes),
@@ -111,6 +111,8 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 Stats::get(&s.reads_confirmed),
                 Stats::get(&s.read_barriers),
                 Stats::get(&s.protocol_errors),
+                node.proposer.queued_bytes(),
+                node.proposer.dropped_runs(),
             );
         }
         "replication" => {

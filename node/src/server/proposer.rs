@@ -28,13 +28,22 @@
 //! reply channel ([`Proposer::submit_run`]): with `-P 16` that is one queue push, one oneshot
 //! and one wake-up per 16 commands instead of 16 of each. The replies come back as one vector,
 //! in command order.
+//!
+//! **Bounded queue, abandoned writes dropped.** The queue between sessions and the batching
+//! task holds at most about [`MAX_QUEUED_BYTES`] of argv: past that, sessions stop reading
+//! from their sockets ([`Proposer::wait_for_room`]) until the batches drain, so a flood of
+//! writes from many clients turns into TCP backpressure instead of node memory. A run whose
+//! session stopped waiting (it answered the client `TIMEOUT`, or the connection went away) is
+//! dropped before it is proposed: an unknown outcome allows "never applied", and proposing a
+//! write nobody waits for only lengthens the queue for everyone else. A run is dropped only
+//! while still queued; once proposed it runs to completion.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use std::sync::Arc;
-
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use crate::clock;
 use crate::errors;
@@ -51,16 +60,40 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Entries proposed but not yet applied (see "One entry in flight" in the module docs). The
 /// next batch forms while this one is being committed.
 const MAX_IN_FLIGHT: usize = 1;
+/// Queued argv bytes above which sessions wait before reading more commands (see "Bounded
+/// queue" in the module docs). Well above one full batch, so the batching task never starves.
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
 
 struct Pending {
     cmds: Vec<Vec<Bytes>>,
     reply: oneshot::Sender<Vec<Frame>>,
+    /// `run_bytes(&cmds)`, counted in [`Queue::bytes`] until the run leaves the queue.
+    bytes: usize,
+}
+
+/// What is waiting between sessions and the batching task.
+#[derive(Default)]
+struct Queue {
+    bytes: AtomicUsize,
+    /// Woken whenever `bytes` drops.
+    room: Notify,
+    /// Runs dropped because their session had stopped waiting (INFO `proposer_dropped_runs`).
+    dropped: AtomicUsize,
+}
+
+impl Queue {
+    fn release(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.room.notify_waiters();
+    }
 }
 
 /// Handle for submitting writes; cheap to clone.
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::UnboundedSender<Pending>,
+    queue: Arc<Queue>,
+    limit: usize,
 }
 
 /// The eventual replies to one submitted run of writes, one frame per command, in order.
@@ -78,20 +111,76 @@ impl Proposer {
         timeout: Duration,
         ack_before_commit: bool,
     ) -> Proposer {
+        Proposer::spawn_with_limit(raft, keyspace, timeout, ack_before_commit, MAX_QUEUED_BYTES)
+    }
+
+    /// [`Proposer::spawn`] with another queue bound (tests use a small one).
+    pub fn spawn_with_limit(
+        raft: Raft,
+        keyspace: SharedKeyspace,
+        timeout: Duration,
+        ack_before_commit: bool,
+        limit: usize,
+    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batch_loop(raft, keyspace, rx, timeout, ack_before_commit));
-        Proposer { tx }
+        let queue = Arc::new(Queue::default());
+        tokio::spawn(batch_loop(
+            raft,
+            keyspace,
+            rx,
+            queue.clone(),
+            timeout,
+            ack_before_commit,
+        ));
+        Proposer { tx, queue, limit }
+    }
+
+    /// Argv bytes queued and not yet proposed.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes.load(Ordering::Acquire)
+    }
+
+    /// Runs dropped unproposed because nobody waited for them any more.
+    pub fn dropped_runs(&self) -> usize {
+        self.queue.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Returns once the queue is below its bound. Sessions call it before reading more
+    /// commands, so the bound is exceeded by at most one read's worth per session.
+    pub async fn wait_for_room(&self) {
+        loop {
+            let notified = self.queue.room.notified();
+            if self.queued_bytes() < self.limit {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Queues a run of validated write commands (applied consecutively, in order); the
     /// receiver yields one reply per command once they are applied. `cmds` must not be empty.
     pub fn submit_run(&self, cmds: Vec<Vec<Bytes>>) -> ReplyRx {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending { cmds, reply }) {
+        let bytes = run_bytes(&cmds);
+        self.queue.bytes.fetch_add(bytes, Ordering::AcqRel);
+        if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending { cmds, reply, bytes }) {
+            self.queue.release(p.bytes);
             let n = p.cmds.len();
             let _ = p.reply.send(vec![errors::shutting_down(); n]);
         }
         rx
+    }
+}
+
+/// Takes the next run off the queue, releasing its bytes; a run nobody waits for any more is
+/// dropped (see the module docs) and the next one taken.
+fn take_live(queue: &Queue, p: Pending) -> Option<Pending> {
+    queue.release(p.bytes);
+    if p.reply.is_closed() {
+        queue.dropped.fetch_add(1, Ordering::Relaxed);
+        None
+    } else {
+        Some(p)
     }
 }
 
@@ -105,6 +194,7 @@ async fn batch_loop(
     raft: Raft,
     keyspace: SharedKeyspace,
     mut rx: mpsc::UnboundedReceiver<Pending>,
+    queue: Arc<Queue>,
     timeout: Duration,
     ack_before_commit: bool,
 ) {
@@ -116,7 +206,10 @@ async fn batch_loop(
         let first = match carried.take() {
             Some(p) => p,
             None => match rx.recv().await {
-                Some(p) => p,
+                Some(p) => match take_live(&queue, p) {
+                    Some(p) => p,
+                    None => continue,
+                },
                 None => return,
             },
         };
@@ -125,22 +218,31 @@ async fn batch_loop(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
+        if first.reply.is_closed() {
+            // Abandoned while waiting for the in-flight entry.
+            queue.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         let mut bytes = run_bytes(&first.cmds);
         let mut cmds = first.cmds;
         // (reply channel, number of commands it answers), in order.
         let mut replies = vec![(first.reply, cmds.len())];
         while cmds.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(p) if bytes + run_bytes(&p.cmds) > crate::errors::MAX_COMMAND_BYTES => {
+            let next = match rx.try_recv() {
+                Ok(p) => take_live(&queue, p),
+                Err(_) => break,
+            };
+            match next {
+                None => continue,
+                Some(p) if bytes + p.bytes > crate::errors::MAX_COMMAND_BYTES => {
                     carried = Some(p);
                     break;
                 }
-                Ok(p) => {
+                Some(p) => {
                     bytes += run_bytes(&p.cmds);
                     replies.push((p.reply, p.cmds.len()));
                     cmds.extend(p.cmds);
                 }
-                Err(_) => break,
             }
         }
         // The stamp never goes back: the group's floor (largest applied stamp) bounds it, so

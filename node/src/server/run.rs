@@ -149,6 +149,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             timeout_secs: cfg.timeout,
             proto_max_bulk_len: cfg.proto_max_bulk_len,
             client_query_buffer_limit: cfg.client_query_buffer_limit,
+            output_limits: crate::config::OutputBufferLimits::default(),
             maxmemory: cfg.maxmemory,
             maxmemory_policy: cfg.maxmemory_policy,
         }),

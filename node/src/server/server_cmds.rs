@@ -308,6 +308,7 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
             true,
         ),
         ("maxmemory", s.maxmemory.to_string(), true),
+        ("client-output-buffer-limit", s.output_limits.format(), true),
         (
             "maxmemory-policy",
             s.maxmemory_policy.as_str().to_string(),
@@ -408,6 +409,13 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                         }
                         _ => return invalid("argument must be a memory value of at least 1mb"),
                     },
+                    "client-output-buffer-limit" => {
+                        let current = node.settings().output_limits;
+                        match current.apply(&value) {
+                            Ok(l) => parsed.push(Box::new(move |s| s.output_limits = l)),
+                            Err(why) => return invalid(why),
+                        }
+                    }
                     "maxmemory" => match parse_bytes(&value) {
                         Ok(n) => parsed.push(Box::new(move |s| s.maxmemory = n)),
                         _ => return invalid("argument must be a memory value"),

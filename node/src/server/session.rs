@@ -12,6 +12,13 @@
 //! - server commands (PING, AUTH, CONFIG, ...) run at their position.
 //!
 //! All replies of a batch are encoded into one buffer and written with one `write`.
+//!
+//! **Bounded output.** A batch holds at most [`MAX_BATCH_COMMANDS`] commands, and replies are
+//! written out whenever the encoded buffer passes [`OUTPUT_FLUSH_BYTES`]; writing waits for the
+//! client to read, so a client that pipelines without reading stalls itself (TCP backpressure)
+//! instead of growing the node's memory: per connection, at most one batch of replies plus
+//! about one encoded reply is held. `client-output-buffer-limit`'s `normal` hard limit (0 by
+//! default, as Redis) closes a connection whose unsent output passes it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,9 +124,12 @@ async fn connection_loop(
     let mut decoder = Decoder::new(limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
+    let mut replies: Vec<Frame> = Vec::new();
     let mut shutdown = node.shutdown_signal();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     loop {
+        // Backpressure: while the proposer's queue is full, read nothing more (see proposer).
+        node.proposer.wait_for_room().await;
         let idle = node.settings().timeout_secs;
         let read = async {
             if idle == 0 {
@@ -151,8 +161,12 @@ async fn connection_loop(
                     // Until the client is authenticated, commands run one at a time, so a
                     // successful AUTH lifts the pre-auth limits for the very next command
                     // (as Redis does) and nothing more is buffered for a client that is not.
-                    if !session.authenticated {
-                        execute_batch(node, session, std::mem::take(&mut batch), &mut outbuf).await;
+                    if !session.authenticated || batch.len() >= MAX_BATCH_COMMANDS {
+                        execute_batch(node, session, std::mem::take(&mut batch), &mut replies)
+                            .await;
+                        if !write_replies(node, stream, &mut replies, &mut outbuf).await? {
+                            return Ok(());
+                        }
                         if session.closing {
                             break;
                         }
@@ -166,33 +180,80 @@ async fn connection_loop(
             }
         }
         if !batch.is_empty() {
-            execute_batch(node, session, std::mem::take(&mut batch), &mut outbuf).await;
+            execute_batch(node, session, std::mem::take(&mut batch), &mut replies).await;
         }
         if let Some(e) = &protocol_error {
             Stats::add(&node.stats.protocol_errors, 1);
             tracing::debug!(client = session.id, error = %e, "protocol error; closing connection");
-            e.to_frame().encode(&mut outbuf);
+            replies.push(e.to_frame());
         }
-        if !outbuf.is_empty() {
-            Stats::add(&node.stats.net_output_bytes, outbuf.len() as u64);
-            stream.write_all(&outbuf).await?;
-            outbuf.clear();
-            if outbuf.capacity() > 1024 * 1024 {
-                outbuf = BytesMut::with_capacity(16 * 1024);
-            }
+        if !write_replies(node, stream, &mut replies, &mut outbuf).await? {
+            return Ok(());
         }
+        flush_output(node, stream, &mut outbuf).await?;
         if protocol_error.is_some() || session.closing || node.is_shutting_down() {
             return Ok(());
         }
     }
 }
 
-/// Executes one pipelined batch in order (see the module docs) and encodes every reply.
+/// Most commands executed as one batch (their replies are held until it completes).
+pub const MAX_BATCH_COMMANDS: usize = 1024;
+/// Encoded output written to the socket as soon as it passes this size.
+pub const OUTPUT_FLUSH_BYTES: usize = 1024 * 1024;
+
+/// Encodes `replies` (draining it) and writes the output whenever it passes
+/// [`OUTPUT_FLUSH_BYTES`]. Returns `false` when the connection must be closed because the
+/// unsent output passed `client-output-buffer-limit normal`'s hard limit (Redis closes such a
+/// client without a reply).
+async fn write_replies(
+    node: &Node,
+    stream: &mut TcpStream,
+    replies: &mut Vec<Frame>,
+    outbuf: &mut BytesMut,
+) -> std::io::Result<bool> {
+    let hard = node.settings().output_limits.normal.hard;
+    for f in replies.drain(..) {
+        f.encode(outbuf);
+        if hard > 0 && outbuf.len() as u64 > hard {
+            tracing::info!(
+                bytes = outbuf.len(),
+                "closing a client for overcoming of output buffer limits"
+            );
+            outbuf.clear();
+            return Ok(false);
+        }
+        if outbuf.len() >= OUTPUT_FLUSH_BYTES {
+            flush_output(node, stream, outbuf).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Writes the buffered output (waiting for the client to read it).
+async fn flush_output(
+    node: &Node,
+    stream: &mut TcpStream,
+    outbuf: &mut BytesMut,
+) -> std::io::Result<()> {
+    if !outbuf.is_empty() {
+        Stats::add(&node.stats.net_output_bytes, outbuf.len() as u64);
+        stream.write_all(outbuf).await?;
+        outbuf.clear();
+        if outbuf.capacity() > 4 * OUTPUT_FLUSH_BYTES {
+            *outbuf = BytesMut::with_capacity(16 * 1024);
+        }
+    }
+    Ok(())
+}
+
+/// Executes one pipelined batch in order (see the module docs) and appends every reply to
+/// `out`, in command order.
 async fn execute_batch(
     node: &Arc<Node>,
     session: &mut Session,
     batch: Vec<Vec<Bytes>>,
-    out: &mut BytesMut,
+    out: &mut Vec<Frame>,
 ) {
     Stats::add(&node.stats.commands_processed, batch.len() as u64);
     let timeout = node.request_timeout();
@@ -330,8 +391,8 @@ async fn execute_batch(
     resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
     for slot in slots {
         match slot {
-            ReplySlot::Done(f) => f.encode(out),
-            ReplySlot::DoneRun(frames) => frames.iter().for_each(|f| f.encode(out)),
+            ReplySlot::Done(f) => out.push(f),
+            ReplySlot::DoneRun(frames) => out.extend(frames),
             ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }

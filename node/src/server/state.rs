@@ -33,6 +33,8 @@ pub struct Settings {
     /// 0 = unlimited.
     pub maxmemory: u64,
     pub maxmemory_policy: crate::config::MaxmemoryPolicy,
+    /// `client-output-buffer-limit` (the session enforces `normal`'s hard limit).
+    pub output_limits: crate::config::OutputBufferLimits,
 }
 
 /// What `CLIENT LIST` / `CLIENT INFO` show about a connection.
