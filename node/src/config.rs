@@ -83,27 +83,60 @@ pub struct Config {
     pub unsafe_test_faults: crate::faults::TestFaults,
 }
 
-/// `maxmemory-policy`: Redis's names; only `noeviction` is implemented (evicting through the
-/// log is future work), so a full node refuses writes rather than losing keys.
+/// `maxmemory-policy`: Redis's names. Eviction is decided by the leader and carried out
+/// through the log (see `server::eviction`), so replicas stay identical. The LFU policies are
+/// not implemented (refused by `CONFIG SET` and at boot) rather than silently run as another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum MaxmemoryPolicy {
     #[serde(rename = "noeviction")]
     NoEviction,
+    #[serde(rename = "allkeys-lru")]
+    AllKeysLru,
+    #[serde(rename = "allkeys-random")]
+    AllKeysRandom,
+    #[serde(rename = "volatile-lru")]
+    VolatileLru,
+    #[serde(rename = "volatile-random")]
+    VolatileRandom,
+    #[serde(rename = "volatile-ttl")]
+    VolatileTtl,
 }
 
 impl MaxmemoryPolicy {
+    /// Every accepted name, in Redis's documentation order.
+    pub const NAMES: &'static str =
+        "noeviction, allkeys-lru, allkeys-random, volatile-lru, volatile-random, volatile-ttl";
+
     pub fn as_str(self) -> &'static str {
         match self {
             MaxmemoryPolicy::NoEviction => "noeviction",
+            MaxmemoryPolicy::AllKeysLru => "allkeys-lru",
+            MaxmemoryPolicy::AllKeysRandom => "allkeys-random",
+            MaxmemoryPolicy::VolatileLru => "volatile-lru",
+            MaxmemoryPolicy::VolatileRandom => "volatile-random",
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
         }
     }
 
     /// Parses a `CONFIG SET maxmemory-policy` value.
     pub fn parse(s: &str) -> Option<MaxmemoryPolicy> {
-        match s.to_ascii_lowercase().as_str() {
-            "noeviction" => Some(MaxmemoryPolicy::NoEviction),
-            _ => None,
-        }
+        Some(match s.to_ascii_lowercase().as_str() {
+            "noeviction" => MaxmemoryPolicy::NoEviction,
+            "allkeys-lru" => MaxmemoryPolicy::AllKeysLru,
+            "allkeys-random" => MaxmemoryPolicy::AllKeysRandom,
+            "volatile-lru" => MaxmemoryPolicy::VolatileLru,
+            "volatile-random" => MaxmemoryPolicy::VolatileRandom,
+            "volatile-ttl" => MaxmemoryPolicy::VolatileTtl,
+            _ => return None,
+        })
+    }
+
+    /// True for the policies that need per-key access times.
+    pub fn tracks_access(self) -> bool {
+        matches!(
+            self,
+            MaxmemoryPolicy::AllKeysLru | MaxmemoryPolicy::VolatileLru
+        )
     }
 }
 

@@ -499,3 +499,134 @@ fn output_buffer_hard_limit_closes_the_client() {
     assert_eq!(r, ":2097152\r\n");
     assert_still_serving(&node);
 }
+
+fn info_num(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
+/// `maxmemory-policy allkeys-lru`: writes past `maxmemory` succeed, the node evicts (through
+/// the log) keys not used recently, keeps a key that is read all along, and memory stays
+/// near the limit.
+#[test]
+fn allkeys_lru_evicts_idle_keys_and_keeps_hot_ones() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("2mb")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query(&mut c)
+        .expect("CONFIG SET");
+    let policy: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query(&mut c)
+        .expect("CONFIG GET");
+    assert_eq!(policy, ["maxmemory-policy", "allkeys-lru"]);
+    let value = vec![b'v'; 10_000];
+    let () = redis::cmd("SET")
+        .arg("hot")
+        .arg(&value)
+        .query(&mut c)
+        .expect("SET hot");
+    for i in 0..600 {
+        let () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(&value)
+            .query(&mut c)
+            .unwrap_or_else(|e| panic!("SET k{i} refused under allkeys-lru: {e}"));
+        let _: Vec<u8> = redis::cmd("GET").arg("hot").query(&mut c).expect("GET hot");
+    }
+    let evicted = info_num(&mut c, "stats", "evicted_keys");
+    let used = info_num(&mut c, "memory", "used_memory");
+    let dbsize: u64 = redis::cmd("DBSIZE").query(&mut c).expect("DBSIZE");
+    assert!(evicted > 300, "only {evicted} evicted");
+    assert!(dbsize < 300, "{dbsize} keys kept under a 2 MB limit");
+    assert!(used <= 2 * 1024 * 1024 + 20_000, "used_memory {used}");
+    let hot: Option<Vec<u8>> = redis::cmd("GET").arg("hot").query(&mut c).expect("GET hot");
+    assert_eq!(
+        hot.map(|v| v.len()),
+        Some(10_000),
+        "the hot key was evicted"
+    );
+    // The most recently written keys are there; the earliest are gone.
+    let last: i64 = redis::cmd("EXISTS")
+        .arg("k599")
+        .query(&mut c)
+        .expect("EXISTS");
+    let first: i64 = redis::cmd("EXISTS")
+        .arg("k0")
+        .query(&mut c)
+        .expect("EXISTS");
+    assert_eq!((last, first), (1, 0));
+}
+
+/// `volatile-ttl` evicts only keys with a TTL, soonest deadline first, and refuses with
+/// `-OOM` once none is left, as Redis does; LFU policies are refused, not run as another.
+#[test]
+fn volatile_ttl_evicts_only_expiring_keys_then_refuses() {
+    let node = TestNode::start(&[]);
+    let mut c = node.conn();
+    let value = vec![b'v'; 10_000];
+    for i in 0..100 {
+        let () = redis::cmd("SET")
+            .arg(format!("p{i}"))
+            .arg(&value)
+            .query(&mut c)
+            .expect("SET");
+        let () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg(&value)
+            .arg("EX")
+            .arg(1000 + i)
+            .query(&mut c)
+            .expect("SET EX");
+    }
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lfu")
+        .query::<()>(&mut c)
+        .expect_err("LFU is not implemented");
+    assert!(
+        err.to_string().contains("must be one of the following"),
+        "{err}"
+    );
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("volatile-ttl")
+        .arg("maxmemory")
+        .arg("1500kb")
+        .query(&mut c)
+        .expect("CONFIG SET");
+    let mut refused = None;
+    for i in 0..200 {
+        if let Err(e) = redis::cmd("SET")
+            .arg(format!("n{i}"))
+            .arg(&value)
+            .query::<()>(&mut c)
+        {
+            refused = Some((i, e.to_string()));
+            break;
+        }
+    }
+    let (_, err) = refused.expect("with no TTL key left, writes are refused");
+    assert!(err.contains("OOM"), "{err}");
+    let persistent: i64 = redis::cmd("EXISTS")
+        .arg((0..100).map(|i| format!("p{i}")).collect::<Vec<_>>())
+        .query(&mut c)
+        .expect("EXISTS");
+    assert_eq!(persistent, 100, "a key without TTL was evicted");
+    let ttl_left: i64 = redis::cmd("EXISTS")
+        .arg((0..100).map(|i| format!("t{i}")).collect::<Vec<_>>())
+        .query(&mut c)
+        .expect("EXISTS");
+    assert_eq!(ttl_left, 0, "refused while TTL keys remained");
+}

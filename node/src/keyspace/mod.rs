@@ -2,6 +2,8 @@
 //!
 //! - this file: [`Keyspace`], [`Value`], [`Entry`], expiry bookkeeping and SCAN order.
 //! - [`codec`]: the binary snapshot encoding of a whole keyspace.
+//! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
+//!   deadline, cost of a key).
 //!
 //! # Layout and why
 //!
@@ -22,6 +24,7 @@
 //! the spot, which is deterministic because `now_ms` comes from the log entry.
 
 pub mod codec;
+pub mod sampling;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};

@@ -73,6 +73,7 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             );
         }
         "memory" => {
+            let settings = node.settings();
             let used = node
                 .keyspace
                 .read()
@@ -81,9 +82,12 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             let rss = resident_bytes().unwrap_or(0);
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
                 human(used as u64),
-                human(rss)
+                human(rss),
+                settings.maxmemory,
+                human(settings.maxmemory),
+                settings.maxmemory_policy.as_str()
             );
         }
         "persistence" => {
@@ -100,13 +104,14 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "stats" => {
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\nsdr_proposer_queued_bytes:{}\r\nsdr_proposer_dropped_runs:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\nsdr_proposer_queued_bytes:{}\r\nsdr_proposer_dropped_runs:{}\r\n",
                 Stats::get(&s.connections_received),
                 Stats::get(&s.commands_processed),
                 Stats::get(&s.net_input_bytes),
                 Stats::get(&s.net_output_bytes),
                 Stats::get(&s.rejected_connections),
                 Stats::get(&s.expired_keys),
+                Stats::get(&s.evicted_keys),
                 Stats::get(&s.writes_proposed),
                 Stats::get(&s.reads_confirmed),
                 Stats::get(&s.read_barriers),

@@ -16,6 +16,8 @@
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
 //! - [`expiry`]: leader-driven active expiry through the log.
+//! - [`eviction`]: `maxmemory-policy` eviction decided by the proposing node, carried out as
+//!   `DEL` entries through the log; per-node access times for the LRU policies.
 //! - [`stats`]: counters for INFO.
 //! - [`fd_limit`]: `maxclients` fitted to `RLIMIT_NOFILE` (a leaf).
 //!
@@ -26,11 +28,12 @@
 //!  │        │  └──▶ forward, read_barrier, write_path
 //!  └──▶ expiry ─────────┐
 //!                       ▼
-//!                     state (Node, Settings, Session) ─▶ proposer ─▶ write_path
+//!                     state (Node, Settings, Session) ─▶ eviction ─▶ proposer ─▶ write_path
 //!                           ─▶ read_barrier, forward, stats
 //! ```
 
 pub mod cluster_cmds;
+pub mod eviction;
 pub mod expiry;
 pub mod fd_limit;
 pub mod forward;

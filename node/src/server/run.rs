@@ -131,6 +131,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Duration::from_millis(cfg.request_timeout_ms),
             cfg.unsafe_test_faults.ack_before_commit,
         ),
+        evictor: Default::default(),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {

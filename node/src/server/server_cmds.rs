@@ -423,7 +423,10 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                     "maxmemory-policy" => match MaxmemoryPolicy::parse(&value) {
                         Some(p) => parsed.push(Box::new(move |s| s.maxmemory_policy = p)),
                         None => {
-                            return invalid("argument(s) must be one of the following: noeviction")
+                            return invalid(&format!(
+                                "argument(s) must be one of the following: {}",
+                                MaxmemoryPolicy::NAMES
+                            ))
                         }
                     },
                     _ => return invalid("can't set immutable config"),

@@ -262,7 +262,15 @@ async fn execute_batch(
     // Index of the first slot not yet resolved to `Done`.
     let mut resolved = 0usize;
     let mut has_pending_read = false;
-    let maxmemory = node.settings().maxmemory;
+    let (maxmemory, policy) = {
+        let s = node.settings();
+        (s.maxmemory, s.maxmemory_policy)
+    };
+    // Access times for the LRU policies (see eviction): the keyspace size bounds their map.
+    let track_access = policy.tracks_access().then(|| match node.keyspace.read() {
+        Ok(k) => k.len(),
+        Err(p) => p.into_inner().len(),
+    });
 
     if let Some(last) = batch.last().and_then(|a| a.first()) {
         // Allocates only when the command name changes (benchmarks repeat one command).
@@ -301,6 +309,11 @@ async fn execute_batch(
             continue;
         }
         if spec.kind != Kind::Server {
+            if let Some(len) = track_access {
+                for i in cmd::key_indices(spec, &argv) {
+                    node.evictor.access.touch(&argv[i], len);
+                }
+            }
             match route(node, spec, &argv, session.readonly) {
                 None => {}
                 Some(Route::Reply(f)) => {
@@ -362,10 +375,28 @@ async fn execute_batch(
                         ReplySlot::Done(errors::command_too_large(n)),
                     )
                 }
-                Ok(Command::Write(_)) if over_maxmemory(node, maxmemory, spec, &argv) => {
-                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(errors::oom()))
-                }
                 Ok(Command::Write(_)) => {
+                    if let Some(growth) = over_maxmemory(node, maxmemory, spec, &argv) {
+                        // Earlier writes go first (eviction must not reorder them), then
+                        // the policy makes room through the log, or the write is refused.
+                        flush_run(node, &mut run, &mut slots);
+                        let (fits, evicted) = node
+                            .evictor
+                            .make_room(
+                                &node.keyspace,
+                                &node.proposer,
+                                policy,
+                                maxmemory,
+                                growth,
+                                timeout,
+                            )
+                            .await;
+                        Stats::add(&node.stats.evicted_keys, evicted);
+                        if !fits {
+                            push_slot(node, &mut run, &mut slots, ReplySlot::Done(errors::oom()));
+                            continue;
+                        }
+                    }
                     if has_pending_read {
                         // Earlier reads must not observe this write: run them first. (`run`
                         // is empty here: pushing the read flushed it.)
@@ -398,22 +429,21 @@ async fn execute_batch(
     }
 }
 
-/// `maxmemory` (policy `noeviction`): a command that may grow memory is refused when the
-/// keyspace's memory estimate is above the limit, as Redis does, or when the string it may
-/// create (SETRANGE's offset + value) would not fit under it. Checked on the node that
+/// `maxmemory`: a command that may grow memory (Redis's `denyoom`) when the keyspace's memory
+/// estimate is above the limit, as Redis does, or when the string it may create (SETRANGE's
+/// offset + value) would not fit under it: returns the bytes it may add, for the eviction
+/// policy to make room (`noeviction` refuses it with `-OOM`). Checked on the node that
 /// proposes, before a log entry exists; replicas apply whatever was committed.
-fn over_maxmemory(node: &Node, maxmemory: u64, spec: &CommandSpec, argv: &[Bytes]) -> bool {
+fn over_maxmemory(node: &Node, maxmemory: u64, spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
     if maxmemory == 0 {
-        return false;
+        return None;
     }
-    let Some(growth) = cmd::oom_growth(spec, argv) else {
-        return false;
-    };
+    let growth = cmd::oom_growth(spec, argv)?;
     let used = match node.keyspace.read() {
         Ok(ks) => ks.approx_memory_bytes() as u64,
         Err(p) => p.into_inner().approx_memory_bytes() as u64,
     };
-    used > maxmemory || used.saturating_add(growth) > maxmemory
+    (used > maxmemory || used.saturating_add(growth) > maxmemory).then_some(growth)
 }
 
 /// Resolves every slot from `*resolved` on: writes are awaited in order; each run of reads waits

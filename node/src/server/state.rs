@@ -55,6 +55,8 @@ pub struct Node {
     pub keyspace: SharedKeyspace,
     pub reads: ReadBarrier,
     pub proposer: Proposer,
+    /// `maxmemory-policy` eviction and the access times it uses.
+    pub evictor: super::eviction::Evictor,
     pub config: Config,
     pub settings: RwLock<Settings>,
     pub stats: Stats,

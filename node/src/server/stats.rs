@@ -14,6 +14,8 @@ pub struct Stats {
     pub read_barriers: AtomicU64,
     pub protocol_errors: AtomicU64,
     pub expired_keys: AtomicU64,
+    /// Keys removed by a `maxmemory-policy` (through the log).
+    pub evicted_keys: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
 }
@@ -38,6 +40,7 @@ impl Stats {
             &self.read_barriers,
             &self.protocol_errors,
             &self.expired_keys,
+            &self.evicted_keys,
             &self.net_input_bytes,
             &self.net_output_bytes,
         ] {
