@@ -59,6 +59,8 @@ pub enum Group {
     Connection,
     /// CLUSTER (served by the server layer).
     Cluster,
+    /// FUNCTION (served by the server layer; see docs/commands.md for what exists).
+    Scripting,
     /// sdr's own commands (IDEMPOTENT).
     Sdr,
 }
@@ -75,6 +77,7 @@ impl Group {
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Cluster => "cluster",
+            Group::Scripting => "scripting",
             Group::Sdr => "sdr",
         }
     }
@@ -303,7 +306,7 @@ impl Command {
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
-            Group::Connection | Group::Cluster => {
+            Group::Connection | Group::Cluster | Group::Scripting => {
                 return Err(Frame::err(format!(
                     "'{n}' is a server command, not a data command"
                 )))

@@ -77,6 +77,7 @@ static TABLE: &[CommandSpec] = &[
     c("expiretime", 2, RF, K1, Read, G::Generic, "7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
     c("flushall", -1, W, K0, Write, G::Server, "1.0.0", "Removes all keys from all databases."),
     c("flushdb", -1, W, K0, Write, G::Server, "1.0.0", "Remove all keys from the current database."),
+    c("function", -2, NONE, K0, Server, G::Scripting, "7.0.0", "A container for function commands."),
     c("get", 2, RF, K1, Read, G::Str, "1.0.0", "Returns the string value of a key."),
     c("getdel", 2, WF, K1, Write, G::Str, "6.2.0", "Returns the string value of a key after deleting the key."),
     c("getex", -2, WF, K1, Write, G::Str, "6.2.0", "Returns the string value of a key after setting its expiration time."),
@@ -166,6 +167,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         Group::Set => "@set",
         Group::Generic => "@keyspace",
         Group::Connection => "@connection",
+        Group::Scripting => "@scripting",
         Group::Server | Group::Cluster | Group::Sdr => "@admin",
     });
     if spec.group == Group::Server && spec.kind != Kind::Server {

@@ -15,6 +15,8 @@
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
+//! - [`config_params`]: Redis 7.0's CONFIG parameters the node stores and reports without
+//!   acting on them (a leaf table).
 //! - [`expiry`]: leader-driven active expiry through the log.
 //! - [`eviction`]: `maxmemory-policy` eviction decided by the proposing node, carried out as
 //!   `DEL` entries through the log; per-node access times for the LRU policies.
@@ -33,6 +35,7 @@
 //! ```
 
 pub mod cluster_cmds;
+pub mod config_params;
 pub mod eviction;
 pub mod expiry;
 pub mod fd_limit;

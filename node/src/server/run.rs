@@ -132,6 +132,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.unsafe_test_faults.ack_before_commit,
         ),
         evictor: Default::default(),
+        config_params: Default::default(),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {

@@ -57,6 +57,8 @@ pub struct Node {
     pub proposer: Proposer,
     /// `maxmemory-policy` eviction and the access times it uses.
     pub evictor: super::eviction::Evictor,
+    /// Redis parameters stored and reported only (`CONFIG SET save ""`, encodings, ...).
+    pub config_params: super::config_params::StoredParams,
     pub config: Config,
     pub settings: RwLock<Settings>,
     pub stats: Stats,
