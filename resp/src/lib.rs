@@ -1,4 +1,4 @@
-//! `sdr-resp`: the RESP2 wire protocol, shared by `sdr-node` (server side), `sdr-harness` and
+//! `sdr-resp`: the RESP2 and RESP3 wire protocol, shared by `sdr-node` (server side), `sdr-harness` and
 //! `sdr-loadgen` (client side). The harness depends on this crate, never on the node, so it
 //! stays a black-box client.
 //!
@@ -6,7 +6,8 @@
 //!
 //! - [`error_code`]: the error-reply contract — every code a node sends and its class
 //!   (no effect / unknown outcome / redirect), and [`error_code::classify`].
-//! - [`frame`]: [`Frame`], the value type; its encoder (never a CR/LF inside a simple string
+//! - [`frame`]: [`Frame`], the value type (RESP2 and RESP3), [`Protocol`]; its encoder (RESP3
+//!   native or downgraded to RESP2 as Redis 7 does) (never a CR/LF inside a simple string
 //!   or error), the error constructors, and [`encode_command`] for clients.
 //! - [`redirect`]: `-MOVED` / `-ASK` built and parsed once.
 //! - [`command`]: the streaming decoder of client commands with its [`Limits`], Redis's
@@ -24,6 +25,6 @@ pub mod reply;
 
 pub use command::{parse_i64, split_args, DecodeError, Decoder, Limits, RESERVE_AHEAD};
 pub use error_code::{classify, ErrorClass, ErrorCode};
-pub use frame::{encode_command, Frame};
+pub use frame::{encode_command, format_double, Frame, Protocol};
 pub use redirect::{Redirect, RedirectKind};
 pub use reply::{decode_frame, ReplyDecoder, ReplyLimits};

@@ -1,12 +1,20 @@
-//! The streaming decoder of replies (the client side of RESP2), used by the harness client,
-//! the load generator and the node's forward-to-leader link.
+//! The streaming decoder of replies (the client side of RESP2 and RESP3), used by the harness
+//! client, the load generator and the node's forward-to-leader link.
 //!
 //! [`ReplyDecoder::decode`] is resumable like the command decoder: a completed leaf (simple
-//! string, error, integer, bulk) is taken off the buffer at once, and the arrays it belongs to
-//! are kept on an explicit stack, so a reply that arrives in pieces is never re-parsed from its
-//! start, and nesting costs heap, not call stack. Every length read from the wire is checked
-//! against [`ReplyLimits`] before anything is sized from it: bulk and array lengths, the
-//! nesting depth, header lines, and the total of buffered plus already-decoded bytes.
+//! string, error, integer, bulk, and the RESP3 null, double, boolean, big number, verbatim
+//! string and blob error) is taken off the buffer at once, and the aggregates it belongs to
+//! (arrays, and RESP3 maps, sets, pushes and attributes) are kept on an explicit stack, so a
+//! reply that arrives in pieces is never re-parsed from its start, and nesting costs heap,
+//! not call stack. Every length read from the wire is checked against [`ReplyLimits`] before
+//! anything is sized from it: bulk and aggregate lengths (a map of N pairs counts as 2N
+//! elements), the nesting depth (every aggregate kind counts), header lines, and the total of
+//! buffered plus already-decoded bytes.
+//!
+//! RESP3 specifics: `_` decodes as [`Frame::Null`]; a blob error `!` as [`Frame::Error`]; an
+//! attribute (`|N`) is decoded under the same limits and dropped (the value after it is the
+//! reply, as the RESP3 spec lets a client that does not use attributes do); streamed strings
+//! and aggregates (`$?`, `*?`), which Redis never sends, are protocol errors.
 
 use bytes::{Buf, BytesMut};
 
@@ -43,11 +51,32 @@ impl Default for ReplyLimits {
     }
 }
 
-/// An array whose header has been read but not all its elements.
+/// Which aggregate an [`OpenArray`] is building.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AggKind {
+    Array,
+    Map,
+    Set,
+    Push,
+    /// Decoded and dropped (see the module docs).
+    Attribute,
+}
+
+/// An aggregate whose header has been read but not all its elements (a map or an
+/// attribute of N pairs waits for 2N).
 #[derive(Debug)]
 struct OpenArray {
+    kind: AggKind,
     remaining: usize,
     items: Vec<Frame>,
+}
+
+/// What the body after a `$`/`=`/`!` header becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlobKind {
+    Bulk,
+    Verbatim,
+    Error,
 }
 
 /// Resumable reply decoder for one connection. After an error the connection must be
@@ -57,8 +86,9 @@ pub struct ReplyDecoder {
     limits: ReplyLimits,
     /// Bytes at the front of the buffer already searched for a line terminator.
     scanned: usize,
-    /// Length of the bulk whose `$len\r\n` header has been consumed.
+    /// Length and kind of the blob whose `$len\r\n` (or `=` / `!`) header has been consumed.
     bulk_len: Option<usize>,
+    blob: Option<BlobKind>,
     stack: Vec<OpenArray>,
     /// Approximate bytes held in `stack`, counted against `max_total`.
     held: u64,
@@ -90,7 +120,22 @@ impl ReplyDecoder {
                     let b = buf.split_to(n).freeze();
                     buf.advance(2);
                     self.bulk_len = None;
-                    Frame::Bulk(b)
+                    match self.blob.take().unwrap_or(BlobKind::Bulk) {
+                        BlobKind::Bulk => Frame::Bulk(b),
+                        BlobKind::Error => Frame::Error(String::from_utf8_lossy(&b).into_owned()),
+                        BlobKind::Verbatim => {
+                            // The header checked n >= 4; the format is 3 bytes and a ':'.
+                            if b.get(3) != Some(&b':') {
+                                return Err(proto("invalid verbatim string format"));
+                            }
+                            let mut format = [0u8; 3];
+                            format.copy_from_slice(&b[..3]);
+                            Frame::Verbatim {
+                                format,
+                                text: b.slice(4..),
+                            }
+                        }
+                    }
                 }
                 None => {
                     let Some(&tag) = buf.first() else {
@@ -110,31 +155,68 @@ impl ReplyDecoder {
                         b':' => Some(Frame::Integer(
                             parse_i64(body).ok_or_else(|| proto("invalid integer"))?,
                         )),
-                        b'$' => {
+                        b'$' | b'=' | b'!' => {
                             let n = parse_i64(body).ok_or_else(|| proto("invalid bulk length"))?;
-                            if n == -1 {
+                            if n == -1 && tag == b'$' {
                                 Some(Frame::Null)
                             } else if n < 0 || n as u64 > self.limits.max_bulk_len {
                                 return Err(proto("invalid bulk length"));
+                            } else if tag == b'=' && n < 4 {
+                                return Err(proto("invalid verbatim string format"));
                             } else {
                                 self.bulk_len = Some(n as usize);
+                                self.blob = Some(match tag {
+                                    b'=' => BlobKind::Verbatim,
+                                    b'!' => BlobKind::Error,
+                                    _ => BlobKind::Bulk,
+                                });
                                 None
                             }
                         }
-                        b'*' => {
+                        b'_' if body.is_empty() => Some(Frame::Null),
+                        b'_' => return Err(proto("invalid null")),
+                        b'#' => match body {
+                            b"t" => Some(Frame::Boolean(true)),
+                            b"f" => Some(Frame::Boolean(false)),
+                            _ => return Err(proto("invalid boolean")),
+                        },
+                        b',' => Some(Frame::Double(
+                            parse_double(body).ok_or_else(|| proto("invalid double"))?,
+                        )),
+                        b'(' => {
+                            let digits = body.strip_prefix(b"-").unwrap_or(body);
+                            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                                return Err(proto("invalid big number"));
+                            }
+                            Some(Frame::BigNumber(text()))
+                        }
+                        b'*' | b'%' | b'~' | b'>' | b'|' => {
+                            let kind = match tag {
+                                b'*' => AggKind::Array,
+                                b'%' => AggKind::Map,
+                                b'~' => AggKind::Set,
+                                b'>' => AggKind::Push,
+                                _ => AggKind::Attribute,
+                            };
                             let n =
                                 parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
-                            if n == -1 {
+                            if n == -1 && kind == AggKind::Array {
                                 Some(Frame::NullArray)
                             } else if n < 0 || n as u64 > self.limits.max_array_len {
                                 return Err(proto("invalid multibulk length"));
                             } else if self.stack.len() >= self.limits.max_depth {
                                 return Err(proto("too deeply nested array"));
+                            } else if n == 0 && kind == AggKind::Attribute {
+                                buf.advance(cr + 2);
+                                self.scanned = 0;
+                                continue;
                             } else if n == 0 {
-                                Some(Frame::Array(Vec::new()))
+                                Some(close(kind, Vec::new()))
                             } else {
-                                let n = n as usize;
+                                let pairs = matches!(kind, AggKind::Map | AggKind::Attribute);
+                                let n = n as usize * if pairs { 2 } else { 1 };
                                 self.stack.push(OpenArray {
+                                    kind,
                                     remaining: n,
                                     items: Vec::with_capacity(n.min(1024)),
                                 });
@@ -176,8 +258,14 @@ impl ReplyDecoder {
             if top.remaining > 0 {
                 return None;
             }
-            let items = self.stack.pop().map(|a| a.items).unwrap_or_default();
-            value = Frame::Array(items);
+            let Some(done) = self.stack.pop() else {
+                return None;
+            };
+            if done.kind == AggKind::Attribute {
+                // Dropped: the next value takes its place in the parent.
+                return None;
+            }
+            value = close(done.kind, done.items);
         }
     }
 
@@ -202,13 +290,55 @@ impl ReplyDecoder {
     }
 }
 
+/// The frame of a completed aggregate (`items` of a map alternate keys and values).
+fn close(kind: AggKind, items: Vec<Frame>) -> Frame {
+    match kind {
+        AggKind::Array | AggKind::Attribute => Frame::Array(items),
+        AggKind::Set => Frame::Set(items),
+        AggKind::Push => Frame::Push(items),
+        AggKind::Map => {
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                pairs.push((k, v));
+            }
+            Frame::Map(pairs)
+        }
+    }
+}
+
+/// A RESP3 double: `inf`, `-inf`, `nan` or a decimal / exponent number.
+fn parse_double(body: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(body).ok()?;
+    match s {
+        "inf" | "+inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" | "-nan" => Some(f64::NAN),
+        _ if s.is_empty()
+            || s.bytes()
+                .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') =>
+        {
+            None
+        }
+        _ => s.parse().ok(),
+    }
+}
+
 /// Bytes a decoded value stands for, for the `max_total` account (arrays were counted as
 /// their elements were placed).
 fn held_size(f: &Frame) -> u64 {
     match f {
-        Frame::Simple(s) | Frame::Error(s) => s.len() as u64 + 3,
-        Frame::Bulk(b) => b.len() as u64 + 8,
-        Frame::Integer(_) | Frame::Null | Frame::NullArray | Frame::Array(_) => 8,
+        Frame::Simple(s) | Frame::Error(s) | Frame::BigNumber(s) => s.len() as u64 + 3,
+        Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => b.len() as u64 + 8,
+        Frame::Integer(_)
+        | Frame::Null
+        | Frame::NullArray
+        | Frame::Double(_)
+        | Frame::Boolean(_)
+        | Frame::Array(_)
+        | Frame::Map(_)
+        | Frame::Set(_)
+        | Frame::Push(_) => 8,
     }
 }
 
@@ -331,6 +461,145 @@ mod tests {
             let mut buf = BytesMut::from(&data[..]);
             while let Ok(Some(_)) = d.decode(&mut buf) {}
         }
+    }
+
+    fn arb_frame3() -> impl Strategy<Value = Frame> {
+        let text = "[a-zA-Z0-9 ]{0,12}";
+        let leaf = prop_oneof![
+            text.prop_map(Frame::Simple),
+            text.prop_map(|s| Frame::Error(format!("ERR {s}"))),
+            any::<i64>().prop_map(Frame::Integer),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|v| Frame::Bulk(Bytes::from(v))),
+            Just(Frame::Null),
+            any::<f64>()
+                .prop_filter("no NaN", |d| !d.is_nan())
+                .prop_map(Frame::Double),
+            any::<bool>().prop_map(Frame::Boolean),
+            "-?[1-9][0-9]{0,40}".prop_map(Frame::BigNumber),
+            proptest::collection::vec(any::<u8>(), 0..20).prop_map(|v| Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(v)
+            }),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Frame::Array),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Frame::Set),
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Frame::Push),
+                proptest::collection::vec((inner.clone(), inner), 0..4).prop_map(Frame::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Every RESP3 frame survives encode → decode, split at any byte.
+        #[test]
+        fn resp3_frames_split_anywhere(frame in arb_frame3()) {
+            let mut wire = BytesMut::new();
+            frame.encode_as(crate::Protocol::Resp3, &mut wire);
+            for split in 0..=wire.len() {
+                let mut d = ReplyDecoder::default();
+                let mut buf = BytesMut::from(&wire[..split]);
+                let first = d.decode(&mut buf).expect("valid prefix");
+                let got = match first {
+                    Some(f) => f,
+                    None => {
+                        buf.extend_from_slice(&wire[split..]);
+                        d.decode(&mut buf).expect("valid").expect("complete")
+                    }
+                };
+                prop_assert_eq!(&got, &frame);
+                prop_assert!(buf.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_every_resp3_type() {
+        let wire = b"%2\r\n+a\r\n:1\r\n$1\r\nb\r\n_\r\n~1\r\n#t\r\n,-1.5e3\r\n,inf\r\n\
+            (-12345678901234567890\r\n=8\r\ntxt:abcd\r\n>1\r\n#f\r\n!5\r\nERR x\r\n\
+            |1\r\n+key\r\n+val\r\n:7\r\n*2\r\n|0\r\n:1\r\n:2\r\n%0\r\n";
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut d = ReplyDecoder::default();
+        let mut got = Vec::new();
+        while let Some(f) = d.decode(&mut buf).expect("valid") {
+            got.push(f);
+        }
+        assert_eq!(
+            got,
+            vec![
+                Frame::Map(vec![
+                    (Frame::Simple("a".into()), Frame::Integer(1)),
+                    (Frame::bulk("b"), Frame::Null)
+                ]),
+                Frame::Set(vec![Frame::Boolean(true)]),
+                Frame::Double(-1500.0),
+                Frame::Double(f64::INFINITY),
+                Frame::BigNumber("-12345678901234567890".into()),
+                Frame::Verbatim {
+                    format: *b"txt",
+                    text: Bytes::from_static(b"abcd")
+                },
+                Frame::Push(vec![Frame::Boolean(false)]),
+                Frame::Error("ERR x".into()),
+                Frame::Integer(7),
+                Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)]),
+                Frame::Map(vec![]),
+            ]
+        );
+        for bad in [
+            &b"_x\r\n"[..],
+            b"#x\r\n",
+            b",abc\r\n",
+            b",\r\n",
+            b"(12a\r\n",
+            b"(\r\n",
+            b"=3\r\ntxt\r\n",
+            b"=5\r\ntxt-x\r\n",
+            b"%-1\r\n",
+            b"~-1\r\n",
+            b"$?\r\n",
+            b"%9223372036854775807\r\n",
+        ] {
+            let mut buf = BytesMut::from(bad);
+            assert!(
+                ReplyDecoder::default().decode(&mut buf).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn resp3_depth_and_sizes_are_bounded() {
+        for tag in [&b"%1\r\n:1\r\n"[..], b"~1\r\n", b">1\r\n", b"|1\r\n:1\r\n"] {
+            let wire = tag.repeat(10_000);
+            let mut buf = BytesMut::from(&wire[..]);
+            assert_eq!(
+                ReplyDecoder::default().decode(&mut buf),
+                Err(proto("too deeply nested array"))
+            );
+        }
+        let limits = ReplyLimits {
+            max_array_len: 3,
+            max_bulk_len: 10,
+            ..ReplyLimits::default()
+        };
+        let mut buf = BytesMut::from(&b"%4\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("invalid multibulk length"))
+        );
+        let mut buf = BytesMut::from(&b"=11\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("invalid bulk length"))
+        );
+        let mut buf = BytesMut::from(&b"!11\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("invalid bulk length"))
+        );
     }
 
     fn proto(msg: &str) -> DecodeError {
