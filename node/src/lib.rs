@@ -1,9 +1,9 @@
-//! `sdr-node`: a Redis-compatible (RESP2) key-value server whose every write is a Raft log entry.
+//! `sdr-node`: a Redis-compatible (RESP2 and RESP3) key-value server whose every write is a Raft log entry.
 //!
 //! Module map, in the order a command flows through them:
 //!
 //! - [`config`]: typed configuration (YAML file + CLI overrides), defaults, validation.
-//! - [`resp`]: the RESP2 wire protocol, re-exported from the `sdr-resp` crate — [`resp::Frame`],
+//! - [`resp`]: the RESP2/RESP3 wire protocol, re-exported from the `sdr-resp` crate — [`resp::Frame`],
 //!   the command and reply decoders with their limits, the encoder, the error-code contract
 //!   ([`resp::ErrorCode`]) and redirects.
 //! - [`errors`]: every server-layer error reply (routing, auth, write/read path, forwarding),

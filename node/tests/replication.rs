@@ -524,6 +524,45 @@ fn forward_to_leader_serves_clients_that_do_not_follow_moved() {
     );
     let v: String = cluster.leader_conn().get("fwd").unwrap();
     assert_eq!(v, "v1");
+
+    // A RESP3 client on a follower gets the leader's reply in RESP3 types (the link is
+    // switched to the client's protocol), and RESP2 nils keep their flavour after HELLO 2.
+    let () = cluster
+        .leader_conn()
+        .hset("fwd-h", "f", "v")
+        .map(|_: i64| ())
+        .unwrap();
+    let follower = cluster.node(followers[0]).port;
+    let pipeline = b"HELLO 3\r\nHGETALL fwd-h\r\nLPOP fwd-nokey 2\r\nHELLO 2\r\nLPOP fwd-nokey 2\r\nGET fwd-nokey\r\nHGETALL fwd-h\r\n";
+    let got = raw_until(follower, pipeline, b"*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    let hello_end = got.find("modules").expect("HELLO reply") + "modules\r\n*0\r\n".len();
+    assert!(got.starts_with("%7\r\n"), "{got:?}");
+    let rest = &got[hello_end..];
+    let after_hello3 = "%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n*14\r\n";
+    assert!(rest.starts_with(after_hello3), "{rest:?}");
+    assert!(
+        got.ends_with("*-1\r\n$-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"),
+        "{got:?}"
+    );
+}
+
+/// Sends `bytes` on a new connection to `port` and reads until the text ends with `end`
+/// (or 5 s pass).
+fn raw_until(port: u16, bytes: &[u8], end: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.write_all(bytes).unwrap();
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !got.ends_with(end) && std::time::Instant::now() < deadline {
+        let mut chunk = [0u8; 4096];
+        if let Ok(n) = s.read(&mut chunk) {
+            got.extend_from_slice(&chunk[..n]);
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn redis_py_cluster_client() {
     let script = format!(
         r#"
 import redis.cluster as rc
-# redis-py 8 defaults to RESP3; sdr speaks RESP2 (docs/commands.md).
+# RESP2 explicitly; tests/resp3.rs runs RedisCluster with its RESP3 default.
 c = rc.RedisCluster(host="127.0.0.1", port={port}, protocol=2)
 for i in range(100):
     assert c.set(f"py:{{i}}", i)

@@ -102,14 +102,8 @@ impl HashRead {
                         .collect(),
                 )
             }),
-            HashRead::GetAll(k) => get_hash(ks, k, now).map(|h| {
-                Frame::Array(
-                    h.into_iter()
-                        .flatten()
-                        .flat_map(|(f, v)| [bulk(f), bulk(v)])
-                        .collect(),
-                )
-            }),
+            HashRead::GetAll(k) => get_hash(ks, k, now)
+                .map(|h| Frame::map(h.into_iter().flatten().map(|(f, v)| (bulk(f), bulk(v))))),
             HashRead::Len(k) => {
                 get_hash(ks, k, now).map(|h| Frame::Integer(h.map_or(0, |h| h.len() as i64)))
             }
@@ -237,9 +231,9 @@ mod tests {
         assert_eq!(run(&mut ks, 0, &["hvals", "h"]), arr(&["3", "2", "4", "5"]));
         assert_eq!(
             run(&mut ks, 0, &["hgetall", "h"]),
-            arr(&["a", "3", "b", "2", "c", "4", "d", "5"])
+            map(&[("a", "3"), ("b", "2"), ("c", "4"), ("d", "5")])
         );
-        assert_eq!(run(&mut ks, 0, &["hgetall", "nokey"]), arr(&[]));
+        assert_eq!(run(&mut ks, 0, &["hgetall", "nokey"]), map(&[]));
         assert_eq!(run(&mut ks, 0, &["hstrlen", "h", "a"]), i(1));
         assert_eq!(run(&mut ks, 0, &["hsetnx", "h", "a", "x"]), i(0));
         assert_eq!(run(&mut ks, 0, &["hsetnx", "h", "e", "x"]), i(1));

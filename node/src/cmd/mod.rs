@@ -499,6 +499,16 @@ pub(crate) mod testutil {
     pub fn arr(items: &[&str]) -> Frame {
         Frame::Array(items.iter().map(Frame::bulk).collect())
     }
+
+    /// A RESP3 map of bulk strings (HGETALL's reply type).
+    pub fn map(pairs: &[(&str, &str)]) -> Frame {
+        Frame::map(pairs.iter().map(|(k, v)| (Frame::bulk(k), Frame::bulk(v))))
+    }
+
+    /// A RESP3 set of bulk strings (SMEMBERS's reply type).
+    pub fn set(items: &[&str]) -> Frame {
+        Frame::set(items.iter().map(Frame::bulk))
+    }
 }
 
 #[cfg(test)]

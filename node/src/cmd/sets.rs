@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::{bulk_array, reply, typed};
+use super::{bulk, reply, typed};
 use crate::keyspace::{own, Keyspace, Value};
 use crate::resp::Frame;
 
@@ -54,7 +54,9 @@ fn get_set<'a>(
 impl SetRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         reply(match self {
-            SetRead::Members(k) => get_set(ks, k, now).map(|s| bulk_array(s.into_iter().flatten())),
+            SetRead::Members(k) => {
+                get_set(ks, k, now).map(|s| Frame::set(s.into_iter().flatten().map(bulk)))
+            }
             SetRead::IsMember(k, m) => get_set(ks, k, now)
                 .map(|s| Frame::Integer(i64::from(s.is_some_and(|s| s.contains(m))))),
             SetRead::Card(k) => {
@@ -112,8 +114,8 @@ mod tests {
         let mut ks = Keyspace::new();
         assert_eq!(run(&mut ks, 0, &["sadd", "s", "b", "a", "b"]), i(2));
         assert_eq!(run(&mut ks, 0, &["sadd", "s", "c", "a"]), i(1));
-        assert_eq!(run(&mut ks, 0, &["smembers", "s"]), arr(&["a", "b", "c"]));
-        assert_eq!(run(&mut ks, 0, &["smembers", "nokey"]), arr(&[]));
+        assert_eq!(run(&mut ks, 0, &["smembers", "s"]), set(&["a", "b", "c"]));
+        assert_eq!(run(&mut ks, 0, &["smembers", "nokey"]), set(&[]));
         assert_eq!(run(&mut ks, 0, &["sismember", "s", "a"]), i(1));
         assert_eq!(run(&mut ks, 0, &["sismember", "s", "z"]), i(0));
         assert_eq!(run(&mut ks, 0, &["sismember", "nokey", "z"]), i(0));

@@ -187,7 +187,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
 /// A Redis 7 key-spec array derived from first/last/step.
 fn key_specs(spec: &CommandSpec) -> Frame {
     if spec.first_key <= 0 {
-        return Frame::Array(Vec::new());
+        return Frame::set([]);
     }
     let flags: &[&str] = match spec.kind {
         Kind::Write => &["RW", "UPDATE"],
@@ -198,30 +198,32 @@ fn key_specs(spec: &CommandSpec) -> Frame {
     } else {
         spec.last_key - spec.first_key
     };
-    Frame::Array(vec![Frame::Array(vec![
-        Frame::bulk("flags"),
-        Frame::Array(flags.iter().map(|f| simple(f)).collect()),
-        Frame::bulk("begin_search"),
-        Frame::Array(vec![
-            Frame::bulk("type"),
-            Frame::bulk("index"),
-            Frame::bulk("spec"),
-            Frame::Array(vec![Frame::bulk("index"), Frame::Integer(spec.first_key)]),
-        ]),
-        Frame::bulk("find_keys"),
-        Frame::Array(vec![
-            Frame::bulk("type"),
-            Frame::bulk("range"),
-            Frame::bulk("spec"),
-            Frame::Array(vec![
-                Frame::bulk("lastkey"),
-                Frame::Integer(lastkey),
-                Frame::bulk("keystep"),
-                Frame::Integer(spec.step),
-                Frame::bulk("limit"),
-                Frame::Integer(0),
+    Frame::set([Frame::str_map([
+        ("flags", Frame::set(flags.iter().map(|f| simple(f)))),
+        (
+            "begin_search",
+            Frame::str_map([
+                ("type", Frame::bulk("index")),
+                (
+                    "spec",
+                    Frame::str_map([("index", Frame::Integer(spec.first_key))]),
+                ),
             ]),
-        ]),
+        ),
+        (
+            "find_keys",
+            Frame::str_map([
+                ("type", Frame::bulk("range")),
+                (
+                    "spec",
+                    Frame::str_map([
+                        ("lastkey", Frame::Integer(lastkey)),
+                        ("keystep", Frame::Integer(spec.step)),
+                        ("limit", Frame::Integer(0)),
+                    ]),
+                ),
+            ]),
+        ),
     ])])
 }
 
@@ -231,26 +233,23 @@ pub fn info_entry(spec: &CommandSpec) -> Frame {
     Frame::Array(vec![
         Frame::bulk(spec.name),
         Frame::Integer(spec.arity),
-        Frame::Array(spec.flags.iter().map(|f| simple(f)).collect()),
+        Frame::set(spec.flags.iter().map(|f| simple(f))),
         Frame::Integer(spec.first_key),
         Frame::Integer(spec.last_key),
         Frame::Integer(spec.step),
-        Frame::Array(acl_categories(spec).into_iter().map(simple).collect()),
-        Frame::Array(Vec::new()),
+        Frame::set(acl_categories(spec).into_iter().map(simple)),
+        Frame::set([]),
         key_specs(spec),
-        Frame::Array(Vec::new()),
+        Frame::set([]),
     ])
 }
 
-/// One `COMMAND DOCS` value (a map as a flat array).
+/// One `COMMAND DOCS` value (a map; a flat array in RESP2).
 pub fn docs_entry(spec: &CommandSpec) -> Frame {
-    Frame::Array(vec![
-        Frame::bulk("summary"),
-        Frame::bulk(spec.summary),
-        Frame::bulk("since"),
-        Frame::bulk(spec.since),
-        Frame::bulk("group"),
-        Frame::bulk(spec.group.as_str()),
+    Frame::str_map([
+        ("summary", Frame::bulk(spec.summary)),
+        ("since", Frame::bulk(spec.since)),
+        ("group", Frame::bulk(spec.group.as_str())),
     ])
 }
 
@@ -329,7 +328,7 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
         }
         Frame::Array(
             args.iter()
-                .map(|n| lookup(n).map_or(Frame::NullArray, info_entry))
+                .map(|n| lookup(n).map_or(Frame::Null, info_entry))
                 .collect(),
         )
     } else if eq(sub, "docs") {
@@ -338,11 +337,10 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
         } else {
             args.iter().filter_map(|n| lookup(n)).collect()
         };
-        Frame::Array(
+        Frame::map(
             specs
                 .into_iter()
-                .flat_map(|s| [Frame::bulk(s.name), docs_entry(s)])
-                .collect(),
+                .map(|s| (Frame::bulk(s.name), docs_entry(s))),
         )
     } else if eq(sub, "getkeys") || eq(sub, "getkeysandflags") {
         if args.is_empty() {
@@ -373,10 +371,7 @@ pub fn command_reply(argv: &[Bytes]) -> Frame {
                         } else {
                             &["RO", "ACCESS"]
                         };
-                        Frame::Array(vec![
-                            k,
-                            Frame::Array(flags.iter().map(|f| simple(f)).collect()),
-                        ])
+                        Frame::Array(vec![k, Frame::set(flags.iter().map(|f| simple(f)))])
                     } else {
                         k
                     }
@@ -433,38 +428,32 @@ mod tests {
         let Frame::Array(info) = command_reply(&argv(&["COMMAND", "INFO", "get", "nosuch"])) else {
             panic!()
         };
-        assert_eq!(info[1], Frame::NullArray);
+        assert_eq!(info[1], Frame::Null);
         let Frame::Array(get) = &info[0] else {
             panic!()
         };
         assert_eq!(get.len(), 10);
         assert_eq!(get[0], Frame::bulk("get"));
         assert_eq!(get[1], Frame::Integer(2));
-        assert_eq!(
-            get[2],
-            Frame::Array(vec![simple("readonly"), simple("fast")])
-        );
+        assert_eq!(get[2], Frame::set([simple("readonly"), simple("fast")]));
         assert_eq!(
             &get[3..6],
             &[Frame::Integer(1), Frame::Integer(1), Frame::Integer(1)]
         );
-        let Frame::Array(docs) = command_reply(&argv(&["command", "docs"])) else {
+        let Frame::Map(docs) = command_reply(&argv(&["command", "docs"])) else {
             panic!()
         };
-        assert_eq!(docs.len() as i64, 2 * n);
+        assert_eq!(docs.len() as i64, n);
         assert_eq!(
             command_reply(&argv(&["command", "docs", "GET", "nosuch"])),
-            Frame::Array(vec![
-                Frame::bulk("get"),
-                Frame::Array(vec![
-                    Frame::bulk("summary"),
-                    Frame::bulk("Returns the string value of a key."),
-                    Frame::bulk("since"),
-                    Frame::bulk("1.0.0"),
-                    Frame::bulk("group"),
-                    Frame::bulk("string"),
+            Frame::str_map([(
+                "get",
+                Frame::str_map([
+                    ("summary", Frame::bulk("Returns the string value of a key.")),
+                    ("since", Frame::bulk("1.0.0")),
+                    ("group", Frame::bulk("string")),
                 ])
-            ])
+            )])
         );
     }
 

@@ -139,7 +139,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             let ok = views.iter().all(|v| v.leader.is_some());
             let st = service::status(&node.raft, &node.book, node.id).await;
             let known: usize = views.iter().map(|v| v.members.len()).sum();
-            Frame::bulk(format!(
+            Frame::verbatim_text(format!(
                 "cluster_enabled:1\r\ncluster_state:{}\r\ncluster_slots_assigned:{SLOTS}\r\ncluster_slots_ok:{SLOTS}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{known}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\nraft_leader_id:{}\r\nraft_role:{}\r\n",
                 if ok { "ok" } else { "fail" },
                 views.len(),
@@ -183,7 +183,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                     }
                 }
             }
-            Frame::bulk(out)
+            Frame::verbatim_text(out)
         }
         ("slots", 2) => {
             let mut out = Vec::new();

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::errors;
-use crate::resp::{encode_command, Frame, ReplyDecoder};
+use crate::resp::{encode_command, Frame, Protocol, ReplyDecoder};
 
 /// A session's link to the leader.
 #[derive(Default)]
@@ -29,12 +29,42 @@ struct Link {
     stream: TcpStream,
     buf: BytesMut,
     replies: ReplyDecoder,
+    /// The protocol negotiated on this link (RESP2 until a `HELLO 3` was sent on it).
+    protocol: Protocol,
 }
 
 impl Forwarder {
-    /// Sends `argv` to the leader at `addr` and returns its reply, within `timeout`.
-    pub async fn forward(&mut self, addr: &str, argv: &[Bytes], timeout: Duration) -> Frame {
-        match tokio::time::timeout(timeout, self.forward_inner(addr, argv)).await {
+    /// Sends `argv` to the leader at `addr` and returns its reply, within `timeout`. The link
+    /// is first switched (`HELLO 2|3`) to `protocol`, the client's, so the reply carries the
+    /// RESP3 types the leader would have sent the client (a map stays a map, a null keeps
+    /// its RESP2 flavour) and re-encoding it in that protocol reproduces the leader's bytes.
+    pub async fn forward(
+        &mut self,
+        addr: &str,
+        argv: &[Bytes],
+        protocol: Protocol,
+        timeout: Duration,
+    ) -> Frame {
+        let run = async {
+            // A new link starts in RESP2; an open one to another address will be replaced.
+            let link_protocol = match &self.conn {
+                Some(l) if l.addr == addr => l.protocol,
+                _ => Protocol::Resp2,
+            };
+            if link_protocol != protocol {
+                let v = Bytes::from(protocol.version().to_string());
+                let hello = [Bytes::from_static(b"HELLO"), v];
+                let reply = self.forward_inner(addr, &hello).await;
+                if reply.is_error() {
+                    return reply;
+                }
+                if let Some(l) = self.conn.as_mut() {
+                    l.protocol = protocol;
+                }
+            }
+            self.forward_inner(addr, argv).await
+        };
+        match tokio::time::timeout(timeout, run).await {
             Ok(f) => f,
             Err(_) => {
                 self.conn = None;
@@ -53,6 +83,7 @@ impl Forwarder {
                         stream: s,
                         buf: BytesMut::with_capacity(4096),
                         replies: ReplyDecoder::default(),
+                        protocol: Protocol::Resp2,
                     });
                 }
                 Err(e) => return errors::leader_unreachable(addr, e),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::cmd;
 use crate::config::{parse_bytes, MaxmemoryPolicy};
 use crate::errors;
-use crate::resp::{parse_i64, Frame};
+use crate::resp::{parse_i64, Frame, Protocol};
 
 use super::state::{Node, Session};
 
@@ -38,7 +38,7 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
         "hello" => hello(node, session, &argv[1..]),
         "client" => client(node, session, argv),
         "command" => cmd::command_reply(argv),
-        "info" => Frame::Bulk(Bytes::from(super::info::render(node, &argv[1..]).await)),
+        "info" => Frame::verbatim_text(super::info::render(node, &argv[1..]).await),
         "config" => config(node, argv),
         "function" => function(argv),
         "time" => {
@@ -102,28 +102,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, in Redis 7's order: the version is
+/// checked first (`NOPROTO` for anything but 2 or 3), then the options (SETNAME's name is
+/// validated while parsing), then AUTH, then the connection must be authenticated; only
+/// then are the name and the protocol set. The reply is a map (a flat array in RESP2), in
+/// the protocol just selected. Without a version the protocol stays as it is.
 fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
     let mut i = 0;
+    let mut version = None;
     if let Some(v) = args.first() {
         match parse_i64(v) {
-            Some(2) => {}
+            Some(2) => version = Some(Protocol::Resp2),
+            Some(3) => version = Some(Protocol::Resp3),
             Some(_) => return errors::noproto(),
             None => return Frame::err("Protocol version is not an integer or out of range"),
         }
         i = 1;
     }
     let mut setname = None;
+    let mut auth = None;
     while i < args.len() {
+        let more = args.len() - 1 - i;
         match lower(&args[i]).as_str() {
-            "auth" if i + 2 < args.len() => {
-                let reply = check_user(node, session, &args[i + 1], &args[i + 2]);
-                if reply.is_error() {
-                    return reply;
-                }
+            "auth" if more >= 2 => {
+                auth = Some((&args[i + 1], &args[i + 2]));
                 i += 3;
             }
-            "setname" if i + 1 < args.len() => {
-                setname = Some(String::from_utf8_lossy(&args[i + 1]).into_owned());
+            "setname" if more >= 1 => {
+                let name = String::from_utf8_lossy(&args[i + 1]).into_owned();
+                if let Err(e) = valid_client_name(&name) {
+                    return e;
+                }
+                setname = Some(name);
                 i += 2;
             }
             _ => {
@@ -134,43 +144,69 @@ fn hello(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
             }
         }
     }
+    if let Some((user, pass)) = auth {
+        let reply = check_user(node, session, user, pass);
+        if reply.is_error() {
+            return reply;
+        }
+    }
     if !session.authenticated {
         return errors::hello_noauth();
     }
-    if let Some(n) = setname {
-        node.with_clients(|c| {
-            if let Some(e) = c.get_mut(&session.id) {
+    if let Some(v) = version {
+        session.protocol = v;
+    }
+    let protocol = session.protocol;
+    node.with_clients(|c| {
+        if let Some(e) = c.get_mut(&session.id) {
+            if let Some(n) = setname {
                 e.name = n;
             }
-        });
-    }
-    Frame::Array(vec![
-        Frame::bulk("server"),
-        Frame::bulk("redis"),
-        Frame::bulk("version"),
-        Frame::bulk(super::info::REDIS_VERSION),
-        Frame::bulk("proto"),
-        Frame::Integer(2),
-        Frame::bulk("id"),
-        Frame::Integer(session.id as i64),
-        Frame::bulk("mode"),
-        Frame::bulk("standalone"),
-        Frame::bulk("role"),
-        Frame::bulk("master"),
-        Frame::bulk("modules"),
-        Frame::Array(vec![]),
+            e.protocol = protocol;
+        }
+    });
+    let mode = if node.config.cluster.is_some() {
+        "cluster"
+    } else {
+        "standalone"
+    };
+    let role = if node.raft.metrics().borrow().state.is_leader() {
+        "master"
+    } else {
+        "replica"
+    };
+    Frame::str_map([
+        ("server", Frame::bulk("redis")),
+        ("version", Frame::bulk(super::info::REDIS_VERSION)),
+        ("proto", Frame::Integer(protocol.version())),
+        ("id", Frame::Integer(session.id as i64)),
+        ("mode", Frame::bulk(mode)),
+        ("role", Frame::bulk(role)),
+        ("modules", Frame::Array(vec![])),
     ])
+}
+
+/// Redis's rule for client names (CLIENT SETNAME, HELLO SETNAME): printable ASCII, no spaces.
+fn valid_client_name(name: &str) -> Result<(), Frame> {
+    if name.bytes().any(|b| b <= b' ' || b > b'~') {
+        Err(Frame::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 fn client_line(node: &Node, id: u64) -> String {
     node.with_clients(|c| match c.get(&id) {
         Some(e) => format!(
-            "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+            "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
             e.addr,
             node.local_addr,
             e.name,
             e.connected_at.elapsed().as_secs(),
             if e.last_command.is_empty() { "NULL" } else { &e.last_command },
+            e.protocol.version(),
             e.lib_name,
             e.lib_ver
         ),
@@ -202,10 +238,8 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
         }
         ("setname", 3) => {
             let name = String::from_utf8_lossy(&argv[2]).into_owned();
-            if name.bytes().any(|b| b <= b' ' || b > b'~') {
-                return Frame::err(
-                    "Client names cannot contain spaces, newlines or special characters.",
-                );
+            if let Err(e) = valid_client_name(&name) {
+                return e;
             }
             node.with_clients(|c| {
                 if let Some(e) = c.get_mut(&session.id) {
@@ -246,11 +280,11 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
                 ))
             }
         }
-        ("info", 2) => Frame::bulk(client_line(node, session.id)),
+        ("info", 2) => Frame::verbatim_text(client_line(node, session.id)),
         ("list", 2) => {
             let ids: Vec<u64> = node.with_clients(|c| c.keys().copied().collect());
             let text: String = ids.into_iter().map(|id| client_line(node, id)).collect();
-            Frame::bulk(text)
+            Frame::verbatim_text(text)
         }
         ("help", 2) => Frame::Array(
             [
@@ -369,12 +403,11 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                     if crate::keyspace::glob_match(&pat.to_ascii_lowercase(), name.as_bytes())
                         && seen.insert(*name)
                     {
-                        out.push(Frame::bulk(name));
-                        out.push(Frame::bulk(value));
+                        out.push((Frame::bulk(name), Frame::bulk(value)));
                     }
                 }
             }
-            Frame::Array(out)
+            Frame::map(out)
         }
         "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
             let entries = config_entries(node);

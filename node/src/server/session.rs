@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use crate::clock;
 use crate::cmd::{self, Command, CommandSpec, Kind, ReadCommand};
 use crate::errors;
-use crate::resp::{Decoder, Frame, Limits};
+use crate::resp::{Decoder, Frame, Limits, Protocol};
 
 use super::proposer::ReplyRx;
 use super::read_barrier::ReadError;
@@ -87,6 +87,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         closing: false,
         readonly: false,
         forwarder: Default::default(),
+        protocol: Protocol::Resp2,
     };
     node.with_clients(|c| {
         c.insert(
@@ -98,6 +99,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 lib_ver: String::new(),
                 connected_at: Instant::now(),
                 last_command: String::new(),
+                protocol: Protocol::Resp2,
             },
         )
     });
@@ -124,7 +126,7 @@ async fn connection_loop(
     let mut decoder = Decoder::new(limits);
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut outbuf = BytesMut::with_capacity(16 * 1024);
-    let mut replies: Vec<Frame> = Vec::new();
+    let mut replies: Vec<(Protocol, Frame)> = Vec::new();
     let mut shutdown = node.shutdown_signal();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     loop {
@@ -185,7 +187,7 @@ async fn connection_loop(
         if let Some(e) = &protocol_error {
             Stats::add(&node.stats.protocol_errors, 1);
             tracing::debug!(client = session.id, error = %e, "protocol error; closing connection");
-            replies.push(e.to_frame());
+            replies.push((session.protocol, e.to_frame()));
         }
         if !write_replies(node, stream, &mut replies, &mut outbuf).await? {
             return Ok(());
@@ -209,12 +211,12 @@ pub const OUTPUT_FLUSH_BYTES: usize = 1024 * 1024;
 async fn write_replies(
     node: &Node,
     stream: &mut TcpStream,
-    replies: &mut Vec<Frame>,
+    replies: &mut Vec<(Protocol, Frame)>,
     outbuf: &mut BytesMut,
 ) -> std::io::Result<bool> {
     let hard = node.settings().output_limits.normal.hard;
-    for f in replies.drain(..) {
-        f.encode(outbuf);
+    for (protocol, f) in replies.drain(..) {
+        f.encode_as(protocol, outbuf);
         if hard > 0 && outbuf.len() as u64 > hard {
             tracing::info!(
                 bytes = outbuf.len(),
@@ -253,7 +255,7 @@ async fn execute_batch(
     node: &Arc<Node>,
     session: &mut Session,
     batch: Vec<Vec<Bytes>>,
-    out: &mut Vec<Frame>,
+    out: &mut Vec<(Protocol, Frame)>,
 ) {
     Stats::add(&node.stats.commands_processed, batch.len() as u64);
     let timeout = node.request_timeout();
@@ -271,6 +273,11 @@ async fn execute_batch(
         Ok(k) => k.len(),
         Err(p) => p.into_inner().len(),
     });
+    // Replies are encoded after the whole batch ran, each in the protocol in force when its
+    // command ran: the protocol at the start, then (slot index, protocol) for every HELLO that
+    // switched it (HELLO's own reply is in the new protocol, as in Redis).
+    let start_protocol = session.protocol;
+    let mut switches: Vec<(usize, Protocol)> = Vec::new();
 
     if let Some(last) = batch.last().and_then(|a| a.first()) {
         // Allocates only when the command name changes (benchmarks repeat one command).
@@ -328,10 +335,12 @@ async fn execute_batch(
                         .is_some_and(|c| c.forward_to_leader);
                     let reply = if forward {
                         // Inline, in command order: on a follower nothing else of this batch
-                        // is pending locally except already-answered server commands.
+                        // is pending locally except already-answered server commands. The
+                        // link speaks the client's protocol, so the leader's reply has the
+                        // types it would have sent the client directly.
                         session
                             .forwarder
-                            .forward(&addr, &argv, node.request_timeout())
+                            .forward(&addr, &argv, session.protocol, node.request_timeout())
                             .await
                     } else {
                         errors::moved(slot, &addr)
@@ -345,7 +354,11 @@ async fn execute_batch(
             Kind::Server => {
                 // Earlier writes are submitted before a server command runs.
                 flush_run(node, &mut run, &mut slots);
+                let before = session.protocol;
                 let reply = super::server_cmds::execute(node, session, &argv).await;
+                if session.protocol != before {
+                    switches.push((slots.len(), session.protocol));
+                }
                 slots.push(ReplySlot::Done(reply));
             }
             // Dispatched on how the command parsed, so the read path can only be handed a
@@ -420,10 +433,16 @@ async fn execute_batch(
     }
     flush_run(node, &mut run, &mut slots);
     resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
-    for slot in slots {
+    let mut protocol = start_protocol;
+    let mut switches = switches.into_iter().peekable();
+    for (i, slot) in slots.into_iter().enumerate() {
+        while let Some(&(_, p)) = switches.peek().filter(|(at, _)| *at == i) {
+            protocol = p;
+            switches.next();
+        }
         match slot {
-            ReplySlot::Done(f) => out.push(f),
-            ReplySlot::DoneRun(frames) => out.extend(frames),
+            ReplySlot::Done(f) => out.push((protocol, f)),
+            ReplySlot::DoneRun(frames) => out.extend(frames.into_iter().map(|f| (protocol, f))),
             ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }

@@ -16,6 +16,7 @@ use crate::cluster::topology::Topology;
 use crate::config::Config;
 use crate::keyspace::SharedKeyspace;
 use crate::raft::Raft;
+use crate::resp::Protocol;
 
 use super::forward::Forwarder;
 use super::proposer::Proposer;
@@ -46,6 +47,8 @@ pub struct ClientEntry {
     pub lib_ver: String,
     pub connected_at: Instant,
     pub last_command: String,
+    /// The connection's protocol (`resp=` in CLIENT LIST), kept in step with the session's.
+    pub protocol: Protocol,
 }
 
 /// Shared state of a running node, handed to every session.
@@ -131,4 +134,6 @@ pub struct Session {
     pub readonly: bool,
     /// Link to the leader for `forward-to-leader`.
     pub forwarder: Forwarder,
+    /// RESP2 until `HELLO 3`; every reply of the connection is encoded in it.
+    pub protocol: Protocol,
 }
