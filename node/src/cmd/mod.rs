@@ -61,6 +61,8 @@ pub enum Group {
     Cluster,
     /// FUNCTION (served by the server layer; see docs/commands.md for what exists).
     Scripting,
+    /// MULTI/EXEC/DISCARD/WATCH/UNWATCH (served by the session).
+    Transactions,
     /// sdr's own commands (IDEMPOTENT).
     Sdr,
 }
@@ -78,6 +80,7 @@ impl Group {
             Group::Connection => "connection",
             Group::Cluster => "cluster",
             Group::Scripting => "scripting",
+            Group::Transactions => "transactions",
             Group::Sdr => "sdr",
         }
     }
@@ -306,7 +309,7 @@ impl Command {
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
-            Group::Connection | Group::Cluster | Group::Scripting => {
+            Group::Connection | Group::Cluster | Group::Scripting | Group::Transactions => {
                 return Err(Frame::err(format!(
                     "'{n}' is a server command, not a data command"
                 )))
@@ -378,12 +381,46 @@ impl WriteCommand {
 }
 
 /// Parses and applies `argv` at stamped time `now_ms` (the state machine's apply path); parse
-/// errors become the reply.
+/// errors become the reply. Each call is one write for WATCH versions.
 pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
+    ks.begin_write();
     match Command::parse(argv) {
         Ok(cmd) => cmd.apply(ks, now_ms),
         Err(f) => f,
     }
+}
+
+/// Applies a MULTI/EXEC transaction (`Request::Transaction`): nothing, with the nil-array
+/// reply, if a watched key changed; otherwise every command in order, replies as an array.
+/// Reads inside run against the state the earlier commands of the transaction left.
+pub fn apply_transaction(
+    ks: &mut Keyspace,
+    watches: &[(Bytes, u64, bool)],
+    cmds: &[Vec<Bytes>],
+    now_ms: u64,
+) -> Frame {
+    if ks.watch_broken(watches, now_ms) {
+        return Frame::NullArray;
+    }
+    Frame::Array(
+        cmds.iter()
+            .map(|argv| apply_argv(ks, argv, now_ms))
+            .collect(),
+    )
+}
+
+/// Runs a read-only transaction against `ks` (the read path): the same rules as
+/// [`apply_transaction`], every command a read.
+pub fn read_transaction(
+    ks: &Keyspace,
+    watches: &[(Bytes, u64, bool)],
+    cmds: &[ReadCommand],
+    now_ms: u64,
+) -> Frame {
+    if ks.watch_broken(watches, now_ms) {
+        return Frame::NullArray;
+    }
+    Frame::Array(cmds.iter().map(|c| c.read(ks, now_ms)).collect())
 }
 
 // ---- helpers shared by the families ----

@@ -27,6 +27,8 @@ const NOAUTH: &[&str] = &[
     "allow_busy",
 ];
 const NONE: &[&str] = &[];
+const TX: &[&str] = &["noscript", "loading", "stale", "skip_slowlog"];
+const TX_FAST: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 
 #[allow(clippy::too_many_arguments)]
 const fn c(
@@ -70,7 +72,9 @@ static TABLE: &[CommandSpec] = &[
     c("decr", 2, WDF, K1, Write, G::Str, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
     c("decrby", 3, WDF, K1, Write, G::Str, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
     c("del", -2, W, KALL, Write, G::Generic, "1.0.0", "Deletes one or more keys."),
+    c("discard", 1, TX_FAST, K0, Server, G::Transactions, "2.0.0", "Discards a transaction."),
     c("echo", 2, FAST, K0, Server, G::Connection, "1.0.0", "Returns the given string."),
+    c("exec", 1, TX, K0, Server, G::Transactions, "1.2.0", "Executes all commands in a transaction."),
     c("exists", -2, RF, KALL, Read, G::Generic, "3.0.3", "Determines whether one or more keys exist."),
     c("expire", -3, WF, K1, Write, G::Generic, "1.0.0", "Sets the expiration time of a key in seconds."),
     c("expireat", -3, WF, K1, Write, G::Generic, "1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
@@ -111,6 +115,7 @@ static TABLE: &[CommandSpec] = &[
     c("mget", -2, RF, KALL, Read, G::Str, "1.0.0", "Atomically returns the string values of one or more keys."),
     c("mset", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
     c("msetnx", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
+    c("multi", 1, TX_FAST, K0, Server, G::Transactions, "1.2.0", "Starts a transaction."),
     c("persist", 2, WF, K1, Write, G::Generic, "2.2.0", "Removes the expiration time of a key."),
     c("pexpire", -3, WF, K1, Write, G::Generic, "2.6.0", "Sets the expiration time of a key in milliseconds."),
     c("pexpireat", -3, WF, K1, Write, G::Generic, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
@@ -141,6 +146,8 @@ static TABLE: &[CommandSpec] = &[
     c("ttl", 2, RF, K1, Read, G::Generic, "1.0.0", "Returns the expiration time in seconds of a key."),
     c("type", 2, RF, K1, Read, G::Generic, "1.0.0", "Determines the type of value stored at a key."),
     c("unlink", -2, WF, KALL, Write, G::Generic, "4.0.0", "Asynchronously deletes one or more keys."),
+    c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
+    c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
 ];
 
 /// Every command the node serves, sorted by name.
@@ -168,6 +175,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         Group::Generic => "@keyspace",
         Group::Connection => "@connection",
         Group::Scripting => "@scripting",
+        Group::Transactions => "@transaction",
         Group::Server | Group::Cluster | Group::Sdr => "@admin",
     });
     if spec.group == Group::Server && spec.kind != Kind::Server {

@@ -76,8 +76,10 @@ pub fn encode(ks: &Keyspace, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
-    put_varint(out, ks.raw_len() as u64);
-    for (key, e) in ks.raw_entries() {
+    let versions = ks.versions_record();
+    put_varint(out, (ks.raw_len() + usize::from(versions.is_some())) as u64);
+    let extra = versions.as_ref().map(|(k, e)| (k, e));
+    for (key, e) in ks.raw_entries().chain(extra) {
         let ty = match &e.value {
             Value::Str(_) => TAG_STR,
             Value::List(_) => TAG_LIST,

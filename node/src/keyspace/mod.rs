@@ -4,6 +4,8 @@
 //! - [`codec`]: the binary snapshot encoding of a whole keyspace.
 //! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
 //!   deadline, cost of a key).
+//! - [`versions`]: per-key modification versions for WATCH (touched by every mutation here,
+//!   carried by snapshots as a reserved record).
 //!
 //! # Layout and why
 //!
@@ -25,6 +27,7 @@
 
 pub mod codec;
 pub mod sampling;
+pub mod versions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -110,6 +113,8 @@ pub struct Keyspace {
     /// or an NTP step back cannot make an expired key alive again. Carried by snapshots as
     /// the reserved record [`CLOCK_KEY`].
     clock_floor: u64,
+    /// WATCH versions: every mutation below touches the keys it changes.
+    versions: versions::Versions,
 }
 
 /// Prefix of every key the node reserves (dedup records, the time floor): user commands
@@ -127,12 +132,15 @@ pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
 /// dedup records (the indexes and the memory estimate are derived data).
 impl PartialEq for Keyspace {
     fn eq(&self, other: &Self) -> bool {
-        self.map == other.map && self.records_len() == other.records_len() && {
-            match (&self.records, &other.records) {
-                (Some(a), Some(b)) => a.map == b.map,
-                _ => true,
+        self.map == other.map
+            && self.versions == other.versions
+            && self.records_len() == other.records_len()
+            && {
+                match (&self.records, &other.records) {
+                    (Some(a), Some(b)) => a.map == b.map,
+                    _ => true,
+                }
             }
-        }
     }
 }
 impl Eq for Keyspace {}
@@ -240,8 +248,35 @@ impl Keyspace {
         r.remove_expired(&old, now_ms);
     }
 
-    /// Removes every user key (FLUSHDB/FLUSHALL); dedup records stay.
+    /// The WATCH version table.
+    pub fn versions(&self) -> &versions::Versions {
+        &self.versions
+    }
+
+    /// Starts one write command (state machine apply): the keys it modifies get a new
+    /// version.
+    pub fn begin_write(&mut self) {
+        self.versions.begin_write();
+    }
+
+    /// True if any watched `(key, seq, existed)` was modified after `seq`, or its existence
+    /// at `now_ms` differs from what WATCH saw (see [`versions`]). Deterministic.
+    pub fn watch_broken(&self, watches: &[(Bytes, u64, bool)], now_ms: u64) -> bool {
+        watches.iter().any(|(k, seen, existed)| {
+            self.versions.changed_since(k, *seen) || self.contains(k, now_ms) != *existed
+        })
+    }
+
+    /// Removes every user key (FLUSHDB/FLUSHALL); dedup records stay. Every key counts as
+    /// modified for WATCH.
     pub fn clear(&mut self) {
+        if self.map.len() <= versions::MAX_TRACKED {
+            for k in self.map.keys() {
+                self.versions.touch(k);
+            }
+        } else {
+            self.versions.touch_all();
+        }
         self.map.clear();
         self.order.clear();
         self.expiries.clear();
@@ -289,6 +324,13 @@ impl Keyspace {
 
     /// Removes `key` whatever its deadline; returns the entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.remove_untracked(key)?;
+        self.versions.touch(key);
+        Some(e)
+    }
+
+    /// [`Keyspace::remove`] without a WATCH touch (snapshot restore).
+    fn remove_untracked(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, e) = self.map.remove_entry(key)?;
         self.mem = self.mem.saturating_sub(entry_cost(&k, &e));
         if let Some(d) = e.expire_at {
@@ -332,6 +374,7 @@ impl Keyspace {
         if let Some(e) = self.map.get_mut(key) {
             e.expire_at = expire_at;
         }
+        self.versions.touch(key);
         true
     }
 
@@ -356,6 +399,7 @@ impl Keyspace {
             self.order.insert((scan_hash(key), key.clone()));
             self.map.insert(key.clone(), entry);
         }
+        self.versions.touch(key);
         let e = self.map.get_mut(&key[..])?;
         let before = e.value.approx_bytes();
         let r = f(&mut e.value);
@@ -459,6 +503,14 @@ impl Keyspace {
     /// Inserts an entry as stored, expired or not (snapshot restore). A [`RECORD_PREFIX`] key
     /// goes to the dedup records (older snapshots kept them among the user keys).
     pub(crate) fn insert_raw(&mut self, key: Bytes, entry: Entry) {
+        if key[..] == *versions::VERSIONS_KEY {
+            if let Value::Str(v) = &entry.value {
+                if let Some(v) = versions::Versions::decode(v) {
+                    self.versions = v;
+                }
+            }
+            return;
+        }
         if key[..] == *CLOCK_KEY {
             if let Value::Str(v) = &entry.value {
                 if let Ok(b) = <[u8; 8]>::try_from(&v[..]) {
@@ -475,8 +527,20 @@ impl Keyspace {
         self.insert_raw_user(key, entry);
     }
 
+    /// The WATCH version table as a snapshot record (`None` before the first write).
+    pub(crate) fn versions_record(&self) -> Option<(Bytes, Entry)> {
+        if self.versions.is_empty() {
+            return None;
+        }
+        let entry = Entry {
+            value: Value::Str(Bytes::from(self.versions.encode())),
+            expire_at: None,
+        };
+        Some((Bytes::from_static(versions::VERSIONS_KEY), entry))
+    }
+
     fn insert_raw_user(&mut self, key: Bytes, entry: Entry) {
-        self.remove(&key);
+        self.remove_untracked(&key);
         self.mem += entry_cost(&key, &entry);
         if let Some(d) = entry.expire_at {
             self.expiries.insert((d, key.clone()));

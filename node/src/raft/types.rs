@@ -38,6 +38,16 @@ pub enum Request {
     /// Leader-driven active expiry: remove each listed key whose deadline is `<= now_ms` at apply
     /// time (a key rewritten since the leader sampled it is left alone).
     Expire { now_ms: u64, keys: Vec<Bytes> },
+    /// A MULTI/EXEC transaction: applied atomically (one entry, under one keyspace lock) iff
+    /// no watched `(key, version seen, existed)` changed (`Keyspace::watch_broken`); then
+    /// every command runs in order and the reply is their array (runtime errors are elements;
+    /// the other commands still apply). A broken watch applies nothing and replies with the
+    /// nil array. Appended last so the tags of older entries are unchanged.
+    Transaction {
+        now_ms: u64,
+        watches: Vec<(Bytes, u64, bool)>,
+        cmds: Vec<Vec<Bytes>>,
+    },
 }
 
 /// The reply to a client, produced by applying the entry: the command's reply for `Command`, an
@@ -62,6 +72,9 @@ impl std::fmt::Display for Request {
             }
             Request::Batch { cmds, .. } => write!(f, "batch of {} commands", cmds.len()),
             Request::Expire { keys, .. } => write!(f, "expire {} keys", keys.len()),
+            Request::Transaction { cmds, .. } => {
+                write!(f, "transaction of {} commands", cmds.len())
+            }
         }
     }
 }

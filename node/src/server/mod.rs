@@ -12,6 +12,8 @@
 //! - [`read_barrier`]: linearizable reads; concurrent readers share one leadership confirmation.
 //! - [`server_cmds`]: commands answered by the server itself (PING, AUTH, HELLO, CLIENT, CONFIG,
 //!   INFO, TIME, ...).
+//! - [`transaction`]: MULTI/EXEC/DISCARD/WATCH/UNWATCH — one log entry per EXEC, WATCH by
+//!   the replicated per-key versions.
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
@@ -26,7 +28,7 @@
 //! Imports form a line from `run` down to `state`; a module uses only modules below it:
 //!
 //! ```text
-//! run ─▶ session ─▶ server_cmds ─▶ cluster_cmds, info
+//! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, info
 //!  │        │  └──▶ forward, read_barrier, write_path
 //!  └──▶ expiry ─────────┐
 //!                       ▼
@@ -48,6 +50,7 @@ pub mod server_cmds;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod transaction;
 pub mod write_path;
 
 pub use run::run;

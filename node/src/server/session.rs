@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clock;
-use crate::cmd::{self, Command, CommandSpec, Kind, ReadCommand};
+use crate::cmd::{self, Command, CommandSpec, Group, Kind, ReadCommand};
 use crate::errors;
 use crate::resp::{Decoder, Frame, Limits, Protocol};
 
@@ -88,6 +88,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         readonly: false,
         forwarder: Default::default(),
         protocol: Protocol::Resp2,
+        multi: None,
+        watches: Vec::new(),
     };
     node.with_clients(|c| {
         c.insert(
@@ -297,6 +299,12 @@ async fn execute_batch(
             break;
         }
         let Some(name) = argv.first() else { continue };
+        if session.multi.is_some() && session.authenticated {
+            if let Some(reply) = queue_in_multi(node, session, &argv) {
+                push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
+                continue;
+            }
+        }
         let Some(spec) = cmd::lookup(name) else {
             push_slot(
                 node,
@@ -350,7 +358,31 @@ async fn execute_batch(
                 }
             }
         }
+        if spec.group == Group::Transactions && spec.name == "watch" {
+            // WATCH is keyed: routed like a read (MOVED/CROSSSLOT), never forwarded.
+            match route(node, spec, &argv, false) {
+                None => {}
+                Some(Route::Reply(f)) => {
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(f));
+                    continue;
+                }
+                Some(Route::ToLeader { slot, addr }) => {
+                    let reply = errors::moved(slot, &addr);
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
+                    continue;
+                }
+            }
+        }
         match spec.kind {
+            Kind::Server if spec.group == Group::Transactions => {
+                // EXEC and WATCH see every earlier command of the batch applied.
+                flush_run(node, &mut run, &mut slots);
+                resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+                has_pending_read = false;
+                let reply = super::transaction::execute(node, session, &argv).await;
+                slots.push(ReplySlot::Done(reply));
+                resolved = slots.len();
+            }
             Kind::Server => {
                 // Earlier writes are submitted before a server command runs.
                 flush_run(node, &mut run, &mut slots);
@@ -446,6 +478,39 @@ async fn execute_batch(
             ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }
+}
+
+/// Inside MULTI: queue `argv` (`+QUEUED`) after Redis's queue-time checks — unknown command,
+/// arity, and cluster routing (`-MOVED`/`-CROSSSLOT` here, also on a follower with
+/// `forward-to-leader`) — each of which is answered and marks the transaction for EXECABORT.
+/// `None` for the commands that run at once (EXEC, DISCARD, MULTI, WATCH, QUIT).
+fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<Frame> {
+    use super::transaction as tx;
+    let Some(spec) = cmd::lookup(&argv[0]) else {
+        tx::flag(session);
+        return Some(cmd::unknown_command(argv));
+    };
+    if tx::runs_inside_multi(spec.name) {
+        return None;
+    }
+    if let Err(e) = cmd::check_arity(spec, argv) {
+        tx::flag(session);
+        return Some(e);
+    }
+    if spec.kind != Kind::Server {
+        match route(node, spec, argv, false) {
+            None => {}
+            Some(Route::Reply(f)) => {
+                tx::flag(session);
+                return Some(f);
+            }
+            Some(Route::ToLeader { slot, addr }) => {
+                tx::flag(session);
+                return Some(errors::moved(slot, &addr));
+            }
+        }
+    }
+    Some(tx::queue(session, argv.to_vec()))
 }
 
 /// `maxmemory`: a command that may grow memory (Redis's `denyoom`) when the keyspace's memory

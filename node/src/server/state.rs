@@ -136,4 +136,8 @@ pub struct Session {
     pub forwarder: Forwarder,
     /// RESP2 until `HELLO 3`; every reply of the connection is encoded in it.
     pub protocol: Protocol,
+    /// The transaction being queued (MULTI ... EXEC), if any.
+    pub multi: Option<super::transaction::Multi>,
+    /// WATCHed keys: (key, version seen, existed), sent with EXEC.
+    pub watches: Vec<(bytes::Bytes, u64, bool)>,
 }

@@ -40,6 +40,9 @@ const REQUEST_EXPIRE: u8 = 2;
 /// `Request::Batch`: varint command count, then per command a varint argument count and the
 /// arguments as length-prefixed bytes.
 const REQUEST_BATCH: u8 = 3;
+/// `Request::Transaction`: varint watch count, per watch the key as bytes, its seen version
+/// (u64le) and a u8 existed flag (0/1); then the commands as in `Request::Batch`.
+const REQUEST_TRANSACTION: u8 = 4;
 
 /// A decoding failure. Offsets are relative to the start of the slice given to `decode_*`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,12 +155,38 @@ fn put_request(out: &mut Vec<u8>, r: &Request) {
             }
             return;
         }
+        Request::Transaction {
+            now_ms,
+            watches,
+            cmds,
+        } => {
+            put_u8(out, REQUEST_TRANSACTION);
+            put_u64(out, *now_ms);
+            put_varint(out, watches.len() as u64);
+            for (key, seen, existed) in watches {
+                put_bytes(out, key);
+                put_u64(out, *seen);
+                put_u8(out, u8::from(*existed));
+            }
+            put_cmds(out, cmds);
+            return;
+        }
     };
     put_u8(out, tag);
     put_u64(out, *now_ms);
     put_varint(out, items.len() as u64);
     for item in items {
         put_bytes(out, item);
+    }
+}
+
+fn put_cmds(out: &mut Vec<u8>, cmds: &[Vec<Bytes>]) {
+    put_varint(out, cmds.len() as u64);
+    for argv in cmds {
+        put_varint(out, argv.len() as u64);
+        for arg in argv {
+            put_bytes(out, arg);
+        }
     }
 }
 
@@ -377,6 +406,42 @@ impl<'a> Reader<'a> {
                 cmds.push(argv);
             }
             return Ok(Request::Batch { now_ms, cmds });
+        }
+        if tag == REQUEST_TRANSACTION {
+            // Each watch costs at least 1 + 8 + 1 bytes.
+            let w = self.count("transaction watch count", 10)?;
+            let mut watches = Vec::with_capacity(w);
+            for _ in 0..w {
+                let key = Bytes::copy_from_slice(self.bytes("watched key")?);
+                let seen = self.u64("watched version")?;
+                let existed = match self.u8("watched existence")? {
+                    0 => false,
+                    1 => true,
+                    tag => {
+                        return Err(CodecError::InvalidTag {
+                            what: "watched existence",
+                            tag,
+                            offset: self.pos() - 1,
+                        })
+                    }
+                };
+                watches.push((key, seen, existed));
+            }
+            let n = self.count("transaction command count", 1)?;
+            let mut cmds = Vec::with_capacity(n);
+            for _ in 0..n {
+                let argc = self.count("transaction argument count", 1)?;
+                let mut argv = Vec::with_capacity(argc);
+                for _ in 0..argc {
+                    argv.push(Bytes::copy_from_slice(self.bytes("transaction argument")?));
+                }
+                cmds.push(argv);
+            }
+            return Ok(Request::Transaction {
+                now_ms,
+                watches,
+                cmds,
+            });
         }
         // Each item costs at least its 1-byte length.
         let n = self.count("request item count", 1)?;

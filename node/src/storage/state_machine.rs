@@ -177,8 +177,17 @@ impl StateMachineStore {
                 }
                 EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
                     let now = ks.advance_clock(now_ms);
+                    ks.begin_write();
                     ks.remove_expired(&keys, now);
                     Frame::ok()
+                }
+                EntryPayload::Normal(Request::Transaction {
+                    now_ms,
+                    watches,
+                    cmds,
+                }) => {
+                    let now = ks.advance_clock(now_ms);
+                    crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now)
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {

@@ -1,0 +1,240 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH, as Redis 7 (docs/commands.md, "Transactions").
+//!
+//! The session queues commands between MULTI and EXEC (queue-time checks — unknown command,
+//! arity, cluster routing — are made by the session, which calls [`flag`] on an error).
+//! EXEC turns the queued data commands into ONE `Request::Transaction` log entry carrying the
+//! `(key, version seen, existed)` of every watched key; the state machine applies all of it
+//! atomically, or nothing when a watched key changed (`Keyspace::watch_broken`), on every
+//! replica alike. A transaction of reads only takes the read path: one linearizable-read
+//! barrier, then every command under one keyspace read lock. Server commands queued in the
+//! transaction (PING, CLIENT, ...) run after the data commands, their replies at their
+//! positions.
+//!
+//! WATCH reads the version table through the read path (barrier, then one read lock), so the
+//! versions it records are those of a committed state, and EXEC's check runs at apply time
+//! against the replicated table: exact across failover.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::clock;
+use crate::cmd::{self, Command, Kind};
+use crate::errors;
+use crate::raft::Request;
+use crate::resp::{ErrorCode, Frame};
+
+use super::read_barrier::ReadError;
+use super::state::{Node, Session};
+use super::write_path;
+
+/// A transaction being queued (between MULTI and EXEC).
+#[derive(Debug, Default)]
+pub struct Multi {
+    /// Queued commands, in order.
+    pub cmds: Vec<Vec<Bytes>>,
+    /// A queue-time error happened: EXEC answers `EXECABORT`.
+    pub errored: bool,
+}
+
+/// Commands that run at once inside MULTI instead of being queued (Redis's list).
+pub fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit")
+}
+
+/// Marks the session's transaction as failed at queue time (EXEC will answer EXECABORT).
+pub fn flag(session: &mut Session) {
+    if let Some(m) = session.multi.as_mut() {
+        m.errored = true;
+    }
+}
+
+/// `+QUEUED`, after queueing `argv`.
+pub fn queue(session: &mut Session, argv: Vec<Bytes>) -> Frame {
+    if let Some(m) = session.multi.as_mut() {
+        m.cmds.push(argv);
+    }
+    Frame::Simple("QUEUED".into())
+}
+
+/// Runs MULTI, EXEC, DISCARD, WATCH or UNWATCH (arity checked; for WATCH the session has
+/// already routed the keys here).
+pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) -> Frame {
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    match name.as_str() {
+        "multi" => {
+            if session.multi.is_some() {
+                return Frame::err("MULTI calls can not be nested");
+            }
+            session.multi = Some(Multi::default());
+            Frame::ok()
+        }
+        "discard" => {
+            if session.multi.take().is_none() {
+                return Frame::err("DISCARD without MULTI");
+            }
+            session.watches.clear();
+            Frame::ok()
+        }
+        "unwatch" => {
+            session.watches.clear();
+            Frame::ok()
+        }
+        "watch" => {
+            if session.multi.is_some() {
+                return Frame::err("WATCH inside MULTI is not allowed");
+            }
+            watch(node, session, &argv[1..]).await
+        }
+        "exec" => {
+            let Some(multi) = session.multi.take() else {
+                return Frame::err("EXEC without MULTI");
+            };
+            let watches = std::mem::take(&mut session.watches);
+            if multi.errored {
+                return Frame::error(
+                    ErrorCode::ExecAbort,
+                    "Transaction discarded because of previous errors.",
+                );
+            }
+            exec(node, session, multi.cmds, watches).await
+        }
+        other => Frame::err(format!("unknown command '{other}'")),
+    }
+}
+
+/// Records the current version and existence of every key, after a read barrier.
+async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Frame {
+    let timeout = node.request_timeout();
+    match tokio::time::timeout(timeout, node.reads.wait()).await {
+        Err(_) => return errors::read_unconfirmed(timeout),
+        Ok(Err(e)) => return read_error(&e, timeout),
+        Ok(Ok(())) => {}
+    }
+    let ks = match node.keyspace.read() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let now = ks.timeline(clock::now_ms());
+    let seq = ks.versions().seq();
+    for k in keys {
+        session.watches.push((k.clone(), seq, ks.contains(k, now)));
+    }
+    Frame::ok()
+}
+
+fn read_error(e: &ReadError, timeout: std::time::Duration) -> Frame {
+    match e {
+        ReadError::NotLeader { .. } => write_path::no_leader_reply(),
+        ReadError::Timeout => errors::read_unconfirmed(timeout),
+        ReadError::ShuttingDown => errors::shutting_down(),
+    }
+}
+
+/// One queued command, as EXEC runs it.
+enum Item {
+    /// A data command (read or write) or one that failed to parse: goes to the entry or the
+    /// read path; `Err` is its runtime error reply.
+    Data(Result<Command, Frame>, Vec<Bytes>),
+    Server(Vec<Bytes>),
+}
+
+async fn exec(
+    node: &Arc<Node>,
+    session: &mut Session,
+    cmds: Vec<Vec<Bytes>>,
+    watches: Vec<(Bytes, u64, bool)>,
+) -> Frame {
+    // Redis Cluster checks the keys of all queued commands at EXEC: one slot.
+    if node.topology.as_ref().is_some_and(|t| t.is_sharded()) {
+        let mut slot = None;
+        for argv in &cmds {
+            let Some(spec) = cmd::lookup(&argv[0]) else {
+                continue;
+            };
+            for i in cmd::key_indices(spec, argv) {
+                let s = crate::cluster::slot::key_slot(&argv[i]);
+                if *slot.get_or_insert(s) != s {
+                    return errors::cross_slot();
+                }
+            }
+        }
+    }
+    let items: Vec<Item> = cmds
+        .into_iter()
+        .map(|argv| match cmd::lookup(&argv[0]) {
+            Some(spec) if spec.kind == Kind::Server => Item::Server(argv),
+            _ => Item::Data(Command::parse(&argv), argv),
+        })
+        .collect();
+    let has_write = items
+        .iter()
+        .any(|i| matches!(i, Item::Data(Ok(c), _) if c.is_write()));
+    let timeout = node.request_timeout();
+    let data: Vec<Frame> = if has_write {
+        let data_cmds: Vec<Vec<Bytes>> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Data(_, argv) => Some(argv.clone()),
+                Item::Server(_) => None,
+            })
+            .collect();
+        let bytes: usize = data_cmds.iter().flatten().map(|a| a.len()).sum();
+        if bytes > errors::MAX_COMMAND_BYTES {
+            return errors::command_too_large(bytes);
+        }
+        let now_ms = match node.keyspace.read() {
+            Ok(k) => k.timeline(clock::now_ms()),
+            Err(p) => p.into_inner().timeline(clock::now_ms()),
+        };
+        let req = Request::Transaction {
+            now_ms,
+            watches,
+            cmds: data_cmds,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let p = match write_path::propose(&node.raft, req).await {
+            Ok(p) => p,
+            Err(f) => return f,
+        };
+        match write_path::await_reply(p, deadline, timeout).await {
+            Frame::Array(replies) => replies,
+            // Aborted by WATCH (nil array), or the write path's error (TIMEOUT, TRYAGAIN...).
+            other => return other,
+        }
+    } else {
+        match tokio::time::timeout(timeout, node.reads.wait()).await {
+            Err(_) => return errors::read_unconfirmed(timeout),
+            Ok(Err(e)) => return read_error(&e, timeout),
+            Ok(Ok(())) => {}
+        }
+        let ks = match node.keyspace.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let now = ks.timeline(clock::now_ms());
+        if ks.watch_broken(&watches, now) {
+            return Frame::NullArray;
+        }
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Data(Ok(Command::Read(c)), _) => Some(c.read(&ks, now)),
+                Item::Data(Ok(Command::Write(_)), _) => None,
+                Item::Data(Err(e), _) => Some(e.clone()),
+                Item::Server(_) => None,
+            })
+            .collect()
+    };
+    let mut data = data.into_iter();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Item::Data(..) => out.push(data.next().unwrap_or_else(errors::wrong_reply_count)),
+            Item::Server(argv) => {
+                out.push(Box::pin(super::server_cmds::execute(node, session, &argv)).await)
+            }
+        }
+    }
+    Frame::Array(out)
+}
