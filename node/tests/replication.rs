@@ -597,3 +597,48 @@ fn idempotent_retry_after_failover_applies_once() {
     let e = idem(1).query::<i64>(&mut c).unwrap_err();
     assert!(e.to_string().contains("stale request"), "{e}");
 }
+
+#[test]
+fn exec_writes_reach_every_replica_and_survive_a_restart() {
+    let mut cluster = TestCluster::start_with(3, FAST);
+    cluster.wait_for_leader();
+    let mut c = cluster.leader_conn();
+    let (a, b): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr("tx-a", 1)
+        .incr("tx-b", 2)
+        .query(&mut c)
+        .expect("EXEC");
+    assert_eq!((a, b), (1, 2));
+    // A WATCH broken by another client's write: EXEC applies nothing, on any replica.
+    let mut other = cluster.leader_conn();
+    let () = redis::cmd("WATCH").arg("tx-a").query(&mut c).unwrap();
+    let _: i64 = other.incr("tx-a", 10).unwrap();
+    let r: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .incr("tx-b", 100)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, None, "EXEC after a watched key changed is the nil array");
+    let expect = |n: &TestNode| -> bool {
+        let mut ro = readonly_conn(n);
+        ro.get::<_, Option<i64>>("tx-a").ok().flatten() == Some(11)
+            && ro.get::<_, Option<i64>>("tx-b").ok().flatten() == Some(2)
+    };
+    for id in 1..=3 {
+        assert!(eventually(10, || expect(cluster.node(id))), "replica {id}");
+    }
+    for id in 1..=3 {
+        cluster.node(id).kill9();
+    }
+    for id in 1..=3 {
+        cluster.node(id).spawn_no_wait().expect("restart");
+    }
+    cluster.wait_for_leader();
+    for id in 1..=3 {
+        assert!(
+            eventually(20, || expect(cluster.node(id))),
+            "replica {id} after restart"
+        );
+    }
+}

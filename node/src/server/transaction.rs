@@ -238,3 +238,147 @@ async fn exec(
     }
     Frame::Array(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::cmd::{apply_argv, apply_transaction};
+    use crate::keyspace::{codec, Keyspace};
+    use crate::raft::Request;
+    use crate::resp::Frame;
+    use crate::storage::codec::{decode_request, encode_request};
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    /// What WATCH records for `key`.
+    fn watch(ks: &Keyspace, key: &str, now: u64) -> (Bytes, u64, bool) {
+        (
+            Bytes::copy_from_slice(key.as_bytes()),
+            ks.versions().seq(),
+            ks.contains(key.as_bytes(), now),
+        )
+    }
+
+    fn tx(ks: &mut Keyspace, w: &[(Bytes, u64, bool)], cmds: &[&[&str]], now: u64) -> Frame {
+        let cmds: Vec<Vec<Bytes>> = cmds.iter().map(|c| argv(c)).collect();
+        apply_transaction(ks, w, &cmds, now)
+    }
+
+    #[test]
+    fn applies_all_with_runtime_errors_as_elements() {
+        let mut ks = Keyspace::new();
+        let r = tx(
+            &mut ks,
+            &[],
+            &[
+                &["set", "a", "x"],
+                &["incr", "a"],
+                &["append", "a", "y"],
+                &["get", "a"],
+            ],
+            1,
+        );
+        assert_eq!(
+            r,
+            Frame::Array(vec![
+                Frame::ok(),
+                Frame::err("value is not an integer or out of range"),
+                Frame::Integer(2),
+                Frame::bulk("xy"),
+            ])
+        );
+    }
+
+    #[test]
+    fn watch_aborts_on_any_modification_and_applies_nothing() {
+        // (what happens between WATCH and EXEC, does EXEC abort?)
+        let cases: &[(&[&str], bool)] = &[
+            (&["set", "k", "2"], true),
+            (&["set", "other", "2"], false),
+            (&["expire", "k", "100"], true),
+            (&["del", "k"], true),
+            (&["flushdb"], true),
+            (&["rename", "k", "k2"], true),
+            (&["get", "k"], false),
+        ];
+        for (between, aborts) in cases {
+            let mut ks = Keyspace::new();
+            apply_argv(&mut ks, &argv(&["set", "k", "1"]), 1);
+            let w = [watch(&ks, "k", 1)];
+            apply_argv(&mut ks, &argv(between), 2);
+            let before = ks.clone();
+            let r = tx(&mut ks, &w, &[&["set", "out", "1"]], 3);
+            if *aborts {
+                assert_eq!(r, Frame::NullArray, "{between:?}");
+                assert_eq!(ks, before, "{between:?}: nothing applied");
+            } else {
+                assert_eq!(r, Frame::Array(vec![Frame::ok()]), "{between:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn watch_sees_expiry_and_creation_of_a_missing_key() {
+        let mut ks = Keyspace::new();
+        apply_argv(&mut ks, &argv(&["set", "k", "1", "px", "10"]), 100);
+        let w = [watch(&ks, "k", 100)];
+        // Logically expired at 200 with no write in between: the transaction aborts.
+        assert_eq!(tx(&mut ks, &w, &[&["get", "k"]], 200), Frame::NullArray);
+        let mut ks = Keyspace::new();
+        let w = [watch(&ks, "missing", 1)];
+        apply_argv(&mut ks, &argv(&["set", "missing", "v"]), 2);
+        apply_argv(&mut ks, &argv(&["del", "missing"]), 3);
+        assert_eq!(tx(&mut ks, &w, &[&["get", "x"]], 4), Frame::NullArray);
+        let w = [watch(&ks, "missing", 4)];
+        assert_eq!(
+            tx(&mut ks, &w, &[&["get", "x"]], 5),
+            Frame::Array(vec![Frame::Null])
+        );
+    }
+
+    #[test]
+    fn versions_survive_snapshots_so_replicas_decide_alike() {
+        let mut ks = Keyspace::new();
+        apply_argv(&mut ks, &argv(&["set", "k", "1"]), 1);
+        let w = [watch(&ks, "k", 1)];
+        apply_argv(&mut ks, &argv(&["incr", "k"]), 2);
+        let mut snap = Vec::new();
+        codec::encode(&ks, &mut snap);
+        let mut restored = codec::decode(&snap).expect("decodes");
+        assert_eq!(restored, ks);
+        assert_eq!(
+            tx(&mut restored, &w, &[&["incr", "k"]], 3),
+            Frame::NullArray
+        );
+        assert_eq!(tx(&mut ks, &w, &[&["incr", "k"]], 3), Frame::NullArray);
+        let w2 = [watch(&restored, "k", 3)];
+        assert_eq!(
+            tx(&mut restored, &w2, &[&["incr", "k"]], 4),
+            Frame::Array(vec![Frame::Integer(3)])
+        );
+    }
+
+    #[test]
+    fn transaction_entries_round_trip_through_the_log_codec() {
+        let req = Request::Transaction {
+            now_ms: 42,
+            watches: vec![
+                (Bytes::from_static(b"k"), 7, true),
+                (Bytes::new(), 0, false),
+            ],
+            cmds: vec![argv(&["set", "k", "v"]), argv(&["incr", "n"])],
+        };
+        let mut buf = Vec::new();
+        encode_request(&req, &mut buf);
+        assert_eq!(decode_request(&buf), Ok(req));
+        for cut in 0..buf.len() {
+            assert!(decode_request(&buf[..cut]).is_err(), "prefix {cut}");
+        }
+    }
+}
