@@ -199,3 +199,56 @@ print("ok", len(c.get_nodes()))
     );
     assert!(out.status.success() && text.starts_with("ok 3"), "{text}");
 }
+
+#[test]
+fn transactions_in_a_sharded_cluster_stay_in_one_slot() {
+    let cluster = TestCluster::start_sharded(3, 1);
+    let mut c = cluster.nodes[0].conn();
+    // Hash tags served by this node (a GET is answered, not redirected), two distinct slots.
+    let local: Vec<String> = (0..200)
+        .map(|i| format!("{{t{i}}}"))
+        .filter(|tag| c.get::<_, Option<String>>(format!("{tag}x")).is_ok())
+        .take(2)
+        .collect();
+    let remote = (0..200)
+        .map(|i| format!("{{r{i}}}x"))
+        .find(|k| c.get::<_, Option<String>>(k).is_err())
+        .expect("a key of another shard");
+    assert_eq!(local.len(), 2);
+    assert_ne!(key_slot(local[0].as_bytes()), key_slot(local[1].as_bytes()));
+    let q = |c: &mut redis::Connection, args: &[&str]| -> redis::RedisResult<redis::Value> {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(c)
+    };
+    let (a, b) = (format!("{}a", local[0]), format!("{}b", local[0]));
+    // One slot: applied.
+    let (x, y): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
+        .incr(&b, 1)
+        .query(&mut c)
+        .expect("one-slot EXEC");
+    assert_eq!((x, y), (1, 1));
+    // Two local slots: each command is fine alone, EXEC answers CROSSSLOT and applies nothing.
+    let other = format!("{}a", local[1]);
+    q(&mut c, &["MULTI"]).unwrap();
+    q(&mut c, &["INCR", &a]).unwrap();
+    q(&mut c, &["INCR", &other]).unwrap();
+    let e = q(&mut c, &["EXEC"]).unwrap_err();
+    assert_eq!(e.code(), Some("CROSSSLOT"), "{e}");
+    assert_eq!(c.get::<_, i64>(&a).unwrap(), 1);
+    // A key of another shard: MOVED at queue time, then EXECABORT.
+    q(&mut c, &["MULTI"]).unwrap();
+    q(&mut c, &["INCR", &a]).unwrap();
+    let e = q(&mut c, &["INCR", &remote]).unwrap_err();
+    assert_eq!(e.code(), Some("MOVED"), "{e}");
+    let e = q(&mut c, &["EXEC"]).unwrap_err();
+    assert_eq!(e.code(), Some("EXECABORT"), "{e}");
+    assert_eq!(c.get::<_, i64>(&a).unwrap(), 1);
+    // WATCH of another shard's key is redirected too.
+    let e = q(&mut c, &["WATCH", &remote]).unwrap_err();
+    assert_eq!(e.code(), Some("MOVED"), "{e}");
+}
