@@ -101,7 +101,7 @@ pub const TABLE: &[CodeInfo] = &[
     row(ErrorCode::NoPerm, "NOPERM", NoEffect,
         "the user may not run the command"),
     row(ErrorCode::ExecAbort, "EXECABORT", NoEffect,
-        "a transaction was discarded because of earlier errors"),
+        "EXEC of a transaction with a queue-time error (unknown command, arity, redirect): nothing was proposed"),
     row(ErrorCode::Timeout, "TIMEOUT", Unknown,
         "the outcome is unknown: the write was sent or proposed but not confirmed (timeout, lost leadership, node stopping, lost link to the leader); it may still be applied"),
     row(ErrorCode::Oom, "OOM", NoEffect,

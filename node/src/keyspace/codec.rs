@@ -14,6 +14,9 @@
 //! crc       := CRC-32C of every preceding byte
 //! ```
 //!
+//! After the user keys and the dedup records comes the WATCH version table as the reserved
+//! string record `\0sdr:versions` (`keyspace::versions`), once anything was written.
+//!
 //! Entries are written in SCAN order, hashes and sets in ascending order, so equal keyspaces
 //! encode to identical bytes. Deadlines are absolute milliseconds since the epoch and are kept
 //! even if already past (the state machine expires them by its own log-stamped time).
