@@ -307,7 +307,7 @@ fn connection_and_server_commands() {
         "ERR DB index is out of range"
     );
     assert_eq!(
-        err_text(redis::cmd("HELLO").arg(3).query::<()>(&mut c)),
+        err_text(redis::cmd("HELLO").arg(4).query::<()>(&mut c)),
         "NOPROTO unsupported protocol version"
     );
     let hello: Vec<Value> = redis::cmd("HELLO").arg(2).query(&mut c).unwrap();
