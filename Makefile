@@ -5,7 +5,10 @@ SHARDS ?= 1
 # make cluster SHARDS=3 starts the 3x3 sharded cluster of config/cluster-3x3.yaml.
 CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-$(SHARDS)x3.yaml)
 
-.PHONY: all build run test test-long chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
+FUZZ_TARGET ?= resp_command_decoder
+FUZZ_RUNS ?= 10000000
+
+.PHONY: all build run test test-long fuzz fuzz-smoke chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
@@ -25,6 +28,18 @@ test:
 ## 2 x 5,000 pruning-oracle histories); CI runs it after make test.
 test-long:
 	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle
+
+## make fuzz-smoke: build every cargo-fuzz target (fuzz/, nightly) and run each for 5 s from
+## its committed corpus; fails on any crash (CI runs it after test-long). See docs/fuzzing.md.
+fuzz-smoke:
+	scripts/fuzz-smoke.sh
+
+## make fuzz FUZZ_TARGET=wal_recovery FUZZ_RUNS=10000000: one long libFuzzer run of a target,
+## growing fuzz/corpus-run/<target> (not committed) from the seeds in fuzz/corpus/<target>.
+fuzz:
+	mkdir -p fuzz/corpus-run/$(FUZZ_TARGET)
+	cd fuzz && cargo +nightly fuzz run $(FUZZ_TARGET) corpus-run/$(FUZZ_TARGET) corpus/$(FUZZ_TARGET) -- \
+		-runs=$(FUZZ_RUNS) -rss_limit_mb=1024 -malloc_limit_mb=512 -print_final_stats=1
 
 ## make chaos: every scenario against local clusters; prints the verdict table.
 ## make chaos SCENARIO=scenarios/x.yaml SEED=7 runs one.

@@ -253,6 +253,12 @@ impl Decoder {
                 }
                 return self.need_more(buf);
             };
+            // The same bound whether the line arrived whole or in pieces: a long line read
+            // in one go would otherwise skip the check above (and an inline line of 1 MiB
+            // splits into half a million arguments, before authentication too).
+            if nl > self.limits.max_inline_len {
+                return Err(proto("too big inline request"));
+            }
             let line = buf.split_to(nl + 1);
             self.scanned = 0;
             let mut end = nl;
@@ -487,6 +493,38 @@ mod tests {
         assert_eq!(
             d.decode_command(&mut buf),
             err("client query buffer limit exceeded")
+        );
+    }
+
+    /// Found by the `resp_command_decoder` fuzz target: the inline limit held only for a line
+    /// still waiting for its `\n`, so a long line read in one go passed (a 1 MiB line is half
+    /// a million arguments, and the pre-auth limits do not cap inline commands otherwise).
+    #[test]
+    fn inline_limit_holds_when_the_line_arrives_whole() {
+        let mut long = b"a ".repeat(32 * 1024 + 1);
+        long.push(b'\n');
+        assert_eq!(one(&long), err("too big inline request"));
+        let mut d = Decoder::new(Limits::default());
+        d.set_unauthenticated(true);
+        assert_eq!(
+            d.decode_command(&mut BytesMut::from(&long[..])),
+            err("too big inline request")
+        );
+        let mut fits = b"a ".repeat(32 * 1024);
+        fits.push(b'\n');
+        assert_eq!(one(&fits).map(|c| c.map(|a| a.len())), Ok(Some(32 * 1024)));
+        let small = Limits {
+            max_inline_len: 8,
+            ..Limits::default()
+        };
+        let d = || Decoder::new(small);
+        assert_eq!(
+            d().decode_command(&mut BytesMut::from(&b"a b c d e\n"[..])),
+            err("too big inline request")
+        );
+        assert_eq!(
+            d().decode_command(&mut BytesMut::from(&b"a b c d\r\n"[..])),
+            Ok(Some(vec![b("a"), b("b"), b("c"), b("d")]))
         );
     }
 

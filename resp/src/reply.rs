@@ -141,12 +141,38 @@ impl ReplyDecoder {
                     let Some(&tag) = buf.first() else {
                         return self.need_more(buf);
                     };
+                    // The type byte is checked first: a line that is only `\r\n` has no
+                    // body to slice, and garbage is refused without waiting for a CRLF.
+                    if !matches!(
+                        tag,
+                        b'+' | b'-'
+                            | b':'
+                            | b'$'
+                            | b'*'
+                            | b'%'
+                            | b'~'
+                            | b'>'
+                            | b'|'
+                            | b'_'
+                            | b','
+                            | b'#'
+                            | b'('
+                            | b'='
+                            | b'!'
+                    ) {
+                        return Err(unexpected_type(tag));
+                    }
                     let Some(cr) = self.find_crlf(buf) else {
                         if buf.len() > self.limits.max_line_len {
                             return Err(proto("too big inline request"));
                         }
                         return self.need_more(buf);
                     };
+                    // The same bound whether the line arrived whole or byte by byte (the
+                    // check above sees at most `cr + 1` bytes of it before the `\n`).
+                    if cr + 1 > self.limits.max_line_len {
+                        return Err(proto("too big inline request"));
+                    }
                     let body = &buf[1..cr];
                     let text = || String::from_utf8_lossy(body).into_owned();
                     let leaf = match tag {
@@ -223,12 +249,7 @@ impl ReplyDecoder {
                                 None
                             }
                         }
-                        other => {
-                            return Err(DecodeError::Protocol(format!(
-                                "ERR Protocol error: unexpected frame type '{}'",
-                                char::from(other)
-                            )))
-                        }
+                        other => return Err(unexpected_type(other)),
                     };
                     buf.advance(cr + 2);
                     self.scanned = 0;
@@ -322,6 +343,13 @@ fn parse_double(body: &[u8]) -> Option<f64> {
         }
         _ => s.parse().ok(),
     }
+}
+
+fn unexpected_type(tag: u8) -> DecodeError {
+    DecodeError::Protocol(format!(
+        "ERR Protocol error: unexpected frame type '{}'",
+        char::from(tag)
+    ))
 }
 
 /// Bytes a decoded value stands for, for the `max_total` account (arrays were counted as
@@ -624,6 +652,59 @@ mod tests {
         ));
     }
 
+    /// Found by the `resp_reply_decoder` fuzz target: a reply starting with `\r\n` sliced
+    /// `buf[1..0]` and panicked (a server or a forwarding leader could crash the client).
+    #[test]
+    fn a_line_without_a_type_byte_is_an_error() {
+        for input in [&b"\r\n"[..], b"\r\n+OK\r\n", b"\r", b"\n:1\r\n"] {
+            let mut buf = BytesMut::from(input);
+            let got = ReplyDecoder::default().decode(&mut buf);
+            let tag = char::from(input[0]);
+            assert_eq!(
+                got,
+                Err(DecodeError::Protocol(format!(
+                    "ERR Protocol error: unexpected frame type '{tag}'"
+                ))),
+                "{input:?}"
+            );
+        }
+        let mut buf = BytesMut::from(&b"+OK\r\n\r\n"[..]);
+        assert_eq!(decode_frame(&mut buf), Ok(Some(Frame::ok())));
+        assert!(decode_frame(&mut buf).is_err());
+    }
+
+    /// Found by the `resp_reply_decoder` fuzz target: the line limit held only for a line
+    /// still waiting for its CRLF, so a long line read in one go passed.
+    #[test]
+    fn line_limit_holds_however_the_line_arrives() {
+        let limits = ReplyLimits {
+            max_line_len: 8,
+            ..ReplyLimits::default()
+        };
+        let mut buf = BytesMut::from(&b"+1234567\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Err(proto("too big inline request"))
+        );
+        let mut buf = BytesMut::from(&b"+123456\r\n"[..]);
+        assert_eq!(
+            ReplyDecoder::new(limits).decode(&mut buf),
+            Ok(Some(Frame::Simple("123456".into())))
+        );
+        // Byte by byte, the same line fails at the same bound.
+        let mut d = ReplyDecoder::new(limits);
+        let mut buf = BytesMut::new();
+        let mut got = Ok(None);
+        for &b in b"+1234567\r\n" {
+            buf.extend_from_slice(&[b]);
+            got = d.decode(&mut buf);
+            if got.is_err() {
+                break;
+            }
+        }
+        assert_eq!(got, Err(proto("too big inline request")));
+    }
+
     #[test]
     fn sizes_are_bounded() {
         let limits = ReplyLimits {
@@ -645,6 +726,8 @@ mod tests {
         let mut d = ReplyDecoder::new(limits);
         let mut buf = BytesMut::from(&b"*3\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n"[..]);
         assert_eq!(d.decode(&mut buf), Ok(None));
+        // A simple string still waiting for its CRLF.
+        buf.extend_from_slice(b"+");
         buf.extend_from_slice(&[b'x'; 40]);
         assert_eq!(
             d.decode(&mut buf),

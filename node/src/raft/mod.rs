@@ -1,6 +1,7 @@
 //! openraft integration: type configuration, log-entry payloads, and the network.
 //!
 //! - [`types`]: [`TypeConfig`], [`Request`] (what a log entry carries) and [`Response`].
+//! - [`wire`]: the Raft messages (protobuf) to and from openraft's types, for both sides.
 //! - [`network`]: outbound Raft RPCs over tonic (one cached channel per peer).
 //! - [`service`]: inbound Raft and admin gRPC services; cluster status.
 //! - [`admin_client`]: leader discovery and membership changes for `sdr-node admin`.
@@ -13,5 +14,6 @@ pub mod bootstrap;
 pub mod network;
 pub mod service;
 pub mod types;
+pub mod wire;
 
 pub use types::{NodeId, Raft, Request, Response, TypeConfig};

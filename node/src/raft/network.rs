@@ -11,15 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, SnapshotMismatch,
-    Unreachable,
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, SnapshotSegmentId};
+use openraft::BasicNode;
 use sdr_proto::raft as pb;
 use tonic::transport::{Channel, Endpoint};
 
@@ -28,6 +27,7 @@ use crate::storage::codec;
 
 use super::auth::PeerAuth;
 use super::types::{NodeId, TypeConfig};
+use super::wire;
 
 /// How long to wait for a TCP connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -120,10 +120,9 @@ fn status_error<E: std::error::Error>(
 
 fn decode_err<E: std::error::Error>(
     target: NodeId,
-    what: &str,
-    e: impl std::fmt::Display,
+    e: wire::WireError,
 ) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-    network(format!("node {target} sent a malformed {what}: {e}"))
+    network(format!("node {target} sent a {e}"))
 }
 
 // openraft's `RPCError` is large by design; boxing it here would only be unboxed again.
@@ -193,22 +192,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .await
             .map_err(|s| status_error(self.target, s))?
             .into_inner();
-        use pb::append_response::Kind;
-        match Kind::try_from(resp.kind) {
-            Ok(Kind::Success) => Ok(AppendEntriesResponse::Success),
-            Ok(Kind::Conflict) => Ok(AppendEntriesResponse::Conflict),
-            Ok(Kind::PartialSuccess) => codec::decode_opt_log_id(&resp.matching)
-                .map(AppendEntriesResponse::PartialSuccess)
-                .map_err(|e| decode_err(self.target, "append matching log id", e)),
-            Ok(Kind::HigherVote) => codec::decode_vote(&resp.vote)
-                .map(AppendEntriesResponse::HigherVote)
-                .map_err(|e| decode_err(self.target, "append vote", e)),
-            Err(_) => Err(decode_err(
-                self.target,
-                "append response",
-                format!("unknown kind {}", resp.kind),
-            )),
-        }
+        wire::append_response(&resp).map_err(|e| decode_err(self.target, e))
     }
 
     async fn install_snapshot(
@@ -232,25 +216,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .await
             .map_err(|s| status_error(self.target, s))?
             .into_inner();
-        if resp.mismatch {
-            let mismatch = SnapshotMismatch {
-                expect: SnapshotSegmentId {
-                    id: resp.expect_id,
-                    offset: resp.expect_offset,
-                },
-                got: SnapshotSegmentId {
-                    id: resp.got_id,
-                    offset: resp.got_offset,
-                },
-            };
-            return Err(RPCError::RemoteError(RemoteError::new(
+        match wire::snapshot_response(&resp).map_err(|e| decode_err(self.target, e))? {
+            Ok(r) => Ok(r),
+            Err(mismatch) => Err(RPCError::RemoteError(RemoteError::new(
                 self.target,
                 RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
-            )));
+            ))),
         }
-        let vote = codec::decode_vote(&resp.vote)
-            .map_err(|e| decode_err(self.target, "snapshot vote", e))?;
-        Ok(InstallSnapshotResponse { vote })
     }
 
     async fn vote(
@@ -269,14 +241,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .await
             .map_err(|s| status_error(self.target, s))?
             .into_inner();
-        let vote =
-            codec::decode_vote(&resp.vote).map_err(|e| decode_err(self.target, "vote", e))?;
-        let last_log_id = codec::decode_opt_log_id(&resp.last_log_id)
-            .map_err(|e| decode_err(self.target, "vote last log id", e))?;
-        Ok(VoteResponse {
-            vote,
-            vote_granted: resp.vote_granted,
-            last_log_id,
-        })
+        wire::vote_response(&resp).map_err(|e| decode_err(self.target, e))
     }
 }

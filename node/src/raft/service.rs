@@ -2,9 +2,7 @@
 //! authentication. A malformed request is answered with `INVALID_ARGUMENT`, never a panic.
 
 use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest,
-};
+use openraft::raft::AppendEntriesResponse;
 use sdr_proto::admin as apb;
 use sdr_proto::raft as pb;
 use tonic::{Request, Response, Status};
@@ -14,9 +12,11 @@ use crate::storage::codec;
 
 use super::auth::PeerAuth;
 use super::types::{NodeId, Raft};
+use super::wire;
 
-fn bad(what: &str, e: impl std::fmt::Display) -> Status {
-    Status::invalid_argument(format!("malformed {what}: {e}"))
+/// A request that does not decode (`malformed <field>: <why>`).
+fn invalid(e: wire::WireError) -> Status {
+    Status::invalid_argument(e.to_string())
 }
 
 fn raft_failure<E: std::fmt::Display>(e: E) -> Status {
@@ -42,15 +42,8 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
         self.auth.check(&req)?;
-        let m = req.into_inner();
-        let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
-        let last_log_id =
-            codec::decode_opt_log_id(&m.last_log_id).map_err(|e| bad("last log id", e))?;
-        let resp = self
-            .raft
-            .vote(VoteRequest { vote, last_log_id })
-            .await
-            .map_err(raft_failure)?;
+        let rpc = wire::vote_request(&req.into_inner()).map_err(invalid)?;
+        let resp = self.raft.vote(rpc).await.map_err(raft_failure)?;
         let mut vote = Vec::new();
         codec::encode_vote(&resp.vote, &mut vote);
         let mut last = Vec::new();
@@ -67,26 +60,8 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
         self.auth.check(&req)?;
-        let m = req.into_inner();
-        let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
-        let prev_log_id =
-            codec::decode_opt_log_id(&m.prev_log_id).map_err(|e| bad("prev log id", e))?;
-        let leader_commit =
-            codec::decode_opt_log_id(&m.leader_commit).map_err(|e| bad("leader commit", e))?;
-        let mut entries = Vec::with_capacity(m.entries.len());
-        for (i, e) in m.entries.iter().enumerate() {
-            entries.push(codec::decode_entry(e).map_err(|err| bad(&format!("entry #{i}"), err))?);
-        }
-        let resp = self
-            .raft
-            .append_entries(AppendEntriesRequest {
-                vote,
-                prev_log_id,
-                entries,
-                leader_commit,
-            })
-            .await
-            .map_err(raft_failure)?;
+        let rpc = wire::append_request(&req.into_inner()).map_err(invalid)?;
+        let resp = self.raft.append_entries(rpc).await.map_err(raft_failure)?;
         use pb::append_response::Kind;
         let mut out = pb::AppendResponse::default();
         match resp {
@@ -109,16 +84,7 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::SnapshotChunk>,
     ) -> Result<Response<pb::SnapshotResponse>, Status> {
         self.auth.check(&req)?;
-        let m = req.into_inner();
-        let vote = codec::decode_vote(&m.vote).map_err(|e| bad("vote", e))?;
-        let meta = codec::decode_snapshot_meta(&m.meta).map_err(|e| bad("snapshot meta", e))?;
-        let rpc = InstallSnapshotRequest {
-            vote,
-            meta,
-            offset: m.offset,
-            data: m.data,
-            done: m.done,
-        };
+        let rpc = wire::snapshot_request(req.into_inner()).map_err(invalid)?;
         match self.raft.install_snapshot(rpc).await {
             Ok(resp) => {
                 let mut vote = Vec::new();

@@ -43,7 +43,9 @@ pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub(super) fn segment_header(first_index: u64) -> [u8; SEGMENT_HEADER_LEN] {
+/// The header of a segment whose first entry is `first_index` (public for the fuzz seed
+/// generator, `fuzz/examples/gen_seeds.rs`).
+pub fn segment_header(first_index: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[..6].copy_from_slice(SEGMENT_MAGIC);
     h[6] = SEGMENT_VERSION;
