@@ -87,6 +87,8 @@ impl LogMem {
 
 struct LogInner {
     mem: RwLock<LogMem>,
+    /// Woken after every append, for whoever bounds the log by bytes (`raft::log_budget`).
+    appended: tokio::sync::Notify,
     // Dropped after `mem`; joins the writer thread (see `WalHandle`'s `Drop`).
     wal: WalHandle,
 }
@@ -146,6 +148,7 @@ impl LogStore {
         Ok(LogStore {
             inner: Arc::new(LogInner {
                 mem: RwLock::new(mem),
+                appended: tokio::sync::Notify::new(),
                 wal,
             }),
         })
@@ -206,12 +209,19 @@ impl LogStore {
         let next = first + entries.len() as u64;
         mem.push_back(entries);
         mem.next_index = Some(next);
-        self.inner.wal.send(Op::Append {
+        let r = self.inner.wal.send(Op::Append {
             frames,
             offsets,
             first_index: first,
             done,
-        })
+        });
+        self.inner.appended.notify_one();
+        r
+    }
+
+    /// Resolves after the next append (or at once if one happened since the last call).
+    pub async fn appended(&self) {
+        self.inner.appended.notified().await
     }
 
     /// Appends `entries` (which must continue the log) without waiting; the returned ticket
