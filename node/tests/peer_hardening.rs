@@ -145,3 +145,106 @@ fn log_is_bounded_by_bytes_under_large_values() {
         assert!(v.iter().all(|&b| b == b'a' + (last % 26) as u8), "k{k}");
     }
 }
+
+/// Peak resident set (`VmHWM`) of a process, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn stamped<T>(msg: T, cluster: &str, secret: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("x-sdr-cluster", cluster.parse().expect("metadata"));
+    req.metadata_mut()
+        .insert("x-sdr-secret", secret.parse().expect("metadata"));
+    req
+}
+
+/// A client on the peer port with the right cluster id but a wrong secret sends eight
+/// concurrent AppendEntries of 60 MB: each is rejected (`UNAUTHENTICATED`) from its metadata,
+/// before the body is read, so the node's peak RSS does not grow by the bodies (it used to
+/// decode up to 64 MiB per stream before checking). The right secret still works, and the
+/// group still takes writes.
+#[test]
+fn peer_rpc_with_wrong_secret_is_rejected_before_its_body() {
+    use sdr_proto::admin as apb;
+    use sdr_proto::raft as pb;
+    let mut cluster = TestCluster::start(1);
+    let raft_port = cluster.members[0].1;
+    let cluster_id = cluster.cluster_id.clone();
+    let secret = cluster.secret.clone();
+    let pid = cluster.nodes[0].pid();
+    let before = peak_rss(pid);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{raft_port}");
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the peer port");
+        // A small request with the wrong secret: exactly UNAUTHENTICATED.
+        let mut client = pb::raft_client::RaftClient::new(channel.clone())
+            .max_encoding_message_size(usize::MAX);
+        let err = client
+            .vote(stamped(pb::VoteRequest::default(), &cluster_id, "wrong"))
+            .await
+            .expect_err("wrong secret refused");
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+        let err = client
+            .vote(stamped(pb::VoteRequest::default(), "other-cluster", &secret))
+            .await
+            .expect_err("wrong cluster refused");
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+
+        // Eight huge bodies at once, wrong secret.
+        let body = vec![7u8; 60 * 1024 * 1024];
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let mut c = client.clone();
+            let msg = pb::AppendRequest {
+                entries: vec![body.clone()],
+                ..Default::default()
+            };
+            let req = stamped(msg, &cluster_id, "wrong");
+            tasks.push(tokio::spawn(async move { c.append(req).await }));
+        }
+        for t in tasks {
+            let r = t.await.expect("task");
+            let err = r.expect_err("a huge unauthenticated append is refused");
+            // The node answers from the headers, then resets the stream it will not read: the
+            // client sees the status, or the reset if it was still sending.
+            assert!(
+                matches!(
+                    err.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::Cancelled | tonic::Code::Unknown | tonic::Code::Internal
+                ),
+                "{err:?}"
+            );
+        }
+
+        // The right credentials still work on the same port.
+        let mut admin = apb::admin_client::AdminClient::new(channel);
+        let st = admin
+            .status(stamped(apb::StatusRequest {}, &cluster_id, &secret))
+            .await
+            .expect("authenticated status")
+            .into_inner();
+        assert_eq!(st.node_id, 1);
+    });
+    let grown = peak_rss(pid).saturating_sub(before);
+    eprintln!("peak RSS grew by {grown} bytes during 8 x 60 MB unauthenticated appends");
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "the node buffered unauthenticated bodies: peak RSS grew by {grown} bytes"
+    );
+    let mut c = cluster.leader_conn();
+    let () = c.set("still", "serving").expect("writes after the attack");
+    assert_eq!(c.get::<_, String>("still").unwrap(), "serving");
+}
