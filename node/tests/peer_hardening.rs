@@ -48,7 +48,10 @@ fn lagging_follower_catches_up_through_large_entries() {
     let target = applied(cluster.node(leader));
 
     let started = Instant::now();
-    cluster.node(lagger).spawn_no_wait().expect("restart the follower");
+    cluster
+        .node(lagger)
+        .spawn_no_wait()
+        .expect("restart the follower");
     assert!(
         eventually(20, || applied(cluster.node(lagger)) >= target),
         "the follower catches up to index {target} (at {}): {}",
@@ -139,7 +142,9 @@ fn log_is_bounded_by_bytes_under_large_values() {
     node.spawn().expect("restart");
     let mut c = node.conn();
     for k in 0..4u32 {
-        let last = (96..100).find(|i| i % 4 == k).expect("last write of the key");
+        let last = (96..100)
+            .find(|i| i % 4 == k)
+            .expect("last write of the key");
         let v: Vec<u8> = c.get(format!("k{k}")).expect("GET");
         assert_eq!(v.len(), value_len);
         assert!(v.iter().all(|&b| b == b'a' + (last % 26) as u8), "k{k}");
@@ -190,15 +195,19 @@ fn peer_rpc_with_wrong_secret_is_rejected_before_its_body() {
             .await
             .expect("connect to the peer port");
         // A small request with the wrong secret: exactly UNAUTHENTICATED.
-        let mut client = pb::raft_client::RaftClient::new(channel.clone())
-            .max_encoding_message_size(usize::MAX);
+        let mut client =
+            pb::raft_client::RaftClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
         let err = client
             .vote(stamped(pb::VoteRequest::default(), &cluster_id, "wrong"))
             .await
             .expect_err("wrong secret refused");
         assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
         let err = client
-            .vote(stamped(pb::VoteRequest::default(), "other-cluster", &secret))
+            .vote(stamped(
+                pb::VoteRequest::default(),
+                "other-cluster",
+                &secret,
+            ))
             .await
             .expect_err("wrong cluster refused");
         assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
@@ -223,7 +232,10 @@ fn peer_rpc_with_wrong_secret_is_rejected_before_its_body() {
             assert!(
                 matches!(
                     err.code(),
-                    tonic::Code::Unauthenticated | tonic::Code::Cancelled | tonic::Code::Unknown | tonic::Code::Internal
+                    tonic::Code::Unauthenticated
+                        | tonic::Code::Cancelled
+                        | tonic::Code::Unknown
+                        | tonic::Code::Internal
                 ),
                 "{err:?}"
             );

@@ -937,15 +937,24 @@ async fn log_reads_and_byte_count_are_bounded_by_bytes() {
 
     // 3 + 3 MiB fit in 8 MiB, a third does not.
     let got = log.limited_get_log_entries(1, 11).await.expect("read");
-    assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     let got = log.limited_get_log_entries(9, 11).await.expect("read");
     assert_eq!(got.len(), 2);
     // One entry larger than the budget still goes alone.
-    log.append_and_wait(vec![big(11, 9 * 1024 * 1024)]).await.expect("append");
+    log.append_and_wait(vec![big(11, 9 * 1024 * 1024)])
+        .await
+        .expect("append");
     let got = log.limited_get_log_entries(11, 12).await.expect("read");
     assert_eq!(got.len(), 1);
     let got = log.limited_get_log_entries(10, 12).await.expect("read");
-    assert_eq!(got.len(), 1, "10 (3 MiB) then 11 (9 MiB) would exceed 8 MiB");
+    assert_eq!(
+        got.len(),
+        1,
+        "10 (3 MiB) then 11 (9 MiB) would exceed 8 MiB"
+    );
 
     let per = storage::codec::entry_size_hint(&big(1, mb3)) as u64;
     let all = log.bytes_after(None).expect("bytes");

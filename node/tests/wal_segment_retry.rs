@@ -41,7 +41,9 @@ fn set_nofile(r: &libc::rlimit) {
 
 #[tokio::test]
 async fn segment_creation_out_of_descriptors_is_retried_not_sticky() {
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .try_init();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = WalOptions {
         fsync: FsyncPolicy::Always,
@@ -72,13 +74,10 @@ async fn segment_creation_out_of_descriptors_is_retried_not_sticky() {
 
     // Descriptors are back: the held append completes (a later append's completion implies it,
     // the writer is FIFO), and the WAL keeps working.
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        log.append_and_wait(vec![entry(4)]),
-    )
-    .await
-    .expect("the writer resumed after the retry")
-    .expect("append 4 after descriptors returned");
+    tokio::time::timeout(Duration::from_secs(5), log.append_and_wait(vec![entry(4)]))
+        .await
+        .expect("the writer resumed after the retry")
+        .expect("append 4 after descriptors returned");
     assert_eq!(log.next_index().expect("next"), Some(5));
     drop(log);
 

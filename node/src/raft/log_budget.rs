@@ -104,8 +104,8 @@ pub async fn run(
             ls.last_purged_log_id.map(|l| l.index),
         );
         if d.snapshot {
-            let busy = waiting_since
-                .is_some_and(|(at, t)| at == snap && t.elapsed() < SNAPSHOT_PATIENCE);
+            let busy =
+                waiting_since.is_some_and(|(at, t)| at == snap && t.elapsed() < SNAPSHOT_PATIENCE);
             if !busy {
                 tracing::info!(
                     bytes_since_snapshot = since,

@@ -378,10 +378,16 @@ mod tests {
         assert_eq!(entries_that_fit(vec![mb4; 300], PEER_MESSAGE_LIMIT), 15);
         assert_eq!(entries_that_fit(vec![100; 300], PEER_MESSAGE_LIMIT), 300);
         assert_eq!(entries_that_fit(Vec::<usize>::new(), PEER_MESSAGE_LIMIT), 0);
-        assert_eq!(entries_that_fit(vec![PEER_MESSAGE_LIMIT], PEER_MESSAGE_LIMIT), 0);
+        assert_eq!(
+            entries_that_fit(vec![PEER_MESSAGE_LIMIT], PEER_MESSAGE_LIMIT),
+            0
+        );
         // The largest write the node accepts (60 MiB) always fits alone.
         assert_eq!(
-            entries_that_fit(vec![crate::errors::MAX_COMMAND_BYTES + 4096], PEER_MESSAGE_LIMIT),
+            entries_that_fit(
+                vec![crate::errors::MAX_COMMAND_BYTES + 4096],
+                PEER_MESSAGE_LIMIT
+            ),
             1
         );
     }
@@ -421,7 +427,9 @@ mod tests {
         );
         assert!(is_message_too_large(&recv));
         assert!(is_message_too_large(&send));
-        assert!(!is_message_too_large(&tonic::Status::out_of_range("index out of range")));
+        assert!(!is_message_too_large(&tonic::Status::out_of_range(
+            "index out of range"
+        )));
         assert!(!is_message_too_large(&tonic::Status::unavailable(
             "message length too large"
         )));

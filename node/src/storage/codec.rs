@@ -459,7 +459,8 @@ pub fn encode_entry(e: &Entry<TypeConfig>, out: &mut Vec<u8>) {
 /// log and replication batches by bytes; memberships count as a flat 64 KiB.
 pub fn entry_size_hint(e: &Entry<TypeConfig>) -> usize {
     const FIXED: usize = 64;
-    let args = |argv: &[bytes::Bytes]| -> usize { 10 + argv.iter().map(|a| a.len() + 10).sum::<usize>() };
+    let args =
+        |argv: &[bytes::Bytes]| -> usize { 10 + argv.iter().map(|a| a.len() + 10).sum::<usize>() };
     FIXED
         + match &e.payload {
             EntryPayload::Blank => 0,

@@ -290,7 +290,12 @@ impl LogStore {
     /// [`codec::entry_size_hint`]. This is what replication sends in one AppendEntries, so a
     /// lagging follower is fed batches that fit the gRPC limit instead of up to 300 large
     /// entries at once.
-    pub fn entries_limited(&self, start: u64, end: u64, max_bytes: u64) -> Result<Vec<Entry<TypeConfig>>> {
+    pub fn entries_limited(
+        &self,
+        start: u64,
+        end: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
         let mem = self.read()?;
         let Some(first) = mem.first_index() else {
             return Ok(Vec::new());
@@ -301,7 +306,11 @@ impl LogStore {
             return Ok(Vec::new());
         }
         let lo_i = (lo - first) as usize;
-        let before = if lo_i == 0 { mem.base } else { mem.cum[lo_i - 1] };
+        let before = if lo_i == 0 {
+            mem.base
+        } else {
+            mem.cum[lo_i - 1]
+        };
         let mut n = 1;
         while lo_i + n < (hi - first) as usize && mem.cum[lo_i + n] - before <= max_bytes {
             n += 1;
