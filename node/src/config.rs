@@ -46,6 +46,12 @@ pub struct Config {
     pub wal_segment_bytes: u64,
     /// Take a snapshot (and purge the WAL before it) every this many applied entries.
     pub snapshot_every: u64,
+    /// Also take a snapshot once the log entries since the last one exceed this many bytes,
+    /// and purge the log behind the previous snapshot once the live log does, so a log of
+    /// large values stays bounded in memory and on disk (about twice this plus one WAL
+    /// segment). Default 256mb.
+    #[serde(deserialize_with = "de_bytes")]
+    pub snapshot_log_bytes: u64,
     /// When set, clients must `AUTH` first (runtime-changeable).
     pub requirepass: Option<String>,
     /// `tracing` filter: error, warn, info, debug, trace, or a full filter expression.
@@ -330,6 +336,7 @@ impl Default for Config {
             fsync: FsyncPolicy::Always,
             wal_segment_bytes: 64 * 1024 * 1024,
             snapshot_every: 100_000,
+            snapshot_log_bytes: 256 * 1024 * 1024,
             requirepass: None,
             log_level: "info".to_string(),
             maxclients: 10_000,
@@ -387,6 +394,9 @@ impl Config {
         }
         if self.snapshot_every == 0 {
             return bad("snapshot-every must be at least 1".into());
+        }
+        if self.snapshot_log_bytes < 1024 * 1024 {
+            return bad("snapshot-log-bytes must be at least 1mb".into());
         }
         if self.maxclients == 0 {
             return bad("maxclients must be at least 1".into());

@@ -906,3 +906,82 @@ async fn every_single_byte_flip_is_repaired_or_refused() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// the log bounded by bytes
+// ---------------------------------------------------------------------------------------------
+
+fn big(index: u64, len: usize) -> Entry<TypeConfig> {
+    Entry {
+        log_id: lid(1, index),
+        payload: EntryPayload::Normal(Request::Command {
+            now_ms: 1_000,
+            argv: vec![
+                Bytes::from_static(b"SET"),
+                Bytes::from(format!("k{index}")),
+                Bytes::from(vec![b'x'; len]),
+            ],
+        }),
+    }
+}
+
+/// Replication reads (`limited_get_log_entries`) stop at 8 MiB but always return one entry,
+/// and the log's byte count follows appends, purges, truncation and reopening.
+#[tokio::test]
+async fn log_reads_and_byte_count_are_bounded_by_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mb3 = 3 * 1024 * 1024;
+    let mut log = open_log(dir.path(), 64 * 1024 * 1024).expect("open");
+    let batch: Vec<_> = (1..=10).map(|i| big(i, mb3)).collect();
+    log.append_and_wait(batch).await.expect("append");
+
+    // 3 + 3 MiB fit in 8 MiB, a third does not.
+    let got = log.limited_get_log_entries(1, 11).await.expect("read");
+    assert_eq!(
+        got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let got = log.limited_get_log_entries(9, 11).await.expect("read");
+    assert_eq!(got.len(), 2);
+    // One entry larger than the budget still goes alone.
+    log.append_and_wait(vec![big(11, 9 * 1024 * 1024)])
+        .await
+        .expect("append");
+    let got = log.limited_get_log_entries(11, 12).await.expect("read");
+    assert_eq!(got.len(), 1);
+    let got = log.limited_get_log_entries(10, 12).await.expect("read");
+    assert_eq!(
+        got.len(),
+        1,
+        "10 (3 MiB) then 11 (9 MiB) would exceed 8 MiB"
+    );
+
+    let per = storage::codec::entry_size_hint(&big(1, mb3)) as u64;
+    let all = log.bytes_after(None).expect("bytes");
+    assert!(all >= 10 * per + 9 * 1024 * 1024, "{all}");
+    assert_eq!(log.bytes_after(Some(8)).expect("bytes"), all - 8 * per);
+    assert_eq!(log.bytes_after(Some(11)).expect("bytes"), 0);
+    assert_eq!(log.bytes_after(Some(0)).expect("bytes"), all);
+
+    log.purge_and_wait(lid(1, 4)).await.expect("purge");
+    assert_eq!(log.bytes_after(None).expect("bytes"), all - 4 * per);
+    assert_eq!(log.bytes_after(Some(2)).expect("bytes"), all - 4 * per);
+    log.truncate_from(9).await.expect("truncate");
+    assert_eq!(log.bytes_after(None).expect("bytes"), 4 * per, "5..=8 left");
+    assert_eq!(log.bytes_after(Some(6)).expect("bytes"), 2 * per);
+    drop(log);
+
+    // Reopened: the same count, recomputed from the recovered entries.
+    let log = open_log(dir.path(), 64 * 1024 * 1024).expect("reopen");
+    assert_eq!(log.bytes_after(None).expect("bytes"), 4 * per);
+}
+
+/// The size hint bounds the real encoding of normal entries.
+#[test]
+fn entry_size_hint_bounds_the_encoding() {
+    for e in [cmd(1, 7), big(2, 1000), big(3, 200_000), blank(1, 4)] {
+        let mut b = Vec::new();
+        storage::codec::encode_entry(&e, &mut b);
+        assert!(storage::codec::entry_size_hint(&e) >= b.len());
+    }
+}

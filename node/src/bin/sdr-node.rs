@@ -32,6 +32,9 @@ struct Args {
     /// Log filter: error, warn, info, debug, trace or a tracing filter expression.
     #[arg(long)]
     log_level: Option<String>,
+    /// Snapshot once the log since the last snapshot exceeds this many bytes (e.g. 256mb).
+    #[arg(long, value_name = "BYTES", value_parser = sdr_node::config::parse_bytes)]
+    snapshot_log_bytes: Option<u64>,
     /// This node's Raft id (selects this node's entry in the cluster file).
     #[arg(long)]
     node_id: Option<u64>,
@@ -136,6 +139,9 @@ fn load(args: Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.log_level {
         cfg.log_level = v;
+    }
+    if let Some(v) = args.snapshot_log_bytes {
+        cfg.snapshot_log_bytes = v;
     }
     if let Some(v) = args.node_id {
         cfg.node_id = v;

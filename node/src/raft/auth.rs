@@ -2,6 +2,11 @@
 //! as gRPC metadata. The server rejects a wrong cluster id (`FAILED_PRECONDITION`, so a
 //! misconfigured peer is easy to tell apart) and a wrong secret (`UNAUTHENTICATED`). The
 //! secret is compared in constant time. See docs/security.md for the threat model.
+//!
+//! On the server the check runs as a tonic interceptor ([`PeerAuth`] implements
+//! [`tonic::service::Interceptor`]): it sees only the request's metadata (HTTP/2 headers) and
+//! rejects before the message body is read or decoded, so an unauthenticated client cannot
+//! make the node buffer a 64 MiB AppendEntries.
 
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Status};
@@ -46,6 +51,13 @@ impl PeerAuth {
             return Err(Status::unauthenticated("wrong cluster secret"));
         }
         Ok(())
+    }
+}
+
+impl tonic::service::Interceptor for PeerAuth {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        self.check(&req)?;
+        Ok(req)
     }
 }
 

@@ -7,10 +7,12 @@
 //! - [`admin_client`]: leader discovery and membership changes for `sdr-node admin`.
 //! - [`auth`]: cluster id + shared secret on every peer RPC.
 //! - [`bootstrap`]: forming the group exactly once.
+//! - [`log_budget`]: snapshots and purges triggered by the log's bytes, not only its length.
 
 pub mod admin_client;
 pub mod auth;
 pub mod bootstrap;
+pub mod log_budget;
 pub mod network;
 pub mod service;
 pub mod types;

@@ -5,13 +5,21 @@
 //! carries the cluster credentials and openraft's per-RPC deadline. Transport failures become
 //! `Unreachable` (peer down: openraft backs off) or `Network` errors; a malformed reply is a
 //! `Network` error, never a panic.
+//!
+//! An AppendEntries batch that would not fit in one peer message ([`PEER_MESSAGE_LIMIT`], the
+//! receiver's decoding limit) is not sent: it becomes openraft's `PayloadTooLarge` with the
+//! number of leading entries that do fit, and openraft retries at once with that many (for its
+//! next 10 RPCs). Without this a lagging follower fed, say, 30 entries of 4 MB would be sent
+//! the same oversized range forever. A peer that still answers "message too large" (a smaller
+//! limit on its side) is handled the same way, halving the batch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -29,8 +37,77 @@ use super::auth::PeerAuth;
 use super::types::{NodeId, TypeConfig};
 use super::wire;
 
+/// Largest gRPC message a peer accepts for AppendEntries (its decoding limit, see
+/// `service::serve`). Every single entry fits: writes above `errors::MAX_COMMAND_BYTES`
+/// (60 MiB) are refused before they are proposed, and proposer batches stop short of it.
+pub const PEER_MESSAGE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Room left in an AppendEntries message for the vote, log ids and framing (a few dozen bytes
+/// in practice).
+const APPEND_OVERHEAD: usize = 1024;
+
+/// Protobuf cost of one `repeated bytes` element of `len` bytes: tag, length varint, bytes.
+fn bytes_field_len(len: usize) -> usize {
+    let mut varint = 1;
+    let mut v = len >> 7;
+    while v > 0 {
+        varint += 1;
+        v >>= 7;
+    }
+    1 + varint + len
+}
+
+/// How many leading entries of encoded lengths `lens` fit in one AppendEntries message of at
+/// most `limit` bytes; `lens.len()` when all do.
+pub fn entries_that_fit(lens: impl IntoIterator<Item = usize>, limit: usize) -> usize {
+    let mut total = APPEND_OVERHEAD;
+    let mut n = 0;
+    for len in lens {
+        total += bytes_field_len(len);
+        if total > limit {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The error for an AppendEntries batch of `sent` entries of which only the first `fit` can be
+/// sent in one message: openraft's `PayloadTooLarge`, so it retries with `fit` entries. `fit`
+/// of 0 (one entry alone is too large, which the write-size limit prevents) cannot be helped by
+/// shrinking and is a plain network error.
+fn too_large<E: std::error::Error>(
+    target: NodeId,
+    sent: usize,
+    fit: usize,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    if fit == 0 {
+        return network(format!(
+            "node {target}: the first of {sent} entries alone exceeds the peer message limit of {PEER_MESSAGE_LIMIT} bytes"
+        ));
+    }
+    tracing::debug!(
+        target,
+        sent,
+        fit,
+        "append entries batch exceeds the peer message limit; asking openraft for a smaller one"
+    );
+    RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fit as u64))
+}
+
+/// True for tonic's "encoded/decoded message length too large" (sender or receiver limit).
+fn is_message_too_large(s: &tonic::Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    ) && s.message().contains("message length too large")
+}
+
 /// How long to wait for a TCP connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Largest reply accepted from a peer (replies are a few dozen bytes).
+const PEER_REPLY_LIMIT: usize = 64 * 1024;
 
 /// Creates [`PeerClient`]s; cheap to clone.
 #[derive(Clone)]
@@ -81,9 +158,11 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
         let client = match self.book.raft_addr(target, Some(node)) {
             None => Err(format!("no address known for node {target}")),
-            Some(addr) => self
-                .channel(target, &addr)
-                .map(pb::raft_client::RaftClient::new),
+            Some(addr) => self.channel(target, &addr).map(|c| {
+                pb::raft_client::RaftClient::new(c)
+                    .max_encoding_message_size(PEER_MESSAGE_LIMIT)
+                    .max_decoding_message_size(PEER_REPLY_LIMIT)
+            }),
         };
         PeerClient {
             target,
@@ -170,15 +249,20 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        let entries = rpc
-            .entries
-            .iter()
-            .map(|e| {
-                let mut b = Vec::new();
-                codec::encode_entry(e, &mut b);
-                b
-            })
-            .collect();
+        // Encode until the message would exceed the limit: a batch that cannot be sent whole
+        // is refused before anything is sent (and without encoding the rest of it).
+        let sent = rpc.entries.len();
+        let mut entries = Vec::with_capacity(sent);
+        let mut total = APPEND_OVERHEAD;
+        for e in &rpc.entries {
+            let mut b = Vec::new();
+            codec::encode_entry(e, &mut b);
+            total += bytes_field_len(b.len());
+            if total > PEER_MESSAGE_LIMIT {
+                return Err(too_large(self.target, sent, entries.len()));
+            }
+            entries.push(b);
+        }
         let msg = pb::AppendRequest {
             vote: vote_bytes(&rpc.vote),
             prev_log_id: opt_log_id_bytes(&rpc.prev_log_id),
@@ -186,12 +270,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             leader_commit: opt_log_id_bytes(&rpc.leader_commit),
         };
         let req = self.request(msg, &option)?;
-        let resp = self
-            .client()?
-            .append(req)
-            .await
-            .map_err(|s| status_error(self.target, s))?
-            .into_inner();
+        let resp = match self.client()?.append(req).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if is_message_too_large(&s) && sent > 0 => {
+                return Err(too_large(self.target, sent, sent / 2));
+            }
+            Err(s) => return Err(status_error(self.target, s)),
+        };
         wire::append_response(&resp).map_err(|e| decode_err(self.target, e))
     }
 
@@ -242,5 +327,76 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .map_err(|s| status_error(self.target, s))?
             .into_inner();
         wire::vote_response(&resp).map_err(|e| decode_err(self.target, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type E = RPCError<NodeId, BasicNode, RaftError<NodeId>>;
+
+    #[test]
+    fn batch_of_large_entries_is_cut_to_what_fits() {
+        let mb4 = 4 * 1024 * 1024;
+        // 300 entries of 4 MiB: 15 fit in 64 MiB (16 would need 64 MiB plus framing).
+        assert_eq!(entries_that_fit(vec![mb4; 300], PEER_MESSAGE_LIMIT), 15);
+        assert_eq!(entries_that_fit(vec![100; 300], PEER_MESSAGE_LIMIT), 300);
+        assert_eq!(entries_that_fit(Vec::<usize>::new(), PEER_MESSAGE_LIMIT), 0);
+        assert_eq!(
+            entries_that_fit(vec![PEER_MESSAGE_LIMIT], PEER_MESSAGE_LIMIT),
+            0
+        );
+        // The largest write the node accepts (60 MiB) always fits alone.
+        assert_eq!(
+            entries_that_fit(
+                vec![crate::errors::MAX_COMMAND_BYTES + 4096],
+                PEER_MESSAGE_LIMIT
+            ),
+            1
+        );
+    }
+
+    #[test]
+    fn protobuf_length_accounting_matches_varint_sizes() {
+        assert_eq!(bytes_field_len(0), 2);
+        assert_eq!(bytes_field_len(127), 1 + 1 + 127);
+        assert_eq!(bytes_field_len(128), 1 + 2 + 128);
+        assert_eq!(bytes_field_len(1 << 21), 1 + 4 + (1 << 21));
+    }
+
+    #[test]
+    fn too_large_maps_to_payload_too_large_with_entries_hint() {
+        match too_large::<openraft::error::Infallible>(2, 300, 15) {
+            E::PayloadTooLarge(p) => {
+                assert_eq!(p.action(), openraft::RPCTypes::AppendEntries);
+                assert_eq!(p.entries_hint(), 15);
+            }
+            other => panic!("expected PayloadTooLarge, got {other:?}"),
+        }
+        // Nothing fits: shrinking cannot help, so it is not a PayloadTooLarge (which openraft
+        // would retry at once, forever).
+        assert!(matches!(
+            too_large::<openraft::error::Infallible>(2, 1, 0),
+            E::Network(_)
+        ));
+    }
+
+    #[test]
+    fn tonic_message_too_large_is_recognised() {
+        let recv = tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 70000000 bytes, the limit is: 67108864 bytes",
+        );
+        let send = tonic::Status::out_of_range(
+            "Error, encoded message length too large: found 70000000 bytes, the limit is: 67108864 bytes",
+        );
+        assert!(is_message_too_large(&recv));
+        assert!(is_message_too_large(&send));
+        assert!(!is_message_too_large(&tonic::Status::out_of_range(
+            "index out of range"
+        )));
+        assert!(!is_message_too_large(&tonic::Status::unavailable(
+            "message length too large"
+        )));
     }
 }

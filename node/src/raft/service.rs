@@ -325,7 +325,27 @@ async fn report_health(raft: Raft, reporter: tonic_health::server::HealthReporte
     }
 }
 
+/// Largest AppendEntries (and any Raft RPC) message a peer may send: see
+/// [`super::network::PEER_MESSAGE_LIMIT`].
+const RAFT_MESSAGE_LIMIT: usize = super::network::PEER_MESSAGE_LIMIT;
+/// Admin requests are a member address or a voter list.
+const ADMIN_MESSAGE_LIMIT: usize = 64 * 1024;
+/// Concurrent HTTP/2 streams (RPCs in flight) one peer connection may open. Raft sends one
+/// AppendEntries at a time per follower plus votes and snapshot chunks; the admin tool one call.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+/// Requests served at once per connection (tower concurrency limit): others wait.
+const CONCURRENCY_PER_CONNECTION: usize = 16;
+/// Largest header block (metadata): the credentials are a few dozen bytes.
+const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// A request (including reading its body) that takes longer than this is cancelled. Well above
+/// openraft's own deadlines (the snapshot timeout defaults to 200 ms per chunk, AppendEntries to
+/// one heartbeat), so it cuts only a client that trickles a body.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves the Raft, admin and health services on `addr` until `shutdown` resolves.
+///
+/// Peer credentials are checked by an interceptor before a request body is read; streams and
+/// concurrency per connection, header size and message sizes are bounded (docs/security.md).
 pub async fn serve(
     addr: std::net::SocketAddr,
     raft: Raft,
@@ -334,16 +354,33 @@ pub async fn serve(
     id: NodeId,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let raft_svc = pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), auth.clone()))
-        .max_decoding_message_size(64 * 1024 * 1024);
-    let admin_svc =
-        apb::admin_server::AdminServer::new(AdminService::new(raft.clone(), auth, book, id));
+    use tonic::service::interceptor::InterceptedService;
+    let raft_svc = InterceptedService::new(
+        pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), auth.clone()))
+            .max_decoding_message_size(RAFT_MESSAGE_LIMIT)
+            .max_encoding_message_size(64 * 1024),
+        auth.clone(),
+    );
+    let admin_svc = InterceptedService::new(
+        apb::admin_server::AdminServer::new(AdminService::new(
+            raft.clone(),
+            auth.clone(),
+            book,
+            id,
+        ))
+        .max_decoding_message_size(ADMIN_MESSAGE_LIMIT),
+        auth,
+    );
     let (reporter, health_svc) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
     tokio::spawn(report_health(raft, reporter));
     tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .timeout(REQUEST_TIMEOUT)
         .add_service(health_svc)
         .add_service(raft_svc)
         .add_service(admin_svc)

@@ -73,6 +73,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         secret: c.secret.clone(),
     });
     let network = GrpcNetwork::new(auth.clone(), book.clone());
+    let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
     let raft = Raft::new(
         cfg.node_id,
         raft_config(&cfg)?,
@@ -84,6 +85,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("cannot start raft")?;
 
     let (shutdown_tx, _) = watch::channel(false);
+    tokio::spawn(crate::raft::log_budget::run(
+        raft.clone(),
+        budget_log,
+        budget_sm,
+        cfg.snapshot_log_bytes,
+        shutdown_tx.subscribe(),
+    ));
     if let (Some(auth), Some(raft_listen)) = (auth, cfg.raft_listen()) {
         let addr: SocketAddr = raft_listen
             .parse()

@@ -328,6 +328,11 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
         ("wal-segment-bytes", c.wal_segment_bytes.to_string(), false),
         ("snapshot-every", c.snapshot_every.to_string(), false),
         (
+            "snapshot-log-bytes",
+            c.snapshot_log_bytes.to_string(),
+            false,
+        ),
+        (
             "requirepass",
             s.requirepass.clone().unwrap_or_default(),
             true,

@@ -519,6 +519,29 @@ pub fn encode_entry(e: &Entry<TypeConfig>, out: &mut Vec<u8>) {
     put_entry(out, e);
 }
 
+/// An upper bound, for normal entries, of the bytes [`encode_entry`] writes (log id, tags and
+/// every argument with a 10-byte length prefix), computed without encoding. Used to bound the
+/// log and replication batches by bytes; memberships count as a flat 64 KiB.
+pub fn entry_size_hint(e: &Entry<TypeConfig>) -> usize {
+    const FIXED: usize = 64;
+    let args =
+        |argv: &[bytes::Bytes]| -> usize { 10 + argv.iter().map(|a| a.len() + 10).sum::<usize>() };
+    FIXED
+        + match &e.payload {
+            EntryPayload::Blank => 0,
+            EntryPayload::Membership(_) => 64 * 1024,
+            EntryPayload::Normal(Request::Command { argv, .. }) => args(argv),
+            EntryPayload::Normal(Request::Expire { keys, .. }) => args(keys),
+            EntryPayload::Normal(Request::Batch { cmds, .. }) => {
+                10 + cmds.iter().map(|c| args(c)).sum::<usize>()
+            }
+            EntryPayload::Normal(Request::Transaction { watches, cmds, .. }) => {
+                20 + watches.iter().map(|(k, _, _)| k.len() + 20).sum::<usize>()
+                    + cmds.iter().map(|c| args(c)).sum::<usize>()
+            }
+        }
+}
+
 /// Decodes exactly one entry written by [`encode_entry`].
 pub fn decode_entry(buf: &[u8]) -> Result<Entry<TypeConfig>, CodecError> {
     decode_versioned(buf, "entry", |r| r.entry())

@@ -58,6 +58,27 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// True for an I/O failure caused by a resource running out that may come back (descriptors
+    /// `EMFILE`/`ENFILE`, space `ENOSPC`/`EDQUOT`, memory `ENOMEM`, `EAGAIN`/`EINTR`): worth
+    /// retrying, unlike damage or a failed fsync.
+    pub fn is_transient_resource_error(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(
+                    libc::EMFILE
+                        | libc::ENFILE
+                        | libc::ENOSPC
+                        | libc::EDQUOT
+                        | libc::ENOMEM
+                        | libc::EAGAIN
+                        | libc::EINTR
+                )
+            ),
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with the operation and path.
     pub fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
         StorageError::Io {

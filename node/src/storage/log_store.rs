@@ -19,6 +19,7 @@ use openraft::{
 use tokio::sync::oneshot;
 
 use crate::raft::types::{NodeId, TypeConfig};
+use crate::storage::codec;
 use crate::storage::error::{RaftStorageError, Result, StorageError};
 use crate::storage::fsutil::lock_dir;
 use crate::storage::options::WalOptions;
@@ -29,6 +30,11 @@ use crate::storage::wal::{self, Completion, Op, WalHandle, WalStatsSnapshot};
 struct LogMem {
     /// Entries after `last_purged`, consecutive.
     entries: VecDeque<Entry<TypeConfig>>,
+    /// Running byte count ([`codec::entry_size_hint`]) parallel to `entries`: `cum[i]` is
+    /// `base` plus the sizes of `entries[..=i]`, so the bytes of any suffix are one subtraction.
+    cum: VecDeque<u64>,
+    /// The running count just before `entries[0]`.
+    base: u64,
     last_purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,
@@ -36,8 +42,53 @@ struct LogMem {
     next_index: Option<u64>,
 }
 
+impl LogMem {
+    fn push_back(&mut self, entries: impl IntoIterator<Item = Entry<TypeConfig>>) {
+        for e in entries {
+            let last = self.cum.back().copied().unwrap_or(self.base);
+            self.cum.push_back(last + codec::entry_size_hint(&e) as u64);
+            self.entries.push_back(e);
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if self.entries.pop_front().is_some() {
+            if let Some(c) = self.cum.pop_front() {
+                self.base = c;
+            }
+        }
+    }
+
+    fn truncate(&mut self, keep: usize) {
+        self.entries.truncate(keep);
+        self.cum.truncate(keep);
+    }
+
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.log_id.index)
+    }
+
+    /// Bytes of the entries with an index above `after` (all of them for `None`).
+    fn bytes_after(&self, after: Option<u64>) -> u64 {
+        let end = self.cum.back().copied().unwrap_or(self.base);
+        let start = match (after, self.first_index()) {
+            (Some(a), Some(first)) if a >= first => {
+                let i = (a - first) as usize;
+                match self.cum.get(i) {
+                    Some(&c) => c,
+                    None => end,
+                }
+            }
+            _ => self.base,
+        };
+        end - start
+    }
+}
+
 struct LogInner {
     mem: RwLock<LogMem>,
+    /// Woken after every append, for whoever bounds the log by bytes (`raft::log_budget`).
+    appended: tokio::sync::Notify,
     // Dropped after `mem`; joins the writer thread (see `WalHandle`'s `Drop`).
     wal: WalHandle,
 }
@@ -84,16 +135,20 @@ impl LogStore {
             vote = ?rec.vote,
             "opened WAL"
         );
-        let mem = LogMem {
-            entries: rec.entries,
+        let mut mem = LogMem {
+            entries: VecDeque::new(),
+            cum: VecDeque::new(),
+            base: 0,
             last_purged: rec.last_purged,
             committed: rec.committed,
             vote: rec.vote,
             next_index: rec.next_index,
         };
+        mem.push_back(rec.entries);
         Ok(LogStore {
             inner: Arc::new(LogInner {
                 mem: RwLock::new(mem),
+                appended: tokio::sync::Notify::new(),
                 wal,
             }),
         })
@@ -152,14 +207,21 @@ impl LogStore {
             }
         }
         let next = first + entries.len() as u64;
-        mem.entries.extend(entries);
+        mem.push_back(entries);
         mem.next_index = Some(next);
-        self.inner.wal.send(Op::Append {
+        let r = self.inner.wal.send(Op::Append {
             frames,
             offsets,
             first_index: first,
             done,
-        })
+        });
+        self.inner.appended.notify_one();
+        r
+    }
+
+    /// Resolves after the next append (or at once if one happened since the last call).
+    pub async fn appended(&self) {
+        self.inner.appended.notified().await
     }
 
     /// Appends `entries` (which must continue the log) without waiting; the returned ticket
@@ -223,6 +285,45 @@ impl LogStore {
             .collect())
     }
 
+    /// Entries from `start` (below `end`) that fit together in one peer message: at least one
+    /// when `start` is present, then as many as fit in `max_bytes` by
+    /// [`codec::entry_size_hint`]. This is what replication sends in one AppendEntries, so a
+    /// lagging follower is fed batches that fit the gRPC limit instead of up to 300 large
+    /// entries at once.
+    pub fn entries_limited(
+        &self,
+        start: u64,
+        end: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<Entry<TypeConfig>>> {
+        let mem = self.read()?;
+        let Some(first) = mem.first_index() else {
+            return Ok(Vec::new());
+        };
+        let avail_end = first + mem.entries.len() as u64;
+        let (lo, hi) = (start.max(first), end.min(avail_end));
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        let lo_i = (lo - first) as usize;
+        let before = if lo_i == 0 {
+            mem.base
+        } else {
+            mem.cum[lo_i - 1]
+        };
+        let mut n = 1;
+        while lo_i + n < (hi - first) as usize && mem.cum[lo_i + n] - before <= max_bytes {
+            n += 1;
+        }
+        Ok(mem.entries.range(lo_i..lo_i + n).cloned().collect())
+    }
+
+    /// Bytes ([`codec::entry_size_hint`]) of the live log entries with an index above `after`
+    /// (every live entry for `None`): what a snapshot at `after` would let openraft purge.
+    pub fn bytes_after(&self, after: Option<u64>) -> Result<u64> {
+        Ok(self.read()?.bytes_after(after))
+    }
+
     /// Last purged and last present log ids.
     pub fn log_state(&self) -> Result<LogState<TypeConfig>> {
         let mem = self.read()?;
@@ -264,9 +365,9 @@ impl LogStore {
             if mem.next_index.is_none_or(|n| index >= n) {
                 return Ok(());
             }
-            if let Some(first) = mem.entries.front().map(|e| e.log_id.index) {
+            if let Some(first) = mem.first_index() {
                 let keep = index.saturating_sub(first) as usize;
-                mem.entries.truncate(keep);
+                mem.truncate(keep);
             }
             mem.next_index = Some(index);
             self.inner.wal.send(Op::Truncate { index, done: tx })?;
@@ -287,7 +388,7 @@ impl LogStore {
             .front()
             .is_some_and(|e| e.log_id.index <= log_id.index)
         {
-            mem.entries.pop_front();
+            mem.pop_front();
         }
         mem.last_purged = Some(log_id);
         mem.next_index = Some(
@@ -310,7 +411,7 @@ impl LogStore {
                 .front()
                 .is_some_and(|e| e.log_id.index <= log_id.index)
             {
-                mem.entries.pop_front();
+                mem.pop_front();
             }
             mem.last_purged = Some(log_id);
             mem.next_index = Some(
@@ -350,6 +451,20 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> std::result::Result<Vec<Entry<TypeConfig>>, RaftStorageError> {
         self.entries(range).map_err(StorageError::read_logs)
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> std::result::Result<Vec<Entry<TypeConfig>>, RaftStorageError> {
+        // Well below the peer message limit (64 MiB): openraft gives an AppendEntries one
+        // heartbeat interval (100 ms by default) to complete, including the follower's fsync,
+        // so a batch must be small enough to encode, send and persist in that time. One entry
+        // is always sent, whatever its size.
+        const REPLICATION_BATCH_BYTES: u64 = 8 * 1024 * 1024;
+        self.entries_limited(start, end, REPLICATION_BATCH_BYTES)
+            .map_err(StorageError::read_logs)
     }
 }
 

@@ -133,6 +133,16 @@ impl StateMachineStore {
             .and_then(|c| c.as_ref().map(|c| c.meta.clone()))
     }
 
+    /// Log indexes of the snapshot files on disk (at most [`snapshot::KEEP_SNAPSHOTS`]); empty
+    /// if the directory cannot be listed.
+    pub fn snapshot_indexes(&self) -> Vec<u64> {
+        self.inner
+            .snapshots
+            .list()
+            .map(|v| v.into_iter().map(|((_, index), _)| index).collect())
+            .unwrap_or_default()
+    }
+
     fn applied(&self) -> Result<Applied> {
         Ok(self
             .inner

@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -128,8 +128,12 @@ struct Writer {
     /// Written to the active segment but not fsynced.
     dirty: bool,
     last_sync: Instant,
-    /// Set on the first I/O failure; every later operation fails with it.
+    /// Set on the first I/O failure; every later operation fails with it. Not set by a
+    /// segment creation that fails for lack of descriptors or space: that is retried (see
+    /// [`Self::roll`]).
     failed: Option<String>,
+    /// Set when the handle is dropped, so a retry loop gives up instead of blocking shutdown.
+    stopping: Arc<AtomicBool>,
     stats: Arc<WalStats>,
     _lock: Option<File>,
 }
@@ -248,6 +252,16 @@ impl Writer {
 
     /// Rolls to a new segment: flush + fsync the current one first (whatever the policy), so a
     /// later segment never exists on disk with an earlier one incomplete.
+    ///
+    /// Creating the segment can fail because the process is out of descriptors (`EMFILE`) or
+    /// the disk is full (`ENOSPC`). That used to mark the WAL failed for good, and openraft
+    /// treats a failed log write as fatal: the node refused writes until restarted. Such a
+    /// failure is now retried here, with backoff (10 ms doubling to 1 s), holding this append
+    /// and everything queued behind it: their clients time out (`TIMEOUT`, outcome unknown: the
+    /// entry is still in the in-memory log and commits once the segment exists), nothing is
+    /// acknowledged before it is durable, and no record is half-written (the segment header is
+    /// written to a `.tmp` file and renamed; records go only into a segment that exists).
+    /// Other errors, and a handle dropped during the wait, still fail the WAL.
     fn roll(&mut self, first_index: u64) -> Result<()> {
         if self.active.is_some()
             && !(self.flush_keep_pending() && (!self.dirty || self.sync_active()))
@@ -256,7 +270,35 @@ impl Writer {
                 self.failed.clone().unwrap_or_default(),
             ));
         }
-        self.create_segment(first_index)
+        // The previous segment is complete and synced: close it first, so creating the next one
+        // needs no descriptor beyond the one it frees.
+        self.active = None;
+        let mut delay = Duration::from_millis(10);
+        let mut last_warn: Option<Instant> = None;
+        loop {
+            match self.create_segment(first_index) {
+                Ok(()) => {
+                    if last_warn.is_some() {
+                        tracing::info!(first_index, "created the next WAL segment after retrying");
+                    }
+                    return Ok(());
+                }
+                Err(e)
+                    if e.is_transient_resource_error()
+                        && !self.stopping.load(Ordering::Relaxed) =>
+                {
+                    if last_warn.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                        tracing::warn!(error = %e, first_index, "cannot create the next WAL segment; writes wait and retry");
+                        last_warn = Some(Instant::now());
+                    }
+                    let path = self.wal_dir.join(segment_file_name(first_index));
+                    let _ = fs::remove_file(tmp_path(&path));
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Writes the buffer without completing callbacks (they complete after the batch's sync).
@@ -516,6 +558,7 @@ impl Writer {
 pub(crate) struct WalHandle {
     tx: Option<Sender<Op>>,
     thread: Option<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
     pub stats: Arc<WalStats>,
 }
 
@@ -528,6 +571,7 @@ impl WalHandle {
         lock: Option<File>,
     ) -> Result<Self> {
         let stats = Arc::new(WalStats::default());
+        let stopping = Arc::new(AtomicBool::new(false));
         let mut w = Writer {
             wal_dir: dir.join("wal"),
             vote_path: dir.join("vote"),
@@ -540,6 +584,7 @@ impl WalHandle {
             dirty: false,
             last_sync: Instant::now(),
             failed: None,
+            stopping: stopping.clone(),
             stats: stats.clone(),
             _lock: lock,
         };
@@ -552,6 +597,7 @@ impl WalHandle {
         Ok(WalHandle {
             tx: Some(tx),
             thread: Some(thread),
+            stopping,
             stats,
         })
     }
@@ -569,6 +615,7 @@ impl WalHandle {
 
 impl Drop for WalHandle {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         self.tx = None;
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
