@@ -144,15 +144,16 @@ impl ListWrite {
                 Ok(Frame::Integer(n as i64))
             }
             ListWrite::Pop { key, left, count } => {
-                if *count == Some(0) {
-                    return Ok(Frame::Array(Vec::new()));
-                }
+                // Redis order: missing key (nil / nil array), type, then the count-0 exit.
                 if get_list(ks, key, now)?.is_none() {
                     return Ok(if count.is_some() {
                         Frame::NullArray
                     } else {
                         Frame::Null
                     });
+                }
+                if *count == Some(0) {
+                    return Ok(Frame::Array(Vec::new()));
                 }
                 let want = count.unwrap_or(1);
                 let popped = ks

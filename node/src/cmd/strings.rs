@@ -85,7 +85,9 @@ pub enum SetTtl {
 pub enum GetExOpt {
     Keep,
     Persist,
-    At(ExpiryArg),
+    /// The expiry, or the error its value gets: Redis validates the value only after finding
+    /// the key (a missing key replies nil even for `EX -1`), so the error waits for apply.
+    At(Result<ExpiryArg, Frame>),
 }
 
 /// The read commands of this family: executed against `&Keyspace` after a read barrier.
@@ -188,7 +190,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             while i < argv.len() {
                 let o = &argv[i];
                 if is_expiry_opt(o) && matches!(opt, GetExOpt::Keep) && i + 1 < argv.len() {
-                    opt = GetExOpt::At(expiry_arg(o, &argv[i + 1], "getex")?);
+                    opt = GetExOpt::At(expiry_arg(o, &argv[i + 1], "getex"));
                     i += 2;
                 } else if eq(o, "persist") && matches!(opt, GetExOpt::Keep) {
                     opt = GetExOpt::Persist;
@@ -241,6 +243,9 @@ fn parse_set(argv: &[Bytes]) -> Result<StrWrite, Frame> {
     let mut cond = SetCond::Always;
     let mut ttl = SetTtl::Clear;
     let mut get = false;
+    // The expiry value is checked after every option parsed, as Redis does (a syntax error
+    // later in the line wins over a bad number).
+    let mut expiry: Option<(&Bytes, &Bytes)> = None;
     let mut i = 3;
     while i < argv.len() {
         let o = &argv[i];
@@ -260,12 +265,16 @@ fn parse_set(argv: &[Bytes]) -> Result<StrWrite, Frame> {
             let Some(v) = next else {
                 return Err(syntax());
             };
-            ttl = SetTtl::At(expiry_arg(o, v, "set")?);
+            expiry = Some((o, v));
+            ttl = SetTtl::KeepTtl; // placeholder, replaced below; blocks KEEPTTL and a 2nd expiry
             i += 1;
         } else {
             return Err(syntax());
         }
         i += 1;
+    }
+    if let Some((o, v)) = expiry {
+        ttl = SetTtl::At(expiry_arg(o, v, "set")?);
     }
     Ok(StrWrite::Set {
         key: argv[1].clone(),
@@ -390,12 +399,12 @@ impl StrWrite {
                 Ok(opt_bulk(old.as_ref()))
             }
             StrWrite::GetEx(key, opt) => {
-                let at = match opt {
-                    GetExOpt::At(e) => Some(e.resolve(now, "getex")?),
-                    _ => None,
-                };
                 let Some(old) = get_str(ks, key, now)?.cloned() else {
                     return Ok(Frame::Null);
+                };
+                let at = match opt {
+                    GetExOpt::At(e) => Some(e.clone()?.resolve(now, "getex")?),
+                    _ => None,
                 };
                 match opt {
                     GetExOpt::Keep => {}

@@ -4,6 +4,7 @@
 //! - [`codec`]: the binary snapshot encoding of a whole keyspace.
 //! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
 //!   deadline, cost of a key).
+//! - [`zset`]: [`ZSet`], the sorted-set value (member map + ordered (score, member) index).
 //!
 //! # Layout and why
 //!
@@ -25,6 +26,9 @@
 
 pub mod codec;
 pub mod sampling;
+pub mod zset;
+
+pub use zset::ZSet;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -41,6 +45,7 @@ pub enum Value {
     List(VecDeque<Bytes>),
     Hash(BTreeMap<Bytes, Bytes>),
     Set(BTreeSet<Bytes>),
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -51,6 +56,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -61,6 +67,7 @@ impl Value {
             Value::List(l) => l.is_empty(),
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -73,6 +80,8 @@ impl Value {
             Value::List(l) => l.len() * PER_ELEMENT,
             Value::Hash(h) => h.len() * PER_ELEMENT * 2,
             Value::Set(s) => s.len() * PER_ELEMENT,
+            // Member (shared by both trees), score, two tree slots.
+            Value::ZSet(z) => z.len() * PER_ELEMENT * 2,
         }
     }
 }
