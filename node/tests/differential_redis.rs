@@ -295,7 +295,8 @@ fn gen_strings(g: &mut Gen) -> Vec<String> {
                     1 => w.push("xx".into()),
                     2 => w.push("get".into()),
                     3 => w.extend(words(&["ex", "1000"])),
-                    4 => w.extend(["px".to_string(), g.int()]),
+                    // Deadlines far enough away not to pass during a run (or invalid).
+                    4 => w.extend(words(&["px", g.pick(&["100000000", "0", "-3", "x"])])),
                     5 => w.push("keepttl".into()),
                     6 => w.extend(words(&["ex", "abc"])),
                     _ => w.push("bogus".into()),
@@ -309,7 +310,7 @@ fn gen_strings(g: &mut Gen) -> Vec<String> {
         7 => match g.below(3) {
             0 => words(&["getex", &k]),
             1 => words(&["getex", &k, "persist"]),
-            _ => words(&["getex", &k, "ex", &g.int()]),
+            _ => words(&["getex", &k, "ex", g.pick(&["100000", "0", "-7", "abc"])]),
         },
         8 => {
             let mut w = words(&["mget"]);
@@ -380,14 +381,15 @@ fn gen_keys(g: &mut Gen) -> Vec<String> {
         5 => words(&["rename", &k, &g.key()]),
         6 => words(&["renamenx", &k, &g.key()]),
         7 | 8 => {
+            // Far-future or non-positive times only: nothing may expire mid-run.
             let t = g.pick(&[
-                "1000",
-                "100000",
+                "100000000",
+                "200000000",
                 "-1",
                 "0",
                 "abc",
                 "9223372036854775807",
-                "5000",
+                "300000000",
             ]);
             let name = g.pick(&["expire", "pexpire"]);
             let mut w = words(&[name, &k, t]);
@@ -696,7 +698,7 @@ fn gen_zsets(g: &mut Gen) -> Vec<String> {
             w.push(g.pick(&["1", "2", "-1", "0", "5", "x"]).to_string());
         }
     };
-    match g.below(30) {
+    match g.below(32) {
         0..=5 => {
             let mut w = words(&["zadd", &k]);
             for _ in 0..g.below(3) {
@@ -799,6 +801,109 @@ fn gen_zsets(g: &mut Gen) -> Vec<String> {
             for _ in 0..1 + g.below(4) {
                 w.push("0".into());
                 w.push(g.member());
+            }
+            w
+        }
+        28 => {
+            // Set operations over the shared keys (plain sets count as score 1).
+            let op = g.pick(&[
+                "zunion",
+                "zinter",
+                "zdiff",
+                "zintercard",
+                "zunionstore",
+                "zinterstore",
+                "zdiffstore",
+            ]);
+            let mut w = words(&[op]);
+            if op.ends_with("store") {
+                w.push(g.key());
+            }
+            let n = 1 + g.below(3);
+            w.push(if g.chance(0.05) {
+                g.pick(&["0", "-1", "x", "9"]).to_string()
+            } else {
+                n.to_string()
+            });
+            for _ in 0..n {
+                w.push(g.key());
+            }
+            if g.chance(0.3) && op != "zintercard" {
+                w.push("weights".into());
+                for _ in 0..n {
+                    w.push(
+                        g.pick(&["1", "2", "-1", "0.5", "0", "inf", "x"])
+                            .to_string(),
+                    );
+                }
+            }
+            if g.chance(0.3) {
+                w.extend([
+                    "aggregate".to_string(),
+                    g.pick(&["sum", "min", "max", "avg"]).to_string(),
+                ]);
+            }
+            if op == "zintercard" && g.chance(0.5) {
+                w.extend([
+                    "limit".to_string(),
+                    g.pick(&["0", "1", "2", "-1"]).to_string(),
+                ]);
+            }
+            if !op.ends_with("store") && g.chance(0.4) {
+                w.push("withscores".into());
+            }
+            w
+        }
+        29 => match g.below(4) {
+            0 => {
+                let mut w = words(&[
+                    "zrangestore",
+                    &g.key(),
+                    &k,
+                    &g.score_bound(),
+                    &g.score_bound(),
+                    "byscore",
+                ]);
+                limit(g, &mut w);
+                w
+            }
+            1 => words(&["zrangestore", &g.key(), &k, &g.index(), &g.index()]),
+            2 => {
+                let n = 1 + g.below(2);
+                let mut w = words(&["zmpop", &n.to_string()]);
+                for _ in 0..n {
+                    w.push(g.key());
+                }
+                w.push(g.pick(&["min", "max", "MIN", "mid"]).to_string());
+                if g.chance(0.5) {
+                    w.extend([
+                        "count".to_string(),
+                        g.pick(&["1", "2", "10", "0", "-1"]).to_string(),
+                    ]);
+                }
+                w
+            }
+            _ => {
+                let mut w = words(&["zscan", &k, g.pick(&["0", "0", "x"])]);
+                if g.chance(0.4) {
+                    w.extend([
+                        "match".to_string(),
+                        g.pick(&["a*", "*", "[ab]"]).to_string(),
+                    ]);
+                }
+                if g.chance(0.3) {
+                    w.extend(["count".to_string(), g.pick(&["1", "100", "0"]).to_string()]);
+                }
+                w
+            }
+        },
+        30 => {
+            let mut w = words(&["zrandmember", &k]);
+            if g.chance(0.7) {
+                w.push(g.pick(&["0", "1", "3", "-2", "100", "-5", "x"]).to_string());
+                if g.chance(0.4) {
+                    w.push("withscores".into());
+                }
             }
             w
         }

@@ -187,11 +187,36 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
     Some(0)
 }
 
-/// Positions of the key arguments in `argv` per first/last/step (empty when the command has
-/// no keys or argv is too short).
+/// Commands whose keys follow a `numkeys` argument (Redis's `keynum` key-specs): name, index
+/// of numkeys, and whether a destination key sits at index 1.
+const NUMKEYS: &[(&str, usize, bool)] = &[
+    ("zdiff", 1, false),
+    ("zdiffstore", 2, true),
+    ("zinter", 1, false),
+    ("zintercard", 1, false),
+    ("zinterstore", 2, true),
+    ("zmpop", 1, false),
+    ("zunion", 1, false),
+    ("zunionstore", 2, true),
+];
+
+/// Positions of the key arguments in `argv` per first/last/step, or per [`NUMKEYS`] (keys
+/// clamped to argv; the command's parser reports a bad count); empty when the command has no
+/// keys or argv is too short.
 pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if spec.name == "idempotent" {
         return idempotent::IdemOp::inner_key_indices(argv);
+    }
+    if let Some(&(_, nk, dst)) = NUMKEYS.iter().find(|r| r.0 == spec.name) {
+        let n = argv
+            .get(nk)
+            .and_then(|a| parse_i64(a))
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let mut out: Vec<usize> = if dst { vec![1] } else { Vec::new() };
+        out.extend((nk + 1..argv.len()).take(n));
+        out.retain(|&i| i < argv.len());
+        return out;
     }
     let argc = argv.len() as i64;
     if spec.first_key <= 0 || spec.step <= 0 {
@@ -656,6 +681,28 @@ mod tests {
             key_indices(spec("ping"), &argv(&["ping"])),
             Vec::<usize>::new()
         );
+        assert_eq!(
+            key_indices(
+                spec("zunionstore"),
+                &argv(&["zunionstore", "d", "2", "a", "b", "weights", "1", "2"])
+            ),
+            vec![1, 3, 4]
+        );
+        assert_eq!(
+            key_indices(spec("zinter"), &argv(&["zinter", "3", "a", "b"])),
+            vec![2, 3]
+        );
+        assert_eq!(
+            key_indices(spec("zmpop"), &argv(&["zmpop", "2", "a", "b", "min"])),
+            vec![2, 3]
+        );
+        assert_eq!(
+            key_indices(
+                spec("zrangestore"),
+                &argv(&["zrangestore", "d", "s", "0", "1"])
+            ),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -800,6 +847,17 @@ mod tests {
             &["zrevrangebyscore", "k", "1", "0"],
             &["zrevrank", "k", "m"],
             &["zscore", "k", "m"],
+            &["zdiff", "1", "k"],
+            &["zdiffstore", "d", "1", "k"],
+            &["zinter", "1", "k"],
+            &["zintercard", "1", "k"],
+            &["zinterstore", "d", "1", "k"],
+            &["zmpop", "1", "k", "min"],
+            &["zrandmember", "k"],
+            &["zrangestore", "d", "k", "0", "1"],
+            &["zscan", "k", "0"],
+            &["zunion", "1", "k"],
+            &["zunionstore", "d", "1", "k"],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

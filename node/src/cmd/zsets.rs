@@ -1,7 +1,12 @@
 //! Sorted-set commands (Redis 7.0): ZADD (NX/XX/GT/LT/CH/INCR) ZINCRBY ZREM ZCARD ZSCORE
 //! ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT ZRANGE (BYSCORE/BYLEX/REV/LIMIT/WITHSCORES)
 //! ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX ZREVRANGEBYLEX ZREVRANGE
-//! ZREMRANGEBYRANK|SCORE|LEX ZPOPMIN ZPOPMAX.
+//! ZREMRANGEBYRANK|SCORE|LEX ZPOPMIN ZPOPMAX ZMPOP ZRANGESTORE ZUNION ZINTER ZDIFF
+//! (+STORE, WEIGHTS, AGGREGATE) ZINTERCARD ZRANDMEMBER ZSCAN.
+//!
+//! ZRANDMEMBER is a read (never in the log): it draws from a `sdr_seeded::Rng` seeded per
+//! call from the read's time and a process-wide call counter, so replies vary between calls
+//! as Redis's do while replicated state never depends on randomness.
 //!
 //! Scores are IEEE doubles parsed as Redis parses them ([`parse_score`]: C `strtod` with
 //! `string2d`'s checks; range bounds with `zslParseRange`'s looser ones) and printed through
@@ -348,14 +353,19 @@ enum RangeBy {
 
 /// `zrangeGenericCommand`'s argument parsing. `by`/`rev` preset by the legacy commands (which
 /// then refuse the BYSCORE/BYLEX/REV words); `argv[1]` is the key, `argv[2..4]` the range.
-fn parse_range(argv: &[Bytes], by: Option<RangeBy>, rev: Option<bool>) -> Result<RangeSpec, Frame> {
+fn parse_range(
+    argv: &[Bytes],
+    by: Option<RangeBy>,
+    rev: Option<bool>,
+    store: bool,
+) -> Result<RangeSpec, Frame> {
     let (mut by_opt, mut rev_opt) = (by, rev);
     let (mut withscores, mut offset, mut limit) = (false, 0i64, -1i64);
     let mut j = 4;
     while j < argv.len() {
         let left = argv.len() - j - 1;
         let a = &argv[j];
-        if eq(a, "withscores") {
+        if !store && eq(a, "withscores") {
             withscores = true;
         } else if eq(a, "limit") && left >= 2 {
             offset = parse_i64(&argv[j + 1]).ok_or_else(|| Frame::err(NOT_INT))?;
@@ -437,6 +447,20 @@ pub enum ZSetRead {
     Count(Bytes, ScoreRange),
     LexCount(Bytes, LexRange),
     Range(Bytes, RangeSpec),
+    /// ZUNION / ZINTER / ZDIFF (`store` None) and ZINTERCARD.
+    Combine(Combine),
+    RandMember {
+        key: Bytes,
+        /// `None`: one member, bulk reply.
+        count: Option<i64>,
+        withscores: bool,
+    },
+    Scan {
+        key: Bytes,
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+    },
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
@@ -454,6 +478,57 @@ pub enum ZSetWrite {
         max: bool,
         count: Option<u64>,
     },
+    /// ZMPOP: the first non-empty key of `keys`.
+    MPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        count: u64,
+    },
+    /// ZRANGESTORE dst src ...
+    RangeStore {
+        dst: Bytes,
+        src: Bytes,
+        spec: RangeSpec,
+    },
+    /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE (`store` set).
+    Combine(Combine),
+}
+
+/// Which set operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// How scores of a member found in several inputs combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+/// The options after the keys of a set operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CombineOpts {
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    withscores: bool,
+    /// ZINTERCARD LIMIT (0: none).
+    limit: u64,
+}
+
+/// A parsed set operation. As in Redis, the inputs' types are checked before the options, so
+/// an option error waits in `opts` until the keys have been looked at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Combine {
+    op: SetOp,
+    store: Option<Bytes>,
+    card_only: bool,
+    keys: Vec<Bytes>,
+    opts: Result<CombineOpts, Frame>,
 }
 
 /// `zaddGenericCommand`'s parsing; ZINCRBY arrives with `incr` preset (and, as in Redis,
@@ -534,17 +609,27 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         .into(),
         "zcount" => ZSetRead::Count(a(1), ScoreRange::parse(&argv[2], &argv[3])?).into(),
         "zlexcount" => ZSetRead::LexCount(a(1), LexRange::parse(&argv[2], &argv[3])?).into(),
-        "zrange" => ZSetRead::Range(a(1), parse_range(argv, None, None)?).into(),
-        "zrevrange" => {
-            ZSetRead::Range(a(1), parse_range(argv, Some(RangeBy::Rank), Some(true))?).into()
-        }
+        "zrange" => ZSetRead::Range(a(1), parse_range(argv, None, None, false)?).into(),
+        "zrevrange" => ZSetRead::Range(
+            a(1),
+            parse_range(argv, Some(RangeBy::Rank), Some(true), false)?,
+        )
+        .into(),
         "zrangebyscore" | "zrevrangebyscore" => {
             let rev = name == "zrevrangebyscore";
-            ZSetRead::Range(a(1), parse_range(argv, Some(RangeBy::Score), Some(rev))?).into()
+            ZSetRead::Range(
+                a(1),
+                parse_range(argv, Some(RangeBy::Score), Some(rev), false)?,
+            )
+            .into()
         }
         "zrangebylex" | "zrevrangebylex" => {
             let rev = name == "zrevrangebylex";
-            ZSetRead::Range(a(1), parse_range(argv, Some(RangeBy::Lex), Some(rev))?).into()
+            ZSetRead::Range(
+                a(1),
+                parse_range(argv, Some(RangeBy::Lex), Some(rev), false)?,
+            )
+            .into()
         }
         "zremrangebyrank" => ZSetWrite::RemRange(
             a(1),
@@ -581,7 +666,209 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             }
             .into()
         }
+        "zunion" | "zinter" | "zdiff" | "zintercard" => {
+            let op = match name {
+                "zunion" => SetOp::Union,
+                "zdiff" => SetOp::Diff,
+                _ => SetOp::Inter,
+            };
+            ZSetRead::Combine(parse_combine(argv, name, op, None, name == "zintercard")?).into()
+        }
+        "zunionstore" | "zinterstore" | "zdiffstore" => {
+            let op = match name {
+                "zunionstore" => SetOp::Union,
+                "zdiffstore" => SetOp::Diff,
+                _ => SetOp::Inter,
+            };
+            ZSetWrite::Combine(parse_combine(argv, name, op, Some(a(1)), false)?).into()
+        }
+        "zrangestore" => ZSetWrite::RangeStore {
+            dst: a(1),
+            src: a(2),
+            spec: parse_range(&argv[1..], None, None, true)?,
+        }
+        .into(),
+        "zmpop" => parse_mpop(argv)?.into(),
+        "zrandmember" => {
+            let mut withscores = false;
+            let count = match argv.get(2) {
+                None => None,
+                Some(c) => {
+                    let n = parse_i64(c).ok_or_else(|| Frame::err(NOT_INT))?;
+                    if n == i64::MIN {
+                        return Err(Frame::err(
+                            "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                        ));
+                    }
+                    if argv.len() > 4 || (argv.len() == 4 && !eq(&argv[3], "withscores")) {
+                        return Err(syntax());
+                    }
+                    if argv.len() == 4 {
+                        withscores = true;
+                        if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n) {
+                            return Err(Frame::err("value is out of range"));
+                        }
+                    }
+                    Some(n)
+                }
+            };
+            ZSetRead::RandMember {
+                key: a(1),
+                count,
+                withscores,
+            }
+            .into()
+        }
+        "zscan" => {
+            let cursor = super::scan_cursor(&argv[2])?;
+            let (mut pattern, mut count) = (None, 10usize);
+            let mut i = 3;
+            while i < argv.len() {
+                let Some(v) = argv.get(i + 1) else {
+                    return Err(syntax());
+                };
+                if eq(&argv[i], "count") {
+                    let n = parse_i64(v).ok_or_else(|| Frame::err(NOT_INT))?;
+                    if n < 1 {
+                        return Err(syntax());
+                    }
+                    count = usize::try_from(n).unwrap_or(usize::MAX);
+                } else if eq(&argv[i], "match") {
+                    pattern = Some(v.clone());
+                } else {
+                    return Err(syntax());
+                }
+                i += 2;
+            }
+            ZSetRead::Scan {
+                key: a(1),
+                cursor,
+                pattern,
+                count,
+            }
+            .into()
+        }
         _ => return Err(super::unknown_command(argv)),
+    })
+}
+
+/// Where the numkeys argument of a set operation is: 1, or 2 after a destination.
+fn parse_combine(
+    argv: &[Bytes],
+    name: &str,
+    op: SetOp,
+    store: Option<Bytes>,
+    card_only: bool,
+) -> Result<Combine, Frame> {
+    let nk = if store.is_some() { 2 } else { 1 };
+    let n = parse_i64(&argv[nk]).ok_or_else(|| Frame::err(NOT_INT))?;
+    if n < 1 {
+        return Err(Frame::err(format!(
+            "at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let avail = argv.len() - nk - 1;
+    let n = match usize::try_from(n) {
+        Ok(n) if n <= avail => n,
+        _ => return Err(syntax()),
+    };
+    let keys = argv[nk + 1..nk + 1 + n].to_vec();
+    let opts = parse_combine_opts(&argv[nk + 1 + n..], n, op, store.is_some(), card_only);
+    Ok(Combine {
+        op,
+        store,
+        card_only,
+        keys,
+        opts,
+    })
+}
+
+fn parse_combine_opts(
+    rest: &[Bytes],
+    n: usize,
+    op: SetOp,
+    store: bool,
+    card_only: bool,
+) -> Result<CombineOpts, Frame> {
+    let mut o = CombineOpts {
+        weights: vec![1.0; n],
+        aggregate: Aggregate::Sum,
+        withscores: false,
+        limit: 0,
+    };
+    let mut j = 0;
+    while j < rest.len() {
+        let left = rest.len() - j;
+        let a = &rest[j];
+        if op != SetOp::Diff && !card_only && left > n && eq(a, "weights") {
+            for i in 0..n {
+                o.weights[i] = parse_score(&rest[j + 1 + i])
+                    .ok_or_else(|| Frame::err("weight value is not a float"))?;
+            }
+            j += 1 + n;
+        } else if op != SetOp::Diff && !card_only && left >= 2 && eq(a, "aggregate") {
+            let v = &rest[j + 1];
+            o.aggregate = if eq(v, "sum") {
+                Aggregate::Sum
+            } else if eq(v, "min") {
+                Aggregate::Min
+            } else if eq(v, "max") {
+                Aggregate::Max
+            } else {
+                return Err(syntax());
+            };
+            j += 2;
+        } else if !store && !card_only && eq(a, "withscores") {
+            o.withscores = true;
+            j += 1;
+        } else if card_only && left >= 2 && eq(a, "limit") {
+            o.limit = parse_i64(&rest[j + 1])
+                .and_then(|l| u64::try_from(l).ok())
+                .ok_or_else(|| Frame::err("LIMIT can't be negative"))?;
+            j += 2;
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(o)
+}
+
+/// ZMPOP numkeys key... MIN|MAX [COUNT n].
+fn parse_mpop(argv: &[Bytes]) -> Result<ZSetWrite, Frame> {
+    let n = parse_i64(&argv[1])
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| Frame::err("numkeys should be greater than 0"))?;
+    let where_idx = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_add(2))
+        .filter(|w| *w < argv.len())
+        .ok_or_else(syntax)?;
+    let max = if eq(&argv[where_idx], "min") {
+        false
+    } else if eq(&argv[where_idx], "max") {
+        true
+    } else {
+        return Err(syntax());
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < argv.len() {
+        if count.is_none() && eq(&argv[j], "count") && j + 1 < argv.len() {
+            count = Some(
+                parse_i64(&argv[j + 1])
+                    .filter(|c| *c >= 1)
+                    .and_then(|c| u64::try_from(c).ok())
+                    .ok_or_else(|| Frame::err("count should be greater than 0"))?,
+            );
+            j += 2;
+        } else {
+            return Err(syntax());
+        }
+    }
+    Ok(ZSetWrite::MPop {
+        keys: argv[2..where_idx].to_vec(),
+        max,
+        count: count.unwrap_or(1),
     })
 }
 
@@ -653,6 +940,28 @@ impl ZSetRead {
             ZSetRead::Range(k, spec) => match get_zset(ks, k, now)? {
                 None => Frame::Array(Vec::new()),
                 Some(z) => members_reply(spec.members(z), spec.withscores),
+            },
+            ZSetRead::Combine(c) => {
+                let (z, opts) = c.compute(ks, now)?;
+                if c.card_only {
+                    Frame::Integer(z.len() as i64)
+                } else {
+                    members_reply(z.iter(), opts.withscores)
+                }
+            }
+            ZSetRead::RandMember {
+                key,
+                count,
+                withscores,
+            } => rand_member(get_zset(ks, key, now)?, *count, *withscores, now),
+            ZSetRead::Scan {
+                key,
+                cursor,
+                pattern,
+                count,
+            } => match get_zset(ks, key, now)? {
+                None => Frame::Array(vec![Frame::bulk("0"), Frame::Array(Vec::new())]),
+                Some(z) => zscan(z, *cursor, pattern.as_deref(), *count),
             },
         })
     }
@@ -781,6 +1090,50 @@ impl ZSetWrite {
                     }
                 });
                 Ok(members_reply(picked.iter().map(|(m, s)| (m, *s)), true))
+            }
+            ZSetWrite::MPop { keys, max, count } => {
+                // The first key holding a sorted set; a wrong type before it is an error.
+                let mut found = None;
+                for k in keys {
+                    if get_zset(ks, k, now)?.is_some() {
+                        found = Some(k);
+                        break;
+                    }
+                }
+                let Some(key) = found else {
+                    return Ok(Frame::NullArray);
+                };
+                let pop = ZSetWrite::Pop {
+                    key: key.clone(),
+                    max: *max,
+                    count: Some(*count),
+                };
+                let Frame::Array(flat) = pop.write_inner(ks, now)? else {
+                    return Ok(Frame::NullArray);
+                };
+                let pairs = flat.chunks(2).map(|c| Frame::Array(c.to_vec())).collect();
+                Ok(Frame::Array(vec![
+                    Frame::Bulk(key.clone()),
+                    Frame::Array(pairs),
+                ]))
+            }
+            ZSetWrite::RangeStore { dst, src, spec } => {
+                let out = match get_zset(ks, src, now)? {
+                    None => ZSet::new(),
+                    Some(z) => {
+                        let mut out = ZSet::new();
+                        for (m, s) in spec.members(z) {
+                            out.insert(m.clone(), s);
+                        }
+                        out
+                    }
+                };
+                Ok(store(ks, dst, out, now))
+            }
+            ZSetWrite::Combine(c) => {
+                let (z, _) = c.compute(ks, now)?;
+                let dst = c.store.clone().unwrap_or_default();
+                Ok(store(ks, &dst, z, now))
             }
         }
     }
@@ -1105,4 +1458,472 @@ mod tests {
             Frame::Simple("zset".into())
         );
     }
+
+    #[test]
+    fn set_operations_and_stores() {
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["zadd", "a", "1", "x", "2", "y", "3", "z"]);
+        run(&mut ks, 0, &["zadd", "b", "10", "y", "20", "z", "30", "w"]);
+        run(&mut ks, 0, &["sadd", "s", "z", "q"]);
+        assert_eq!(
+            run(&mut ks, 0, &["zunion", "2", "a", "b", "withscores"]),
+            arr(&["x", "1", "y", "12", "z", "23", "w", "30"])
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &[
+                    "zinter",
+                    "2",
+                    "a",
+                    "b",
+                    "weights",
+                    "2",
+                    "0.5",
+                    "aggregate",
+                    "max",
+                    "withscores"
+                ]
+            ),
+            arr(&["y", "5", "z", "10"])
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &[
+                    "zinter",
+                    "3",
+                    "a",
+                    "b",
+                    "s",
+                    "aggregate",
+                    "min",
+                    "withscores"
+                ]
+            ),
+            arr(&["z", "1"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zdiff", "2", "a", "b", "withscores"]),
+            arr(&["x", "1"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zintercard", "2", "a", "b", "limit", "1"]),
+            i(1)
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zintercard", "2", "a", "b", "limit", "-1"]),
+            e("ERR LIMIT can't be negative")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zunion", "0", "a"]),
+            e("ERR at least 1 input key is needed for 'zunion' command")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zunion", "3", "a", "b"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zdiff", "1", "a", "weights", "1"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zunion", "1", "a", "weights", "x"]),
+            e("ERR weight value is not a float")
+        );
+        run(&mut ks, 0, &["set", "str", "v"]);
+        // Types are checked before options, as Redis does.
+        assert_eq!(
+            run(&mut ks, 0, &["zunion", "2", "a", "str", "bogus"]),
+            e(WT)
+        );
+        assert_eq!(run(&mut ks, 0, &["zunionstore", "d", "2", "a", "b"]), i(4));
+        assert_eq!(run(&mut ks, 0, &["zscore", "d", "w"]), b("30"));
+        assert_eq!(
+            run(&mut ks, 0, &["zinterstore", "str", "2", "a", "nokey"]),
+            i(0)
+        );
+        assert_eq!(run(&mut ks, 0, &["exists", "str"]), i(0));
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["zinter", "2", "a", "b", "weights", "inf", "0", "withscores"]
+            ),
+            arr(&["y", "inf", "z", "inf"])
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &[
+                    "zrangestore",
+                    "r",
+                    "a",
+                    "(1",
+                    "+inf",
+                    "byscore",
+                    "limit",
+                    "0",
+                    "1"
+                ]
+            ),
+            i(1)
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zrange", "r", "0", "-1", "withscores"]),
+            arr(&["y", "2"])
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["zrangestore", "r", "a", "0", "1", "withscores"]
+            ),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zrangestore", "r", "nokey", "0", "-1"]),
+            i(0)
+        );
+        assert_eq!(run(&mut ks, 0, &["exists", "r"]), i(0));
+    }
+
+    #[test]
+    fn mpop_randmember_scan() {
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["zadd", "b", "1", "x", "2", "y", "3", "z"]);
+        assert_eq!(
+            run(&mut ks, 0, &["zmpop", "2", "a", "b", "max", "count", "2"]),
+            Frame::Array(vec![
+                b("b"),
+                Frame::Array(vec![arr(&["z", "3"]), arr(&["y", "2"])])
+            ])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zmpop", "1", "a", "min"]),
+            Frame::NullArray
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zmpop", "0", "a", "min"]),
+            e("ERR numkeys should be greater than 0")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zmpop", "1", "a", "mid"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zmpop", "1", "b", "min", "count", "0"]),
+            e("ERR count should be greater than 0")
+        );
+        assert_eq!(run(&mut ks, 0, &["zrandmember", "b"]), b("x"));
+        assert_eq!(
+            run(&mut ks, 0, &["zrandmember", "b", "5", "withscores"]),
+            arr(&["x", "1"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zrandmember", "b", "-3"]),
+            arr(&["x", "x", "x"])
+        );
+        assert_eq!(run(&mut ks, 0, &["zrandmember", "no", "-3"]), arr(&[]));
+        assert_eq!(run(&mut ks, 0, &["zrandmember", "no"]), Frame::Null);
+        assert_eq!(
+            run(&mut ks, 0, &["zrandmember", "b", "1", "x"]),
+            e("ERR syntax error")
+        );
+        run(&mut ks, 0, &["zadd", "b", "1.5", "y", "1e17", "z"]);
+        let mut seen: Vec<Frame> = Vec::new();
+        for _ in 0..50 {
+            if let Frame::Array(v) = run(&mut ks, 0, &["zrandmember", "b", "2"]) {
+                assert_eq!(v.len(), 2);
+                assert_ne!(v[0], v[1]);
+                for f in v {
+                    if !seen.contains(&f) {
+                        seen.push(f);
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), 3, "distinct picks cover the set");
+        assert_eq!(
+            run(&mut ks, 0, &["zscan", "b", "0"]),
+            Frame::Array(vec![
+                b("0"),
+                arr(&["x", "1", "y", "1.5", "z", "100000000000000000"])
+            ])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zscan", "b", "0", "match", "y*"]),
+            Frame::Array(vec![b("0"), arr(&["y", "1.5"])])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zscan", "no", "0"]),
+            Frame::Array(vec![b("0"), arr(&[])])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["zscan", "b", "x"]),
+            e("ERR invalid cursor")
+        );
+        // A large set is walked by member-hash positions; every member comes back once.
+        let mut cmd = vec!["zadd".to_string(), "big".to_string()];
+        for n in 0..300 {
+            cmd.push(n.to_string());
+            cmd.push(format!("m{n}"));
+        }
+        let words: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        run(&mut ks, 0, &words);
+        let (mut cursor, mut got) = ("0".to_string(), std::collections::BTreeSet::new());
+        loop {
+            let Frame::Array(r) = run(&mut ks, 0, &["zscan", "big", &cursor, "count", "7"]) else {
+                panic!("zscan reply")
+            };
+            let (Frame::Bulk(c), Frame::Array(items)) = (&r[0], &r[1]) else {
+                panic!()
+            };
+            for pair in items.chunks(2) {
+                let Frame::Bulk(m) = &pair[0] else {
+                    panic!("member")
+                };
+                assert!(got.insert(m.clone()), "no duplicates");
+            }
+            cursor = String::from_utf8(c.to_vec()).unwrap_or_default();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(got.len(), 300);
+    }
+}
+
+// ---- set operations, random members, scan ----
+
+/// Replaces `dst` with `z` (no deadline), or deletes it when `z` is empty; replies the size.
+fn store(ks: &mut Keyspace, dst: &Bytes, z: ZSet, now: u64) -> Frame {
+    let n = z.len() as i64;
+    ks.remove(dst);
+    if n > 0 {
+        ks.insert(own(dst), Value::ZSet(z), None, now);
+    }
+    Frame::Integer(n)
+}
+
+/// One input of a set operation: a sorted set, or a plain set (every score 1).
+enum Input<'a> {
+    Missing,
+    Z(&'a ZSet),
+    S(&'a std::collections::BTreeSet<Bytes>),
+}
+
+impl Input<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Input::Missing => 0,
+            Input::Z(z) => z.len(),
+            Input::S(s) => s.len(),
+        }
+    }
+    fn score(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Input::Missing => None,
+            Input::Z(z) => z.score(m),
+            Input::S(s) => s.contains(m).then_some(1.0),
+        }
+    }
+    fn members(&self) -> Vec<(Bytes, f64)> {
+        match self {
+            Input::Missing => Vec::new(),
+            Input::Z(z) => z.iter().map(|(m, s)| (m.clone(), s)).collect(),
+            Input::S(s) => s.iter().map(|m| (m.clone(), 1.0)).collect(),
+        }
+    }
+}
+
+/// `weight * score`, with Redis's convention that `0 * inf` counts as 0.
+fn weighted(w: f64, s: f64) -> f64 {
+    let v = w * s;
+    if v.is_nan() {
+        0.0
+    } else {
+        v
+    }
+}
+
+fn aggregate(a: Aggregate, acc: f64, v: f64) -> f64 {
+    match a {
+        Aggregate::Sum => {
+            let r = acc + v;
+            if r.is_nan() {
+                0.0
+            } else {
+                r
+            }
+        }
+        Aggregate::Min => acc.min(v),
+        Aggregate::Max => acc.max(v),
+    }
+}
+
+impl Combine {
+    /// Looks the inputs up (types first, as Redis), then applies the options.
+    fn compute(&self, ks: &Keyspace, now: u64) -> Result<(ZSet, CombineOpts), Frame> {
+        let mut inputs = Vec::with_capacity(self.keys.len());
+        for k in &self.keys {
+            inputs.push(match ks.get(k, now).map(|e| &e.value) {
+                None => Input::Missing,
+                Some(Value::ZSet(z)) => Input::Z(z),
+                Some(Value::Set(s)) => Input::S(s),
+                Some(_) => return Err(super::wrongtype()),
+            });
+        }
+        let opts = self.opts.clone()?;
+        let mut out = ZSet::new();
+        match self.op {
+            SetOp::Union => {
+                let mut acc: std::collections::BTreeMap<Bytes, f64> = Default::default();
+                for (inp, w) in inputs.iter().zip(&opts.weights) {
+                    for (m, s) in inp.members() {
+                        let v = weighted(*w, s);
+                        acc.entry(m)
+                            .and_modify(|a| *a = aggregate(opts.aggregate, *a, v))
+                            .or_insert(v);
+                    }
+                }
+                for (m, s) in acc {
+                    out.insert(m, s);
+                }
+            }
+            SetOp::Inter => {
+                // Smallest input first (a stable sort, as glibc's qsort on small arrays).
+                let mut order: Vec<usize> = (0..inputs.len()).collect();
+                order.sort_by_key(|&i| inputs[i].len());
+                let first = order[0];
+                let mut n = 0u64;
+                'members: for (m, s) in inputs[first].members() {
+                    let mut score = weighted(opts.weights[first], s);
+                    for &j in &order[1..] {
+                        match inputs[j].score(&m) {
+                            Some(v) => {
+                                score =
+                                    aggregate(opts.aggregate, score, weighted(opts.weights[j], v))
+                            }
+                            None => continue 'members,
+                        }
+                    }
+                    out.insert(m, score);
+                    n += 1;
+                    if self.card_only && opts.limit > 0 && n >= opts.limit {
+                        break;
+                    }
+                }
+            }
+            SetOp::Diff => {
+                for (m, s) in inputs[0].members() {
+                    if inputs[1..].iter().all(|i| i.score(&m).is_none()) {
+                        out.insert(m, s);
+                    }
+                }
+            }
+        }
+        Ok((out, opts))
+    }
+}
+
+/// Calls of ZRANDMEMBER so far in this process: mixed into each call's seed.
+static RAND_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Largest number of members one ZRANDMEMBER with a negative count returns: the reply is
+/// built in memory before it is sent, so an unbounded count could exhaust it.
+const MAX_RAND_REPEAT: u64 = 1 << 20;
+
+fn rand_member(z: Option<&ZSet>, count: Option<i64>, withscores: bool, now: u64) -> Frame {
+    let calls = RAND_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut rng = sdr_seeded::Rng::new(now ^ calls.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let Some(count) = count else {
+        return match z {
+            None => Frame::Null,
+            Some(z) => {
+                let i = rng.below(z.len() as u64) as usize;
+                z.iter()
+                    .nth(i)
+                    .map_or(Frame::Null, |(m, _)| Frame::Bulk(m.clone()))
+            }
+        };
+    };
+    let Some(z) = z else {
+        return Frame::Array(Vec::new());
+    };
+    if count == 0 {
+        return Frame::Array(Vec::new());
+    }
+    let all: Vec<(&Bytes, f64)> = z.iter().collect();
+    if count < 0 {
+        let n = count.unsigned_abs();
+        if n > MAX_RAND_REPEAT {
+            return Frame::err(format!(
+                "count is out of range: sdr returns at most {MAX_RAND_REPEAT} members with repetitions"
+            ));
+        }
+        let picks = (0..n).map(|_| all[rng.below(all.len() as u64) as usize]);
+        return members_reply(picks.collect::<Vec<_>>(), withscores);
+    }
+    let n = count as u64;
+    if n >= all.len() as u64 {
+        return members_reply(all, withscores);
+    }
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    rng.shuffle(&mut idx);
+    members_reply(idx[..n as usize].iter().map(|&i| all[i]), withscores)
+}
+
+/// A score as Redis 7.0 stores it in a listpack and ZSCAN prints it (`d2string`): an
+/// integral value in `long long` range as an integer, otherwise `%.17g`.
+fn scan_score(s: f64) -> Bytes {
+    if s.is_finite() && s == s.trunc() && s.abs() < 9.2e18 && s != 0.0 {
+        Bytes::from((s as i64).to_string())
+    } else {
+        Bytes::from(format_score(s))
+    }
+}
+
+/// Redis keeps a sorted set of at most 128 members of at most 64 bytes in a listpack and
+/// returns it whole from any ZSCAN call.
+fn is_small(z: &ZSet) -> bool {
+    z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64)
+}
+
+/// ZSCAN: a small set whole (cursor 0) in score order, as Redis; a large one by positions of
+/// `scan_hash(member)` (stable under inserts and removals, like the keyspace SCAN), which
+/// costs O(n log n) per call.
+fn zscan(z: &ZSet, cursor: u64, pattern: Option<&[u8]>, count: usize) -> Frame {
+    let keep = |m: &[u8]| pattern.is_none_or(|p| super::glob::matches(p, m));
+    let mut out = Vec::new();
+    let mut next = 0u64;
+    if is_small(z) {
+        for (m, s) in z.iter().filter(|(m, _)| keep(m)) {
+            out.push(Frame::Bulk(m.clone()));
+            out.push(Frame::Bulk(scan_score(s)));
+        }
+    } else {
+        let mut pos: Vec<(u64, &Bytes, f64)> = z
+            .by_member()
+            .map(|(m, s)| (crate::keyspace::scan_hash(m), m, s))
+            .filter(|(h, _, _)| *h >= cursor)
+            .collect();
+        pos.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut last = None;
+        for (visited, (h, m, s)) in pos.iter().enumerate() {
+            if visited >= count && last != Some(*h) {
+                next = *h;
+                break;
+            }
+            last = Some(*h);
+            if keep(m) {
+                out.push(Frame::Bulk((*m).clone()));
+                out.push(Frame::Bulk(scan_score(*s)));
+            }
+        }
+    }
+    Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])
 }
