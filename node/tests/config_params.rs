@@ -6,11 +6,19 @@ mod common;
 use common::TestNode;
 
 fn config_get(c: &mut redis::Connection, name: &str) -> Vec<String> {
-    redis::cmd("CONFIG").arg("GET").arg(name).query(c).expect("CONFIG GET")
+    redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query(c)
+        .expect("CONFIG GET")
 }
 
 fn config_set(c: &mut redis::Connection, name: &str, value: &str) -> redis::RedisResult<()> {
-    redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query(c)
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(c)
 }
 
 #[test]
@@ -20,15 +28,28 @@ fn redis_parameters_are_stored_validated_and_reported() {
     config_set(&mut c, "save", "").expect("CONFIG SET save \"\" (tooling does it)");
     assert_eq!(config_get(&mut c, "save"), ["save", ""]);
     config_set(&mut c, "list-max-listpack-size", "4").expect("encoding threshold");
-    assert_eq!(config_get(&mut c, "list-max-listpack-size"), ["list-max-listpack-size", "4"]);
+    assert_eq!(
+        config_get(&mut c, "list-max-listpack-size"),
+        ["list-max-listpack-size", "4"]
+    );
     config_set(&mut c, "repl-backlog-size", "2mb").expect("memory value");
-    assert_eq!(config_get(&mut c, "repl-backlog-size"), ["repl-backlog-size", "2097152"]);
+    assert_eq!(
+        config_get(&mut c, "repl-backlog-size"),
+        ["repl-backlog-size", "2097152"]
+    );
     config_set(&mut c, "lazyfree-lazy-eviction", "YES").expect("bool");
     assert_eq!(config_get(&mut c, "lazyfree-lazy-eviction")[1], "yes");
     let e = config_set(&mut c, "hz", "fast").expect_err("not an integer");
-    assert!(e.to_string().contains("argument couldn't be parsed into an integer"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("argument couldn't be parsed into an integer"),
+        "{e}"
+    );
     let e = config_set(&mut c, "appendonly", "maybe").expect_err("not a bool");
-    assert!(e.to_string().contains("argument must be 'yes' or 'no'"), "{e}");
+    assert!(
+        e.to_string().contains("argument must be 'yes' or 'no'"),
+        "{e}"
+    );
     let e = config_set(&mut c, "daemonize", "yes").expect_err("immutable in Redis");
     assert!(e.to_string().contains("can't set immutable config"), "{e}");
     let e = config_set(&mut c, "no-such-parameter", "1").expect_err("unknown");
@@ -52,9 +73,19 @@ fn redis_parameters_are_stored_validated_and_reported() {
 fn function_flush_and_list_on_an_empty_registry() {
     let node = TestNode::start(&[]);
     let mut c = node.conn();
-    let () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut c).expect("FLUSH");
-    let () = redis::cmd("FUNCTION").arg("FLUSH").arg("ASYNC").query(&mut c).expect("FLUSH ASYNC");
-    let list: Vec<redis::Value> = redis::cmd("FUNCTION").arg("LIST").query(&mut c).expect("LIST");
+    let () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .query(&mut c)
+        .expect("FLUSH");
+    let () = redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .arg("ASYNC")
+        .query(&mut c)
+        .expect("FLUSH ASYNC");
+    let list: Vec<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query(&mut c)
+        .expect("LIST");
     assert!(list.is_empty());
     let e = redis::cmd("FUNCTION")
         .arg("LOAD")

@@ -204,7 +204,7 @@ fn snapshots_compact_the_log_and_restore_state() {
         .expect("zrange");
     assert_eq!(
         z,
-        ["b", "-inf", "c", "-0", "d", "0.10000000000000001", "a", "2"]
+        ["b", "-inf", "c", "0", "d", "0.10000000000000001", "a", "2"]
     );
     assert!(
         wal_bytes < 600 * 40,

@@ -250,23 +250,27 @@ fn parse_set(argv: &[Bytes]) -> Result<StrWrite, Frame> {
     while i < argv.len() {
         let o = &argv[i];
         let next = argv.get(i + 1);
-        if eq(o, "nx") && cond == SetCond::Always {
+        // As Redis, repeating a flag is allowed (`XX XX`, `GET GET`, `EX 1 EX 2`: last wins);
+        // only conflicting ones are syntax errors.
+        if eq(o, "nx") && matches!(cond, SetCond::Always | SetCond::Nx) {
             cond = SetCond::Nx;
-        } else if eq(o, "xx") && cond == SetCond::Always {
+        } else if eq(o, "xx") && matches!(cond, SetCond::Always | SetCond::Xx) {
             cond = SetCond::Xx;
         } else if eq(o, "ifeq") && cond == SetCond::Always && next.is_some() {
             cond = SetCond::IfEq(next.cloned().unwrap_or_default());
             i += 1;
-        } else if eq(o, "get") && !get {
+        } else if eq(o, "get") {
             get = true;
-        } else if eq(o, "keepttl") && ttl == SetTtl::Clear {
+        } else if eq(o, "keepttl") && expiry.is_none() {
             ttl = SetTtl::KeepTtl;
-        } else if is_expiry_opt(o) && ttl == SetTtl::Clear {
+        } else if is_expiry_opt(o)
+            && ttl == SetTtl::Clear
+            && expiry.is_none_or(|(prev, _)| prev.eq_ignore_ascii_case(o))
+        {
             let Some(v) = next else {
                 return Err(syntax());
             };
             expiry = Some((o, v));
-            ttl = SetTtl::KeepTtl; // placeholder, replaced below; blocks KEEPTTL and a 2nd expiry
             i += 1;
         } else {
             return Err(syntax());
@@ -578,10 +582,25 @@ mod tests {
             &["set", "k", "v", "ifeq", "a", "nx"],
             &["set", "k", "v", "xx", "ifeq", "a"],
             &["set", "k", "v", "ifeq"],
-            &["set", "k", "v", "get", "get"],
         ] {
             assert_eq!(run(&mut ks, 0, bad), e("ERR syntax error"), "{bad:?}");
         }
+        // Repeated flags are accepted, as redis-server 7.0 does (the differential test
+        // found it): the last expiry wins.
+        assert_eq!(
+            run(&mut ks, 0, &["set", "k", "v", "get", "get"]),
+            Frame::Null
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["set", "k", "w", "xx", "xx", "ex", "1", "EX", "2"]
+            ),
+            Frame::ok()
+        );
+        assert_eq!(run(&mut ks, 0, &["pttl", "k"]), i(2000));
+        run(&mut ks, 0, &["del", "k"]);
         assert_eq!(
             run(&mut ks, 0, &["set", "k", "v", "ex", "x"]),
             e("ERR value is not an integer or out of range")

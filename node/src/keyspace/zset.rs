@@ -72,11 +72,13 @@ impl ZSet {
     }
 
     /// Sets `member`'s score (NaN is refused: returns `None` and changes nothing); returns
-    /// the previous score.
+    /// the previous score. `-0` is stored as `0`, as Redis 7.0's listpack stores it (the
+    /// encoding of every sorted set up to 128 members).
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         if score.is_nan() {
             return None;
         }
+        let score = if score == 0.0 { 0.0 } else { score };
         let old = self.remove(&member);
         self.order.insert((Score(score), member.clone()));
         self.scores.insert(member, score);
