@@ -455,11 +455,12 @@ pub enum ZSetRead {
         count: Option<i64>,
         withscores: bool,
     },
+    /// `opts` (MATCH pattern, COUNT) or their error: Redis parses them only after finding
+    /// the key, so a missing key answers an empty scan whatever follows.
     Scan {
         key: Bytes,
         cursor: u64,
-        pattern: Option<Bytes>,
-        count: usize,
+        opts: Result<(Option<Bytes>, usize), Frame>,
     },
 }
 
@@ -721,8 +722,23 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         }
         "zscan" => {
             let cursor = super::scan_cursor(&argv[2])?;
+            ZSetRead::Scan {
+                key: a(1),
+                cursor,
+                opts: parse_scan_opts(&argv[3..]),
+            }
+            .into()
+        }
+        _ => return Err(super::unknown_command(argv)),
+    })
+}
+
+/// ZSCAN's `[MATCH pattern] [COUNT n]`.
+fn parse_scan_opts(argv: &[Bytes]) -> Result<(Option<Bytes>, usize), Frame> {
+    {
+        {
             let (mut pattern, mut count) = (None, 10usize);
-            let mut i = 3;
+            let mut i = 0;
             while i < argv.len() {
                 let Some(v) = argv.get(i + 1) else {
                     return Err(syntax());
@@ -740,16 +756,9 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
                 }
                 i += 2;
             }
-            ZSetRead::Scan {
-                key: a(1),
-                cursor,
-                pattern,
-                count,
-            }
-            .into()
+            Ok((pattern, count))
         }
-        _ => return Err(super::unknown_command(argv)),
-    })
+    }
 }
 
 /// Where the numkeys argument of a set operation is: 1, or 2 after a destination.
@@ -954,14 +963,12 @@ impl ZSetRead {
                 count,
                 withscores,
             } => rand_member(get_zset(ks, key, now)?, *count, *withscores, now),
-            ZSetRead::Scan {
-                key,
-                cursor,
-                pattern,
-                count,
-            } => match get_zset(ks, key, now)? {
+            ZSetRead::Scan { key, cursor, opts } => match get_zset(ks, key, now)? {
                 None => Frame::Array(vec![Frame::bulk("0"), Frame::Array(Vec::new())]),
-                Some(z) => zscan(z, *cursor, pattern.as_deref(), *count),
+                Some(z) => {
+                    let (pattern, count) = opts.clone()?;
+                    zscan(z, *cursor, pattern.as_deref(), count)
+                }
             },
         })
     }
