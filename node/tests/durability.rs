@@ -160,9 +160,15 @@ fn snapshots_compact_the_log_and_restore_state() {
     std::fs::write(&cfg, "snapshot-every: 50\nwal-segment-bytes: 4096\n").expect("config");
     let mut node = TestNode::start(&["--config", cfg.to_str().expect("utf8 path")]);
     let mut c = node.conn();
+    let zadd = |c: &mut redis::Connection, args: &[&str]| -> i64 {
+        redis::cmd("ZADD").arg(args).query(c).expect("zadd")
+    };
+    // Before the snapshots (restored from one) and after them (replayed from the WAL).
+    assert_eq!(zadd(&mut c, &["z", "1.5", "a", "-inf", "b", "-0", "c"]), 3);
     for i in 0..600 {
         let () = c.set(format!("key{i}"), format!("value-{i}")).expect("set");
     }
+    assert_eq!(zadd(&mut c, &["z", "ch", "2", "a", "0.1", "d"]), 2);
     let () = c.hset("h", "f", "v").expect("hset");
     let _: i64 = c.rpush("l", &["a", "b", "c"]).expect("rpush");
     drop(c);
@@ -192,6 +198,14 @@ fn snapshots_compact_the_log_and_restore_state() {
     assert_eq!(v.as_deref(), Some("v"));
     let l: Vec<String> = c.lrange("l", 0, -1).expect("lrange");
     assert_eq!(l, vec!["a", "b", "c"]);
+    let z: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&["z", "0", "-1", "WITHSCORES"])
+        .query(&mut c)
+        .expect("zrange");
+    assert_eq!(
+        z,
+        ["b", "-inf", "c", "0", "d", "0.10000000000000001", "a", "2"]
+    );
     assert!(
         wal_bytes < 600 * 40,
         "WAL was compacted after snapshots ({wal_bytes} bytes left)"

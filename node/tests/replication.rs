@@ -375,6 +375,11 @@ fn wiped_member_catches_up_by_snapshot() {
     let dir = cluster.node(victim).dir.clone();
     std::fs::remove_dir_all(&dir).unwrap();
     let mut c = cluster.leader_conn();
+    let added: i64 = redis::cmd("ZADD")
+        .arg(&["z", "1.5", "a", "-inf", "b", "0.1", "c"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(added, 3);
     for i in 0..300 {
         let () = c.set(format!("k{i}"), i).unwrap();
     }
@@ -405,6 +410,12 @@ fn wiped_member_catches_up_by_snapshot() {
         .flatten()
         == Some(299)));
     assert_eq!(ro.get::<_, i64>("k0").unwrap(), 0);
+    // A sorted set arrives by snapshot with its exact scores.
+    let z: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&["z", "0", "-1", "WITHSCORES"])
+        .query(&mut ro)
+        .unwrap();
+    assert_eq!(z, ["b", "-inf", "c", "0.10000000000000001", "a", "1.5"]);
     let log = cluster.node(victim).log();
     assert!(
         std::fs::read_dir(dir.join("snapshots"))

@@ -73,10 +73,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "type" => KeyRead::Type(a(1)).into(),
         "keys" => KeyRead::Keys(a(1)).into(),
         "scan" => {
-            let cursor = std::str::from_utf8(&argv[1])
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| Frame::err("invalid cursor"))?;
+            let cursor = super::scan_cursor(&argv[1])?;
             let (mut pattern, mut count, mut type_name) = (None, SCAN_DEFAULT_COUNT, None);
             let mut i = 2;
             while i < argv.len() {
@@ -113,7 +110,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         }
         .into(),
         "expire" | "pexpire" | "expireat" | "pexpireat" => {
-            let when = int_arg(&argv[2])?;
+            // Redis checks the options before the time value.
             let mut cond = ExpireCond::default();
             for o in &argv[3..] {
                 if eq(o, "nx") {
@@ -141,6 +138,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
                     "GT and LT options at the same time are not compatible",
                 ));
             }
+            let when = int_arg(&argv[2])?;
             let name = match name {
                 "expire" => "expire",
                 "pexpire" => "pexpire",

@@ -14,7 +14,8 @@ use crate::resp::Frame;
 pub enum ListRead {
     Range(Bytes, i64, i64),
     Len(Bytes),
-    Index(Bytes, i64),
+    /// The index, or its parse error: Redis looks the key up and checks its type first.
+    Index(Bytes, Result<i64, Frame>),
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
@@ -63,7 +64,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         }
         "lrange" => ListRead::Range(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?).into(),
         "llen" => ListRead::Len(a(1)).into(),
-        "lindex" => ListRead::Index(a(1), int_arg(&argv[2])?).into(),
+        "lindex" => ListRead::Index(a(1), int_arg(&argv[2])).into(),
         _ => return Err(super::unknown_command(argv)),
     })
 }
@@ -101,6 +102,10 @@ impl ListRead {
             ListRead::Index(k, idx) => get_list(ks, k, now).map(|l| {
                 let Some(l) = l else {
                     return Frame::Null;
+                };
+                let idx = match idx {
+                    Ok(i) => i,
+                    Err(e) => return e.clone(),
                 };
                 let i = if *idx < 0 { l.len() as i64 + idx } else { *idx };
                 if i < 0 {
@@ -144,15 +149,16 @@ impl ListWrite {
                 Ok(Frame::Integer(n as i64))
             }
             ListWrite::Pop { key, left, count } => {
-                if *count == Some(0) {
-                    return Ok(Frame::Array(Vec::new()));
-                }
+                // Redis order: missing key (nil / nil array), type, then the count-0 exit.
                 if get_list(ks, key, now)?.is_none() {
                     return Ok(if count.is_some() {
                         Frame::NullArray
                     } else {
                         Frame::Null
                     });
+                }
+                if *count == Some(0) {
+                    return Ok(Frame::Array(Vec::new()));
                 }
                 let want = count.unwrap_or(1);
                 let popped = ks

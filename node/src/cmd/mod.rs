@@ -9,6 +9,7 @@
 //!   family, TTL family, PERSIST, DBSIZE, FLUSHDB/FLUSHALL).
 //! - [`strings`]: string commands (GET, SET with all options, INCR family, APPEND, ...).
 //! - [`hashes`], [`lists`], [`sets`]: the aggregate types.
+//! - [`zsets`]: sorted sets (scores parsed and printed as Redis 7.0 does).
 //! - [`glob`]: Redis glob-style pattern matching for KEYS and SCAN MATCH.
 //!
 //! Execution is deterministic given (keyspace, argv, now_ms): no clock, no randomness, and
@@ -22,6 +23,7 @@ pub mod lists;
 pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 use bytes::Bytes;
 
@@ -53,6 +55,8 @@ pub enum Group {
     Hash,
     List,
     Set,
+    /// Sorted-set commands: `zsets`.
+    SortedSet,
     /// Server commands; the data ones (DBSIZE, FLUSHDB, FLUSHALL) are parsed by `keys`.
     Server,
     /// Connection commands (served by the server layer).
@@ -76,6 +80,7 @@ impl Group {
             Group::Hash => "hash",
             Group::List => "list",
             Group::Set => "set",
+            Group::SortedSet => "sorted-set",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Cluster => "cluster",
@@ -185,11 +190,36 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
     Some(0)
 }
 
-/// Positions of the key arguments in `argv` per first/last/step (empty when the command has
-/// no keys or argv is too short).
+/// Commands whose keys follow a `numkeys` argument (Redis's `keynum` key-specs): name, index
+/// of numkeys, and whether a destination key sits at index 1.
+const NUMKEYS: &[(&str, usize, bool)] = &[
+    ("zdiff", 1, false),
+    ("zdiffstore", 2, true),
+    ("zinter", 1, false),
+    ("zintercard", 1, false),
+    ("zinterstore", 2, true),
+    ("zmpop", 1, false),
+    ("zunion", 1, false),
+    ("zunionstore", 2, true),
+];
+
+/// Positions of the key arguments in `argv` per first/last/step, or per [`NUMKEYS`] (keys
+/// clamped to argv; the command's parser reports a bad count); empty when the command has no
+/// keys or argv is too short.
 pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if spec.name == "idempotent" {
         return idempotent::IdemOp::inner_key_indices(argv);
+    }
+    if let Some(&(_, nk, dst)) = NUMKEYS.iter().find(|r| r.0 == spec.name) {
+        let n = argv
+            .get(nk)
+            .and_then(|a| parse_i64(a))
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        let mut out: Vec<usize> = if dst { vec![1] } else { Vec::new() };
+        out.extend((nk + 1..argv.len()).take(n));
+        out.retain(|&i| i < argv.len());
+        return out;
     }
     let argc = argv.len() as i64;
     if spec.first_key <= 0 || spec.step <= 0 {
@@ -217,6 +247,7 @@ pub(crate) enum ReadOp {
     Hash(hashes::HashRead),
     List(lists::ListRead),
     Set(sets::SetRead),
+    ZSet(zsets::ZSetRead),
 }
 
 /// A parsed write command, family-typed: only these are proposed and applied.
@@ -227,6 +258,7 @@ pub(crate) enum WriteOp {
     Hash(hashes::HashWrite),
     List(lists::ListWrite),
     Set(sets::SetWrite),
+    ZSet(zsets::ZSetWrite),
     Idem(idempotent::IdemOp),
 }
 
@@ -256,6 +288,7 @@ family_ops!(Str, strings::StrRead, strings::StrWrite);
 family_ops!(Hash, hashes::HashRead, hashes::HashWrite);
 family_ops!(List, lists::ListRead, lists::ListWrite);
 family_ops!(Set, sets::SetRead, sets::SetWrite);
+family_ops!(ZSet, zsets::ZSetRead, zsets::ZSetWrite);
 
 /// A typed data command: a read or a write, decided by how it parsed (the table's
 /// [`Kind`] agrees, which a test checks for every data command). Holds `Bytes`, so clones
@@ -306,6 +339,7 @@ impl Command {
             Group::Hash => hashes::parse(n, argv)?,
             Group::List => lists::parse(n, argv)?,
             Group::Set => sets::parse(n, argv)?,
+            Group::SortedSet => zsets::parse(n, argv)?,
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
@@ -357,6 +391,7 @@ impl ReadCommand {
             ReadOp::Hash(op) => op.read(ks, now_ms),
             ReadOp::List(op) => op.read(ks, now_ms),
             ReadOp::Set(op) => op.read(ks, now_ms),
+            ReadOp::ZSet(op) => op.read(ks, now_ms),
         }
     }
 }
@@ -375,6 +410,7 @@ impl WriteCommand {
             WriteOp::Hash(op) => op.write(ks, now_ms),
             WriteOp::List(op) => op.write(ks, now_ms),
             WriteOp::Set(op) => op.write(ks, now_ms),
+            WriteOp::ZSet(op) => op.write(ks, now_ms),
             WriteOp::Idem(op) => op.write(ks, now_ms),
         }
     }
@@ -449,6 +485,32 @@ pub(crate) fn syntax() -> Frame {
 /// An integer argument, or `ERR value is not an integer or out of range`.
 pub(crate) fn int_arg(b: &[u8]) -> Result<i64, Frame> {
     parse_i64(b).ok_or_else(|| Frame::err(NOT_INT))
+}
+
+/// A SCAN-family cursor parsed as Redis's `parseScanCursorOrReply` (C `strtoul`): optional
+/// sign (a negative value wraps, so `-1` is the last position), digits, nothing else; an
+/// empty string is cursor 0; overflow or a leading space is `ERR invalid cursor`.
+pub(crate) fn scan_cursor(b: &[u8]) -> Result<u64, Frame> {
+    let bad = || Frame::err("invalid cursor");
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return if b.is_empty() { Ok(0) } else { Err(bad()) };
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(bad());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// ASCII case-insensitive equality with a lowercase literal.
@@ -666,6 +728,28 @@ mod tests {
             key_indices(spec("ping"), &argv(&["ping"])),
             Vec::<usize>::new()
         );
+        assert_eq!(
+            key_indices(
+                spec("zunionstore"),
+                &argv(&["zunionstore", "d", "2", "a", "b", "weights", "1", "2"])
+            ),
+            vec![1, 3, 4]
+        );
+        assert_eq!(
+            key_indices(spec("zinter"), &argv(&["zinter", "3", "a", "b"])),
+            vec![2, 3]
+        );
+        assert_eq!(
+            key_indices(spec("zmpop"), &argv(&["zmpop", "2", "a", "b", "min"])),
+            vec![2, 3]
+        );
+        assert_eq!(
+            key_indices(
+                spec("zrangestore"),
+                &argv(&["zrangestore", "d", "s", "0", "1"])
+            ),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -788,6 +872,39 @@ mod tests {
             &["ttl", "k"],
             &["type", "k"],
             &["unlink", "k"],
+            &["substr", "k", "0", "1"],
+            &["zadd", "k", "1", "m"],
+            &["zcard", "k"],
+            &["zcount", "k", "0", "1"],
+            &["zincrby", "k", "1", "m"],
+            &["zlexcount", "k", "-", "+"],
+            &["zmscore", "k", "m"],
+            &["zpopmax", "k"],
+            &["zpopmin", "k"],
+            &["zrange", "k", "0", "1"],
+            &["zrangebylex", "k", "-", "+"],
+            &["zrangebyscore", "k", "0", "1"],
+            &["zrank", "k", "m"],
+            &["zrem", "k", "m"],
+            &["zremrangebylex", "k", "-", "+"],
+            &["zremrangebyrank", "k", "0", "1"],
+            &["zremrangebyscore", "k", "0", "1"],
+            &["zrevrange", "k", "0", "1"],
+            &["zrevrangebylex", "k", "+", "-"],
+            &["zrevrangebyscore", "k", "1", "0"],
+            &["zrevrank", "k", "m"],
+            &["zscore", "k", "m"],
+            &["zdiff", "1", "k"],
+            &["zdiffstore", "d", "1", "k"],
+            &["zinter", "1", "k"],
+            &["zintercard", "1", "k"],
+            &["zinterstore", "d", "1", "k"],
+            &["zmpop", "1", "k", "min"],
+            &["zrandmember", "k"],
+            &["zrangestore", "d", "k", "0", "1"],
+            &["zscan", "k", "0"],
+            &["zunion", "1", "k"],
+            &["zunionstore", "d", "1", "k"],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

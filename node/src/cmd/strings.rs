@@ -85,7 +85,9 @@ pub enum SetTtl {
 pub enum GetExOpt {
     Keep,
     Persist,
-    At(ExpiryArg),
+    /// The expiry, or the error its value gets: Redis validates the value only after finding
+    /// the key (a missing key replies nil even for `EX -1`), so the error waits for apply.
+    At(Result<ExpiryArg, Frame>),
 }
 
 /// The read commands of this family: executed against `&Keyspace` after a read barrier.
@@ -188,7 +190,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             while i < argv.len() {
                 let o = &argv[i];
                 if is_expiry_opt(o) && matches!(opt, GetExOpt::Keep) && i + 1 < argv.len() {
-                    opt = GetExOpt::At(expiry_arg(o, &argv[i + 1], "getex")?);
+                    opt = GetExOpt::At(expiry_arg(o, &argv[i + 1], "getex"));
                     i += 2;
                 } else if eq(o, "persist") && matches!(opt, GetExOpt::Keep) {
                     opt = GetExOpt::Persist;
@@ -241,31 +243,42 @@ fn parse_set(argv: &[Bytes]) -> Result<StrWrite, Frame> {
     let mut cond = SetCond::Always;
     let mut ttl = SetTtl::Clear;
     let mut get = false;
+    // The expiry value is checked after every option parsed, as Redis does (a syntax error
+    // later in the line wins over a bad number).
+    let mut expiry: Option<(&Bytes, &Bytes)> = None;
     let mut i = 3;
     while i < argv.len() {
         let o = &argv[i];
         let next = argv.get(i + 1);
-        if eq(o, "nx") && cond == SetCond::Always {
+        // As Redis, repeating a flag is allowed (`XX XX`, `GET GET`, `EX 1 EX 2`: last wins);
+        // only conflicting ones are syntax errors.
+        if eq(o, "nx") && matches!(cond, SetCond::Always | SetCond::Nx) {
             cond = SetCond::Nx;
-        } else if eq(o, "xx") && cond == SetCond::Always {
+        } else if eq(o, "xx") && matches!(cond, SetCond::Always | SetCond::Xx) {
             cond = SetCond::Xx;
         } else if eq(o, "ifeq") && cond == SetCond::Always && next.is_some() {
             cond = SetCond::IfEq(next.cloned().unwrap_or_default());
             i += 1;
-        } else if eq(o, "get") && !get {
+        } else if eq(o, "get") {
             get = true;
-        } else if eq(o, "keepttl") && ttl == SetTtl::Clear {
+        } else if eq(o, "keepttl") && expiry.is_none() {
             ttl = SetTtl::KeepTtl;
-        } else if is_expiry_opt(o) && ttl == SetTtl::Clear {
+        } else if is_expiry_opt(o)
+            && ttl == SetTtl::Clear
+            && expiry.is_none_or(|(prev, _)| prev.eq_ignore_ascii_case(o))
+        {
             let Some(v) = next else {
                 return Err(syntax());
             };
-            ttl = SetTtl::At(expiry_arg(o, v, "set")?);
+            expiry = Some((o, v));
             i += 1;
         } else {
             return Err(syntax());
         }
         i += 1;
+    }
+    if let Some((o, v)) = expiry {
+        ttl = SetTtl::At(expiry_arg(o, v, "set")?);
     }
     Ok(StrWrite::Set {
         key: argv[1].clone(),
@@ -390,12 +403,12 @@ impl StrWrite {
                 Ok(opt_bulk(old.as_ref()))
             }
             StrWrite::GetEx(key, opt) => {
-                let at = match opt {
-                    GetExOpt::At(e) => Some(e.resolve(now, "getex")?),
-                    _ => None,
-                };
                 let Some(old) = get_str(ks, key, now)?.cloned() else {
                     return Ok(Frame::Null);
+                };
+                let at = match opt {
+                    GetExOpt::At(e) => Some(e.clone()?.resolve(now, "getex")?),
+                    _ => None,
                 };
                 match opt {
                     GetExOpt::Keep => {}
@@ -569,10 +582,25 @@ mod tests {
             &["set", "k", "v", "ifeq", "a", "nx"],
             &["set", "k", "v", "xx", "ifeq", "a"],
             &["set", "k", "v", "ifeq"],
-            &["set", "k", "v", "get", "get"],
         ] {
             assert_eq!(run(&mut ks, 0, bad), e("ERR syntax error"), "{bad:?}");
         }
+        // Repeated flags are accepted, as redis-server 7.0 does (the differential test
+        // found it): the last expiry wins.
+        assert_eq!(
+            run(&mut ks, 0, &["set", "k", "v", "get", "get"]),
+            Frame::Null
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["set", "k", "w", "xx", "xx", "ex", "1", "EX", "2"]
+            ),
+            Frame::ok()
+        );
+        assert_eq!(run(&mut ks, 0, &["pttl", "k"]), i(2000));
+        run(&mut ks, 0, &["del", "k"]);
         assert_eq!(
             run(&mut ks, 0, &["set", "k", "v", "ex", "x"]),
             e("ERR value is not an integer or out of range")

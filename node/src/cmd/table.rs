@@ -29,6 +29,9 @@ const NOAUTH: &[&str] = &[
 const NONE: &[&str] = &[];
 const TX: &[&str] = &["noscript", "loading", "stale", "skip_slowlog"];
 const TX_FAST: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+const RM: &[&str] = &["readonly", "movablekeys"];
+const WM: &[&str] = &["write", "movablekeys"];
+const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 
 #[allow(clippy::too_many_arguments)]
 const fn c(
@@ -142,12 +145,45 @@ static TABLE: &[CommandSpec] = &[
     c("smembers", 2, R, K1, Read, G::Set, "1.0.0", "Returns all members of a set."),
     c("srem", -3, WF, K1, Write, G::Set, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed."),
     c("strlen", 2, RF, K1, Read, G::Str, "2.2.0", "Returns the length of a string value."),
+    c("substr", 4, R, K1, Read, G::Str, "1.0.0", "Returns a substring from a string value."),
     c("time", 1, LSF, K0, Server, G::Server, "2.6.0", "Returns the server time."),
     c("ttl", 2, RF, K1, Read, G::Generic, "1.0.0", "Returns the expiration time in seconds of a key."),
     c("type", 2, RF, K1, Read, G::Generic, "1.0.0", "Determines the type of value stored at a key."),
     c("unlink", -2, WF, KALL, Write, G::Generic, "4.0.0", "Asynchronously deletes one or more keys."),
     c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
     c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
+    c("zadd", -4, WDF, K1, Write, G::SortedSet, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
+    c("zcard", 2, RF, K1, Read, G::SortedSet, "1.2.0", "Returns the number of members in a sorted set."),
+    c("zcount", 4, RF, K1, Read, G::SortedSet, "2.0.0", "Returns the count of members in a sorted set that have scores within a range."),
+    c("zdiff", -3, RM, K0, Read, G::SortedSet, "6.2.0", "Returns the difference between multiple sorted sets."),
+    c("zdiffstore", -4, WDM, K1, Write, G::SortedSet, "6.2.0", "Stores the difference of multiple sorted sets in a key."),
+    c("zincrby", 4, WDF, K1, Write, G::SortedSet, "1.2.0", "Increments the score of a member in a sorted set."),
+    c("zinter", -3, RM, K0, Read, G::SortedSet, "6.2.0", "Returns the intersect of multiple sorted sets."),
+    c("zintercard", -3, RM, K0, Read, G::SortedSet, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets."),
+    c("zinterstore", -4, WDM, K1, Write, G::SortedSet, "2.0.0", "Stores the intersect of multiple sorted sets in a key."),
+    c("zlexcount", 4, RF, K1, Read, G::SortedSet, "2.8.9", "Returns the number of members in a sorted set within a lexicographical range."),
+    c("zmpop", -4, WM, K0, Write, G::SortedSet, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped."),
+    c("zmscore", -3, RF, K1, Read, G::SortedSet, "6.2.0", "Returns the score of one or more members in a sorted set."),
+    c("zpopmax", -2, WF, K1, Write, G::SortedSet, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    c("zpopmin", -2, WF, K1, Write, G::SortedSet, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped."),
+    c("zrandmember", -2, R, K1, Read, G::SortedSet, "6.2.0", "Returns one or more random members from a sorted set."),
+    c("zrange", -4, R, K1, Read, G::SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes."),
+    c("zrangebylex", -4, R, K1, Read, G::SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range."),
+    c("zrangebyscore", -4, R, K1, Read, G::SortedSet, "1.0.5", "Returns members in a sorted set within a range of scores."),
+    c("zrangestore", -5, WD, (1, 2, 1), Write, G::SortedSet, "6.2.0", "Stores a range of members from sorted set in a key."),
+    c("zrank", 3, RF, K1, Read, G::SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores."),
+    c("zrem", -3, WF, K1, Write, G::SortedSet, "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed."),
+    c("zremrangebylex", 4, W, K1, Write, G::SortedSet, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed."),
+    c("zremrangebyrank", 4, W, K1, Write, G::SortedSet, "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed."),
+    c("zremrangebyscore", 4, W, K1, Write, G::SortedSet, "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed."),
+    c("zrevrange", -4, R, K1, Read, G::SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order."),
+    c("zrevrangebylex", -4, R, K1, Read, G::SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order."),
+    c("zrevrangebyscore", -4, R, K1, Read, G::SortedSet, "2.2.0", "Returns members in a sorted set within a range of scores in reverse order."),
+    c("zrevrank", 3, RF, K1, Read, G::SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores."),
+    c("zscan", -3, R, K1, Read, G::SortedSet, "2.8.0", "Iterates over members and scores of a sorted set."),
+    c("zscore", 3, RF, K1, Read, G::SortedSet, "1.2.0", "Returns the score of a member in a sorted set."),
+    c("zunion", -3, RM, K0, Read, G::SortedSet, "6.2.0", "Returns the union of multiple sorted sets."),
+    c("zunionstore", -4, WDM, K1, Write, G::SortedSet, "2.0.0", "Stores the union of multiple sorted sets in a key."),
 ];
 
 /// Every command the node serves, sorted by name.
@@ -172,6 +208,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         Group::Hash => "@hash",
         Group::List => "@list",
         Group::Set => "@set",
+        Group::SortedSet => "@sortedset",
         Group::Generic => "@keyspace",
         Group::Connection => "@connection",
         Group::Scripting => "@scripting",

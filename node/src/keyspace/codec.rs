@@ -4,11 +4,12 @@
 //! ```text
 //! snapshot  := magic "SDRK" | version u8 (=1) | nkeys varint | entry* | crc u32le
 //! entry     := tag u8 | [deadline u64le if tag & 0x80] | key:bytes | value
-//! tag       := type (low 7 bits: 0 string, 1 list, 2 hash, 3 set) | 0x80 if a deadline follows
+//! tag       := type (low 7 bits: 0 string, 1 list, 2 hash, 3 set, 4 zset) | 0x80 if a deadline follows
 //! value     := string: bytes
 //!            | list:   n varint | bytes{n}          (head to tail)
 //!            | hash:   n varint | (field:bytes value:bytes){n}   (fields ascending)
 //!            | set:    n varint | bytes{n}          (members ascending)
+//!            | zset:   n varint | (member:bytes score:f64 bits u64le){n}  ((score, member) ascending)
 //! bytes     := len varint | len raw bytes
 //! varint    := unsigned LEB128, at most 10 bytes, value < 2^64
 //! crc       := CRC-32C of every preceding byte
@@ -28,7 +29,7 @@
 
 use bytes::Bytes;
 
-use super::{Entry, Keyspace, Value};
+use super::{Entry, Keyspace, Value, ZSet};
 use crate::codec_core::{put_bytes, put_varint, ReadError, Reader};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -38,6 +39,7 @@ const TAG_STR: u8 = 0;
 const TAG_LIST: u8 = 1;
 const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
+const TAG_ZSET: u8 = 4;
 const TAG_DEADLINE: u8 = 0x80;
 
 /// Why a snapshot could not be decoded.
@@ -68,6 +70,8 @@ pub enum CodecError {
     UnknownTag { tag: u8, offset: usize },
     #[error("keyspace snapshot has an empty {0} value")]
     EmptyAggregate(&'static str),
+    #[error("keyspace snapshot has a NaN score for a sorted-set member")]
+    NanScore,
     #[error("keyspace snapshot has a duplicate {0}")]
     Duplicate(&'static str),
     #[error("keyspace snapshot has {0} trailing bytes after the last key")]
@@ -88,6 +92,7 @@ pub fn encode(ks: &Keyspace, out: &mut Vec<u8>) {
             Value::List(_) => TAG_LIST,
             Value::Hash(_) => TAG_HASH,
             Value::Set(_) => TAG_SET,
+            Value::ZSet(_) => TAG_ZSET,
         };
         match e.expire_at {
             Some(d) => {
@@ -113,6 +118,13 @@ pub fn encode(ks: &Keyspace, out: &mut Vec<u8>) {
             Value::Set(s) => {
                 put_varint(out, s.len() as u64);
                 s.iter().for_each(|x| put_bytes(out, x));
+            }
+            Value::ZSet(z) => {
+                put_varint(out, z.len() as u64);
+                for (m, s) in z.iter() {
+                    put_bytes(out, m);
+                    out.extend_from_slice(&s.to_bits().to_le_bytes());
+                }
             }
         }
     }
@@ -181,6 +193,21 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
                 }
                 Value::Set(s)
             }
+            TAG_ZSET => {
+                let n = r.count("zset length", 9)?;
+                let mut z = ZSet::new();
+                for _ in 0..n {
+                    let m = owned(&mut r, "zset member")?;
+                    let s = f64::from_bits(r.u64("zset score")?);
+                    if s.is_nan() {
+                        return Err(CodecError::NanScore);
+                    }
+                    if z.insert(m, s).is_some() {
+                        return Err(CodecError::Duplicate("zset member"));
+                    }
+                }
+                Value::ZSet(z)
+            }
             _ => {
                 return Err(CodecError::UnknownTag {
                     tag,
@@ -237,12 +264,31 @@ mod tests {
         proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from)
     }
 
+    /// Scores with the edge cases that must survive bit for bit (-0, infinities, subnormals).
+    fn arb_score() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>().prop_filter("not NaN", |s| !s.is_nan()),
+            Just(-0.0),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(5e-324),
+            (-5i32..5).prop_map(f64::from),
+        ]
+    }
+
     fn arb_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             arb_bytes().prop_map(Value::Str),
             proptest::collection::vec_deque(arb_bytes(), 1..5).prop_map(Value::List),
             proptest::collection::btree_map(arb_bytes(), arb_bytes(), 1..5).prop_map(Value::Hash),
             proptest::collection::btree_set(arb_bytes(), 1..5).prop_map(Value::Set),
+            proptest::collection::btree_map(arb_bytes(), arb_score(), 1..5).prop_map(|m| {
+                let mut z = ZSet::new();
+                for (k, s) in m {
+                    z.insert(k, s);
+                }
+                Value::ZSet(z)
+            }),
         ]
     }
 

@@ -6,6 +6,7 @@
 //!   deadline, cost of a key).
 //! - [`versions`]: per-key modification versions for WATCH (touched by every mutation here,
 //!   carried by snapshots as a reserved record).
+//! - [`zset`]: [`ZSet`], the sorted-set value (member map + ordered (score, member) index).
 //!
 //! # Layout and why
 //!
@@ -28,6 +29,9 @@
 pub mod codec;
 pub mod sampling;
 pub mod versions;
+pub mod zset;
+
+pub use zset::ZSet;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -44,6 +48,7 @@ pub enum Value {
     List(VecDeque<Bytes>),
     Hash(BTreeMap<Bytes, Bytes>),
     Set(BTreeSet<Bytes>),
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -54,6 +59,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -64,6 +70,7 @@ impl Value {
             Value::List(l) => l.is_empty(),
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -76,6 +83,8 @@ impl Value {
             Value::List(l) => l.len() * PER_ELEMENT,
             Value::Hash(h) => h.len() * PER_ELEMENT * 2,
             Value::Set(s) => s.len() * PER_ELEMENT,
+            // Member (shared by both trees), score, two tree slots.
+            Value::ZSet(z) => z.len() * PER_ELEMENT * 2,
         }
     }
 }

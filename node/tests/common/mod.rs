@@ -2,6 +2,9 @@
 //! with its own temporary data directory, and talk to it with real clients.
 #![allow(dead_code)]
 
+pub mod redis_server;
+pub mod wire;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
