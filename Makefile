@@ -63,6 +63,12 @@ bench:
 bench-checker:
 	PORCUPINE_SRC="$(PORCUPINE_SRC)" scripts/bench-checker.sh
 
+## make redis-suite REDIS_SRC=DIR: Redis 7.0.15's TCL suite against redis-server and sdr-node,
+## per-unit pass counts side by side (docs/compatibility.md).
+redis-suite:
+	cargo build --release -p sdr-node
+	scripts/redis-suite.sh "$(REDIS_SRC)"
+
 bench-cluster:
 	scripts/bench-cluster.sh
 
