@@ -8,7 +8,7 @@ CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-
 FUZZ_TARGET ?= resp_command_decoder
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all build run test test-long fuzz fuzz-smoke chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
+.PHONY: all build run test test-long fuzz fuzz-smoke redis-suite chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
