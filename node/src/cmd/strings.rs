@@ -123,8 +123,6 @@ pub enum StrWrite {
     MSet(Vec<(Bytes, Bytes)>),
     MSetNx(Vec<(Bytes, Bytes)>),
     IncrBy(Bytes, i64),
-    /// DECRBY with i64::MIN has no positive counterpart.
-    DecrByMin(Bytes),
     IncrByFloat(Bytes, f64),
     Append(Bytes, Bytes),
     SetRange(Bytes, usize, Bytes),
@@ -208,7 +206,8 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "decr" => StrWrite::IncrBy(a(1), -1).into(),
         "incrby" => StrWrite::IncrBy(a(1), int_arg(&argv[2])?).into(),
         "decrby" => match int_arg(&argv[2])? {
-            i64::MIN => StrWrite::DecrByMin(a(1)).into(),
+            // Redis refuses it before looking at the key (negating it would overflow).
+            i64::MIN => return Err(Frame::err("decrement would overflow")),
             n => StrWrite::IncrBy(a(1), -n).into(),
         },
         "incrbyfloat" => StrWrite::IncrByFloat(
@@ -437,11 +436,6 @@ impl StrWrite {
                 Ok(Frame::Integer(1))
             }
             StrWrite::IncrBy(key, delta) => incr_by(ks, key, *delta, now),
-            StrWrite::DecrByMin(key) => {
-                // Validate the stored value first, as Redis does, then report the overflow.
-                get_int(ks, key, now)?;
-                Err(Frame::err("decrement would overflow"))
-            }
             StrWrite::IncrByFloat(key, delta) => {
                 let cur = match get_str(ks, key, now)? {
                     None => 0.0,
@@ -797,6 +791,12 @@ mod tests {
         );
         assert_eq!(
             run(&mut ks, 0, &["decrby", "m", "-9223372036854775808"]),
+            e("ERR decrement would overflow")
+        );
+        // Before the key is looked at: a non-integer or another type gets the same error.
+        run(&mut ks, 0, &["set", "txt", "abc"]);
+        assert_eq!(
+            run(&mut ks, 0, &["decrby", "txt", "-9223372036854775808"]),
             e("ERR decrement would overflow")
         );
         run(&mut ks, 0, &["rpush", "l", "a"]);
