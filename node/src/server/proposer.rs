@@ -111,17 +111,6 @@ impl Proposer {
         timeout: Duration,
         ack_before_commit: bool,
     ) -> Proposer {
-        Proposer::spawn_with_limit(raft, keyspace, timeout, ack_before_commit, MAX_QUEUED_BYTES)
-    }
-
-    /// [`Proposer::spawn`] with another queue bound (tests use a small one).
-    pub fn spawn_with_limit(
-        raft: Raft,
-        keyspace: SharedKeyspace,
-        timeout: Duration,
-        ack_before_commit: bool,
-        limit: usize,
-    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
         let queue = Arc::new(Queue::default());
         tokio::spawn(batch_loop(
@@ -132,7 +121,11 @@ impl Proposer {
             timeout,
             ack_before_commit,
         ));
-        Proposer { tx, queue, limit }
+        Proposer {
+            tx,
+            queue,
+            limit: MAX_QUEUED_BYTES,
+        }
     }
 
     /// Argv bytes queued and not yet proposed.
