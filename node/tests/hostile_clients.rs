@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::TestNode;
+use common::{info_num, TestNode};
 
 fn command(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -498,14 +498,6 @@ fn output_buffer_hard_limit_closes_the_client() {
     let (r, _) = exchange_until(&node, &command(&[b"STRLEN", b"big"]), b"\r\n");
     assert_eq!(r, ":2097152\r\n");
     assert_still_serving(&node);
-}
-
-fn info_num(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
-    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {info}"))
 }
 
 /// `maxmemory-policy allkeys-lru`: writes past `maxmemory` succeed, the node evicts (through

@@ -23,12 +23,7 @@ fn set_cmd(key: &str, value: &[u8]) -> Vec<u8> {
 }
 
 fn stat(node: &common::TestNode, field: &str) -> u64 {
-    let mut c = node.conn();
-    let info: String = redis::cmd("INFO").arg("stats").query(&mut c).expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in {info}"))
+    common::info_num(&mut node.conn(), "stats", field)
 }
 
 #[test]

@@ -238,6 +238,15 @@ impl Drop for TestNode {
 }
 
 /// True when `redis-cli` is on PATH.
+/// The numeric `field` of `INFO section` on connection `c` (panics, naming it, if absent).
+pub fn info_num(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+}
+
 pub fn have(cmd: &str) -> bool {
     Command::new("sh")
         .arg("-c")
