@@ -103,17 +103,28 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
     }
 }
 
-/// Records the current version and existence of every key, after a read barrier.
-async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Frame {
+/// Waits for a linearizable-read confirmation (at most the request timeout), then read-locks
+/// the keyspace; the error is the reply for an unconfirmed read.
+async fn confirmed_keyspace(
+    node: &Node,
+) -> Result<std::sync::RwLockReadGuard<'_, crate::keyspace::Keyspace>, Frame> {
     let timeout = node.request_timeout();
     match tokio::time::timeout(timeout, node.reads.wait()).await {
-        Err(_) => return errors::read_unconfirmed(timeout),
-        Ok(Err(e)) => return read_error(&e, timeout),
+        Err(_) => return Err(errors::read_unconfirmed(timeout)),
+        Ok(Err(e)) => return Err(read_error(&e, timeout)),
         Ok(Ok(())) => {}
     }
-    let ks = match node.keyspace.read() {
+    Ok(match node.keyspace.read() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    })
+}
+
+/// Records the current version and existence of every key, after a read barrier.
+async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Frame {
+    let ks = match confirmed_keyspace(node).await {
+        Ok(ks) => ks,
+        Err(e) => return e,
     };
     let now = ks.timeline(clock::now_ms());
     let seq = ks.versions().seq();
@@ -203,14 +214,9 @@ async fn exec(
             other => return other,
         }
     } else {
-        match tokio::time::timeout(timeout, node.reads.wait()).await {
-            Err(_) => return errors::read_unconfirmed(timeout),
-            Ok(Err(e)) => return read_error(&e, timeout),
-            Ok(Ok(())) => {}
-        }
-        let ks = match node.keyspace.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
+        let ks = match confirmed_keyspace(node).await {
+            Ok(ks) => ks,
+            Err(e) => return e,
         };
         let now = ks.timeline(clock::now_ms());
         if ks.watch_broken(&watches, now) {
