@@ -1,11 +1,11 @@
 //! Generic keyspace commands: DEL UNLINK EXISTS TYPE KEYS SCAN RENAME RENAMENX EXPIRE PEXPIRE
-//! EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHDB FLUSHALL.
+//! EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHDB FLUSHALL OBJECT.
 
 use bytes::Bytes;
 
 use super::{bulk_array, eq, glob, int_arg, syntax};
-use crate::keyspace::Keyspace;
-use crate::resp::Frame;
+use crate::keyspace::{Keyspace, Value};
+use crate::resp::{parse_i64, Frame};
 
 /// Conditions of the EXPIRE family (Redis 7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +37,66 @@ pub enum KeyRead {
         ms: bool,
     },
     DbSize,
+    /// `OBJECT ENCODING|REFCOUNT|FREQ key` ([`ObjectSub`]).
+    Object(ObjectSub, Bytes),
+    /// `OBJECT HELP`.
+    ObjectHelp,
+}
+
+/// The `OBJECT` subcommands that name a key. `IDLETIME` is not served: the node keeps no
+/// per-key access time unless an LRU `maxmemory-policy` is set (docs/commands.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectSub {
+    Encoding,
+    Refcount,
+    Freq,
+}
+
+/// `OBJECT HELP`, as Redis 7.0 prints it (without IDLETIME, which is not served).
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// Redis 7.0 shares the integer objects 0..9999 (`OBJ_SHARED_INTEGERS`) and reports their
+/// reference count as `OBJ_SHARED_REFCOUNT` (`INT_MAX`).
+const SHARED_INTEGERS: i64 = 10_000;
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+fn parse_object(argv: &[Bytes]) -> Result<KeyRead, Frame> {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+    // Redis 7 checks a subcommand's own arity before running it.
+    let (want, name) = match sub.as_str() {
+        "help" => (2, "help"),
+        "encoding" => (3, "encoding"),
+        "refcount" => (3, "refcount"),
+        "freq" => (3, "freq"),
+        _ => {
+            return Err(Frame::err(format!(
+                "unknown subcommand '{}'. Try OBJECT HELP.",
+                String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
+            )))
+        }
+    };
+    if argv.len() != want {
+        return Err(super::wrong_args(&format!("object|{name}")));
+    }
+    Ok(match name {
+        "help" => KeyRead::ObjectHelp,
+        "encoding" => KeyRead::Object(ObjectSub::Encoding, argv[2].clone()),
+        "refcount" => KeyRead::Object(ObjectSub::Refcount, argv[2].clone()),
+        _ => KeyRead::Object(ObjectSub::Freq, argv[2].clone()),
+    })
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
@@ -71,6 +131,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "del" | "unlink" => KeyWrite::Del(argv[1..].to_vec()).into(),
         "exists" => KeyRead::Exists(argv[1..].to_vec()).into(),
         "type" => KeyRead::Type(a(1)).into(),
+        "object" => parse_object(argv)?.into(),
         "keys" => KeyRead::Keys(a(1)).into(),
         "scan" => {
             let cursor = super::scan_cursor(&argv[1])?;
@@ -185,6 +246,28 @@ impl KeyRead {
             KeyRead::Exists(keys) => {
                 Frame::Integer(keys.iter().filter(|k| ks.contains(k, now)).count() as i64)
             }
+            KeyRead::ObjectHelp => {
+                Frame::Array(OBJECT_HELP.iter().map(|l| Frame::Simple((*l).into())).collect())
+            }
+            KeyRead::Object(sub, k) => {
+                let Some(e) = ks.get(k, now) else {
+                    return Frame::Null;
+                };
+                match sub {
+                    ObjectSub::Encoding => ks
+                        .encoding(k, now)
+                        .map_or(Frame::Null, |n| Frame::Bulk(Bytes::from_static(n.as_bytes()))),
+                    ObjectSub::Refcount => {
+                        let shared = matches!(&e.value, Value::Str(s)
+                            if ks.encoding(k, now) == Some("int")
+                                && parse_i64(s).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n)));
+                        Frame::Integer(if shared { SHARED_REFCOUNT } else { 1 })
+                    }
+                    ObjectSub::Freq => Frame::err(
+                        "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                    ),
+                }
+            }
             KeyRead::Type(k) => Frame::Simple(
                 ks.get(k, now)
                     .map_or("none", |e| e.value.type_name())
@@ -256,8 +339,11 @@ impl KeyWrite {
                     return Frame::Integer(0);
                 }
                 if src != dst {
+                    // The object moves as it is: a converted encoding stays converted.
+                    let large = ks.encoding_sticky(src);
                     if let Some(e) = ks.remove(src) {
                         ks.insert(dst.clone(), e.value, e.expire_at, now);
+                        ks.set_encoding_sticky(dst, large);
                     }
                 }
                 if *nx {

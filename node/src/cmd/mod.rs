@@ -210,6 +210,10 @@ pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if spec.name == "idempotent" {
         return idempotent::IdemOp::inner_key_indices(argv);
     }
+    if spec.name == "object" {
+        // A container (key spec 0 0 0 in COMMAND, as Redis); its key subcommands name argv[2].
+        return if argv.len() >= 3 { vec![2] } else { Vec::new() };
+    }
     if let Some(&(_, nk, dst)) = NUMKEYS.iter().find(|r| r.0 == spec.name) {
         let n = argv
             .get(nk)

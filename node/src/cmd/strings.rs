@@ -450,7 +450,12 @@ impl StrWrite {
                 Ok(Frame::Bulk(s))
             }
             StrWrite::Append(key, value) => {
-                let cur_len = get_str(ks, key, now)?.map_or(0, |s| s.len());
+                let cur = get_str(ks, key, now)?;
+                let Some(cur_len) = cur.map(|s| s.len()) else {
+                    // A new key is stored like SET stores it (Redis encodes it afresh).
+                    ks.insert(key.clone(), Value::Str(own(value)), None, now);
+                    return Ok(Frame::Integer(value.len() as i64));
+                };
                 if cur_len + value.len() > MAX_STRING {
                     return Err(Frame::err(TOO_BIG));
                 }

@@ -119,6 +119,7 @@ static TABLE: &[CommandSpec] = &[
     c("mset", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
     c("msetnx", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."),
     c("multi", 1, TX_FAST, K0, Server, G::Transactions, "1.2.0", "Starts a transaction."),
+    c("object", -2, NONE, K0, Read, G::Generic, "2.2.3", "A container for object introspection commands."),
     c("persist", 2, WF, K1, Write, G::Generic, "2.2.0", "Removes the expiration time of a key."),
     c("pexpire", -3, WF, K1, Write, G::Generic, "2.6.0", "Sets the expiration time of a key in milliseconds."),
     c("pexpireat", -3, WF, K1, Write, G::Generic, "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),

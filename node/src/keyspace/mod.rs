@@ -2,6 +2,8 @@
 //!
 //! - this file: [`Keyspace`], [`Value`], [`Entry`], expiry bookkeeping and SCAN order.
 //! - [`codec`]: the binary snapshot encoding of a whole keyspace.
+//! - [`encoding`]: the `OBJECT ENCODING` name Redis 7.0 would give a value (derived from
+//!   contents plus a sticky set of converted keys; thresholds from the node's CONFIG).
 //! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
 //!   deadline, cost of a key).
 //! - [`versions`]: per-key modification versions for WATCH (touched by every mutation here,
@@ -27,13 +29,14 @@
 //! the spot, which is deterministic because `now_ms` comes from the log entry.
 
 pub mod codec;
+pub mod encoding;
 pub mod sampling;
 pub mod versions;
 pub mod zset;
 
 pub use zset::ZSet;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -124,6 +127,9 @@ pub struct Keyspace {
     clock_floor: u64,
     /// WATCH versions: every mutation below touches the keys it changes.
     versions: versions::Versions,
+    /// Keys whose value has converted to Redis's large encoding (or, for a string, was
+    /// modified in place): [`encoding`]. Derived, not in snapshots.
+    sticky: HashSet<Bytes>,
 }
 
 /// Prefix of every key the node reserves (dedup records, the time floor): user commands
@@ -289,6 +295,7 @@ impl Keyspace {
         self.map.clear();
         self.order.clear();
         self.expiries.clear();
+        self.sticky.clear();
         self.mem = 0;
     }
 
@@ -328,6 +335,9 @@ impl Keyspace {
             self.expiries.insert((d, key.clone()));
         }
         self.order.insert((scan_hash(&key), key.clone()));
+        if encoding::starts_large(&entry.value) {
+            self.sticky.insert(key.clone());
+        }
         self.map.insert(key, entry);
     }
 
@@ -341,6 +351,7 @@ impl Keyspace {
     /// [`Keyspace::remove`] without a WATCH touch (snapshot restore).
     fn remove_untracked(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, e) = self.map.remove_entry(key)?;
+        self.sticky.remove(key);
         self.mem = self.mem.saturating_sub(entry_cost(&k, &e));
         if let Some(d) = e.expire_at {
             self.expiries.remove(&(d, k.clone()));
@@ -411,12 +422,15 @@ impl Keyspace {
         self.versions.touch(key);
         let e = self.map.get_mut(&key[..])?;
         let before = e.value.approx_bytes();
+        let before_n = encoding::elements(&e.value);
         let r = f(&mut e.value);
         let after = e.value.approx_bytes();
         let empty = e.value.is_empty_aggregate();
         self.mem = (self.mem + after).saturating_sub(before);
         if empty {
             self.remove(key);
+        } else {
+            self.note_in_place_update(key, before_n);
         }
         Some(r)
     }
@@ -555,6 +569,9 @@ impl Keyspace {
             self.expiries.insert((d, key.clone()));
         }
         self.order.insert((scan_hash(&key), key.clone()));
+        if encoding::starts_large(&entry.value) {
+            self.sticky.insert(key.clone());
+        }
         self.map.insert(key, entry);
     }
 }

@@ -926,6 +926,7 @@ const MEMORY: &[&str] = &[
     "active-defrag-ignore-bytes",
     "auto-aof-rewrite-min-size",
     "hash-max-listpack-value",
+    "hash-max-ziplist-value",
     "hll-sparse-max-bytes",
     "maxmemory-clients",
     "repl-backlog-size",
@@ -966,6 +967,43 @@ pub fn validate(p: &Param, value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+/// Redis 7.0's alias pairs (`createXConfig(name, alias, …)` in config.c): one value under two
+/// names, so setting either changes what both report.
+const ALIASES: &[(&str, &str)] = &[
+    ("busy-reply-threshold", "lua-time-limit"),
+    ("cluster-replica-no-failover", "cluster-slave-no-failover"),
+    ("cluster-replica-validity-factor", "cluster-slave-validity-factor"),
+    ("hash-max-listpack-entries", "hash-max-ziplist-entries"),
+    ("hash-max-listpack-value", "hash-max-ziplist-value"),
+    ("list-max-listpack-size", "list-max-ziplist-size"),
+    ("min-replicas-max-lag", "min-slaves-max-lag"),
+    ("min-replicas-to-write", "min-slaves-to-write"),
+    ("repl-ping-replica-period", "repl-ping-slave-period"),
+    ("replica-announce-ip", "slave-announce-ip"),
+    ("replica-announce-port", "slave-announce-port"),
+    ("replica-ignore-maxmemory", "slave-ignore-maxmemory"),
+    ("replica-lazy-flush", "slave-lazy-flush"),
+    ("replica-priority", "slave-priority"),
+    ("replica-read-only", "slave-read-only"),
+    ("replica-serve-stale-data", "slave-serve-stale-data"),
+    ("replicaof", "slaveof"),
+    ("zset-max-listpack-entries", "zset-max-ziplist-entries"),
+    ("zset-max-listpack-value", "zset-max-ziplist-value"),
+];
+
+/// The other name of an aliased parameter.
+fn alias_of(name: &str) -> Option<&'static str> {
+    ALIASES.iter().find_map(|&(a, b)| {
+        if a == name {
+            Some(b)
+        } else if b == name {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
 /// The values set on this node (defaults for the rest).
 #[derive(Debug, Default)]
 pub struct StoredParams(Mutex<BTreeMap<&'static str, String>>);
@@ -994,10 +1032,19 @@ impl StoredParams {
         })
     }
 
-    /// Stores already validated values.
+    /// Stores already validated values. The encoding thresholds
+    /// (`hash-max-listpack-entries`, …) also take effect for `OBJECT ENCODING`
+    /// ([`crate::keyspace::encoding`]).
     pub fn set(&self, changes: Vec<(&'static str, String)>) {
+        use crate::keyspace::encoding;
         self.with(|m| {
             for (k, v) in changes {
+                if let (Some(l), Ok(n)) = (encoding::limit_for_param(k), v.parse::<usize>()) {
+                    encoding::set_limit(l, n);
+                }
+                if let Some(other) = alias_of(k).and_then(|a| find(a)) {
+                    m.insert(other.name, v.clone());
+                }
                 m.insert(k, v);
             }
         })

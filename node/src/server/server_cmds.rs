@@ -517,6 +517,9 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
             node.stats.reset();
             Frame::ok()
         }
+        // Redis 7.0: `config|set` has arity -4, and pairs must be complete.
+        "set" if argv.len() < 4 => crate::cmd::wrong_args("config|set"),
+        "set" => Frame::err("syntax error"),
         "rewrite" if argv.len() == 2 => {
             Frame::err("CONFIG REWRITE is not supported: edit the YAML config file instead")
         }
