@@ -92,6 +92,33 @@ impl Value {
     }
 }
 
+/// What a snapshot encodes ([`Keyspace::image`]): the entries in SCAN order (dedup records
+/// after the user keys) and the WATCH version record. Holding it keeps those entries alive;
+/// the keyspace copies an entry before changing one an image shares.
+pub struct KeyspaceImage {
+    entries: Vec<(Bytes, Arc<Entry>)>,
+    versions: Option<(Bytes, Entry)>,
+}
+
+impl KeyspaceImage {
+    /// Every record the snapshot holds, in encoding order.
+    pub fn records(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
+        self.entries
+            .iter()
+            .map(|(k, e)| (k, &**e))
+            .chain(self.versions.as_ref().map(|(k, e)| (k, e)))
+    }
+
+    /// How many records [`KeyspaceImage::records`] yields.
+    pub fn len(&self) -> usize {
+        self.entries.len() + usize::from(self.versions.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A stored value and its optional absolute deadline (ms since the epoch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -111,7 +138,10 @@ const KEY_OVERHEAD: usize = 96;
 /// All keys of the (single) database. See the module docs for the layout.
 #[derive(Debug, Default, Clone)]
 pub struct Keyspace {
-    map: HashMap<Bytes, Entry>,
+    /// Entries behind `Arc`s: a snapshot takes an [`image`](Keyspace::image) (pointer copies)
+    /// and encodes it after the lock is released; a write to an entry the image still holds
+    /// copies that entry first (`Arc::make_mut`), so the image stays the state it was taken at.
+    map: HashMap<Bytes, Arc<Entry>>,
     order: BTreeSet<(u64, Bytes)>,
     expiries: BTreeSet<(u64, Bytes)>,
     mem: usize,
@@ -301,7 +331,7 @@ impl Keyspace {
 
     /// The live entry for `key`, `None` if missing or expired at `now_ms`.
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.map.get(key).filter(|e| !e.is_expired(now_ms))
+        self.map.get(key).map(|e| &**e).filter(|e| !e.is_expired(now_ms))
     }
 
     /// Removes `key` if it is expired at `now_ms`; returns whether a live key remains.
@@ -338,7 +368,7 @@ impl Keyspace {
         if encoding::starts_large(&entry.value) {
             self.sticky.insert(key.clone());
         }
-        self.map.insert(key, entry);
+        self.map.insert(key, Arc::new(entry));
     }
 
     /// Removes `key` whatever its deadline; returns the entry.
@@ -351,6 +381,8 @@ impl Keyspace {
     /// [`Keyspace::remove`] without a WATCH touch (snapshot restore).
     fn remove_untracked(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, e) = self.map.remove_entry(key)?;
+        // Shared only while a snapshot image holds it: then the caller gets a copy.
+        let e = Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone());
         self.sticky.remove(key);
         self.mem = self.mem.saturating_sub(entry_cost(&k, &e));
         if let Some(d) = e.expire_at {
@@ -392,7 +424,7 @@ impl Keyspace {
             self.expiries.insert((d, k.clone()));
         }
         if let Some(e) = self.map.get_mut(key) {
-            e.expire_at = expire_at;
+            Arc::make_mut(e).expire_at = expire_at;
         }
         self.versions.touch(key);
         true
@@ -417,10 +449,10 @@ impl Keyspace {
             };
             self.mem += entry_cost(key, &entry);
             self.order.insert((scan_hash(key), key.clone()));
-            self.map.insert(key.clone(), entry);
+            self.map.insert(key.clone(), Arc::new(entry));
         }
         self.versions.touch(key);
-        let e = self.map.get_mut(&key[..])?;
+        let e = Arc::make_mut(self.map.get_mut(&key[..])?);
         let before = e.value.approx_bytes();
         let before_n = encoding::elements(&e.value);
         let r = f(&mut e.value);
@@ -462,7 +494,7 @@ impl Keyspace {
     /// Every live key in SCAN order (deterministic).
     pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
         self.order.iter().filter_map(move |(_, k)| {
-            let e = self.map.get(&k[..])?;
+            let e: &Entry = self.map.get(&k[..])?;
             if e.is_expired(now_ms) {
                 None
             } else {
@@ -496,20 +528,30 @@ impl Keyspace {
         (0, out)
     }
 
-    /// All entries with their keys, for the codec: user keys in SCAN order, then the dedup
-    /// records.
-    pub(crate) fn raw_entries(&self) -> Box<dyn Iterator<Item = (&Bytes, &Entry)> + '_> {
-        let user = self
-            .order
-            .iter()
-            .filter_map(move |(_, k)| self.map.get(&k[..]).map(|e| (k, e)));
-        match &self.records {
-            Some(r) => Box::new(user.chain(r.raw_entries())),
-            None => Box::new(user),
+    /// A consistent view of every entry for the codec — user keys in SCAN order, then the
+    /// dedup records — plus the version record: pointer copies only (no value is copied), so a snapshot holds
+    /// the keyspace lock for O(keys) and encodes the image after releasing it.
+    pub fn image(&self) -> KeyspaceImage {
+        let mut entries = Vec::with_capacity(self.raw_len());
+        self.push_image(&mut entries);
+        KeyspaceImage {
+            entries,
+            versions: self.versions_record(),
         }
     }
 
-    /// Number of entries [`Keyspace::raw_entries`] yields.
+    fn push_image(&self, out: &mut Vec<(Bytes, Arc<Entry>)>) {
+        for (_, k) in &self.order {
+            if let Some(e) = self.map.get(&k[..]) {
+                out.push((k.clone(), Arc::clone(e)));
+            }
+        }
+        if let Some(r) = &self.records {
+            r.push_image(out);
+        }
+    }
+
+    /// Number of entries (user keys and dedup records) an [`Keyspace::image`] holds.
     pub(crate) fn raw_len(&self) -> usize {
         self.len() + self.records.as_ref().map_or(0, |r| r.len())
     }
@@ -572,7 +614,7 @@ impl Keyspace {
         if encoding::starts_large(&entry.value) {
             self.sticky.insert(key.clone());
         }
-        self.map.insert(key, entry);
+        self.map.insert(key, Arc::new(entry));
     }
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use openraft::{BasicNode, SnapshotMeta};
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, KeyspaceImage};
 use crate::raft::types::NodeId;
 use crate::storage::codec;
 use crate::storage::error::{Result, StorageError};
@@ -47,8 +47,9 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
     Some((t.parse().ok()?, i.parse().ok()?))
 }
 
-/// Builds the complete file image for `meta` and `ks`.
-pub fn encode_snapshot_file(meta: &Meta, ks: &Keyspace) -> Vec<u8> {
+/// Builds the complete file image for `meta` and a keyspace image (taken under the keyspace
+/// lock with [`Keyspace::image`]; encoding it needs no lock).
+pub fn encode_snapshot_file(meta: &Meta, ks: &KeyspaceImage) -> Vec<u8> {
     let mut meta_bytes = Vec::with_capacity(128);
     codec::encode_snapshot_meta(meta, &mut meta_bytes);
     let mut out = Vec::with_capacity(64 + meta_bytes.len() + ks.len() * 32);
@@ -58,7 +59,7 @@ pub fn encode_snapshot_file(meta: &Meta, ks: &Keyspace) -> Vec<u8> {
     out.extend_from_slice(&meta_bytes);
     let len_at = out.len();
     out.extend_from_slice(&[0u8; 8]);
-    crate::keyspace::codec::encode(ks, &mut out);
+    crate::keyspace::codec::encode_image(ks, &mut out);
     let ks_len = (out.len() - len_at - 8) as u64;
     out[len_at..len_at + 8].copy_from_slice(&ks_len.to_le_bytes());
     let crc = crc32c::crc32c(&out);

@@ -233,9 +233,11 @@ impl StateMachineStore {
                 last_membership: applied.membership,
                 snapshot_id,
             };
-            let image = snapshot::encode_snapshot_file(&meta, &ks);
-            (meta, image)
+            (meta, ks.image())
         };
+        // The keyspace lock is released: applies go on while the image is encoded (an entry
+        // they change is copied first, so the image stays the state at `last_applied`).
+        let image = snapshot::encode_snapshot_file(&meta, &image);
         let path = self.inner.snapshots.write(&meta, &image)?;
         let image = Arc::new(image);
         self.set_current(&meta, path, &image)?;
