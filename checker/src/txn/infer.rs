@@ -376,7 +376,7 @@ pub fn list_append(h: &TxnHistory) -> Inferred {
             .map(|wr| wr.txn)
     };
 
-    // Unread appends of ok transactions, per key.
+    // Unread appends of committed transactions, per key.
     let mut unread: Vec<Vec<(u32, i64)>> = vec![Vec::new(); nkeys];
     {
         let mut in_order: FxHashMap<(u32, i64), ()> = FxHashMap::default();
@@ -387,7 +387,7 @@ pub fn list_append(h: &TxnHistory) -> Inferred {
                 }
             }
         }
-        for t in h.txns.iter().filter(|t| t.ty == TxnType::Ok) {
+        for t in h.txns.iter().filter(|t| committed[t.index as usize]) {
             for m in &t.mops {
                 if let Mop::Append { key, v } = m {
                     if !in_order.contains_key(&(*key, *v)) {
