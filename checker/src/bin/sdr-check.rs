@@ -206,10 +206,24 @@ fn summary(
     }
 }
 
-/// Transactional models: parse, check, report.
+fn read_all(path: &Path) -> Result<String, InputError> {
+    let mut s = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut s)?;
+    } else {
+        File::open(path)?.read_to_string(&mut s)?;
+    }
+    Ok(s)
+}
+
+/// Transactional models: parse (JSON Lines, or EDN), check, report.
 fn run_txn(cli: &Cli, model: txn::TxnModel) -> Result<ExitCode> {
     let t0 = Instant::now();
-    let parsed = if cli.history.as_os_str() == "-" {
+    let edn = cli.format.as_deref() == Some("edn")
+        || (cli.format.is_none() && cli.history.extension().is_some_and(|e| e == "edn"));
+    let parsed = if edn {
+        read_all(&cli.history).and_then(|s| txn::parse_edn_str(&s))
+    } else if cli.history.as_os_str() == "-" {
         txn::parse_jsonl(BufReader::with_capacity(1 << 20, std::io::stdin().lock()))
     } else {
         txn::parse_jsonl_file(&cli.history)

@@ -10,7 +10,7 @@
 //! - this file — the types ([`TxnHistory`], [`Txn`], [`Mop`], [`TxnResult`],
 //!   [`Anomaly`], [`Step`], [`Level`]) and [`check`].
 //! - [`parse`] — JSON Lines (docs/history-format.md "Transactional histories")
-//!   → [`TxnHistory`], errors with line numbers.
+//!   or Jepsen/Elle EDN → [`TxnHistory`], errors with line numbers.
 //! - [`infer`] — per-model inference: version orders, the non-cycle anomalies
 //!   (G1a, G1b, internal, duplicates, garbage, incompatible order, lost
 //!   update) and the ww / wr / rw edges ([`infer::list_append`],
@@ -33,7 +33,7 @@ pub mod parse;
 pub mod report;
 
 pub use crate::history::InputError;
-pub use parse::{parse_jsonl, parse_jsonl_file, parse_jsonl_str};
+pub use parse::{parse_edn_str, parse_jsonl, parse_jsonl_file, parse_jsonl_str};
 pub use report::write_report;
 
 use serde::Serialize;

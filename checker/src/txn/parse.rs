@@ -307,3 +307,85 @@ impl TxnHistory {
         }
     }
 }
+
+/// Parses a Jepsen/Elle EDN transactional history: a sequence of event maps
+/// (or one vector of them) with `:type`, `:f :txn`, `:value [[:append k v]
+/// [:r k nil|[…]] [:w k v] …]`, optional `:process` (missing = 0) and
+/// `:time`. Events whose `:process` is not an integer (the nemesis) are
+/// skipped; keys may be integers, keywords or strings.
+pub fn parse_edn_str(s: &str) -> Result<TxnHistory, InputError> {
+    use crate::edn::{key_string, parse_forms, Edn};
+    let mut forms = parse_forms(s)?;
+    if forms.len() == 1 && matches!(forms[0].1, Edn::Vector(_) | Edn::List(_)) {
+        let (line, v) = forms.remove(0);
+        if let Edn::Vector(items) | Edn::List(items) = v {
+            forms = items.into_iter().map(|e| (line, e)).collect();
+        }
+    }
+    let mut b = Builder::default();
+    for (line, ev) in forms {
+        let process = match ev.get("process") {
+            None => 0,
+            Some(Edn::Int(p)) => *p,
+            Some(_) => continue, // :nemesis
+        };
+        let kw = |k: &str| match ev.get(k) {
+            Some(Edn::Keyword(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let ty = kw("type").ok_or_else(|| InputError::at(line, "event without a :type keyword"))?;
+        let f = kw("f").unwrap_or_else(|| "txn".into());
+        let time = match ev.get("time") {
+            Some(Edn::Int(t)) => Some(*t),
+            _ => None,
+        };
+        let mut mops = Vec::new();
+        if let Some(Edn::Vector(ms) | Edn::List(ms)) = ev.get("value") {
+            for m in ms {
+                let (Edn::Vector(parts) | Edn::List(parts)) = m else {
+                    return Err(InputError::at(line, "a micro-op must be a vector [f k v]"));
+                };
+                let [mf, k, v] = parts.as_slice() else {
+                    return Err(InputError::at(line, "a micro-op must be a vector [f k v]"));
+                };
+                let mf = match mf {
+                    Edn::Keyword(s) | Edn::Symbol(s) | Edn::Str(s) => s.clone(),
+                    _ => return Err(InputError::at(line, "micro-op f must be a keyword")),
+                };
+                let v = match v {
+                    Edn::Nil => None,
+                    Edn::Int(i) => Some(RawV::Int(*i)),
+                    Edn::Vector(xs) | Edn::List(xs) => Some(RawV::List(
+                        xs.iter()
+                            .map(|x| match x {
+                                Edn::Int(i) => Ok(*i),
+                                other => Err(InputError::at(
+                                    line,
+                                    format!("read results must be integers, got {other:?}"),
+                                )),
+                            })
+                            .collect::<Result<_, _>>()?,
+                    )),
+                    other => {
+                        return Err(InputError::at(
+                            line,
+                            format!("micro-op values must be integers, got {other:?}"),
+                        ))
+                    }
+                };
+                mops.push(RawMop(Cow::Owned(mf), Cow::Owned(key_string(k)), v));
+            }
+        }
+        b.push(
+            line,
+            RawEvent {
+                process,
+                ty: Cow::Owned(ty),
+                f: Cow::Owned(f),
+                value: Some(mops),
+                time,
+            },
+        )?;
+    }
+    Ok(b.h)
+}
