@@ -250,3 +250,26 @@ fn bad_input_names_the_line() {
     let h = txn::parse_jsonl_file(&dir().join("la-g1c.bad.jsonl")).unwrap();
     assert!(h.check_model(TxnModel::RwRegister).is_err());
 }
+
+/// With no search budget the cycle cannot be extracted, but the cyclic
+/// component still proves the violation: "not serializable" stays exact.
+#[test]
+fn an_exhausted_search_budget_still_reports_the_cycle_exists() {
+    let h = txn::parse_jsonl_file(&dir().join("la-g-single.bad.jsonl")).unwrap();
+    let opts = TxnOptions {
+        max_search_steps: 0,
+        ..TxnOptions::default()
+    };
+    let r = txn::check(&h, TxnModel::ListAppend, &opts);
+    assert!(r.search_truncated);
+    assert_eq!(
+        r.anomaly_counts.keys().collect::<Vec<_>>(),
+        ["cycle-search-timeout"]
+    );
+    assert!(!r.levels.serializable && !r.valid);
+    assert_eq!(r.anomalies[0].txns.len(), 2);
+    // With the default budget the same history yields its G-single.
+    let r = txn::check(&h, TxnModel::ListAppend, &TxnOptions::default());
+    assert!(!r.search_truncated);
+    assert_eq!(r.anomaly_counts.keys().collect::<Vec<_>>(), ["G-single"]);
+}

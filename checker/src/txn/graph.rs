@@ -215,6 +215,7 @@ fn bfs(
     member: &[u32],
     tag: u32,
     step: &dyn Fn(u8, &Edge) -> Option<u8>,
+    work: &mut u64,
 ) -> Option<Vec<usize>> {
     let mut parent: FxHashMap<(u32, u8), (u32, u8, usize)> = FxHashMap::default();
     let mut q = VecDeque::new();
@@ -234,7 +235,9 @@ fn bfs(
             path.reverse();
             return Some(path);
         }
-        for ei in g.out(v) {
+        let out = g.out(v);
+        *work += out.len() as u64 + 1;
+        for ei in out {
             let e = &g.edges[ei];
             if member[e.to as usize] != tag {
                 continue;
@@ -264,6 +267,8 @@ struct Search<'a> {
     on_stack: Vec<bool>,
     tag: u32,
     budget: usize,
+    /// Edge visits left for all BFS runs together.
+    steps_left: u64,
     truncated: bool,
 }
 
@@ -311,12 +316,16 @@ impl Search<'_> {
                 if stop_at_first || since_found > SHORTEST_TRIES {
                     break;
                 }
-            } else if n >= self.budget {
+            } else if n >= self.budget || self.steps_left == 0 {
                 self.truncated = true;
                 break;
             }
+            if self.steps_left == 0 {
+                break;
+            }
             let e = &self.g.edges[ei];
-            if let Some(p) = bfs(
+            let mut work = 0u64;
+            let found = bfs(
                 self.g,
                 e.to,
                 first(e),
@@ -325,7 +334,10 @@ impl Search<'_> {
                 &self.member,
                 tag,
                 step,
-            ) {
+                &mut work,
+            );
+            self.steps_left = self.steps_left.saturating_sub(work);
+            if let Some(p) = found {
                 let mut c = vec![ei];
                 c.extend(p);
                 if best.as_ref().is_none_or(|b| c.len() < b.len()) {
@@ -368,6 +380,7 @@ pub fn find_cycles(h: &TxnHistory, model: TxnModel, g: &Graph, opts: &TxnOptions
         on_stack: vec![false; n],
         tag: 0,
         budget: opts.max_cycle_search.max(1),
+        steps_left: opts.max_search_steps,
         truncated: false,
     };
     let all: Vec<u32> = (0..n as u32).collect();
@@ -383,6 +396,8 @@ pub fn find_cycles(h: &TxnHistory, model: TxnModel, g: &Graph, opts: &TxnOptions
         &mut s.on_stack,
     );
     let mut found: Vec<(String, Vec<usize>)> = Vec::new();
+    // Cyclic components in which the budget ran out before a cycle was found.
+    let mut timeouts: Vec<(&'static str, Vec<u32>)> = Vec::new();
     let mut cyclic = 0usize;
     let is_data = |e: &Edge| e.kind.is_data();
     let ww = |e: &Edge| e.kind == EdgeKind::Ww;
@@ -391,6 +406,7 @@ pub fn find_cycles(h: &TxnHistory, model: TxnModel, g: &Graph, opts: &TxnOptions
         cyclic += 1;
         let data = s.sub_sccs(comp, &is_data);
         for d in &data {
+            let before = found.len();
             let mut weaker = false;
             // G0: every nontrivial ww component.
             for c in s.sub_sccs(d, &ww) {
@@ -439,6 +455,9 @@ pub fn find_cycles(h: &TxnHistory, model: TxnModel, g: &Graph, opts: &TxnOptions
                     found.push(("G2-item".into(), cy));
                 }
             }
+            if found.len() == before {
+                timeouts.push(("cycle-search-timeout", d.clone()));
+            }
         }
         if data.is_empty() {
             // Only time edges close cycles here.
@@ -462,13 +481,37 @@ pub fn find_cycles(h: &TxnHistory, model: TxnModel, g: &Graph, opts: &TxnOptions
                     format!("{base}-{}", if rt { "realtime" } else { "process" }),
                     cy,
                 ));
+            } else {
+                timeouts.push(("realtime-cycle-search-timeout", comp.clone()));
             }
         }
     }
-    let anomalies = found
+    let mut anomalies: Vec<Anomaly> = found
         .into_iter()
         .map(|(class, cy)| cycle_anomaly(h, model, g, class, &cy))
         .collect();
+    for (class, mut nodes) in timeouts {
+        nodes.sort_unstable();
+        let what = if class.starts_with("realtime") {
+            "data and real-time edges"
+        } else {
+            "ww/wr/rw edges"
+        };
+        anomalies.push(Anomaly {
+            class: class.to_string(),
+            violates: Level::weakest_forbidding(class),
+            cycle: Vec::new(),
+            txns: nodes
+                .iter()
+                .take(8)
+                .map(|&i| txn_ref(h, &h.txns[i as usize], model))
+                .collect(),
+            explanation: format!(
+                "{} transactions form a strongly connected component over {what}, so a cycle exists, but the search budget ran out before one was extracted (first transactions listed)",
+                nodes.len()
+            ),
+        });
+    }
     Cycles {
         anomalies,
         cyclic_components: cyclic,

@@ -117,8 +117,11 @@ impl Level {
     pub fn weakest_forbidding(class: &str) -> Level {
         match class {
             "G-single" | "lost-update" => Level::SnapshotIsolation,
-            "G2-item" => Level::Serializable,
-            c if c.ends_with("-realtime") => Level::StrictSerializable,
+            // A cyclic component whose cycle the budget did not extract:
+            // at least serializability is violated (it may be weaker).
+            "G2-item" | "cycle-search-timeout" => Level::Serializable,
+            "realtime-cycle-search-timeout" => Level::StrictSerializable,
+            c if c.ends_with("-realtime") || c.ends_with("-process") => Level::StrictSerializable,
             _ => Level::ReadCommitted,
         }
     }
@@ -266,6 +269,12 @@ pub struct TxnOptions {
     /// past the budget a class may be reported as a stronger one (e.g. a
     /// G-single seen as G2-item) — `search_truncated` says when it happened.
     pub max_cycle_search: usize,
+    /// Edge visits all cycle searches of one check may make together
+    /// (bounds the time on huge cyclic components of a badly broken
+    /// system); past it the search stops and `search_truncated` is set. The
+    /// "is it serializable" verdict stays exact (a cyclic component is
+    /// proof); only the class of its cycle may be reported stronger.
+    pub max_search_steps: u64,
     /// Most anomalies reported per class (all are counted).
     pub max_anomalies_per_class: usize,
 }
@@ -275,6 +284,7 @@ impl Default for TxnOptions {
         TxnOptions {
             consistency: Level::StrictSerializable,
             max_cycle_search: 10_000,
+            max_search_steps: 200_000_000,
             max_anomalies_per_class: 8,
         }
     }

@@ -114,7 +114,7 @@ pub fn cycle_svg(a: &Anomaly) -> String {
                 super::TxnType::Info => "info",
             },
             y + 14.0,
-            esc(&truncate(&st.txn.mops, 46)),
+            esc(&truncate(&st.txn.mops, 40)),
             esc(&st.txn.mops)
         );
     }
