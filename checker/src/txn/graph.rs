@@ -33,17 +33,54 @@ impl Graph {
     /// reduced real-time order over committed transactions.
     pub fn build(h: &TxnHistory, mut edges: Vec<Edge>, committed: &[bool]) -> Graph {
         realtime_edges(h, committed, &mut edges);
-        edges.sort_unstable_by_key(|e| (e.from, e.to, e.kind));
-        edges.dedup_by_key(|e| (e.from, e.to, e.kind));
+        // Bucket by source (counting sort, O(E)), then sort each node's few
+        // out-edges by (target, kind) and drop duplicates.
         let n = h.txns.len();
-        let mut start = vec![0u32; n + 1];
+        let mut count = vec![0u32; n + 1];
         for e in &edges {
-            start[e.from as usize + 1] += 1;
+            count[e.from as usize + 1] += 1;
         }
         for i in 0..n {
-            start[i + 1] += start[i];
+            count[i + 1] += count[i];
         }
-        Graph { edges, start }
+        // dest[i] = where edge i goes; applied in place by following cycles
+        // (no second copy of the edges: they are most of the memory).
+        let mut next = count.clone();
+        let mut dest = vec![0u32; edges.len()];
+        for (i, e) in edges.iter().enumerate() {
+            let slot = &mut next[e.from as usize];
+            dest[i] = *slot;
+            *slot += 1;
+        }
+        drop(next);
+        for i in 0..edges.len() {
+            while dest[i] as usize != i {
+                let d = dest[i] as usize;
+                edges.swap(i, d);
+                dest.swap(i, d);
+            }
+        }
+        drop(dest);
+        let mut start = vec![0u32; n + 1];
+        let mut w = 0usize;
+        for v in 0..n {
+            let (a, b) = (count[v] as usize, count[v + 1] as usize);
+            edges[a..b].sort_unstable_by_key(|e| (e.to, e.kind));
+            let mut last: Option<(u32, EdgeKind)> = None;
+            for i in a..b {
+                let e = edges[i];
+                if last != Some((e.to, e.kind)) {
+                    edges[w] = e;
+                    w += 1;
+                    last = Some((e.to, e.kind));
+                }
+            }
+            start[v + 1] = w as u32;
+        }
+        edges.truncate(w);
+        edges.shrink_to_fit();
+        let out = edges;
+        Graph { edges: out, start }
     }
 
     pub fn edge_count(&self) -> usize {
