@@ -24,6 +24,21 @@
 //!   (the oracle of the differential test; small histories only).
 //!
 //! Design and soundness notes: docs/transactions-checker.md.
+//!
+//! ```
+//! use sdr_checker::txn::{self, TxnModel, TxnOptions};
+//! let h = txn::parse_jsonl_str(r#"
+//! {"process":0,"type":"invoke","f":"txn","value":[["append","x",1],["append","y",1]],"time":1}
+//! {"process":1,"type":"invoke","f":"txn","value":[["r","x",null],["r","y",null]],"time":2}
+//! {"process":0,"type":"ok","f":"txn","value":[["append","x",1],["append","y",1]],"time":3}
+//! {"process":1,"type":"ok","f":"txn","value":[["r","x",[]],["r","y",[1]]],"time":4}
+//! "#).unwrap();
+//! let r = txn::check(&h, TxnModel::ListAppend, &TxnOptions::default());
+//! // T1 saw T0's append to y but not its append to x.
+//! assert!(!r.valid && r.levels.read_committed && !r.levels.snapshot_isolation);
+//! assert_eq!(r.anomalies[0].class, "G-single");
+//! assert_eq!(r.anomalies[0].cycle.len(), 2);
+//! ```
 
 pub mod brute;
 pub mod gen;
