@@ -27,7 +27,7 @@ test:
 ## make test-long: the long property runs (3 x 2,000 fresh stateright differential histories,
 ## 2 x 5,000 pruning-oracle histories); CI runs it after make test.
 test-long:
-	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle
+	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle --test txn_differential
 
 ## make fuzz-smoke: build every cargo-fuzz target (fuzz/, nightly) and run each for 5 s from
 ## its committed corpus; fails on any crash (CI runs it after test-long). See docs/fuzzing.md.

@@ -13,9 +13,15 @@
 #   reg-10k   one register, 10 clients, 10k ops, 1% info, 20% cas, unique values
 #   kv-1m     1M ops, 1,000 keys, 50 clients, 1% info, 20% cas (kv)
 #   hour-1m   one register, 16 clients, 1M ops, 0.05% info (a one-hour hot-key run)
+#   la-10k, la-100k, la-1m   list-append transactional histories (sdr-check
+#             --model list-append): 50 clients, 10 active keys rotating after 16
+#             appends, 1-4 micro-ops, 1% info, 1% fail; strict serializable by
+#             construction. la-*-gs: the same with one planted G-single (the
+#             expected verdict is "bad"). Set TXN=0 to skip them.
 #   porcupine Porcupine's own 102 etcd + 6 kv test histories, one process each
 #             (only with PORCUPINE_SRC); every verdict is compared with the one
 #             Porcupine's tests assert.
+# LIN=0 skips the linearizability shapes (hot-30k … hour-1m).
 # TIMEOUT (default 300 s) bounds each run; a timed-out run prints "timeout".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,11 +42,14 @@ elif [ -n "${PORCUPINE_SRC:-}" ]; then
 fi
 
 gen() { "$BIN/sdr-check-gen" "$@"; }
+shapes=()
+if [ "${LIN:-1}" = 1 ]; then
 gen --ops 30000 --keys 1 --clients 16 --info 0.0005 --cas 0.3 --model register --seed 5 --values 1000000000 --out "$WORK/hot-30k.jsonl"
 gen --ops 10000 --keys 1 --clients 10 --info 0.01 --cas 0.2 --model register --seed 42 --values 1000000000 --out "$WORK/reg-10k.jsonl"
 gen --ops 1000000 --keys 1000 --clients 50 --info 0.01 --cas 0.2 --model kv --seed 42 --out "$WORK/kv-1m.jsonl"
 gen --ops 1000000 --keys 1 --clients 16 --info 0.0005 --cas 0.3 --model register --seed 9 --values 1000000000 --out "$WORK/hour-1m.jsonl"
 shapes=(hot-30k reg-10k kv-1m hour-1m)
+fi
 if [ "${HOT_RUN:-0}" = 1 ]; then
   $CARGO build --release -p sdr-node -p sdr-harness >&2
   "$BIN/sdr-harness" run scenarios/register-hot.yaml --seed 1 --out "$WORK/hot-run" >&2 || true
@@ -58,6 +67,8 @@ measure() {
   local v
   v=$(head -c 300 "$out" | tr '\n' ' ')
   case "$v" in
+    INVALID*) v=bad ;;
+    *"no anomalies"*) v=ok ;;
     *"NOT linearizable"*|*Illegal*) v=bad ;;
     unknown*|*Unknown*) v=unknown ;;
     *linearizable*|*Ok*) v=ok ;;
@@ -69,7 +80,7 @@ measure() {
 ratio() { if [ "$2" = timeout ] || [ "$2" = - ]; then echo "—"; else echo "scale=2; $1 / $2" | bc; fi; }
 
 printf '%-10s | %9s %9s %-7s | %9s %9s %-7s | %s\n' shape "sdr s" "sdr MB" verdict "porc s" "porc MB" verdict "time ratio"
-for s in "${shapes[@]}"; do
+for s in "${shapes[@]+"${shapes[@]}"}"; do
   model=register; [ "$s" = kv-1m ] && model=kv
   read -r st sm sv < <(measure "$BIN/sdr-check" "$WORK/$s.jsonl" --model "$model")
   if [ -n "$PORC" ] && [ "$s" != hour-1m ]; then
@@ -79,6 +90,20 @@ for s in "${shapes[@]}"; do
   pmb=$([ "$pm" = timeout ] || [ "$pm" = - ] && echo - || echo $((pm / 1024)))
   printf '%-10s | %9s %9s %-7s | %9s %9s %-7s | %s\n' "$s" "$st" "$smb" "$sv" "$pt" "$pmb" "$pv" "$(ratio "$st" "$pt")"
 done
+
+if [ "${TXN:-1}" = 1 ]; then
+  for n in 10k:10000 100k:100000 1m:1000000; do
+    name=${n%%:*}; ops=${n##*:}
+    gen --model list-append --ops "$ops" --keys 10 --clients 50 --info 0.01 --fail 0.01 --seed 1 --out "$WORK/la-$name.jsonl"
+    gen --model list-append --ops "$ops" --keys 10 --clients 50 --info 0.01 --fail 0.01 --seed 1 --plant-g-single --out "$WORK/la-$name-gs.jsonl"
+    for s in "la-$name" "la-$name-gs"; do
+      read -r st sm sv < <(measure "$BIN/sdr-check" "$WORK/$s.jsonl" --model list-append)
+      smb=$([ "$sm" = timeout ] && echo - || echo $((sm / 1024)))
+      printf '%-10s | %9s %9s %-7s | %9s %9s %-7s | %s\n' "$s" "$st" "$smb" "$sv" - - - "—"
+    done
+    rm -f "$WORK/la-$name.jsonl" "$WORK/la-$name-gs.jsonl"
+  done
+fi
 
 if [ -n "${PORCUPINE_SRC:-}" ]; then
   # Porcupine's corpus: convert with sdr-check itself (Jepsen log / EDN -> JSON Lines).

@@ -259,7 +259,7 @@ pub(crate) fn to_val(e: &Edn, line: u32) -> Result<Val, InputError> {
     })
 }
 
-fn key_string(e: &Edn) -> String {
+pub(crate) fn key_string(e: &Edn) -> String {
     match e {
         Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => s.clone(),
         Edn::Int(i) => i.to_string(),

@@ -22,6 +22,9 @@
 //! - [`report`] — `result.json` and the self-contained `report.html`.
 //! - [`nemesis`] — fault intervals for the report.
 //! - [`gen`] — seeded generator of linearizable-by-construction histories.
+//! - [`txn`] — transactional histories (list-append, rw-register over
+//!   `MULTI`/`EXEC`) and an Elle-class dependency-cycle checker with its
+//!   own reports and generator.
 //!
 //! The public API is tiny, like Porcupine's:
 //! ```
@@ -51,6 +54,7 @@ pub mod prune;
 pub mod report;
 pub mod search;
 pub mod shrink;
+pub mod txn;
 
 pub use history::{History, InputError};
 pub use model::{Model, Spec};

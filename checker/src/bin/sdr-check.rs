@@ -1,13 +1,16 @@
-//! `sdr-check`: check a history for linearizability.
+//! `sdr-check`: check a history for linearizability, or (`--model
+//! list-append|rw-register`) a transactional history for the anomalies of
+//! the consistency level `--consistency` (default strict-serializable).
 //!
-//! Exit codes: 0 linearizable, 1 not linearizable, 2 unknown (time budget
-//! exhausted), 3 unusable input.
+//! Exit codes: 0 linearizable / valid, 1 not linearizable / anomaly found,
+//! 2 unknown (time budget exhausted), 3 unusable input.
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use sdr_checker::history::InputError;
 use sdr_checker::models::ModelKind;
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
+use sdr_checker::txn;
 use sdr_checker::{
     check, default_max_memory, edn, history, jepsen_log, nemesis, CheckResult, History, KeyVerdict,
     Options, UnknownReason, Verdict,
@@ -27,9 +30,15 @@ use std::time::{Duration, Instant};
 struct Cli {
     /// History file (`-` for stdin).
     history: PathBuf,
-    /// Model: kv (Redis strings), register, list.
-    #[arg(long, default_value = "kv", value_parser = ["kv", "register", "list"])]
+    /// Model: kv (Redis strings), register, list; or a transactional
+    /// model: list-append, rw-register.
+    #[arg(long, default_value = "kv", value_parser = ["kv", "register", "list", "list-append", "rw-register"])]
     model: String,
+    /// Transactional models: the level whose anomalies make the history
+    /// invalid (read-committed, snapshot-isolation, serializable,
+    /// strict-serializable).
+    #[arg(long, default_value = "strict-serializable", value_parser = ["read-committed", "snapshot-isolation", "serializable", "strict-serializable"])]
+    consistency: String,
     /// Input format (default: edn if the file name ends in .edn, jepsen-log if
     /// it ends in .log, else jsonl). `jepsen-log` is Jepsen's textual
     /// operation log (`INFO jepsen.util - 3 :invoke :write 1`).
@@ -197,7 +206,67 @@ fn summary(
     }
 }
 
+fn read_all(path: &Path) -> Result<String, InputError> {
+    let mut s = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut s)?;
+    } else {
+        File::open(path)?.read_to_string(&mut s)?;
+    }
+    Ok(s)
+}
+
+/// Transactional models: parse (JSON Lines, or EDN), check, report.
+fn run_txn(cli: &Cli, model: txn::TxnModel) -> Result<ExitCode> {
+    let t0 = Instant::now();
+    let edn = cli.format.as_deref() == Some("edn")
+        || (cli.format.is_none() && cli.history.extension().is_some_and(|e| e == "edn"));
+    let parsed = if edn {
+        read_all(&cli.history).and_then(|s| txn::parse_edn_str(&s))
+    } else if cli.history.as_os_str() == "-" {
+        txn::parse_jsonl(BufReader::with_capacity(1 << 20, std::io::stdin().lock()))
+    } else {
+        txn::parse_jsonl_file(&cli.history)
+    };
+    let h = match parsed.and_then(|h| h.check_model(model).map(|_| h)) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sdr-check: {}: {e}", cli.history.display());
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let parse_time = t0.elapsed();
+    let opts = txn::TxnOptions {
+        consistency: cli.consistency.parse().unwrap_or_default(),
+        ..txn::TxnOptions::default()
+    };
+    let r = txn::check(&h, model, &opts);
+    if cli.timings {
+        eprintln!(
+            "timings: parse {:.3} s, check {:.3} s",
+            parse_time.as_secs_f64(),
+            r.check_time.as_secs_f64()
+        );
+    }
+    if let Some(dir) = &cli.out {
+        txn::write_report(dir, &h, &r)
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+    }
+    println!("{}", r.summary());
+    if let Some(a) = r
+        .anomalies
+        .iter()
+        .find(|a| opts.consistency.forbids(&a.class))
+    {
+        println!("{}: {}", a.class, a.explanation);
+    }
+    Ok(ExitCode::from(if r.valid { 0 } else { 1 }))
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Ok(m) = cli.model.parse::<txn::TxnModel>() {
+        return run_txn(&cli, m);
+    }
     let t0 = Instant::now();
     let format = cli.format.clone().unwrap_or_else(|| {
         if cli.history.extension().is_some_and(|e| e == "edn") {

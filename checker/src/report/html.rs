@@ -90,7 +90,7 @@ fn key_data(r: &ReportInput<'_>, k: &KeyResult) -> Value {
     })
 }
 
-fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
