@@ -39,7 +39,8 @@ impl Conn {
     fn open(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_nodelay(true).expect("nodelay");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         Conn {
             r: BufReader::new(s),
         }
@@ -241,10 +242,7 @@ fn run_script(port: u16, resp3: bool) -> Vec<Vec<u8>> {
         c.call(&["HELLO", "3"]);
     }
     let steps = if resp3 { script_resp3() } else { script() };
-    steps
-        .into_iter()
-        .map(|(cmds, n)| c.raw(&cmds, n))
-        .collect()
+    steps.into_iter().map(|(cmds, n)| c.raw(&cmds, n)).collect()
 }
 
 #[test]
@@ -270,10 +268,28 @@ fn reply_frames_match_redis_server_resp2_and_resp3() {
     let two = |port: u16| {
         let mut sub = Conn::open(port);
         let mut publ = Conn::open(port);
-        let mut out = sub.raw(&[&["SUBSCRIBE", "news.tech"], &["PSUBSCRIBE", "news.*", "no*"]], 3);
-        out.extend(publ.raw(&[&["PUBLISH", "news.tech", "hello"], &["PUBLISH", "nope", "x"]], 2));
+        let mut out = sub.raw(
+            &[
+                &["SUBSCRIBE", "news.tech"],
+                &["PSUBSCRIBE", "news.*", "no*"],
+            ],
+            3,
+        );
+        out.extend(publ.raw(
+            &[
+                &["PUBLISH", "news.tech", "hello"],
+                &["PUBLISH", "nope", "x"],
+            ],
+            2,
+        ));
         out.extend(sub.raw(&[], 3));
-        out.extend(publ.raw(&[&["PUBSUB", "NUMSUB", "news.tech", "x"], &["PUBSUB", "NUMPAT"]], 2));
+        out.extend(publ.raw(
+            &[
+                &["PUBSUB", "NUMSUB", "news.tech", "x"],
+                &["PUBSUB", "NUMPAT"],
+            ],
+            2,
+        ));
         out
     };
     assert_eq!(
@@ -288,18 +304,37 @@ fn patterns_use_redis_glob_and_messages_arrive_in_order() {
     let mut sub = Conn::open(node.port);
     sub.raw(&[&["PSUBSCRIBE", "h?llo", "h[ae]y", "x\\*"]], 3);
     let mut publ = Conn::open(node.port);
-    for (ch, n) in [("hello", 1), ("hallo", 1), ("hllo", 0), ("hey", 1), ("hoy", 0), ("x*", 1), ("xy", 0)] {
+    for (ch, n) in [
+        ("hello", 1),
+        ("hallo", 1),
+        ("hllo", 0),
+        ("hey", 1),
+        ("hoy", 0),
+        ("x*", 1),
+        ("xy", 0),
+    ] {
         assert_eq!(publ.call(&["PUBLISH", ch, "m"]), R::Int(n), "{ch}");
     }
-    for (p, ch) in [("h?llo", "hello"), ("h?llo", "hallo"), ("h[ae]y", "hey"), ("x\\*", "x*")] {
-        assert_eq!(sub.read(), R::Array(vec![b("pmessage"), b(p), b(ch), b("m")]));
+    for (p, ch) in [
+        ("h?llo", "hello"),
+        ("h?llo", "hallo"),
+        ("h[ae]y", "hey"),
+        ("x\\*", "x*"),
+    ] {
+        assert_eq!(
+            sub.read(),
+            R::Array(vec![b("pmessage"), b(p), b(ch), b("m")])
+        );
     }
     // Order per publisher: 2000 pipelined messages arrive in publishing order.
     sub.raw(&[&["SUBSCRIBE", "seq"]], 1);
     let cmds: Vec<Vec<String>> = (0..2000)
         .map(|i| vec!["PUBLISH".into(), "seq".into(), i.to_string()])
         .collect();
-    let refs: Vec<Vec<&str>> = cmds.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+    let refs: Vec<Vec<&str>> = cmds
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
     let refs2: Vec<&[&str]> = refs.iter().map(|c| c.as_slice()).collect();
     publ.raw(&refs2, 2000);
     for i in 0..2000 {
@@ -339,7 +374,12 @@ fn a_subscriber_that_does_not_read_is_closed_at_the_pubsub_hard_limit() {
     let node = TestNode::start(&[]);
     let mut admin = Conn::open(node.port);
     assert_eq!(
-        admin.call(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 0 0"]),
+        admin.call(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 1mb 0 0"
+        ]),
         R::Simple("OK".into())
     );
     let mut slow = Conn::open(node.port);
@@ -362,14 +402,25 @@ fn a_subscriber_that_does_not_read_is_closed_at_the_pubsub_hard_limit() {
         }
     }
     assert_eq!(last, R::Int(1), "the slow subscriber was never dropped");
-    assert!(slow.closed_within(Duration::from_secs(10)), "slow subscriber still connected");
+    assert!(
+        slow.closed_within(Duration::from_secs(10)),
+        "slow subscriber still connected"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while publ.call(&["PUBSUB", "NUMSUB", "firehose"]) != R::Array(vec![b("firehose"), R::Int(1)]) {
-        assert!(Instant::now() < deadline, "the closed subscriber is still registered");
+        assert!(
+            Instant::now() < deadline,
+            "the closed subscriber is still registered"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // The default (pubsub 32mb 8mb 60) is reported as Redis does.
-    admin.call(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 33554432 8388608 60"]);
+    admin.call(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 33554432 8388608 60",
+    ]);
     match admin.call(&["CONFIG", "GET", "client-output-buffer-limit"]) {
         R::Array(v) => match &v[..] {
             [_, R::Bulk(Some(val))] => {
@@ -394,7 +445,10 @@ fn info_stat(port: u16, field: &str) -> u64 {
     match c.call(&["INFO", "stats"]) {
         R::Bulk(Some(text)) => String::from_utf8_lossy(&text)
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().parse().unwrap_or(0)))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{field}:"))
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
             .unwrap_or_else(|| panic!("no {field}")),
         other => panic!("{other:?}"),
     }
@@ -413,7 +467,10 @@ fn publish_on_a_follower_reaches_subscribers_on_every_node_in_order() {
     let mut publ = Conn::open(client_port(&cluster, f2));
     // PUBLISH counts the receivers on the node that took it (none on f2), as Redis Cluster.
     assert_eq!(publ.call(&["PUBLISH", "events", "first"]), R::Int(0));
-    assert_eq!(on_leader.read(), R::Array(vec![b("message"), b("events"), b("first")]));
+    assert_eq!(
+        on_leader.read(),
+        R::Array(vec![b("message"), b("events"), b("first")])
+    );
     assert_eq!(
         on_follower.read(),
         R::Array(vec![b("pmessage"), b("ev*"), b("events"), b("first")])
@@ -421,12 +478,18 @@ fn publish_on_a_follower_reaches_subscribers_on_every_node_in_order() {
     let cmds: Vec<Vec<String>> = (0..500)
         .map(|i| vec!["PUBLISH".into(), "events".into(), i.to_string()])
         .collect();
-    let refs: Vec<Vec<&str>> = cmds.iter().map(|c| c.iter().map(String::as_str).collect()).collect();
+    let refs: Vec<Vec<&str>> = cmds
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
     let refs2: Vec<&[&str]> = refs.iter().map(|c| c.as_slice()).collect();
     publ.raw(&refs2, 500);
     for i in 0..500 {
         let n = i.to_string();
-        assert_eq!(on_leader.read(), R::Array(vec![b("message"), b("events"), b(&n)]));
+        assert_eq!(
+            on_leader.read(),
+            R::Array(vec![b("message"), b("events"), b(&n)])
+        );
         assert_eq!(
             on_follower.read(),
             R::Array(vec![b("pmessage"), b("ev*"), b("events"), b(&n)])
@@ -435,21 +498,36 @@ fn publish_on_a_follower_reaches_subscribers_on_every_node_in_order() {
     // Counters follow the acknowledgements, which may trail the deliveries a little.
     let deadline = Instant::now() + Duration::from_secs(10);
     while info_stat(client_port(&cluster, f2), "sdr_pubsub_peer_sent") < 2 * 501 {
-        assert!(Instant::now() < deadline, "peer deliveries not acknowledged");
+        assert!(
+            Instant::now() < deadline,
+            "peer deliveries not acknowledged"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(info_stat(client_port(&cluster, f2), "sdr_pubsub_peer_dropped"), 0);
-    assert_eq!(info_stat(client_port(&cluster, leader), "sdr_pubsub_peer_received"), 501);
+    assert_eq!(
+        info_stat(client_port(&cluster, f2), "sdr_pubsub_peer_dropped"),
+        0
+    );
+    assert_eq!(
+        info_stat(client_port(&cluster, leader), "sdr_pubsub_peer_received"),
+        501
+    );
     // Introspection is per node: the publishing node has no subscribers.
     assert_eq!(publ.call(&["PUBSUB", "CHANNELS"]), R::Array(vec![]));
     assert_eq!(on_leader.call(&["PING"]), R::Array(vec![b("pong"), b("")]));
     // A stopped member: messages to it are dropped and counted, the others still get theirs.
     cluster.node(f1).kill9();
     assert_eq!(publ.call(&["PUBLISH", "events", "after"]), R::Int(0));
-    assert_eq!(on_leader.read(), R::Array(vec![b("message"), b("events"), b("after")]));
+    assert_eq!(
+        on_leader.read(),
+        R::Array(vec![b("message"), b("events"), b("after")])
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     while info_stat(client_port(&cluster, f2), "sdr_pubsub_peer_dropped") == 0 {
-        assert!(Instant::now() < deadline, "a failed delivery was not counted");
+        assert!(
+            Instant::now() < deadline,
+            "a failed delivery was not counted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -500,7 +578,11 @@ fn sharded_channels_redirect_and_deliver_within_their_shard() {
     let mut s2 = Conn::open(client_port(&cluster, 2));
     assert_eq!(
         s2.raw(&[&["SSUBSCRIBE", &mine]], 1),
-        format!("*3\r\n$10\r\nssubscribe\r\n${}\r\n{mine}\r\n:1\r\n", mine.len()).into_bytes()
+        format!(
+            "*3\r\n$10\r\nssubscribe\r\n${}\r\n{mine}\r\n:1\r\n",
+            mine.len()
+        )
+        .into_bytes()
     );
     // A shard-2 node redirects SPUBLISH to shard 1's channel.
     let mut c3 = Conn::open(client_port(&cluster, 3));
@@ -511,7 +593,10 @@ fn sharded_channels_redirect_and_deliver_within_their_shard() {
     let mut sub = Conn::open(client_port(&cluster, 1));
     sub.raw(&[&["SUBSCRIBE", "global"]], 1);
     assert_eq!(c3.call(&["PUBLISH", "global", "g"]), R::Int(0));
-    assert_eq!(sub.read(), R::Array(vec![b("message"), b("global"), b("g")]));
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![b("message"), b("global"), b("g")])
+    );
     // SPUBLISH stays in its shard: node 4 got only the PUBLISH, node 3 (its publisher)
     // nothing, though node 1 published shard-1 messages.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -519,8 +604,14 @@ fn sharded_channels_redirect_and_deliver_within_their_shard() {
         assert!(Instant::now() < deadline, "node 4 never got the PUBLISH");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(info_stat(client_port(&cluster, 4), "sdr_pubsub_peer_received"), 1);
-    assert_eq!(info_stat(client_port(&cluster, 3), "sdr_pubsub_peer_received"), 0);
+    assert_eq!(
+        info_stat(client_port(&cluster, 4), "sdr_pubsub_peer_received"),
+        1
+    );
+    assert_eq!(
+        info_stat(client_port(&cluster, 3), "sdr_pubsub_peer_received"),
+        0
+    );
     assert!(info_stat(client_port(&cluster, 2), "sdr_pubsub_peer_received") >= 2);
 }
 
@@ -610,4 +701,82 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && text.contains("ok"), "{text}");
+}
+
+/// The Deliver RPC sits behind the peer credentials like every peer RPC (wrong secret:
+/// `UNAUTHENTICATED`, wrong cluster: `FAILED_PRECONDITION`) and the peer message limit; with
+/// the right credentials it reaches the node's subscribers.
+#[test]
+fn deliver_rpc_is_authenticated_and_bounded() {
+    use sdr_proto::pubsub as pb;
+    let cluster = TestCluster::start(1);
+    let (raft_port, client) = (cluster.members[0].1, cluster.members[0].2);
+    let mut sub = Conn::open(client);
+    sub.raw(&[&["SUBSCRIBE", "peer-ch"]], 1);
+    let stamped = |msg: pb::DeliverRequest, id: &str, secret: &str| {
+        let mut req = tonic::Request::new(msg);
+        req.metadata_mut()
+            .insert("x-sdr-cluster", id.parse().expect("metadata"));
+        req.metadata_mut()
+            .insert("x-sdr-secret", secret.parse().expect("metadata"));
+        req
+    };
+    let one = |payload: Vec<u8>| pb::DeliverRequest {
+        from: 99,
+        messages: vec![pb::Message {
+            sharded: false,
+            channel: b"peer-ch".to_vec(),
+            payload,
+        }],
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{raft_port}"))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect to the peer port");
+        let mut c =
+            pb::pub_sub_client::PubSubClient::new(channel).max_encoding_message_size(usize::MAX);
+        let err = c
+            .deliver(stamped(one(b"x".to_vec()), &cluster.cluster_id, "wrong"))
+            .await
+            .expect_err("wrong secret refused");
+        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
+        let err = c
+            .deliver(stamped(one(b"x".to_vec()), "other", &cluster.secret))
+            .await
+            .expect_err("wrong cluster refused");
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+        let err = c
+            .deliver(stamped(
+                one(vec![0u8; 65 << 20]),
+                &cluster.cluster_id,
+                &cluster.secret,
+            ))
+            .await
+            .expect_err("a message past the peer limit is refused");
+        assert!(
+            matches!(
+                err.code(),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+            ),
+            "{err:?}"
+        );
+        let ok = c
+            .deliver(stamped(
+                one(b"via-peer".to_vec()),
+                &cluster.cluster_id,
+                &cluster.secret,
+            ))
+            .await
+            .expect("authenticated delivery")
+            .into_inner();
+        assert_eq!(ok.receivers, 1);
+    });
+    assert_eq!(
+        sub.read(),
+        R::Array(vec![b("message"), b("peer-ch"), b("via-peer")])
+    );
 }

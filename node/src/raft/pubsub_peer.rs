@@ -146,7 +146,9 @@ impl PeerClient {
                 .collect(),
         });
         req.set_timeout(DELIVER_TIMEOUT);
-        self.auth.stamp(&mut req).map_err(|s| s.message().to_string())?;
+        self.auth
+            .stamp(&mut req)
+            .map_err(|s| s.message().to_string())?;
         match tokio::time::timeout(DELIVER_TIMEOUT, self.client.deliver(req)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(s)) => Err(format!("{}: {}", s.code(), s.message())),

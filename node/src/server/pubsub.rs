@@ -333,7 +333,9 @@ impl PubSub {
             Err(p) => p.into_inner(),
         };
         for (id, addr) in targets {
-            let stale = links.get(id).is_some_and(|l| &l.addr != addr || l.tx.is_closed());
+            let stale = links
+                .get(id)
+                .is_some_and(|l| &l.addr != addr || l.tx.is_closed());
             if stale {
                 links.remove(id);
             }
@@ -543,7 +545,11 @@ mod tests {
         assert_eq!(ps.publish_local(false, &ch, &payload), 1);
         assert_eq!(ps.publish_local(false, &ch, &payload), 1);
         assert!(!mb.is_killed());
-        assert_eq!(ps.publish_local(false, &ch, &payload), 0, "past the hard limit");
+        assert_eq!(
+            ps.publish_local(false, &ch, &payload),
+            0,
+            "past the hard limit"
+        );
         assert!(mb.is_killed());
         assert_eq!(mb.queued_bytes(), 0);
         assert!(mb.take(1 << 20).0.is_empty());
@@ -556,7 +562,10 @@ mod tests {
         assert!(mb.push(Frame::bulk("b"), 100, limit(250, 0, 0)));
         let (frames, n) = mb.take(150);
         assert_eq!((frames.len(), n), (1, 100));
-        assert!(!mb.push(Frame::bulk("c"), 100, limit(250, 0, 0)), "taken bytes still count");
+        assert!(
+            !mb.push(Frame::bulk("c"), 100, limit(250, 0, 0)),
+            "taken bytes still count"
+        );
         assert!(mb.is_killed());
     }
 
@@ -564,7 +573,10 @@ mod tests {
     fn soft_limit_with_zero_seconds_closes_at_once() {
         let mb = Mailbox::new();
         assert!(mb.push(Frame::bulk("a"), 100, limit(0, 150, 5)));
-        assert!(mb.push(Frame::bulk("b"), 100, limit(0, 150, 5)), "over soft, not for long");
+        assert!(
+            mb.push(Frame::bulk("b"), 100, limit(0, 150, 5)),
+            "over soft, not for long"
+        );
         assert!(!mb.push(Frame::bulk("c"), 100, limit(0, 150, 0)));
     }
 }

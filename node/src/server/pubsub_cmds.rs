@@ -48,8 +48,8 @@ pub fn allowed_in_subscriber_mode(name: &str) -> bool {
 
 /// Container commands whose full name includes the subcommand (`config|get`).
 const CONTAINERS: &[&str] = &[
-    "client", "cluster", "command", "config", "function", "pubsub", "object", "memory",
-    "script", "xinfo", "acl", "latency", "slowlog", "module", "xgroup",
+    "client", "cluster", "command", "config", "function", "pubsub", "object", "memory", "script",
+    "xinfo", "acl", "latency", "slowlog", "module", "xgroup",
 ];
 
 /// Redis's refusal of `argv` in subscriber mode (the command's full name, lowercase).
@@ -101,7 +101,9 @@ pub fn execute_one(node: &Node, argv: &[Bytes]) -> Frame {
             None => publish(node, true, &argv[1], &argv[2]),
         },
         "pubsub" => pubsub(node, argv),
-        other => Frame::err(format!("Command not allowed inside a transaction: '{other}'")),
+        other => Frame::err(format!(
+            "Command not allowed inside a transaction: '{other}'"
+        )),
     }
 }
 
@@ -220,7 +222,10 @@ fn peers(node: &Node, sharded: bool) -> Vec<(NodeId, String)> {
             continue;
         }
         for m in members {
-            let addr = node.book.raft_addr(m.id, None).unwrap_or_else(|| m.raft.clone());
+            let addr = node
+                .book
+                .raft_addr(m.id, None)
+                .unwrap_or_else(|| m.raft.clone());
             out.insert(m.id, addr);
         }
     }
@@ -268,7 +273,10 @@ fn pubsub(node: &Node, argv: &[Bytes]) -> Frame {
         Frame::Array(out)
     };
     match (sub.as_str(), argv.len()) {
-        ("channels", 2 | 3) => bulks(node.pubsub.active(Kind::Channel, argv.get(2).map(|p| &p[..]))),
+        ("channels", 2 | 3) => bulks(
+            node.pubsub
+                .active(Kind::Channel, argv.get(2).map(|p| &p[..])),
+        ),
         ("shardchannels", 2 | 3) => {
             bulks(node.pubsub.active(Kind::Shard, argv.get(2).map(|p| &p[..])))
         }
