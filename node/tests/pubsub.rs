@@ -780,3 +780,66 @@ fn deliver_rpc_is_authenticated_and_bounded() {
         R::Array(vec![b("message"), b("peer-ch"), b("via-peer")])
     );
 }
+
+/// redis-py 8's `RedisCluster` with default settings: sharded Pub/Sub (`ssubscribe` on the
+/// node owning the channel's slot, `spublish` routed by slot) and plain `publish`/`subscribe`
+/// across the shards.
+#[test]
+fn redis_py_8_cluster_pubsub_with_default_settings() {
+    let ok = Command::new("python3")
+        .args(["-c", "import redis.cluster"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipped: Python's `redis` package is not installed");
+        return;
+    }
+    let cluster = TestCluster::start_sharded(2, 1);
+    let script = format!(
+        r#"
+import redis, time
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port={port})
+for ch in ["alpha", "beta", "gamma"]:
+    p = rc.pubsub()
+    p.ssubscribe(ch)
+    m = p.get_sharded_message(timeout=5)
+    assert m and m["type"] == "ssubscribe", m
+    assert rc.spublish(ch, "hi-" + ch) == 1
+    m = None
+    deadline = time.time() + 5
+    while m is None and time.time() < deadline:
+        m = p.get_sharded_message(timeout=1)
+    assert m and m["type"] == "smessage" and m["data"] == ("hi-" + ch).encode(), m
+    p.sunsubscribe(ch)
+    p.close()
+# plain pub/sub: subscribe through one node, publish through every node
+plain = rc.pubsub()
+plain.subscribe("everyone")
+assert plain.get_message(timeout=5)["type"] == "subscribe"
+time.sleep(0.2)
+for node in rc.get_nodes():
+    rc.publish("everyone", node.name, target_nodes=node)
+got = set()
+deadline = time.time() + 5
+while len(got) < len(rc.get_nodes()) and time.time() < deadline:
+    m = plain.get_message(timeout=1)
+    if m and m["type"] == "message":
+        got.add(m["data"].decode())
+assert got == set(n.name for n in rc.get_nodes()), got
+print("ok")
+"#,
+        port = client_port(&cluster, 1)
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("ok"), "{text}");
+}
