@@ -2,7 +2,11 @@
 //! workspace never needs a system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/raft.proto", "proto/admin.proto"];
+    let files = [
+        "proto/raft.proto",
+        "proto/admin.proto",
+        "proto/pubsub.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

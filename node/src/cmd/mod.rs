@@ -67,6 +67,8 @@ pub enum Group {
     Scripting,
     /// MULTI/EXEC/DISCARD/WATCH/UNWATCH (served by the session).
     Transactions,
+    /// (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB (served by the session).
+    PubSub,
     /// sdr's own commands (IDEMPOTENT).
     Sdr,
 }
@@ -86,6 +88,7 @@ impl Group {
             Group::Cluster => "cluster",
             Group::Scripting => "scripting",
             Group::Transactions => "transactions",
+            Group::PubSub => "pubsub",
             Group::Sdr => "sdr",
         }
     }
@@ -347,7 +350,11 @@ impl Command {
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
-            Group::Connection | Group::Cluster | Group::Scripting | Group::Transactions => {
+            Group::Connection
+            | Group::Cluster
+            | Group::Scripting
+            | Group::Transactions
+            | Group::PubSub => {
                 return Err(Frame::err(format!(
                     "'{n}' is a server command, not a data command"
                 )))

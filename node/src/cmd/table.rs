@@ -29,6 +29,8 @@ const NOAUTH: &[&str] = &[
 const NONE: &[&str] = &[];
 const TX: &[&str] = &["noscript", "loading", "stale", "skip_slowlog"];
 const TX_FAST: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+const PS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
+const PUB: &[&str] = &["pubsub", "loading", "stale", "fast", "may_replicate"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const WM: &[&str] = &["write", "movablekeys"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
@@ -126,12 +128,17 @@ static TABLE: &[CommandSpec] = &[
     c("pexpiretime", 2, RF, K1, Read, G::Generic, "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
     c("ping", -1, FAST, K0, Server, G::Connection, "1.0.0", "Returns the server's liveliness response."),
     c("psetex", 4, WD, K1, Write, G::Str, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    c("psubscribe", -2, PS, K0, Server, G::PubSub, "2.0.0", "Listens for messages published to channels that match one or more patterns."),
     c("pttl", 2, RF, K1, Read, G::Generic, "2.6.0", "Returns the expiration time in milliseconds of a key."),
+    c("publish", 3, PUB, K0, Server, G::PubSub, "2.0.0", "Posts a message to a channel."),
+    c("pubsub", -2, NONE, K0, Server, G::PubSub, "2.8.0", "A container for Pub/Sub commands."),
+    c("punsubscribe", -1, PS, K0, Server, G::PubSub, "2.0.0", "Stops listening to messages published to channels that match one or more patterns."),
     c("quit", -1, &["allow_busy", "noscript", "loading", "stale", "fast", "no_auth"], K0, Server, G::Connection, "1.0.0", "Closes the connection."),
     c("readonly", 1, LSF, K0, Server, G::Cluster, "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."),
     c("readwrite", 1, LSF, K0, Server, G::Cluster, "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node."),
     c("rename", 3, W, (1, 2, 1), Write, G::Generic, "1.0.0", "Renames a key and overwrites the destination."),
     c("renamenx", 3, WF, (1, 2, 1), Write, G::Generic, "1.0.0", "Renames a key only when the target key name doesn't exist."),
+    c("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], K0, Server, G::Connection, "6.2.0", "Resets the connection."),
     c("rpop", -2, WF, K1, Write, G::List, "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
     c("rpush", -3, WDF, K1, Write, G::List, "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
     c("sadd", -3, WDF, K1, Write, G::Set, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist."),
@@ -144,13 +151,18 @@ static TABLE: &[CommandSpec] = &[
     c("setrange", 4, WD, K1, Write, G::Str, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist."),
     c("sismember", 3, RF, K1, Read, G::Set, "1.0.0", "Determines whether a member belongs to a set."),
     c("smembers", 2, R, K1, Read, G::Set, "1.0.0", "Returns all members of a set."),
+    c("spublish", 3, PUB, K1, Server, G::PubSub, "7.0.0", "Post a message to a shard channel"),
     c("srem", -3, WF, K1, Write, G::Set, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed."),
+    c("ssubscribe", -2, PS, KALL, Server, G::PubSub, "7.0.0", "Listens for messages published to shard channels."),
     c("strlen", 2, RF, K1, Read, G::Str, "2.2.0", "Returns the length of a string value."),
+    c("subscribe", -2, PS, K0, Server, G::PubSub, "2.0.0", "Listens for messages published to channels."),
     c("substr", 4, R, K1, Read, G::Str, "1.0.0", "Returns a substring from a string value."),
+    c("sunsubscribe", -1, PS, KALL, Server, G::PubSub, "7.0.0", "Stops listening to messages posted to shard channels."),
     c("time", 1, LSF, K0, Server, G::Server, "2.6.0", "Returns the server time."),
     c("ttl", 2, RF, K1, Read, G::Generic, "1.0.0", "Returns the expiration time in seconds of a key."),
     c("type", 2, RF, K1, Read, G::Generic, "1.0.0", "Determines the type of value stored at a key."),
     c("unlink", -2, WF, KALL, Write, G::Generic, "4.0.0", "Asynchronously deletes one or more keys."),
+    c("unsubscribe", -1, PS, K0, Server, G::PubSub, "2.0.0", "Stops listening to messages posted to channels."),
     c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
     c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
     c("zadd", -4, WDF, K1, Write, G::SortedSet, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
@@ -214,6 +226,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         Group::Connection => "@connection",
         Group::Scripting => "@scripting",
         Group::Transactions => "@transaction",
+        Group::PubSub => "@pubsub",
         Group::Server | Group::Cluster | Group::Sdr => "@admin",
     });
     if spec.group == Group::Server && spec.kind != Kind::Server {

@@ -4,6 +4,8 @@
 //! - [`wire`]: the Raft messages (protobuf) to and from openraft's types, for both sides.
 //! - [`network`]: outbound Raft RPCs over tonic (one cached channel per peer).
 //! - [`service`]: inbound Raft and admin gRPC services; cluster status.
+//! - [`pubsub_peer`]: the peer RPC carrying published messages between nodes (inbound service
+//!   and outbound client).
 //! - [`admin_client`]: leader discovery and membership changes for `sdr-node admin`.
 //! - [`auth`]: cluster id + shared secret on every peer RPC.
 //! - [`bootstrap`]: forming the group exactly once.
@@ -14,6 +16,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod log_budget;
 pub mod network;
+pub mod pubsub_peer;
 pub mod service;
 pub mod types;
 pub mod wire;

@@ -342,7 +342,7 @@ const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 /// one heartbeat), so it cuts only a client that trickles a body.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Serves the Raft, admin and health services on `addr` until `shutdown` resolves.
+/// Serves the Raft, admin, Pub/Sub delivery and health services on `addr` until `shutdown` resolves.
 ///
 /// Peer credentials are checked by an interceptor before a request body is read; streams and
 /// concurrency per connection, header size and message sizes are bounded (docs/security.md).
@@ -352,6 +352,7 @@ pub async fn serve(
     auth: PeerAuth,
     book: AddressBook,
     id: NodeId,
+    pubsub: std::sync::Arc<dyn super::pubsub_peer::PeerSink>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     use tonic::service::interceptor::InterceptedService;
@@ -369,6 +370,10 @@ pub async fn serve(
             id,
         ))
         .max_decoding_message_size(ADMIN_MESSAGE_LIMIT),
+        auth.clone(),
+    );
+    let pubsub_svc = InterceptedService::new(
+        super::pubsub_peer::PubSubService::new(pubsub).server(),
         auth,
     );
     let (reporter, health_svc) = tonic_health::server::health_reporter();
@@ -384,6 +389,7 @@ pub async fn serve(
         .add_service(health_svc)
         .add_service(raft_svc)
         .add_service(admin_svc)
+        .add_service(pubsub_svc)
         .serve_with_shutdown(addr, shutdown)
         .await
 }

@@ -119,6 +119,16 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 node.proposer.queued_bytes(),
                 node.proposer.dropped_runs(),
             );
+            let (channels, patterns, shard) = node.pubsub.sizes();
+            let peer = &node.pubsub.peer_stats;
+            let _ = write!(
+                out,
+                "pubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\npubsubshard_channels:{shard}\r\nsdr_pubsub_peer_sent:{}\r\nsdr_pubsub_peer_dropped:{}\r\nsdr_pubsub_peer_received:{}\r\nsdr_pubsub_peer_queued_bytes:{}\r\n",
+                Stats::get(&peer.sent),
+                Stats::get(&peer.dropped),
+                Stats::get(&peer.received),
+                node.pubsub.peer_queued_bytes(),
+            );
         }
         "replication" => {
             let st = crate::raft::service::status(&node.raft, &node.book, node.id).await;

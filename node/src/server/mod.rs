@@ -14,6 +14,9 @@
 //!   INFO, TIME, ...).
 //! - [`transaction`]: MULTI/EXEC/DISCARD/WATCH/UNWATCH — one log entry per EXEC, WATCH by
 //!   the replicated per-key versions.
+//! - [`pubsub`]: Pub/Sub state — the subscription registry, per-subscriber bounded mailboxes,
+//!   the ordered, bounded links forwarding published messages to the other nodes.
+//! - [`pubsub_cmds`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, subscriber mode.
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
@@ -28,12 +31,12 @@
 //! Imports form a line from `run` down to `state`; a module uses only modules below it:
 //!
 //! ```text
-//! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, info
-//!  │        │  └──▶ forward, read_barrier, write_path
+//! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, info, pubsub_cmds
+//!  │        │  └──▶ forward, read_barrier, write_path, pubsub_cmds ─▶ pubsub
 //!  └──▶ expiry ─────────┐
 //!                       ▼
 //!                     state (Node, Settings, Session) ─▶ eviction ─▶ proposer ─▶ write_path
-//!                           ─▶ read_barrier, forward, stats
+//!                           ─▶ read_barrier, forward, stats, pubsub
 //! ```
 
 pub mod cluster_cmds;
@@ -44,6 +47,8 @@ pub mod fd_limit;
 pub mod forward;
 pub mod info;
 pub mod proposer;
+pub mod pubsub;
+pub mod pubsub_cmds;
 pub mod read_barrier;
 pub mod run;
 pub mod server_cmds;

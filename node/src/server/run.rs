@@ -84,6 +84,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await
     .context("cannot start raft")?;
 
+    let pubsub = super::pubsub::PubSub::new(
+        crate::config::OutputBufferLimits::default().pubsub,
+        auth.clone()
+            .map(|a| crate::raft::pubsub_peer::PeerLinkClient::new(a, cfg.node_id)),
+    );
     let (shutdown_tx, _) = watch::channel(false);
     tokio::spawn(crate::raft::log_budget::run(
         raft.clone(),
@@ -101,11 +106,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen for peers on {addr}"))?;
         let mut stop = shutdown_tx.subscribe();
         let (r, b, id) = (raft.clone(), book.clone(), cfg.node_id);
+        let sink: Arc<dyn crate::raft::pubsub_peer::PeerSink> = pubsub.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop.changed().await;
             };
-            if let Err(e) = service::serve(addr, r, auth, b, id, shutdown).await {
+            if let Err(e) = service::serve(addr, r, auth, b, id, sink, shutdown).await {
                 tracing::error!(error = %e, "peer gRPC server failed");
             }
         });
@@ -140,6 +146,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.unsafe_test_faults.ack_before_commit,
         ),
         evictor: Default::default(),
+        pubsub,
         config_params: Default::default(),
         raft: raft.clone(),
         keyspace,

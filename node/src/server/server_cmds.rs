@@ -59,8 +59,30 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
             Frame::ok()
         }
         "cluster" => super::cluster_cmds::execute(node, argv).await,
+        "reset" => reset(node, session),
+        // Inside EXEC (the session runs the subscribe family itself and refuses it in MULTI).
+        "publish" | "spublish" | "pubsub" => super::pubsub_cmds::execute_one(node, argv),
         other => Frame::err(format!("unknown command '{other}'")),
     }
+}
+
+/// `RESET`, as Redis 7: discards the transaction and the watched keys, leaves every Pub/Sub
+/// subscription, returns to RESP2, READWRITE and the default (unauthenticated when
+/// `requirepass` is set) user, clears the name; replies `+RESET` (in RESP2).
+fn reset(node: &Node, session: &mut Session) -> Frame {
+    session.multi = None;
+    session.watches.clear();
+    super::pubsub_cmds::unsubscribe_all(node, session);
+    session.protocol = Protocol::Resp2;
+    session.readonly = false;
+    session.authenticated = node.settings().requirepass.is_none();
+    node.with_clients(|c| {
+        if let Some(e) = c.get_mut(&session.id) {
+            e.name.clear();
+            e.protocol = Protocol::Resp2;
+        }
+    });
+    Frame::Simple("RESET".into())
 }
 
 fn auth(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
@@ -511,6 +533,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
                 }
             });
             node.config_params.set(stored);
+            node.pubsub.set_limit(node.settings().output_limits.pubsub);
             Frame::ok()
         }
         "resetstat" if argv.len() == 2 => {

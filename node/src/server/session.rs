@@ -34,6 +34,7 @@ use crate::errors;
 use crate::resp::{Decoder, Frame, Limits, Protocol};
 
 use super::proposer::ReplyRx;
+use super::pubsub_cmds;
 use super::read_barrier::ReadError;
 use super::state::{ClientEntry, Node, Session};
 use super::stats::Stats;
@@ -90,6 +91,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         protocol: Protocol::Resp2,
         multi: None,
         watches: Vec::new(),
+        subs: Default::default(),
     };
     node.with_clients(|c| {
         c.insert(
@@ -108,6 +110,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     if let Err(e) = connection_loop(&node, &mut stream, &mut session, &settings).await {
         tracing::debug!(client = session.id, error = %e, "connection closed");
     }
+    super::pubsub_cmds::unsubscribe_all(&node, &mut session);
     node.with_clients(|c| c.remove(&session.id));
     node.stats
         .connected_clients
@@ -134,7 +137,12 @@ async fn connection_loop(
     loop {
         // Backpressure: while the proposer's queue is full, read nothing more (see proposer).
         node.proposer.wait_for_room().await;
-        let idle = node.settings().timeout_secs;
+        // Redis's `timeout` does not apply to a subscriber waiting for messages.
+        let idle = if session.subs.any() {
+            0
+        } else {
+            node.settings().timeout_secs
+        };
         let read = async {
             if idle == 0 {
                 stream.read_buf(&mut inbuf).await
@@ -147,8 +155,21 @@ async fn connection_loop(
                 }
             }
         };
+        let mailbox = session.subs.mailbox.clone();
+        let mail = async {
+            match &mailbox {
+                Some(mb) => mb.wait().await,
+                None => std::future::pending().await,
+            }
+        };
         let n = tokio::select! {
             r = read => r?,
+            _ = mail => {
+                if !deliver_mail(node, stream, session, &mut outbuf).await? {
+                    return Ok(());
+                }
+                continue;
+            }
             _ = shutdown.changed() => return Ok(()),
         };
         if n == 0 {
@@ -198,6 +219,9 @@ async fn connection_loop(
         if protocol_error.is_some() || session.closing || node.is_shutting_down() {
             return Ok(());
         }
+        if !deliver_mail(node, stream, session, &mut outbuf).await? {
+            return Ok(());
+        }
     }
 }
 
@@ -232,6 +256,39 @@ async fn write_replies(
         }
     }
     Ok(true)
+}
+
+/// Writes the Pub/Sub messages waiting in the session's mailbox, encoded in its protocol (an
+/// array in RESP2, a push in RESP3), between batches so a message never splits a reply.
+/// Their bytes count against `client-output-buffer-limit pubsub` until written. Returns
+/// `false` when the mailbox was killed for passing that limit (also while a write to a
+/// client that does not read is pending): the connection must be closed.
+async fn deliver_mail(
+    node: &Node,
+    stream: &mut TcpStream,
+    session: &Session,
+    outbuf: &mut BytesMut,
+) -> std::io::Result<bool> {
+    let Some(mb) = session.subs.mailbox.clone() else {
+        return Ok(true);
+    };
+    loop {
+        if mb.is_killed() {
+            return Ok(false);
+        }
+        let (frames, bytes) = mb.take(OUTPUT_FLUSH_BYTES as u64);
+        if frames.is_empty() {
+            return Ok(true);
+        }
+        for f in &frames {
+            f.encode_as(session.protocol, outbuf);
+        }
+        tokio::select! {
+            r = flush_output(node, stream, outbuf) => r?,
+            _ = mb.wait_killed() => return Ok(false),
+        }
+        mb.sent(bytes);
+    }
 }
 
 /// Writes the buffered output (waiting for the client to read it).
@@ -323,6 +380,19 @@ async fn execute_batch(
             push_slot(node, &mut run, &mut slots, ReplySlot::Done(e));
             continue;
         }
+        if pubsub_cmds::in_subscriber_mode(session) {
+            let reply = if !pubsub_cmds::allowed_in_subscriber_mode(spec.name) {
+                Some(pubsub_cmds::refused_in_subscriber_mode(spec.name, &argv))
+            } else if spec.name == "ping" {
+                Some(pubsub_cmds::subscriber_ping(&argv))
+            } else {
+                None
+            };
+            if let Some(reply) = reply {
+                push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
+                continue;
+            }
+        }
         if spec.kind != Kind::Server {
             if let Some(len) = track_access {
                 for i in cmd::key_indices(spec, &argv) {
@@ -382,6 +452,21 @@ async fn execute_batch(
                 let reply = super::transaction::execute(node, session, &argv).await;
                 slots.push(ReplySlot::Done(reply));
                 resolved = slots.len();
+            }
+            Kind::Server if spec.group == Group::PubSub => {
+                flush_run(node, &mut run, &mut slots);
+                let mut frames = pubsub_cmds::execute(node, session, &argv);
+                if spec.name == "publish" || spec.name == "spublish" {
+                    // A message this connection receives from its own PUBLISH goes before the
+                    // reply, as in Redis (only RESP3 connections can be subscribed here).
+                    if let Some(mb) = &session.subs.mailbox {
+                        let (mut mail, bytes) = mb.take(u64::MAX);
+                        mb.sent(bytes);
+                        mail.append(&mut frames);
+                        frames = mail;
+                    }
+                }
+                slots.push(ReplySlot::DoneRun(frames));
             }
             Kind::Server => {
                 // Earlier writes are submitted before a server command runs.
@@ -492,6 +577,14 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
     };
     if tx::runs_inside_multi(spec.name) {
         return None;
+    }
+    if spec.group == Group::PubSub && !matches!(spec.name, "publish" | "spublish" | "pubsub") {
+        // A deviation (docs/commands.md): Redis queues these and answers inside EXEC's array.
+        tx::flag(session);
+        return Some(Frame::err(format!(
+            "Command not allowed inside a transaction: '{}'",
+            spec.name
+        )));
     }
     if let Err(e) = cmd::check_arity(spec, argv) {
         tx::flag(session);

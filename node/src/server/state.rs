@@ -60,6 +60,8 @@ pub struct Node {
     pub proposer: Proposer,
     /// `maxmemory-policy` eviction and the access times it uses.
     pub evictor: super::eviction::Evictor,
+    /// Pub/Sub subscriptions, mailboxes and peer links.
+    pub pubsub: Arc<super::pubsub::PubSub>,
     /// Redis parameters stored and reported only (`CONFIG SET save ""`, encodings, ...).
     pub config_params: super::config_params::StoredParams,
     pub config: Config,
@@ -140,4 +142,6 @@ pub struct Session {
     pub multi: Option<super::transaction::Multi>,
     /// WATCHed keys: (key, version seen, existed), sent with EXEC.
     pub watches: Vec<(bytes::Bytes, u64, bool)>,
+    /// Pub/Sub subscriptions and the mailbox messages arrive in.
+    pub subs: super::pubsub::Subscriptions,
 }
