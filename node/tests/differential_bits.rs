@@ -431,6 +431,26 @@ fn differential_hyperloglog_large() {
     p.same(&w(&["get", "m"]), &history);
     p.same(&w(&["pfmerge", "s1", "s2"]), &history);
     p.same(&w(&["get", "s1"]), &history);
+
+    // One element at a time across the sparse limit (hll-sparse-max-bytes, 3000): every
+    // value near it compared, so the exact promotion point is checked.
+    let mut i = 0;
+    loop {
+        let e = format!("grow-{i}");
+        p.same(&w(&["pfadd", "grow", &e]), &history);
+        let (r, _) = p.call(&w(&["strlen", "grow"]));
+        let len: usize = String::from_utf8_lossy(&r[1..r.len() - 2])
+            .parse()
+            .expect("strlen reply");
+        if len > 2_900 {
+            p.same(&w(&["get", "grow"]), &history);
+        }
+        if len > 3_000 {
+            break;
+        }
+        i += 1;
+        assert!(i < 10_000, "never promoted");
+    }
 }
 
 /// Bitmaps of a few hundred bytes with BITPOS/BITCOUNT over every small range and unit.
@@ -464,4 +484,51 @@ fn differential_bit_ranges_exhaustive() {
             }
         }
     }
+}
+
+/// HLL and bitmap values are plain strings to the log and the snapshots: after kill -9 and a
+/// restart (WAL replay) the bytes and counts are the same, and the cached count too.
+#[test]
+fn hll_and_bitmaps_survive_kill9_restart() {
+    let mut node = TestNode::start(&[]);
+    let mut c = RawConn::connect(node.port).expect("connect");
+    let mut argv = vec![b"pfadd".to_vec(), b"dense".to_vec()];
+    argv.extend((0..5_000).map(|i| format!("v{i}").into_bytes()));
+    assert_eq!(c.call(&argv).expect("pfadd"), b":1\r\n");
+    assert_eq!(
+        c.call(&w(&["pfadd", "sparse", "a", "b", "c"]))
+            .expect("pfadd"),
+        b":1\r\n"
+    );
+    assert_eq!(
+        c.call(&w(&["pfcount", "sparse"])).expect("pfcount"),
+        b":3\r\n"
+    );
+    c.call(&w(&["setbit", "bits", "1000", "1"]))
+        .expect("setbit");
+    c.call(&w(&["bitfield", "bits", "set", "i16", "#3", "-77"]))
+        .expect("bitfield");
+    let keys = ["dense", "sparse", "bits"];
+    let before: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| c.call(&w(&["get", k])).expect("get"))
+        .collect();
+    let count = c
+        .call(&w(&["pfcount", "dense", "sparse"]))
+        .expect("pfcount");
+    node.restart();
+    let mut c = RawConn::connect(node.port).expect("reconnect");
+    for (k, b) in keys.iter().zip(&before) {
+        assert_eq!(&c.call(&w(&["get", k])).expect("get"), b, "{k}");
+    }
+    assert_eq!(
+        c.call(&w(&["pfcount", "dense", "sparse"]))
+            .expect("pfcount"),
+        count
+    );
+    assert_eq!(
+        c.call(&w(&["bitfield_ro", "bits", "get", "i16", "#3"]))
+            .expect("bitfield_ro"),
+        b"*1\r\n:-77\r\n"
+    );
 }
