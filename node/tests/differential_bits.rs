@@ -259,10 +259,14 @@ fn gen_hll(g: &mut Gen) -> Vec<Vec<u8>> {
             }
             vec![b"set".to_vec(), b"s".to_vec(), v]
         }
-        _ => match g.below(3) {
+        _ => match g.below(5) {
             0 => w(&["rpush", "l", "x"]),
             1 => s(vec!["del".into(), k]),
-            _ => s(vec!["strlen".into(), k]),
+            2 => s(vec!["strlen".into(), k]),
+            _ => {
+                let sub = g.pick(&["encoding", "decode", "todense", "getreg", "DECODE", "nope"]);
+                s(vec!["pfdebug".into(), sub.into(), k])
+            }
         },
     }
 }

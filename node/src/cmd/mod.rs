@@ -266,6 +266,7 @@ pub(crate) enum ReadOp {
     Set(sets::SetRead),
     ZSet(zsets::ZSetRead),
     Bits(bitmaps::BitRead),
+    Hll(hyperloglog::HllRead),
 }
 
 /// A parsed write command, family-typed: only these are proposed and applied.
@@ -415,6 +416,7 @@ impl ReadCommand {
             ReadOp::Set(op) => op.read(ks, now_ms),
             ReadOp::ZSet(op) => op.read(ks, now_ms),
             ReadOp::Bits(op) => op.read(ks, now_ms),
+            ReadOp::Hll(op) => op.read(ks, now_ms),
         }
     }
 }
@@ -841,6 +843,8 @@ mod tests {
             &["pfadd", "k", "a"],
             &["pfcount", "k"],
             &["pfmerge", "d", "k"],
+            &["pfdebug", "encoding", "k"],
+            &["pfselftest"],
             &["dbsize"],
             &["decr", "k"],
             &["decrby", "k", "1"],
