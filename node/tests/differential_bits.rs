@@ -199,9 +199,10 @@ fn gen_bitmaps(g: &mut Gen) -> Vec<Vec<u8>> {
             g.pick(&["\u{ff}", "ab", "\u{0}"]).into(),
         ]),
         18 => s(vec!["getrange".into(), k, g.index(), g.index()]),
-        _ => match g.below(3) {
+        _ => match g.below(4) {
             0 => w(&["rpush", "l", "x"]),
             1 => s(vec!["strlen".into(), k]),
+            2 => s(vec!["object".into(), "encoding".into(), k]),
             _ => s(vec!["del".into(), k]),
         },
     }
@@ -259,8 +260,9 @@ fn gen_hll(g: &mut Gen) -> Vec<Vec<u8>> {
             }
             vec![b"set".to_vec(), b"s".to_vec(), v]
         }
-        _ => match g.below(5) {
+        _ => match g.below(6) {
             0 => w(&["rpush", "l", "x"]),
+            5 => s(vec!["object".into(), "encoding".into(), k]),
             1 => s(vec!["del".into(), k]),
             2 => s(vec!["strlen".into(), k]),
             _ => {

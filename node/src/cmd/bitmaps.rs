@@ -728,6 +728,9 @@ impl BitWrite {
                     let b = cur.and_then(|s| s.get(byte)).copied().unwrap_or(0);
                     changed.insert(byte, if *on { b | (1 << bit) } else { b & !(1 << bit) });
                     commit(ks, k, now, byte + 1, &changed);
+                } else {
+                    // Redis unshares the value (making it `raw`) even when no bit changes.
+                    ks.set_encoding_sticky(k, true);
                 }
                 Ok(Frame::Integer(i64::from(old)))
             }
@@ -754,6 +757,8 @@ impl BitWrite {
                     *out = o;
                 }
                 ks.insert(dest.clone(), Value::Str(Bytes::from(res)), None, now);
+                // Redis builds the result as a `raw` string object whatever its length.
+                ks.set_encoding_sticky(dest, true);
                 Ok(Frame::Integer(maxlen as i64))
             }
             BitWrite::Field(k, fields) => {
@@ -779,6 +784,8 @@ impl BitWrite {
                 if created || ov.differs() {
                     let (len, changed) = (ov.len, std::mem::take(&mut ov.changed));
                     commit(ks, k, now, len, &changed);
+                } else {
+                    ks.set_encoding_sticky(k, true);
                 }
                 Ok(r)
             }

@@ -561,6 +561,9 @@ impl HllWrite {
                     None => (new_hll(), true),
                     Some(s) => (s.to_vec(), false),
                 };
+                // Redis unshares an existing value (making it `raw`) before adding, even when
+                // nothing changes or the value turns out corrupted.
+                ks.set_encoding_sticky(key, true);
                 for e in elements {
                     // A corrupted value is left as it was (Redis keeps in memory, without
                     // propagating it, what earlier elements changed: a documented deviation
@@ -578,6 +581,8 @@ impl HllWrite {
                 let Some(s) = get_hll(ks, key, now)? else {
                     return Ok(Frame::Integer(0));
                 };
+                let s = &s.clone()[..];
+                ks.set_encoding_sticky(key, true);
                 if s[15] & 0x80 == 0 {
                     let mut c = [0u8; 8];
                     c.copy_from_slice(&s[8..16]);
@@ -635,6 +640,8 @@ impl HllWrite {
                 let Some(s) = get_hll(ks, key, now)? else {
                     return Err(Frame::err("The specified key does not exist"));
                 };
+                let s = &s.clone()[..];
+                ks.set_encoding_sticky(key, true);
                 let name = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
                 let sparse = s[4] == SPARSE;
                 if super::eq(sub, "getreg") || super::eq(sub, "todense") {

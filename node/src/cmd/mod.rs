@@ -845,6 +845,7 @@ mod tests {
             &["pfmerge", "d", "k"],
             &["pfdebug", "encoding", "k"],
             &["pfselftest"],
+            &["object", "encoding", "k"],
             &["dbsize"],
             &["decr", "k"],
             &["decrby", "k", "1"],
