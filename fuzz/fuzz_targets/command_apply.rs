@@ -41,6 +41,14 @@ const WORDS: &[&[u8]] = &[
     b"NX", b"XX", b"EX", b"PX", b"EXAT", b"PXAT", b"KEEPTTL", b"GET", b"GT", b"LT", b"COUNT",
     b"MATCH", b"TYPE", b"PERSIST", b"ASYNC", b"SYNC", b"string", b"list", b"hash", b"set", b"*",
     b"k*", b"?0", b"[a-z]", b"\\", b"\r\n+OK", b"\n",
+    // Bitmaps and HyperLogLog: BITFIELD/BITOP words and HLL headers (an empty sparse HLL, a
+    // truncated XZERO, a dense header of the wrong size) that APPEND/SETRANGE then corrupt.
+    b"i8", b"u63", b"i64", b"#1", b"OVERFLOW", b"FAIL", b"SAT", b"INCRBY", b"BIT", b"BYTE",
+    b"AND", b"NOT",
+    b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x7f\xff",
+    b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x40",
+    b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x80\x7f\xfe",
+    b"HYLL\x00\0\0\0\0\0\0\0\0\0\0\x80",
 ];
 const NUMS: &[&[u8]] = &[
     b"0",

@@ -45,6 +45,7 @@ pub enum ErrorCode {
     NoScript,
     Loading,
     MasterDown,
+    InvalidObj,
 }
 
 /// One row of the contract.
@@ -114,6 +115,8 @@ pub const TABLE: &[CodeInfo] = &[
         "the dataset is still being loaded"),
     row(ErrorCode::MasterDown, "MASTERDOWN", NoEffect,
         "the link to the master is down"),
+    row(ErrorCode::InvalidObj, "INVALIDOBJ", NoEffect,
+        "a stored value is corrupted for the command (a string that claims to be a HyperLogLog but whose registers do not decode)"),
 ];
 
 impl ErrorCode {

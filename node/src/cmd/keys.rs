@@ -246,9 +246,12 @@ impl KeyRead {
             KeyRead::Exists(keys) => {
                 Frame::Integer(keys.iter().filter(|k| ks.contains(k, now)).count() as i64)
             }
-            KeyRead::ObjectHelp => {
-                Frame::Array(OBJECT_HELP.iter().map(|l| Frame::Simple((*l).into())).collect())
-            }
+            KeyRead::ObjectHelp => Frame::Array(
+                OBJECT_HELP
+                    .iter()
+                    .map(|l| Frame::Simple((*l).into()))
+                    .collect(),
+            ),
             KeyRead::Object(sub, k) => {
                 let Some(e) = ks.get(k, now) else {
                     return Frame::Null;

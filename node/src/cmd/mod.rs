@@ -10,13 +10,17 @@
 //! - [`strings`]: string commands (GET, SET with all options, INCR family, APPEND, ...).
 //! - [`hashes`], [`lists`], [`sets`]: the aggregate types.
 //! - [`zsets`]: sorted sets (scores parsed and printed as Redis 7.0 does).
+//! - [`bitmaps`]: bit commands on strings (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD).
+//! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE in Redis's exact HLL representation.
 //! - [`glob`]: Redis glob-style pattern matching for KEYS and SCAN MATCH.
 //!
 //! Execution is deterministic given (keyspace, argv, now_ms): no clock, no randomness, and
 //! every iteration that affects a write or a reply uses the keyspace's fixed orders.
 
+pub mod bitmaps;
 pub mod glob;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod idempotent;
 pub mod keys;
 pub mod lists;
@@ -57,6 +61,10 @@ pub enum Group {
     Set,
     /// Sorted-set commands: `zsets`.
     SortedSet,
+    /// Bit commands on strings: `bitmaps`.
+    Bitmap,
+    /// PFADD/PFCOUNT/PFMERGE: `hyperloglog`.
+    HyperLogLog,
     /// Server commands; the data ones (DBSIZE, FLUSHDB, FLUSHALL) are parsed by `keys`.
     Server,
     /// Connection commands (served by the server layer).
@@ -83,6 +91,8 @@ impl Group {
             Group::List => "list",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Bitmap => "bitmap",
+            Group::HyperLogLog => "hyperloglog",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Cluster => "cluster",
@@ -186,6 +196,9 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
     if !spec.flags.contains(&"denyoom") {
         return None;
     }
+    if let Some(n) = bitmaps::oom_growth(spec.name, argv) {
+        return Some(n);
+    }
     if spec.name == "setrange" && argv.len() == 4 {
         let off = parse_i64(&argv[2]).and_then(|o| u64::try_from(o).ok());
         return Some(off.map_or(0, |o| o.saturating_add(argv[3].len() as u64)));
@@ -255,6 +268,8 @@ pub(crate) enum ReadOp {
     List(lists::ListRead),
     Set(sets::SetRead),
     ZSet(zsets::ZSetRead),
+    Bits(bitmaps::BitRead),
+    Hll(hyperloglog::HllRead),
 }
 
 /// A parsed write command, family-typed: only these are proposed and applied.
@@ -266,6 +281,8 @@ pub(crate) enum WriteOp {
     List(lists::ListWrite),
     Set(sets::SetWrite),
     ZSet(zsets::ZSetWrite),
+    Bits(bitmaps::BitWrite),
+    Hll(hyperloglog::HllWrite),
     Idem(idempotent::IdemOp),
 }
 
@@ -347,6 +364,8 @@ impl Command {
             Group::List => lists::parse(n, argv)?,
             Group::Set => sets::parse(n, argv)?,
             Group::SortedSet => zsets::parse(n, argv)?,
+            Group::Bitmap => bitmaps::parse(n, argv)?,
+            Group::HyperLogLog => hyperloglog::parse(n, argv)?,
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
@@ -403,6 +422,8 @@ impl ReadCommand {
             ReadOp::List(op) => op.read(ks, now_ms),
             ReadOp::Set(op) => op.read(ks, now_ms),
             ReadOp::ZSet(op) => op.read(ks, now_ms),
+            ReadOp::Bits(op) => op.read(ks, now_ms),
+            ReadOp::Hll(op) => op.read(ks, now_ms),
         }
     }
 }
@@ -422,6 +443,8 @@ impl WriteCommand {
             WriteOp::List(op) => op.write(ks, now_ms),
             WriteOp::Set(op) => op.write(ks, now_ms),
             WriteOp::ZSet(op) => op.write(ks, now_ms),
+            WriteOp::Bits(op) => op.write(ks, now_ms),
+            WriteOp::Hll(op) => op.write(ks, now_ms),
             WriteOp::Idem(op) => op.write(ks, now_ms),
         }
     }
@@ -817,6 +840,19 @@ mod tests {
     fn table_kind_agrees_with_parsed_variant() {
         let samples: &[&[&str]] = &[
             &["append", "k", "v"],
+            &["bitcount", "k"],
+            &["bitfield", "k", "set", "u8", "0", "1"],
+            &["bitfield_ro", "k", "get", "u8", "0"],
+            &["bitop", "and", "d", "k"],
+            &["bitpos", "k", "1"],
+            &["getbit", "k", "0"],
+            &["setbit", "k", "0", "1"],
+            &["pfadd", "k", "a"],
+            &["pfcount", "k"],
+            &["pfmerge", "d", "k"],
+            &["pfdebug", "encoding", "k"],
+            &["pfselftest"],
+            &["object", "encoding", "k"],
             &["dbsize"],
             &["decr", "k"],
             &["decrby", "k", "1"],
