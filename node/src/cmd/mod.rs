@@ -894,7 +894,6 @@ mod tests {
             &["mget", "k"],
             &["mset", "k", "v"],
             &["msetnx", "k", "v"],
-            &["object", "encoding", "k"],
             &["persist", "k"],
             &["pexpire", "k", "1"],
             &["pexpireat", "k", "1"],
