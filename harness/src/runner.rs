@@ -432,7 +432,17 @@ pub async fn run_in(
     // Check.
     pb.set_prefix("check");
     let hpath = dir.join("history.jsonl");
-    let harness_facts = serde_json::json!({"keys": keys.all().len(), "cas": cas});
+    let w = &sc.workload;
+    let harness_facts = if w.model.is_txn() {
+        serde_json::json!({
+            "keys": keys.all().len(),
+            "txn_len": w.txn_len().to_string(),
+            "txn_groups": w.txn_groups(),
+            "ops_per_key": w.ops_per_key(),
+        })
+    } else {
+        serde_json::json!({"keys": keys.all().len(), "cas": cas})
+    };
     let checked = match sc.workload.model.checker_kind() {
         Some(kind) => check_linearizable(dir, &hpath, kind, opts, harness_facts)?,
         None => check_txn(dir, &hpath, &sc, harness_facts)?,
