@@ -1,8 +1,9 @@
 //! A small async RESP2 client and the classification of replies into
 //! `ok` / `fail` / `info` (docs/error-semantics.md, docs/chaos.md).
 //!
-//! Transactions ([`OpArgs::Txn`]) go out as one pipelined write of `MULTI`, a command per
-//! micro-op and `EXEC`; [`txn_outcome`] maps the replies to the completion by error code:
+//! Transactions ([`OpArgs::Txn`]) go out as `MULTI` (alone: when it is refused, or the
+//! connection drops, nothing else was sent and the transaction is a `fail`), then one
+//! pipelined write of a command per micro-op and `EXEC`; [`txn_outcome`] maps the replies to the completion by error code:
 //! a queue-time error makes EXEC answer `-EXECABORT` (nothing applied: `fail`, or a retry
 //! at the node a queue-time `-MOVED` named), a nil EXEC is `fail` (WATCH), an array is `ok`
 //! with every read's result, `-TIMEOUT` and a lost connection after sending are `info`.
@@ -473,14 +474,48 @@ impl Client {
             };
             // From here on the command may reach the server.
             if let OpArgs::Txn(micro) = op {
-                let (outcome, no_leader) = match conn.call_pipeline(&cmds, left).await {
+                // MULTI alone first: if it is refused (or the connection dies) nothing else
+                // was sent, so nothing can have run — and no command runs outside MULTI.
+                let multi = match conn.call(&cmds[0], left).await {
+                    Err(e) => {
+                        self.conn = None;
+                        self.rotate();
+                        return Completion::Fail {
+                            error: Some(format!("MULTI: {e}")),
+                        };
+                    }
+                    Ok(Frame::Error(msg)) => {
+                        self.conn = None;
+                        return match classify_error(&msg) {
+                            ErrorClass::Info => Completion::Info { error: msg },
+                            _ => {
+                                self.rotate();
+                                Completion::Fail { error: Some(msg) }
+                            }
+                        };
+                    }
+                    Ok(Frame::Simple(ok)) if ok == "OK" => Frame::Simple(ok),
+                    Ok(other) => {
+                        self.conn = None;
+                        return Completion::Fail {
+                            error: Some(format!("MULTI answered {other:?}")),
+                        };
+                    }
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                let (outcome, no_leader) = match conn.call_pipeline(&cmds[1..], left).await {
                     Err(e) => (
                         TxnReply::Done(Completion::Info {
                             error: e.to_string(),
                         }),
                         false,
                     ),
-                    Ok(replies) => (txn_outcome(micro, &replies), no_leader_reply(&replies)),
+                    Ok(rest) => {
+                        let mut replies = Vec::with_capacity(rest.len() + 1);
+                        replies.push(multi);
+                        replies.extend(rest);
+                        (txn_outcome(micro, &replies), no_leader_reply(&replies))
+                    }
                 };
                 match outcome {
                     TxnReply::Moved(addr) => {
@@ -905,7 +940,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn txn_follows_queue_time_moved_and_times_out_as_info() {
+    async fn txn_follows_moved_and_classifies_lost_connections() {
         let (leader, _h1) = fake(vec![
             Some(b"+OK\r\n"),
             Some(b"+QUEUED\r\n"),
@@ -931,7 +966,18 @@ mod tests {
             c.execute("", &op).await,
             Completion::Ok(json!([["append", "k1", 7], ["r", "k2", [9]]]))
         );
-        // EXEC sent, no reply: unknown outcome.
+        // The commands sent after MULTI's +OK, then the connection lost: unknown outcome.
+        let (addr, _h) = fake(vec![Some(b"+OK\r\n"), None]).await;
+        let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
+        assert!(matches!(c.execute("", &op).await, Completion::Info { .. }));
+        // MULTI refused (as the harness proxy refuses for a dead node) or never answered:
+        // nothing else was sent, so nothing ran.
+        let (addr, _h) = fake(vec![Some(b"-CLUSTERDOWN n1 is unreachable\r\n"), None]).await;
+        let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
+        assert!(matches!(
+            c.execute("", &op).await,
+            Completion::Fail { error: Some(_) }
+        ));
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let _h = tokio::spawn(async move {
@@ -941,6 +987,9 @@ mod tests {
             }
         });
         let mut c = Client::new(vec![addr], 0, Duration::from_millis(200));
-        assert!(matches!(c.execute("", &op).await, Completion::Info { .. }));
+        assert!(matches!(
+            c.execute("", &op).await,
+            Completion::Fail { error: Some(_) }
+        ));
     }
 }
