@@ -279,8 +279,9 @@ fn micro_result(m: &Micro, reply: &Frame) -> Option<Value> {
 ///   `fail`, or [`TxnReply::Moved`] when a queue-time `-MOVED` says where to retry;
 /// - any other EXEC error by its class (`-TIMEOUT` = `info`; `-TRYAGAIN`, `-CLUSTERDOWN` =
 ///   `fail`);
-/// - anything Redis 7 would not send (MULTI refused — its commands then ran on their own —,
-///   an error element inside EXEC's array, a malformed reply): `info`, the outcome unknown.
+/// - anything Redis 7 would not send (an error element inside EXEC's array, a queue error
+///   followed by an array, a malformed reply; or MULTI refused when the replies were
+///   pipelined — [`Client::execute`] sends MULTI alone so it never is): `info`.
 pub fn txn_outcome(micro: &[Micro], replies: &[Frame]) -> TxnReply {
     let info = |error: String| TxnReply::Done(Completion::Info { error });
     if replies.len() != micro.len() + 2 {
