@@ -71,6 +71,8 @@ for sc in "${scenarios[@]}"; do
       case "$line" in
         *": linearizable ("*) verdict=linearizable ;;
         *"NOT linearizable"*) verdict=violation ;;
+        *": valid ("*) verdict=valid ;;
+        *": INVALID "*) verdict=violation ;;
         *) verdict=unknown ;;
       esac
       report=$(sed -n 's/.*; report \([^ ]*\).*/\1/p' <<<"$line")

@@ -1,13 +1,20 @@
 //! A small async RESP2 client and the classification of replies into
 //! `ok` / `fail` / `info` (docs/error-semantics.md, docs/chaos.md).
 //!
+//! Transactions ([`OpArgs::Txn`]) go out as `MULTI` (alone: when it is refused, or the
+//! connection drops, nothing else was sent and the transaction is a `fail`), then one
+//! pipelined write of a command per micro-op and `EXEC`; [`txn_outcome`] maps the replies to the completion by error code:
+//! a queue-time error makes EXEC answer `-EXECABORT` (nothing applied: `fail`, or a retry
+//! at the node a queue-time `-MOVED` named), a nil EXEC is `fail` (WATCH), an array is `ok`
+//! with every read's result, `-TIMEOUT` and a lost connection after sending are `info`.
+//!
 //! One [`Client`] per logical process slot; it holds at most one connection,
 //! follows `-MOVED` (bounded), reconnects as needed, and bounds every op by a
 //! timeout. It never decides *what* to do — the workload does — only how an
 //! attempt ended.
 
 use crate::recorder::Completion;
-use crate::workload::OpArgs;
+use crate::workload::{Micro, OpArgs};
 use bytes::BytesMut;
 use sdr_resp::{
     encode_command, ErrorCode, Frame, Redirect, RedirectKind, ReplyDecoder, ReplyLimits,
@@ -109,6 +116,28 @@ impl Conn {
                 return Err(ClientError::Closed);
             }
         }
+    }
+
+    /// Sends `cmds` in one write and reads one reply per command, all bounded by `limit`.
+    pub async fn call_pipeline(
+        &mut self,
+        cmds: &[Vec<Vec<u8>>],
+        limit: Duration,
+    ) -> Result<Vec<Frame>, ClientError> {
+        timeout(limit, async {
+            let mut buf = BytesMut::with_capacity(64 * cmds.len());
+            for c in cmds {
+                encode_command(c, &mut buf);
+            }
+            self.stream.write_all(&buf).await?;
+            let mut out = Vec::with_capacity(cmds.len());
+            for _ in cmds {
+                out.push(self.read_reply().await?);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
     }
 
     /// Sends a command and reads its reply, bounded by `limit`.
@@ -215,6 +244,116 @@ pub fn completion_for(op: &OpArgs, reply: &Frame) -> Completion {
     }
 }
 
+/// How a transaction's replies ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TxnReply {
+    Done(Completion),
+    /// Nothing was applied and a queue-time `-MOVED` named the node that serves the slot.
+    Moved(String),
+}
+
+/// One micro-op's element of EXEC's array as its history value (`None`: not its reply).
+fn micro_result(m: &Micro, reply: &Frame) -> Option<Value> {
+    Some(match (m, reply) {
+        (Micro::Append(..), Frame::Integer(_)) => m.to_json(Value::Null),
+        (Micro::Write(..), Frame::Simple(s)) if s == "OK" => m.to_json(Value::Null),
+        (Micro::ReadList(_), Frame::NullArray) => m.to_json(json!([])),
+        (Micro::ReadList(_), Frame::Array(a)) => m.to_json(Value::Array(
+            a.iter()
+                .map(|r| match r {
+                    Frame::Bulk(b) => Some(bulk_json(b)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<Value>>>()?,
+        )),
+        (Micro::Read(_), Frame::Bulk(b)) => m.to_json(bulk_json(b)),
+        (Micro::Read(_), Frame::Null) => m.to_json(Value::Null),
+        _ => return None,
+    })
+}
+
+/// Maps the replies to `MULTI`, the micro-ops' commands and `EXEC` (in that order) to the
+/// transaction's completion, by error code only (docs/error-semantics.md):
+/// - EXEC's array: `ok`, the micro-ops with every read's result filled in;
+/// - EXEC's nil (a WATCH abort) or `-EXECABORT` (a queue-time error: nothing was proposed):
+///   `fail`, or [`TxnReply::Moved`] when a queue-time `-MOVED` says where to retry;
+/// - any other EXEC error by its class (`-TIMEOUT` = `info`; `-TRYAGAIN`, `-CLUSTERDOWN` =
+///   `fail`);
+/// - anything Redis 7 would not send (an error element inside EXEC's array, a queue error
+///   followed by an array, a malformed reply; or MULTI refused when the replies were
+///   pipelined — [`Client::execute`] sends MULTI alone so it never is): `info`.
+pub fn txn_outcome(micro: &[Micro], replies: &[Frame]) -> TxnReply {
+    let info = |error: String| TxnReply::Done(Completion::Info { error });
+    if replies.len() != micro.len() + 2 {
+        return info(format!(
+            "{} replies to a transaction of {} commands",
+            replies.len(),
+            micro.len() + 2
+        ));
+    }
+    match &replies[0] {
+        Frame::Simple(s) if s == "OK" => {}
+        other => return info(format!("MULTI answered {other:?}")),
+    }
+    let mut queue_error = None;
+    let mut moved = None;
+    for r in &replies[1..=micro.len()] {
+        match r {
+            Frame::Simple(s) if s == "QUEUED" => {}
+            Frame::Error(e) => {
+                if let ErrorClass::Moved(addr) = classify_error(e) {
+                    moved.get_or_insert(addr);
+                }
+                queue_error.get_or_insert_with(|| e.clone());
+            }
+            other => return info(format!("unexpected queue reply {other:?}")),
+        }
+    }
+    match &replies[micro.len() + 1] {
+        Frame::Array(items) if queue_error.is_none() && items.len() == micro.len() => {
+            let mut out = Vec::with_capacity(micro.len());
+            for (m, r) in micro.iter().zip(items) {
+                match micro_result(m, r) {
+                    Some(v) => out.push(v),
+                    None => return info(format!("EXEC element for {}: {r:?}", m.f())),
+                }
+            }
+            TxnReply::Done(Completion::Ok(Value::Array(out)))
+        }
+        Frame::NullArray | Frame::Null if queue_error.is_none() => {
+            TxnReply::Done(Completion::Fail {
+                error: Some("EXEC aborted: a watched key changed".into()),
+            })
+        }
+        Frame::Error(e) => match classify_error(e) {
+            ErrorClass::Moved(addr) => TxnReply::Moved(addr),
+            ErrorClass::Fail => match moved {
+                Some(addr) if ErrorCode::of_reply(e) == Some(ErrorCode::ExecAbort) => {
+                    TxnReply::Moved(addr)
+                }
+                _ => TxnReply::Done(Completion::Fail {
+                    error: Some(match queue_error {
+                        Some(q) => format!("{e} ({q})"),
+                        None => e.clone(),
+                    }),
+                }),
+            },
+            ErrorClass::Info => info(e.clone()),
+        },
+        other => info(format!("EXEC answered {other:?}")),
+    }
+}
+
+/// Whether any reply is `-CLUSTERDOWN` or `-TRYAGAIN` (this node knows no leader).
+fn no_leader_reply(replies: &[Frame]) -> bool {
+    replies.iter().any(|r| {
+        matches!(r, Frame::Error(e) if matches!(
+            ErrorCode::of_reply(e),
+            Some(ErrorCode::ClusterDown | ErrorCode::TryAgain)
+        ))
+    })
+}
+
 /// A client for one process slot.
 pub struct Client {
     addrs: Vec<String>,
@@ -296,7 +435,7 @@ impl Client {
     /// Executes `op` on `key` and classifies the outcome.
     pub async fn execute(&mut self, key: &str, op: &OpArgs) -> Completion {
         let deadline = Instant::now() + self.op_timeout;
-        let cmd = op.command(key);
+        let cmds = op.commands(key);
         let mut redirects = 0;
         if let Some(h) = self.home {
             self.switch_to(h);
@@ -335,7 +474,80 @@ impl Client {
                 };
             };
             // From here on the command may reach the server.
-            let reply = conn.call(&cmd, left).await;
+            if let OpArgs::Txn(micro) = op {
+                // MULTI alone first: if it is refused (or the connection dies) nothing else
+                // was sent, so nothing can have run — and no command runs outside MULTI.
+                let multi = match conn.call(&cmds[0], left).await {
+                    Err(e) => {
+                        self.conn = None;
+                        self.rotate();
+                        return Completion::Fail {
+                            error: Some(format!("MULTI: {e}")),
+                        };
+                    }
+                    Ok(Frame::Error(msg)) => {
+                        self.conn = None;
+                        return match classify_error(&msg) {
+                            ErrorClass::Info => Completion::Info { error: msg },
+                            _ => {
+                                self.rotate();
+                                Completion::Fail { error: Some(msg) }
+                            }
+                        };
+                    }
+                    Ok(Frame::Simple(ok)) if ok == "OK" => Frame::Simple(ok),
+                    Ok(other) => {
+                        self.conn = None;
+                        return Completion::Fail {
+                            error: Some(format!("MULTI answered {other:?}")),
+                        };
+                    }
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                let (outcome, no_leader) = match conn.call_pipeline(&cmds[1..], left).await {
+                    Err(e) => (
+                        TxnReply::Done(Completion::Info {
+                            error: e.to_string(),
+                        }),
+                        false,
+                    ),
+                    Ok(rest) => {
+                        let mut replies = Vec::with_capacity(rest.len() + 1);
+                        replies.push(multi);
+                        replies.extend(rest);
+                        (txn_outcome(micro, &replies), no_leader_reply(&replies))
+                    }
+                };
+                match outcome {
+                    TxnReply::Moved(addr) => {
+                        redirects += 1;
+                        if redirects > self.max_redirects {
+                            return Completion::Fail {
+                                error: Some(format!("more than {} redirects", self.max_redirects)),
+                            };
+                        }
+                        if self.home.is_none() {
+                            self.conn = None;
+                        }
+                        self.point_at(&addr);
+                        continue;
+                    }
+                    TxnReply::Done(c) => {
+                        if matches!(c, Completion::Info { .. }) {
+                            self.conn = None;
+                        } else if no_leader {
+                            // Maybe this node lost leadership; try another next time.
+                            self.conn = None;
+                            self.rotate();
+                        }
+                        return c;
+                    }
+                }
+            }
+            let reply = match cmds.first() {
+                Some(cmd) => conn.call(cmd, left).await,
+                None => Err(ClientError::Protocol("no command".into())),
+            };
             match reply {
                 Err(e) => {
                     self.conn = None;
@@ -573,5 +785,212 @@ mod tests {
             Completion::Info { .. }
         ));
         assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    fn la() -> Vec<Micro> {
+        vec![Micro::Append("k1".into(), 7), Micro::ReadList("k2".into())]
+    }
+
+    fn queued(n: usize) -> Vec<Frame> {
+        let mut v = vec![Frame::ok()];
+        v.extend((0..n).map(|_| Frame::Simple("QUEUED".into())));
+        v
+    }
+
+    #[test]
+    fn exec_replies_to_txn_completions() {
+        // Array: ok, reads filled in (an empty list reads as []).
+        let mut r = queued(2);
+        r.push(Frame::Array(vec![
+            Frame::Integer(3),
+            Frame::Array(vec![Frame::bulk("1"), Frame::bulk("3")]),
+        ]));
+        assert_eq!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Ok(json!([
+                ["append", "k1", 7],
+                ["r", "k2", [1, 3]]
+            ])))
+        );
+        let mut r = queued(2);
+        r.push(Frame::Array(vec![Frame::Integer(1), Frame::Array(vec![])]));
+        assert_eq!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Ok(json!([
+                ["append", "k1", 7],
+                ["r", "k2", []]
+            ])))
+        );
+        let rw = vec![
+            Micro::Write("a".into(), 5),
+            Micro::Read("b".into()),
+            Micro::Read("a".into()),
+        ];
+        let mut r = queued(3);
+        r.push(Frame::Array(vec![
+            Frame::ok(),
+            Frame::Null,
+            Frame::bulk("5"),
+        ]));
+        assert_eq!(
+            txn_outcome(&rw, &r),
+            TxnReply::Done(Completion::Ok(json!([
+                ["w", "a", 5],
+                ["r", "b", null],
+                ["r", "a", 5]
+            ])))
+        );
+        // Nil (WATCH abort): fail.
+        for nil in [Frame::NullArray, Frame::Null] {
+            let mut r = queued(2);
+            r.push(nil);
+            assert!(matches!(
+                txn_outcome(&la(), &r),
+                TxnReply::Done(Completion::Fail { error: Some(_) })
+            ));
+        }
+        // A queue-time error, then EXECABORT: fail, nothing applied.
+        let r = vec![
+            Frame::ok(),
+            Frame::Simple("QUEUED".into()),
+            Frame::error(ErrorCode::ClusterDown, "no leader"),
+            Frame::error(
+                ErrorCode::ExecAbort,
+                "Transaction discarded because of previous errors.",
+            ),
+        ];
+        match txn_outcome(&la(), &r) {
+            TxnReply::Done(Completion::Fail { error: Some(e) }) => {
+                assert!(
+                    e.starts_with("EXECABORT") && e.contains("CLUSTERDOWN"),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(no_leader_reply(&r));
+        // A queue-time MOVED: retry there.
+        let r = vec![
+            Frame::ok(),
+            Frame::Error("MOVED 3 127.0.0.1:7001".into()),
+            Frame::Error("MOVED 3 127.0.0.1:7001".into()),
+            Frame::error(
+                ErrorCode::ExecAbort,
+                "Transaction discarded because of previous errors.",
+            ),
+        ];
+        assert_eq!(
+            txn_outcome(&la(), &r),
+            TxnReply::Moved("127.0.0.1:7001".into())
+        );
+        assert!(!no_leader_reply(&r));
+        // EXEC's own errors by code: TIMEOUT unknown, TRYAGAIN no effect.
+        let mut r = queued(2);
+        r.push(Frame::error(
+            ErrorCode::Timeout,
+            "the write was not confirmed",
+        ));
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+        let mut r = queued(2);
+        r.push(Frame::error(ErrorCode::TryAgain, "no leader yet"));
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Fail { error: Some(_) })
+        ));
+        // Not what Redis 7 sends: unknown outcome.
+        let mut r = queued(2);
+        r.push(Frame::Array(vec![
+            Frame::Integer(1),
+            Frame::err("WRONGTYPE x"),
+        ]));
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+        let mut r = queued(2);
+        r.push(Frame::Array(vec![Frame::Integer(1)]));
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+        let mut r = vec![Frame::err("MULTI calls can not be nested")];
+        r.extend(queued(2).into_iter().skip(1));
+        r.push(Frame::Array(vec![]));
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+        assert!(matches!(
+            txn_outcome(&la(), &queued(2)),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+        // A queue error and yet an array: unknown (Redis 7 aborts).
+        let r = vec![
+            Frame::ok(),
+            Frame::Simple("QUEUED".into()),
+            Frame::err("unknown command"),
+            Frame::Array(vec![Frame::Integer(1)]),
+        ];
+        assert!(matches!(
+            txn_outcome(&la(), &r),
+            TxnReply::Done(Completion::Info { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn txn_follows_moved_and_classifies_lost_connections() {
+        let (leader, _h1) = fake(vec![
+            Some(b"+OK\r\n"),
+            Some(b"+QUEUED\r\n"),
+            Some(b"+QUEUED\r\n"),
+            Some(b"*2\r\n:1\r\n*1\r\n$1\r\n9\r\n"),
+        ])
+        .await;
+        let moved: &'static [u8] = Box::leak(
+            format!("-MOVED 5 {leader}\r\n")
+                .into_bytes()
+                .into_boxed_slice(),
+        );
+        let (follower, _h2) = fake(vec![
+            Some(b"+OK\r\n"),
+            Some(moved),
+            Some(moved),
+            Some(b"-EXECABORT Transaction discarded because of previous errors.\r\n"),
+        ])
+        .await;
+        let mut c = Client::new(vec![follower], 0, Duration::from_secs(2));
+        let op = OpArgs::Txn(la());
+        assert_eq!(
+            c.execute("", &op).await,
+            Completion::Ok(json!([["append", "k1", 7], ["r", "k2", [9]]]))
+        );
+        // The commands sent after MULTI's +OK, then the connection lost: unknown outcome.
+        let (addr, _h) = fake(vec![Some(b"+OK\r\n"), None]).await;
+        let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
+        assert!(matches!(c.execute("", &op).await, Completion::Info { .. }));
+        // MULTI refused (as the harness proxy refuses for a dead node) or never answered:
+        // nothing else was sent, so nothing ran.
+        let (addr, _h) = fake(vec![Some(b"-CLUSTERDOWN n1 is unreachable\r\n"), None]).await;
+        let mut c = Client::new(vec![addr], 0, Duration::from_secs(1));
+        assert!(matches!(
+            c.execute("", &op).await,
+            Completion::Fail { error: Some(_) }
+        ));
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let _h = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let mut c = Client::new(vec![addr], 0, Duration::from_millis(200));
+        assert!(matches!(
+            c.execute("", &op).await,
+            Completion::Fail { error: Some(_) }
+        ));
     }
 }

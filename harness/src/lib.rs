@@ -7,12 +7,14 @@
 //!   and column) and its validation (`docs/scenario-format.md`): `schema`,
 //!   `duration`, `target`, `validate`.
 //! - [`workload`] — pure, seeded op generator (no I/O) with unique written values;
-//!   its RNG is the workspace's `sdr-seeded`.
+//!   its RNG is the workspace's `sdr-seeded`. Transactional models generate
+//!   `txn` ops of micro-ops on keys of one hash-tag group.
 //! - [`recorder`] — one monotonic clock per run; `history.jsonl` (typed
 //!   `sdr_checker::event::Event` lines) and `nemesis.jsonl`; one op in flight
 //!   per process, info ⇒ new process.
 //! - [`client`] — async RESP client (on `sdr-resp`); replies ⇒ `ok` / `fail` /
-//!   `info`; follows `-MOVED`; bounded per-op timeout.
+//!   `info`; follows `-MOVED`; bounded per-op timeout; transactions as one
+//!   pipelined `MULTI … EXEC` ([`client::txn_outcome`]).
 //! - [`proxy`] — per-directed-link TCP proxy (peer links, and one client link
 //!   per node): reject, blackhole, latency, heal.
 //! - [`cluster`] — spawn / kill / terminate / pause / resume / restart nodes;
@@ -23,7 +25,8 @@
 //!   indeterminate, one file per family (`process`, `network`, `disk`,
 //!   `membership`); `plan` (the pure seeded timeline) and `executor`.
 //! - [`runner`] — one run end to end: run folder, load + faults, heal, final
-//!   reads, checker, `result.json` / `report.html` / `plots.html`, summary.
+//!   reads, checker (linearizability per key, or `sdr_checker::txn` for the
+//!   transactional models), `result.json` / `report.html` / `plots.html`, summary.
 //! - [`plots`] — latency-over-time and throughput-over-time SVG graphs with
 //!   fault intervals shaded.
 //!

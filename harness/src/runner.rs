@@ -86,7 +86,7 @@ impl RunOutcome {
     pub fn matches_expectation(&self) -> bool {
         matches!(
             (self.verdict, self.expect),
-            (Verdict::Linearizable, Expect::Linearizable)
+            (Verdict::Linearizable, Expect::Linearizable | Expect::Valid)
                 | (Verdict::NotLinearizable, Expect::Violation)
         )
     }
@@ -233,15 +233,21 @@ async fn final_reads(
     rec: &Recorder,
     deadline: Instant,
 ) -> Result<usize, RecordError> {
-    let read = match sc.workload.model {
-        crate::scenario::Model::List => OpArgs::LRange,
-        _ => OpArgs::Read,
-    };
+    use crate::scenario::Model;
+    use crate::workload::Micro;
     let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0);
     let mut process = rec.new_process()?;
     let mut unread = 0;
     // Every key ever used, retired ones included: a lost write shows on any of them.
     for key in keys.all() {
+        // Transactional models read each key in a transaction of its own (`key` "" as every
+        // transaction's).
+        let (read, key) = match sc.workload.model {
+            Model::List => (OpArgs::LRange, key),
+            Model::ListAppend => (OpArgs::Txn(vec![Micro::ReadList(key)]), String::new()),
+            Model::RwRegister => (OpArgs::Txn(vec![Micro::Read(key)]), String::new()),
+            Model::Kv | Model::Register => (OpArgs::Read, key),
+        };
         loop {
             let inv = rec.invoke(process, read.f(), &key, read.invoke_value())?;
             let c = client.execute(&key, &read).await;
@@ -425,48 +431,22 @@ pub async fn run_in(
 
     // Check.
     pb.set_prefix("check");
-    let t0 = Instant::now();
     let hpath = dir.join("history.jsonl");
-    let f = std::fs::File::open(&hpath).map_err(io("opening history.jsonl"))?;
-    let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
-        .map_err(|e| RunError::History(e.to_string()))?;
-    let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
-    let faults = sdr_checker::nemesis::parse_nemesis(BufReader::new(nf))
-        .map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
-    let parse_time = t0.elapsed();
-    let result = sdr_checker::check(
-        &history,
-        sc.workload.model.checker_kind(),
-        &Options {
-            timeout: Some(opts.check_timeout),
-            all: false,
-            ..Options::default()
-        },
-    )
-    .map_err(|e| RunError::Check(e.to_string()))?;
-    let source = hpath.display().to_string();
-    let input = ReportInput {
-        source: &source,
-        history: &history,
-        result: &result,
-        parse_time,
-        total_time: t0.elapsed(),
-        faults: &faults,
-        chosen_key: None,
+    let w = &sc.workload;
+    let harness_facts = if w.model.is_txn() {
+        serde_json::json!({
+            "keys": keys.all().len(),
+            "txn_len": w.txn_len().to_string(),
+            "txn_groups": w.txn_groups(),
+            "ops_per_key": w.ops_per_key(),
+        })
+    } else {
+        serde_json::json!({"keys": keys.all().len(), "cas": cas})
     };
-    let mut result_doc = result_json(&input);
-    if let Some(obj) = result_doc.as_object_mut() {
-        // The harness's own facts about the run, next to the checker's verdict.
-        obj.insert(
-            "workload".into(),
-            serde_json::json!({"keys": keys.all().len(), "cas": cas}),
-        );
-    }
-    let json =
-        serde_json::to_string_pretty(&result_doc).map_err(|e| RunError::Check(e.to_string()))?;
-    std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
-    std::fs::write(dir.join("report.html"), report_html(&input))
-        .map_err(io("writing report.html"))?;
+    let checked = match sc.workload.model.checker_kind() {
+        Some(kind) => check_linearizable(dir, &hpath, kind, opts, harness_facts)?,
+        None => check_txn(dir, &hpath, &sc, harness_facts)?,
+    };
     let htext = std::fs::read_to_string(&hpath).map_err(io("reading history.jsonl"))?;
     let ntext =
         std::fs::read_to_string(dir.join("nemesis.jsonl")).map_err(io("reading nemesis.jsonl"))?;
@@ -477,19 +457,15 @@ pub async fn run_in(
     )
     .map_err(io("writing plots.html"))?;
     pb.finish_and_clear();
-    if result.verdict == Verdict::Unknown {
+    let Checked { verdict, verdict_s } = checked;
+    if verdict == Verdict::Unknown {
         return Err(RunError::Undecided);
     }
-    let verdict_s = match result.verdict {
-        Verdict::Linearizable => "linearizable",
-        Verdict::NotLinearizable => "NOT linearizable",
-        Verdict::Unknown => "unknown",
-    };
     let mut out = RunOutcome {
         dir: dir.to_path_buf(),
         scenario: sc.name.clone(),
         seed,
-        verdict: result.verdict,
+        verdict,
         expect: sc.expect,
         ops: counts.invoked,
         ok: counts.ok,
@@ -501,6 +477,7 @@ pub async fn run_in(
     };
     let expect_s = match sc.expect {
         Expect::Linearizable => "linearizable",
+        Expect::Valid => "valid",
         Expect::Violation => "violation",
     };
     out.summary = format!(
@@ -521,6 +498,124 @@ pub async fn run_in(
         dir.join("plots.html").display()
     );
     Ok(out)
+}
+
+/// What the checker decided, for the summary.
+struct Checked {
+    /// Transactional runs map "no anomaly" to `Linearizable` and "anomalies" to
+    /// `NotLinearizable`, so `expect` and the exit status work alike for every model.
+    verdict: Verdict,
+    /// The verdict as the summary line says it.
+    verdict_s: String,
+}
+
+/// The linearizability checker over `history.jsonl`; writes `result.json` and `report.html`.
+fn check_linearizable(
+    dir: &Path,
+    hpath: &Path,
+    kind: sdr_checker::models::ModelKind,
+    opts: &RunOptions,
+    harness_facts: serde_json::Value,
+) -> Result<Checked, RunError> {
+    let t0 = Instant::now();
+    let f = std::fs::File::open(hpath).map_err(io("opening history.jsonl"))?;
+    let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
+        .map_err(|e| RunError::History(e.to_string()))?;
+    let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
+    let faults = sdr_checker::nemesis::parse_nemesis(BufReader::new(nf))
+        .map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
+    let parse_time = t0.elapsed();
+    let result = sdr_checker::check(
+        &history,
+        kind,
+        &Options {
+            timeout: Some(opts.check_timeout),
+            all: false,
+            ..Options::default()
+        },
+    )
+    .map_err(|e| RunError::Check(e.to_string()))?;
+    let source = hpath.display().to_string();
+    let input = ReportInput {
+        source: &source,
+        history: &history,
+        result: &result,
+        parse_time,
+        total_time: t0.elapsed(),
+        faults: &faults,
+        chosen_key: None,
+    };
+    let mut result_doc = result_json(&input);
+    if let Some(obj) = result_doc.as_object_mut() {
+        // The harness's own facts about the run, next to the checker's verdict.
+        obj.insert("workload".into(), harness_facts);
+    }
+    let json =
+        serde_json::to_string_pretty(&result_doc).map_err(|e| RunError::Check(e.to_string()))?;
+    std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
+    std::fs::write(dir.join("report.html"), report_html(&input))
+        .map_err(io("writing report.html"))?;
+    let verdict_s = match result.verdict {
+        Verdict::Linearizable => "linearizable",
+        Verdict::NotLinearizable => "NOT linearizable",
+        Verdict::Unknown => "unknown",
+    };
+    Ok(Checked {
+        verdict: result.verdict,
+        verdict_s: verdict_s.into(),
+    })
+}
+
+/// The transactional checker (`sdr_checker::txn`) over `history.jsonl`; writes `result.json`
+/// and `report.html`.
+fn check_txn(
+    dir: &Path,
+    hpath: &Path,
+    sc: &Scenario,
+    harness_facts: serde_json::Value,
+) -> Result<Checked, RunError> {
+    use sdr_checker::txn::{self, TxnModel, TxnOptions};
+    let model = match sc.workload.model {
+        crate::scenario::Model::RwRegister => TxnModel::RwRegister,
+        _ => TxnModel::ListAppend,
+    };
+    let history = txn::parse_jsonl_file(hpath).map_err(|e| RunError::History(e.to_string()))?;
+    history
+        .check_model(model)
+        .map_err(|e| RunError::History(e.to_string()))?;
+    // Strict serializability (the default): what a Raft-replicated store promises.
+    let result = txn::check(&history, model, &TxnOptions::default());
+    txn::write_report(dir, &history, &result).map_err(io("writing result.json / report.html"))?;
+    // The harness's own facts about the run, next to the checker's verdict.
+    let rpath = dir.join("result.json");
+    let text = std::fs::read_to_string(&rpath).map_err(io("reading result.json"))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| RunError::Check(e.to_string()))?;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("workload".into(), harness_facts);
+    }
+    let json = serde_json::to_string_pretty(&doc).map_err(|e| RunError::Check(e.to_string()))?;
+    std::fs::write(&rpath, json + "\n").map_err(io("writing result.json"))?;
+    Ok(txn_checked(&result))
+}
+
+/// The verdict of a transactional check: `valid`, or `INVALID [G-single ×2, …]`.
+fn txn_checked(r: &sdr_checker::txn::TxnResult) -> Checked {
+    if r.valid {
+        return Checked {
+            verdict: Verdict::Linearizable,
+            verdict_s: format!("valid ({})", r.consistency.name()),
+        };
+    }
+    let classes: Vec<String> = r
+        .anomaly_counts
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .collect();
+    Checked {
+        verdict: Verdict::NotLinearizable,
+        verdict_s: format!("INVALID {} [{}]", r.consistency.name(), classes.join(", ")),
+    }
 }
 
 /// `, cas 41% swapped (123 of 300 decided)` for the summary; empty without cas ops.

@@ -15,6 +15,14 @@
 //!   slot (`k3` → `k3-1` → `k3-2` …), so per-key histories stay short in runs
 //!   of any length; [`Keys::all`] lists every key ever used (the final reads).
 //!
+//! - **Transactions** (`list-append`, `rw-register`): an op is one
+//!   [`OpArgs::Txn`] of `txn-len` micro-ops (appends/writes and reads mixed by
+//!   `mix`), sent as `MULTI … EXEC`. Key slots are grouped by hash tag
+//!   (`txn-groups`): a transaction draws one group and every key of it from
+//!   that group, so its keys share a Redis Cluster slot (`{t2}k0`, `{t2}k3-1`);
+//!   with one group the names are plain (`k0`). Each micro-op counts as one op
+//!   of its key for `ops-per-key`.
+//!
 //! Determinism: a generator with its own [`Keys`] ([`Generator::new`]) yields
 //! the same ops for the same scenario, seed and slot. Shared by concurrent
 //! clients, the op kinds, key slots and written values still come from the
@@ -38,6 +46,57 @@ pub enum OpArgs {
     Append(String),
     RPush(i64),
     LRange,
+    /// A transaction (`MULTI`, one command per micro-op, `EXEC`); the op's key is `""`.
+    Txn(Vec<Micro>),
+}
+
+/// One micro-op of a transaction, with its key (docs/history-format.md, "Transactions").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Micro {
+    /// list-append `["append", k, v]`: `RPUSH k v`.
+    Append(String, i64),
+    /// list-append `["r", k, null]`: `LRANGE k 0 -1`.
+    ReadList(String),
+    /// rw-register `["w", k, v]`: `SET k v`.
+    Write(String, i64),
+    /// rw-register `["r", k, null]`: `GET k`.
+    Read(String),
+}
+
+impl Micro {
+    pub fn key(&self) -> &str {
+        match self {
+            Micro::Append(k, _) | Micro::ReadList(k) | Micro::Write(k, _) | Micro::Read(k) => k,
+        }
+    }
+    /// The micro-op's `f` in the history.
+    pub fn f(&self) -> &'static str {
+        match self {
+            Micro::Append(..) => "append",
+            Micro::Write(..) => "w",
+            Micro::ReadList(_) | Micro::Read(_) => "r",
+        }
+    }
+    pub fn is_read(&self) -> bool {
+        matches!(self, Micro::ReadList(_) | Micro::Read(_))
+    }
+    /// `[f, key, value]` with `value` the written value, or `read` for a read.
+    pub fn to_json(&self, read: Value) -> Value {
+        match self {
+            Micro::Append(k, v) | Micro::Write(k, v) => json!([self.f(), k, v]),
+            Micro::ReadList(k) | Micro::Read(k) => json!([self.f(), k, read]),
+        }
+    }
+    /// The RESP command.
+    pub fn command(&self) -> Vec<Vec<u8>> {
+        let s = |x: &str| x.as_bytes().to_vec();
+        match self {
+            Micro::Append(k, v) => vec![s("RPUSH"), s(k), s(&v.to_string())],
+            Micro::ReadList(k) => vec![s("LRANGE"), s(k), s("0"), s("-1")],
+            Micro::Write(k, v) => vec![s("SET"), s(k), s(&v.to_string())],
+            Micro::Read(k) => vec![s("GET"), s(k)],
+        }
+    }
 }
 
 impl OpArgs {
@@ -52,6 +111,7 @@ impl OpArgs {
             OpArgs::Append(_) => "append",
             OpArgs::RPush(_) => "rpush",
             OpArgs::LRange => "lrange",
+            OpArgs::Txn(_) => "txn",
         }
     }
     /// The invocation's `value` (docs/history-format.md).
@@ -61,17 +121,29 @@ impl OpArgs {
             OpArgs::Write(v) | OpArgs::RPush(v) | OpArgs::Incr(v) => json!(v),
             OpArgs::Cas(e, n) => json!([e, n]),
             OpArgs::Append(s) => json!(s),
+            OpArgs::Txn(m) => Value::Array(m.iter().map(|m| m.to_json(Value::Null)).collect()),
         }
     }
     /// Whether the op cannot change state (an indeterminate read constrains nothing).
     pub fn is_read(&self) -> bool {
-        matches!(self, OpArgs::Read | OpArgs::LRange)
+        match self {
+            OpArgs::Read | OpArgs::LRange => true,
+            OpArgs::Txn(m) => m.iter().all(Micro::is_read),
+            _ => false,
+        }
     }
-    /// The RESP command.
-    pub fn command(&self, key: &str) -> Vec<Vec<u8>> {
+    /// The RESP commands the op sends, in order: one, or `MULTI`, one per micro-op, `EXEC`.
+    pub fn commands(&self, key: &str) -> Vec<Vec<Vec<u8>>> {
         let k = key.as_bytes().to_vec();
         let s = |x: &str| x.as_bytes().to_vec();
-        match self {
+        vec![match self {
+            OpArgs::Txn(m) => {
+                let mut v = Vec::with_capacity(m.len() + 2);
+                v.push(vec![s("MULTI")]);
+                v.extend(m.iter().map(Micro::command));
+                v.push(vec![s("EXEC")]);
+                return v;
+            }
             OpArgs::Read => vec![s("GET"), k],
             OpArgs::Write(v) => vec![s("SET"), k, s(&v.to_string())],
             OpArgs::Cas(e, n) => vec![s("SET"), k, s(&n.to_string()), s("IFEQ"), s(&e.to_string())],
@@ -80,7 +152,7 @@ impl OpArgs {
             OpArgs::Append(a) => vec![s("APPEND"), k, s(a)],
             OpArgs::RPush(v) => vec![s("RPUSH"), k, s(&v.to_string())],
             OpArgs::LRange => vec![s("LRANGE"), k, s("0"), s("-1")],
-        }
+        }]
     }
 }
 
@@ -111,6 +183,9 @@ const LATEST: f64 = 15.0 / 16.0;
 pub struct Keys {
     /// 0 = keys never retire.
     ops_per_key: u64,
+    /// Key slots per hash-tag group, and groups (1 = untagged names).
+    per_group: usize,
+    groups: usize,
     inner: Mutex<KeysInner>,
 }
 
@@ -126,9 +201,23 @@ struct KeysInner {
 impl Keys {
     pub fn new(spec: &WorkloadSpec) -> Keys {
         Keys {
-            ops_per_key: spec.ops_per_key as u64,
+            ops_per_key: spec.ops_per_key() as u64,
+            per_group: spec.keys().max(1) as usize,
+            groups: if spec.model.is_txn() {
+                spec.txn_groups() as usize
+            } else {
+                1
+            },
             inner: Mutex::new(KeysInner {
-                slots: vec![(0, 0); spec.keys.max(1) as usize],
+                slots: vec![
+                    (0, 0);
+                    spec.keys().max(1) as usize
+                        * if spec.model.is_txn() {
+                            spec.txn_groups() as usize
+                        } else {
+                            1
+                        }
+                ],
                 recent: HashMap::new(),
             }),
         }
@@ -139,13 +228,27 @@ impl Keys {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The name of key slot `slot` in generation `generation`.
-    pub fn name(slot: usize, generation: u32) -> String {
-        if generation == 0 {
-            format!("k{slot}")
+    /// The name of key slot `slot` in generation `generation`: `k{slot}` or `k{slot}-{gen}`,
+    /// behind the group's hash tag (`{t2}k1-3`) when there are several groups.
+    pub fn name(&self, slot: usize, generation: u32) -> String {
+        let (tag, i) = if self.groups > 1 {
+            (
+                format!("{{t{}}}", slot / self.per_group),
+                slot % self.per_group,
+            )
         } else {
-            format!("k{slot}-{generation}")
+            (String::new(), slot)
+        };
+        if generation == 0 {
+            format!("{tag}k{i}")
+        } else {
+            format!("{tag}k{i}-{generation}")
         }
+    }
+
+    /// Key slots per group and the number of groups.
+    pub fn layout(&self) -> (usize, usize) {
+        (self.per_group, self.groups)
     }
 
     /// The key for the next op on `slot`, counting the op; the key retires
@@ -158,7 +261,9 @@ impl Keys {
             *s = (s.0 + 1, 0);
         }
         s.1 += 1;
-        Keys::name(slot % n, s.0)
+        let generation = s.0;
+        drop(g);
+        self.name(slot % n, generation)
     }
 
     /// Every key any op was drawn on (retired ones included), slot by slot.
@@ -167,7 +272,7 @@ impl Keys {
         g.slots
             .iter()
             .enumerate()
-            .flat_map(|(i, (generation, _))| (0..=*generation).map(move |k| Keys::name(i, k)))
+            .flat_map(|(i, (generation, _))| (0..=*generation).map(move |k| self.name(i, k)))
             .collect()
     }
 
@@ -218,6 +323,7 @@ pub struct Generator {
     slot: u64,
     slots: u64,
     counter: u64,
+    txn_len: crate::scenario::TxnLen,
     /// The last value this generator itself wrote per key: what a cas expects
     /// when no client has recorded anything for the key yet.
     own: HashMap<String, Option<i64>>,
@@ -247,13 +353,14 @@ impl Generator {
         Generator {
             model: spec.model,
             keys,
-            key_slots: spec.keys.max(1) as u64,
+            key_slots: spec.keys().max(1) as u64,
             cumulative,
             ops,
             rng: root.fork(slot as u64 + 1),
             slot: slot as u64,
             slots: spec.clients.max(1) as u64,
             counter: 0,
+            txn_len: spec.txn_len(),
             own: HashMap::new(),
         }
     }
@@ -276,13 +383,52 @@ impl Generator {
             OpArgs::Read | OpArgs::Incr(_) => int_of(result),
             OpArgs::Write(v) | OpArgs::Cas(_, v) => Some(*v),
             OpArgs::Delete | OpArgs::Append(_) => None,
-            OpArgs::RPush(_) | OpArgs::LRange => return,
+            OpArgs::RPush(_) | OpArgs::LRange | OpArgs::Txn(_) => return,
         };
         self.keys.record(&op.key, holds);
     }
 
+    /// The op kind of the mix for one draw of `rng`.
+    fn pick_kind(&mut self) -> String {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let x = self.rng.unit() * total;
+        let idx = self
+            .cumulative
+            .iter()
+            .position(|c| x < *c)
+            .unwrap_or(self.ops.len().saturating_sub(1));
+        self.ops.get(idx).cloned().unwrap_or_else(|| "r".into())
+    }
+
+    /// The next transaction: `txn-len` micro-ops on keys of one hash-tag group.
+    fn next_txn(&mut self) -> Op {
+        let (lo, hi) = (self.txn_len.min.max(1), self.txn_len.max.max(1));
+        let n = lo + self.rng.below((hi.saturating_sub(lo) + 1) as u64) as u32;
+        let (per_group, groups) = self.keys.layout();
+        let group = self.rng.below(groups as u64) as usize;
+        let mut micro = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let kind = self.pick_kind();
+            let slot = group * per_group + self.rng.below(per_group as u64) as usize;
+            let key = self.keys.draw(slot);
+            micro.push(match (self.model, kind.as_str()) {
+                (Model::ListAppend, "append") => Micro::Append(key, self.unique()),
+                (Model::ListAppend, _) => Micro::ReadList(key),
+                (_, "w") => Micro::Write(key, self.unique()),
+                _ => Micro::Read(key),
+            });
+        }
+        Op {
+            key: String::new(),
+            args: OpArgs::Txn(micro),
+        }
+    }
+
     /// The next op.
     pub fn next_op(&mut self) -> Op {
+        if self.model.is_txn() {
+            return self.next_txn();
+        }
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = self.rng.unit() * total;
         let idx = self
@@ -413,7 +559,7 @@ mod tests {
         assert!(ops
             .iter()
             .all(|o| matches!(o.args, OpArgs::RPush(_) | OpArgs::LRange)));
-        let cmd = OpArgs::Cas(1, 2).command("k");
+        let cmd = OpArgs::Cas(1, 2).commands("k").remove(0);
         assert_eq!(
             cmd,
             vec![
@@ -426,7 +572,7 @@ mod tests {
         );
         assert_eq!(OpArgs::Cas(1, 2).invoke_value(), json!([1, 2]));
         assert_eq!(
-            OpArgs::LRange.command("k")[2..],
+            OpArgs::LRange.commands("k")[0][2..],
             [b"0".to_vec(), b"-1".to_vec()]
         );
     }
@@ -502,7 +648,7 @@ mod tests {
     fn keys_retire_after_ops_per_key() {
         let y = "name: w\nworkload: {model: kv, keys: 2, clients: 1, ops-per-key: 10}\nduration: 1s\nexpect: linearizable\n";
         let spec = Scenario::from_yaml(y, "w.yaml").expect("valid").workload;
-        assert_eq!(spec.ops_per_key, 10);
+        assert_eq!(spec.ops_per_key(), 10);
         let mut g = Generator::new(&spec, 1, 0);
         let mut per_key: HashMap<String, u32> = HashMap::new();
         for _ in 0..200 {
@@ -522,7 +668,7 @@ mod tests {
         let used: HashSet<String> = (0..2000).map(|_| g.next_op().key).collect();
         assert_eq!(used.len(), 4);
         assert_eq!(g.keys.all(), key_names(4));
-        assert_eq!(spec_with("").ops_per_key, 300);
+        assert_eq!(spec_with("").ops_per_key(), 300);
     }
 
     fn spec_with(extra: &str) -> WorkloadSpec {
@@ -554,5 +700,161 @@ mod tests {
             OpArgs::Cas(e, _) => assert_eq!(Some(&e), written.get(&op.key)),
             other => panic!("expected a cas, got {other:?}"),
         }
+    }
+
+    fn txn_spec(model: &str, extra: &str) -> WorkloadSpec {
+        let y = format!(
+            "name: w\nworkload: {{model: {model}, clients: 3{extra}}}\nduration: 1s\nexpect: valid\n"
+        );
+        Scenario::from_yaml(&y, "w.yaml").expect("valid").workload
+    }
+
+    fn micros(op: &Op) -> &[Micro] {
+        match &op.args {
+            OpArgs::Txn(m) => m,
+            other => panic!("expected a transaction, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_append_transactions_are_seeded_mixed_and_bounded() {
+        let spec = txn_spec("list-append", "");
+        let gen = |seed, slot| {
+            let mut g = Generator::new(&spec, seed, slot);
+            (0..300).map(|_| g.next_op()).collect::<Vec<Op>>()
+        };
+        let a = gen(4, 0);
+        assert_eq!(a, gen(4, 0));
+        assert_ne!(a, gen(5, 0));
+        assert_ne!(a, gen(4, 1));
+        let (mut appends, mut reads) = (0, 0);
+        let mut lens = HashSet::new();
+        for op in &a {
+            assert_eq!(op.key, "");
+            assert_eq!(op.args.f(), "txn");
+            let m = micros(op);
+            lens.insert(m.len());
+            for x in m {
+                match x {
+                    Micro::Append(..) => appends += 1,
+                    Micro::ReadList(_) => reads += 1,
+                    other => panic!("list-append generated {other:?}"),
+                }
+                // Six live keys, plain names (one group), retiring after 64 micro-ops.
+                let base = x.key().split('-').next().unwrap_or("");
+                assert!(
+                    ["k0", "k1", "k2", "k3", "k4", "k5"].contains(&base),
+                    "{}",
+                    x.key()
+                );
+            }
+        }
+        assert_eq!(lens, HashSet::from([1, 2, 3, 4]));
+        let share = appends as f64 / (appends + reads) as f64;
+        assert!(
+            (0.4..0.6).contains(&share),
+            "{appends} appends, {reads} reads"
+        );
+        // The history value and the commands.
+        let t = OpArgs::Txn(vec![
+            Micro::Append("k1".into(), 7),
+            Micro::ReadList("k2".into()),
+        ]);
+        assert_eq!(
+            t.invoke_value(),
+            json!([["append", "k1", 7], ["r", "k2", null]])
+        );
+        assert!(!t.is_read());
+        assert!(OpArgs::Txn(vec![Micro::Read("k".into())]).is_read());
+        let c = t.commands("");
+        let words: Vec<String> = c
+            .iter()
+            .map(|a| {
+                a.iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(words, ["MULTI", "RPUSH k1 7", "LRANGE k2 0 -1", "EXEC"]);
+    }
+
+    #[test]
+    fn txn_values_unique_per_key_and_keys_rotate() {
+        let spec = txn_spec("rw-register", ", keys: 2, ops-per-key: 10, txn-len: 3");
+        let keys = Arc::new(Keys::new(&spec));
+        let mut gens: Vec<Generator> = (0..3)
+            .map(|c| Generator::shared(&spec, 9, c, Arc::clone(&keys)))
+            .collect();
+        let mut written = HashSet::new();
+        let mut per_key: HashMap<String, u32> = HashMap::new();
+        for i in 0..600 {
+            let op = gens[i % 3].next_op();
+            let m = micros(&op);
+            assert_eq!(m.len(), 3);
+            for x in m {
+                *per_key.entry(x.key().to_string()).or_default() += 1;
+                match x {
+                    // Unique across the run, so certainly per key.
+                    Micro::Write(_, v) => assert!(written.insert(*v), "{v} written twice"),
+                    Micro::Read(_) => {}
+                    other => panic!("rw-register generated {other:?}"),
+                }
+            }
+        }
+        assert!(per_key.values().all(|n| *n <= 10), "{per_key:?}");
+        assert!(per_key.len() >= 150, "{} keys", per_key.len());
+        let all: HashSet<String> = keys.all().into_iter().collect();
+        assert!(per_key.keys().all(|k| all.contains(k)));
+        assert!(written.len() > 700);
+    }
+
+    #[test]
+    fn txn_keys_share_a_hash_tag_and_groups_spread() {
+        let spec = txn_spec("list-append", ", keys: 3, txn-groups: 5, ops-per-key: 4");
+        let mut g = Generator::new(&spec, 2, 0);
+        let mut tags = HashSet::new();
+        for _ in 0..500 {
+            let op = g.next_op();
+            let keys: Vec<&str> = micros(&op).iter().map(Micro::key).collect();
+            let tag = |k: &str| -> String {
+                let open = k.find('{').expect("tagged");
+                let close = k.find('}').expect("tagged");
+                k[open + 1..close].to_string()
+            };
+            let t = tag(keys[0]);
+            assert!(keys.iter().all(|k| tag(k) == t), "{keys:?}");
+            // One Redis Cluster slot for the whole transaction.
+            let slot = |k: &str| sdr_resp_slot(k);
+            assert!(keys.iter().all(|k| slot(k) == slot(keys[0])), "{keys:?}");
+            tags.insert(t);
+        }
+        assert_eq!(tags.len(), 5, "{tags:?}");
+        assert!(g.keys.all().iter().any(|k| k.starts_with("{t4}k2-")));
+    }
+
+    /// Redis Cluster's key slot (CRC16 of the hash tag), written out here so the test does not
+    /// trust the code it checks: `{t1}a` and `{t1}b` must agree.
+    fn sdr_resp_slot(key: &str) -> u16 {
+        let b = key.as_bytes();
+        let part = match b.iter().position(|&c| c == b'{') {
+            Some(s) => match b[s + 1..].iter().position(|&c| c == b'}') {
+                Some(e) if e > 0 => &b[s + 1..s + 1 + e],
+                _ => b,
+            },
+            None => b,
+        };
+        let mut crc: u16 = 0;
+        for &byte in part {
+            crc ^= (byte as u16) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc % 16384
     }
 }

@@ -183,3 +183,62 @@ async fn two_shards_with_a_shard_leader_kill() {
         "shard 2's leader is n2: {nem}"
     );
 }
+
+/// A short list-append run on one node: transactions over MULTI/EXEC, checked by the
+/// transactional checker — valid on the correct node, anomalies with the planted
+/// `non-atomic-exec` bug (same seed, same load).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_append_on_one_node_valid_and_planted_non_atomic_exec_caught() {
+    let bin = node_bin();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (faults, expect) in [
+        ("", "valid"),
+        ("unsafe-test-faults: [non-atomic-exec]", "violation"),
+    ] {
+        let text = format!(
+            "name: la-one\ncluster: {{nodes: 1}}\nnode: {{fsync: always{sep}{faults}}}\n\
+             workload: {{model: list-append, keys: 3, clients: 6, rate: 300, txn-len: \"2..4\"}}\n\
+             duration: 3s\nexpect: {expect}\n",
+            sep = if faults.is_empty() { "" } else { ", " }
+        );
+        let path = tmp.path().join(format!("la-{expect}.yaml"));
+        std::fs::write(&path, &text).expect("write scenario");
+        let opts = RunOptions {
+            scenario: path,
+            seed: Some(3),
+            out: tmp.path().join("runs"),
+            node_bin: bin.clone(),
+            progress: false,
+            check_timeout: Duration::from_secs(30),
+        };
+        let r = run(&opts).await.expect("the run completes");
+        assert!(r.matches_expectation(), "{expect}: {}", r.summary);
+        assert!(r.ok > 100, "too few ok transactions: {}", r.summary);
+        let result: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(r.dir.join("result.json")).expect("result.json"),
+        )
+        .expect("json");
+        assert_eq!(result["model"], "list-append");
+        assert_eq!(result["valid"], expect == "valid", "{}", r.summary);
+        assert!(result["workload"]["keys"].as_u64().unwrap_or(0) >= 3);
+        let history = std::fs::read_to_string(r.dir.join("history.jsonl")).expect("history");
+        assert!(history.contains(r#""f":"txn""#) && history.contains(r#"["append","k"#));
+        if expect == "violation" {
+            assert!(
+                !result["anomalies"]
+                    .as_array()
+                    .expect("anomalies")
+                    .is_empty(),
+                "{}",
+                r.summary
+            );
+            assert!(r.summary.contains("INVALID"), "{}", r.summary);
+        }
+        assert!(
+            std::fs::read_to_string(r.dir.join("report.html"))
+                .expect("report.html")
+                .contains("<svg")
+                || expect == "valid"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Planted bugs for proving that the chaos harness catches real violations
-//! (`sdr-node --unsafe-test-faults stale-reads,ack-before-commit,skip-fsync`).
+//! (`sdr-node --unsafe-test-faults stale-reads,ack-before-commit,skip-fsync,non-atomic-exec,
+//! stale-read-in-multi`).
 //!
 //! They exist only behind that command-line flag — the configuration file cannot enable them —
 //! and the node logs a loud warning at start. Each breaks one guarantee on purpose:
@@ -10,7 +11,13 @@
 //!   they commit (an isolated leader acknowledges writes that never commit);
 //! - `skip-fsync`: the WAL acknowledges appends while they are still in process memory and
 //!   flushes them about once a second, without fsync (killing every node loses acknowledged
-//!   writes).
+//!   writes);
+//! - `non-atomic-exec`: EXEC proposes each queued command as a log entry of its own, one after
+//!   the other, so other clients' writes interleave with a transaction's and reads see it half
+//!   applied (the transactional checker finds the cycles);
+//! - `stale-read-in-multi`: a read-only transaction is answered from local state on any member,
+//!   without the read barrier, and its queued reads are accepted on a follower instead of
+//!   `-MOVED` (a partitioned old leader or a lagging follower answers with a stale snapshot).
 
 /// The set of planted bugs enabled for this process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,11 +25,22 @@ pub struct TestFaults {
     pub stale_reads: bool,
     pub ack_before_commit: bool,
     pub skip_fsync: bool,
+    pub non_atomic_exec: bool,
+    pub stale_read_in_multi: bool,
 }
+
+/// Every planted bug's name, as `--unsafe-test-faults` takes it.
+pub const NAMES: &[&str] = &[
+    "stale-reads",
+    "ack-before-commit",
+    "skip-fsync",
+    "non-atomic-exec",
+    "stale-read-in-multi",
+];
 
 impl TestFaults {
     pub fn any(&self) -> bool {
-        self.stale_reads || self.ack_before_commit || self.skip_fsync
+        !self.names().is_empty()
     }
 
     /// Names of the enabled faults, for the start-up warning.
@@ -36,6 +54,12 @@ impl TestFaults {
         }
         if self.skip_fsync {
             v.push("skip-fsync");
+        }
+        if self.non_atomic_exec {
+            v.push("non-atomic-exec");
+        }
+        if self.stale_read_in_multi {
+            v.push("stale-read-in-multi");
         }
         v
     }
@@ -52,9 +76,12 @@ impl std::str::FromStr for TestFaults {
                 "stale-reads" => f.stale_reads = true,
                 "ack-before-commit" => f.ack_before_commit = true,
                 "skip-fsync" => f.skip_fsync = true,
+                "non-atomic-exec" => f.non_atomic_exec = true,
+                "stale-read-in-multi" => f.stale_read_in_multi = true,
                 other => {
                     return Err(format!(
-                        "unknown test fault '{other}' (known: stale-reads, ack-before-commit, skip-fsync)"
+                        "unknown test fault '{other}' (known: {})",
+                        NAMES.join(", ")
                     ))
                 }
             }
@@ -77,5 +104,9 @@ mod tests {
             .unwrap_err()
             .contains("unknown test fault 'fast-mode'"));
         assert!(!TestFaults::default().any());
+        let all: TestFaults = NAMES.join(",").parse().unwrap();
+        assert_eq!(all.names(), NAMES);
+        let f: TestFaults = "non-atomic-exec".parse().unwrap();
+        assert!(f.any() && f.non_atomic_exec && !f.stale_read_in_multi);
     }
 }

@@ -117,3 +117,88 @@ fn stale_reads_serve_followers_without_redirect() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `MULTI`, `cmds`, `EXEC` on `c`; EXEC's reply.
+fn transaction(c: &mut redis::Connection, cmds: &[&[&str]]) -> redis::RedisResult<redis::Value> {
+    let mut p = redis::pipe();
+    p.cmd("MULTI");
+    for argv in cmds {
+        let mut cmd = redis::cmd(argv[0]);
+        for a in &argv[1..] {
+            cmd.arg(*a);
+        }
+        p.add_command(cmd);
+    }
+    p.cmd("EXEC");
+    // Every reply (OK, QUEUED…, EXEC's); the last one is EXEC's.
+    let all: Vec<redis::Value> = p.query(c)?;
+    Ok(all.into_iter().last().unwrap_or(redis::Value::Nil))
+}
+
+#[test]
+fn non_atomic_exec_spends_one_log_entry_per_queued_command() {
+    let tx: &[&[&str]] = &[
+        &["RPUSH", "k", "1"],
+        &["RPUSH", "k", "2"],
+        &["RPUSH", "j", "3"],
+    ];
+    for (args, per_exec) in [
+        (&[][..], 1u64),
+        (&["--unsafe-test-faults", "non-atomic-exec"][..], 3),
+    ] {
+        let node = TestNode::start(args);
+        node.wait_leader();
+        let mut c = node.conn();
+        let before = common::info_num(&mut c, "replication", "raft_last_log_index");
+        for _ in 0..5 {
+            let r = transaction(&mut c, tx).unwrap();
+            assert!(
+                matches!(r, redis::Value::Array(ref v) if v.len() == 3),
+                "{r:?}"
+            );
+        }
+        let after = common::info_num(&mut c, "replication", "raft_last_log_index");
+        assert_eq!(after - before, 5 * per_exec, "{args:?}");
+        let k: Vec<i64> = c.lrange("k", 0, -1).unwrap();
+        assert_eq!(k.len(), 10, "every command still applied once");
+    }
+}
+
+#[test]
+fn stale_read_in_multi_answers_read_only_transactions_on_followers() {
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let follower = [1u64, 2, 3].into_iter().find(|i| *i != leader).unwrap();
+    let () = cluster.leader_conn().set("k", "v").unwrap();
+    // A correct follower refuses the queued read (-MOVED), so EXEC aborts.
+    let mut c = cluster.node(follower).conn();
+    let r = transaction(&mut c, &[&["GET", "k"]]);
+    assert!(r.is_err(), "a correct follower aborts: {r:?}");
+    let node = cluster.node(follower);
+    node.kill9();
+    node.extra_args.extend([
+        "--unsafe-test-faults".to_string(),
+        "stale-read-in-multi".to_string(),
+    ]);
+    node.spawn_no_wait().unwrap();
+    let mut c = cluster.node(follower).conn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match transaction(&mut c, &[&["GET", "k"], &["GET", "missing"]]) {
+            Ok(redis::Value::Array(v))
+                if v.first() == Some(&redis::Value::BulkString(b"v".to_vec())) =>
+            {
+                assert_eq!(v.get(1), Some(&redis::Value::Nil));
+                break;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "the follower never answered a local read-only EXEC: {other:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Writes inside MULTI still go to the leader: queue-time -MOVED, EXECABORT.
+    let r = transaction(&mut c, &[&["SET", "k", "w"], &["GET", "k"]]);
+    assert!(r.is_err(), "{r:?}");
+}

@@ -21,7 +21,7 @@ pub mod validate;
 pub use duration::Dur;
 pub use schema::{
     ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, RandomSpec, Scalar, Scenario,
-    Step, TearMode, WorkloadSpec,
+    Step, TearMode, TxnLen, WorkloadSpec,
 };
 pub use target::Target;
 
@@ -71,7 +71,7 @@ pub const UNSAFE_TEST_FAULTS: &str = "unsafe-test-faults";
 impl Scenario {
     /// Parses and validates YAML text; `origin` names the file in messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let sc: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+        let mut sc: Scenario = serde_saphyr::from_str(text).map_err(|e| {
             let loc = e.location();
             ScenarioError::Parse {
                 origin: origin.to_string(),
@@ -81,6 +81,10 @@ impl Scenario {
             }
         })?;
         sc.validate(origin)?;
+        if sc.workload.model.is_txn() && sc.cluster.shards > 1 && sc.workload.txn_groups.is_none() {
+            // Spread transactions over every shard (docs/scenario-format.md, `txn-groups`).
+            sc.workload.txn_groups = Some(4 * sc.cluster.shards);
+        }
         Ok(sc)
     }
 
@@ -168,7 +172,7 @@ expect: linearizable
                  nemesis: {random: {every: 5s, faults: [kill, pause, partition]}}\n";
         let s = Scenario::from_yaml(y, "r.yaml").expect("parses");
         assert_eq!(s.cluster.total(), 1);
-        assert_eq!(s.workload.keys, 10);
+        assert_eq!(s.workload.keys(), 10);
         assert_eq!(s.duration.0, Duration::from_secs(120));
         let NemesisSpec::Random(r) = &s.nemesis else {
             panic!("random expected")
@@ -310,6 +314,76 @@ expect: linearizable
             }
         }
         let y = "name: x\nworkload: {model: register, mix: {incr: 1}}\nduration: 10s\nexpect: linearizable\n";
+        let txn = |w: &str, rest: &str| {
+            format!("name: x\n{rest}workload: {{{w}}}\nduration: 10s\nexpect: valid\n")
+        };
+        let txn_cases: &[(String, &str, &str)] = &[
+            (
+                txn("model: list-append, mix: {rpush: 1}", ""),
+                "workload.mix.rpush",
+                "append, r",
+            ),
+            (
+                txn("model: rw-register, mix: {append: 1}", ""),
+                "workload.mix.append",
+                "w, r",
+            ),
+            (
+                txn("model: list-append, txn-len: 0", ""),
+                "workload.txn-len",
+                "1..=16",
+            ),
+            (
+                txn("model: list-append, txn-len: \"3..2\"", ""),
+                "workload.txn-len",
+                "min",
+            ),
+            (
+                txn("model: list-append, txn-len: 17", ""),
+                "workload.txn-len",
+                "1..=16",
+            ),
+            (
+                txn("model: kv, txn-len: 2", ""),
+                "workload.txn-len",
+                "list-append",
+            ),
+            (
+                txn("model: register, txn-groups: 2", ""),
+                "workload.txn-groups",
+                "list-append",
+            ),
+            (
+                txn("model: list-append, txn-groups: 0", ""),
+                "workload.txn-groups",
+                "1..=64",
+            ),
+            (
+                txn("model: list-append, pin-clients: true, ops-per-key: 0", ""),
+                "workload.ops-per-key",
+                "grow",
+            ),
+            (
+                "name: x\nworkload: {model: list-append}\nduration: 10s\nexpect: linearizable\n"
+                    .into(),
+                "expect",
+                "valid",
+            ),
+            (
+                "name: x\nworkload: {model: kv}\nduration: 10s\nexpect: valid\n".into(),
+                "expect",
+                "linearizable",
+            ),
+        ];
+        for (y, want_key, want_msg) in txn_cases {
+            match parse_err(y) {
+                ScenarioError::Invalid { key, message, .. } => {
+                    assert_eq!(&key, want_key, "{y}");
+                    assert!(message.contains(want_msg), "{y}: {message}");
+                }
+                e => panic!("{y}: wrong error {e}"),
+            }
+        }
         match parse_err(y) {
             ScenarioError::Invalid { key, message, .. } => {
                 assert_eq!(key, "workload.mix.incr");
@@ -317,6 +391,33 @@ expect: linearizable
             }
             e => panic!("wrong error {e}"),
         }
+    }
+
+    #[test]
+    fn transactional_workloads_and_defaults() {
+        let y = "name: t\nworkload: {model: list-append}\nduration: 5s\nexpect: valid\n";
+        let s = Scenario::from_yaml(y, "t.yaml").expect("parses");
+        let w = &s.workload;
+        assert!(w.model.is_txn() && w.model.checker_kind().is_none());
+        assert_eq!((w.keys(), w.ops_per_key(), w.txn_groups()), (6, 64, 1));
+        assert_eq!(w.txn_len(), TxnLen { min: 1, max: 4 });
+        assert_eq!(w.effective_mix().get("append"), Some(&0.5));
+        let y = "name: t\ncluster: {shards: 2}\nworkload: {model: rw-register, keys: 3, txn-len: \"2..3\", ops-per-key: 9}\nduration: 5s\nexpect: violation\n";
+        let s = Scenario::from_yaml(y, "t.yaml").expect("parses");
+        let w = &s.workload;
+        assert_eq!((w.keys(), w.ops_per_key(), w.txn_groups()), (3, 9, 8));
+        assert_eq!(w.txn_len(), TxnLen { min: 2, max: 3 });
+        // The saved copy parses back to the same scenario (txn-len as written).
+        let again = Scenario::from_yaml(&s.to_yaml().expect("yaml"), "again").expect("parses");
+        assert_eq!(again, s);
+        let y =
+            "name: t\nworkload: {model: rw-register, txn-len: 2}\nduration: 5s\nexpect: valid\n";
+        let s = Scenario::from_yaml(y, "t.yaml").expect("parses");
+        assert_eq!(s.workload.txn_len(), TxnLen { min: 2, max: 2 });
+        // Non-transactional defaults are unchanged.
+        let y = "name: t\nworkload: {model: kv}\nduration: 5s\nexpect: linearizable\n";
+        let w = Scenario::from_yaml(y, "t.yaml").expect("parses").workload;
+        assert_eq!((w.keys(), w.ops_per_key()), (10, 300));
     }
 
     #[test]

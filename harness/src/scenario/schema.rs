@@ -162,15 +162,37 @@ pub enum Model {
     Kv,
     Register,
     List,
+    /// Transactions (`MULTI … EXEC`) of appends (`RPUSH`) and reads (`LRANGE 0 -1`),
+    /// checked by the transactional checker (`sdr_checker::txn`).
+    ListAppend,
+    /// Transactions of writes (`SET`) and reads (`GET`) on registers.
+    RwRegister,
 }
 
 impl Model {
-    pub fn checker_kind(self) -> sdr_checker::models::ModelKind {
+    /// The linearizability checker's model; `None` for the transactional models (checked by
+    /// `sdr_checker::txn` instead).
+    pub fn checker_kind(self) -> Option<sdr_checker::models::ModelKind> {
         use sdr_checker::models::ModelKind;
         match self {
-            Model::Kv => ModelKind::Kv,
-            Model::Register => ModelKind::Register,
-            Model::List => ModelKind::List,
+            Model::Kv => Some(ModelKind::Kv),
+            Model::Register => Some(ModelKind::Register),
+            Model::List => Some(ModelKind::List),
+            Model::ListAppend | Model::RwRegister => None,
+        }
+    }
+    /// Whether ops are multi-key transactions (`f = "txn"`, docs/history-format.md).
+    pub fn is_txn(self) -> bool {
+        matches!(self, Model::ListAppend | Model::RwRegister)
+    }
+    /// The scenario's name for the model.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Kv => "kv",
+            Model::Register => "register",
+            Model::List => "list",
+            Model::ListAppend => "list-append",
+            Model::RwRegister => "rw-register",
         }
     }
     /// Op names allowed in `mix`.
@@ -179,6 +201,9 @@ impl Model {
             Model::Kv => &["read", "write", "cas", "delete", "incr", "append"],
             Model::Register => &["read", "write", "cas"],
             Model::List => &["rpush", "lrange"],
+            // Micro-op kinds, named as in the history (`["append", k, v]`, `["r", k, null]`).
+            Model::ListAppend => &["append", "r"],
+            Model::RwRegister => &["w", "r"],
         }
     }
     pub fn default_mix(self) -> BTreeMap<String, f64> {
@@ -186,6 +211,8 @@ impl Model {
             Model::Kv => &[("read", 0.4), ("write", 0.3), ("cas", 0.2), ("incr", 0.1)],
             Model::Register => &[("read", 0.5), ("write", 0.3), ("cas", 0.2)],
             Model::List => &[("rpush", 0.6), ("lrange", 0.4)],
+            Model::ListAppend => &[("append", 0.5), ("r", 0.5)],
+            Model::RwRegister => &[("w", 0.5), ("r", 0.5)],
         };
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     }
@@ -196,8 +223,10 @@ impl Model {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WorkloadSpec {
     pub model: Model,
-    #[serde(default = "default_keys")]
-    pub keys: u32,
+    /// Live keys (per hash-tag group for the transactional models); see [`WorkloadSpec::keys`]
+    /// for the default.
+    #[serde(default, rename = "keys", skip_serializing_if = "Option::is_none")]
+    pub keys_set: Option<u32>,
     #[serde(default = "default_clients")]
     pub clients: u32,
     /// Target ops/s over all clients together.
@@ -216,13 +245,94 @@ pub struct WorkloadSpec {
     /// Independent keys: a key retires after this many ops (by all clients
     /// together) and a fresh key takes its place, so per-key histories stay
     /// short however long the run; 0 = keys never retire.
-    #[serde(default = "default_ops_per_key")]
-    pub ops_per_key: u32,
+    /// Default: [`DEFAULT_OPS_PER_KEY`], or [`DEFAULT_TXN_OPS_PER_KEY`] micro-ops for the
+    /// transactional models (see [`WorkloadSpec::ops_per_key`]).
+    #[serde(
+        default,
+        rename = "ops-per-key",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ops_per_key_set: Option<u32>,
+    /// Transactional models: micro-ops per transaction, `"1..4"` (inclusive, the default) or
+    /// one number for a fixed length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_len: Option<TxnLen>,
+    /// Transactional models: how many hash-tag groups of `keys` keys there are. A transaction
+    /// draws one group and all its keys from it, so in a sharded cluster its keys share a slot
+    /// (`{t2}k0`, `{t2}k1`); different transactions use different groups and so reach every
+    /// shard. Default 1 (plain names `k0` …) without shards, `4 × shards` with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_groups: Option<u32>,
 }
 
-fn default_keys() -> u32 {
-    10
+/// Micro-ops per transaction: `min..=max`, written `"1..4"` or `3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnLen {
+    pub min: u32,
+    pub max: u32,
 }
+
+impl Default for TxnLen {
+    fn default() -> Self {
+        TxnLen { min: 1, max: 4 }
+    }
+}
+
+impl fmt::Display for TxnLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else {
+            write!(f, "{}..{}", self.min, self.max)
+        }
+    }
+}
+
+impl Serialize for TxnLen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.min == self.max {
+            s.serialize_u32(self.min)
+        } else {
+            s.serialize_str(&self.to_string())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TxnLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TxnLen, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TxnLen;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a micro-op count like 3, or an inclusive range like \"1..4\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TxnLen, E> {
+                let n = u32::try_from(v).map_err(|_| E::custom("txn-len out of range"))?;
+                Ok(TxnLen { min: n, max: n })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TxnLen, E> {
+                let n = u32::try_from(v).map_err(|_| E::custom("txn-len must be positive"))?;
+                Ok(TxnLen { min: n, max: n })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TxnLen, E> {
+                let bad = || E::custom(format!("txn-len {v:?} is not N or \"MIN..MAX\""));
+                let (a, b) = match v.split_once("..") {
+                    Some((a, b)) => (a, b.strip_prefix('=').unwrap_or(b)),
+                    None => (v, v),
+                };
+                let min = a.trim().parse().map_err(|_| bad())?;
+                let max = b.trim().parse().map_err(|_| bad())?;
+                Ok(TxnLen { min, max })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Live keys by default: 10, or 6 per group for the transactional models (few keys, so
+/// transactions collide).
+pub const DEFAULT_KEYS: u32 = 10;
+pub const DEFAULT_TXN_KEYS: u32 = 6;
 fn default_clients() -> u32 {
     5
 }
@@ -233,14 +343,38 @@ fn default_rate() -> f64 {
 /// enough that the checker's per-key search stays small.
 pub const DEFAULT_OPS_PER_KEY: u32 = 300;
 
-fn default_ops_per_key() -> u32 {
-    DEFAULT_OPS_PER_KEY
-}
+/// Transactional models: micro-ops per key before it retires (Jepsen's list-append bounds
+/// the appends per key the same way: reads stay short, version orders stay small).
+pub const DEFAULT_TXN_OPS_PER_KEY: u32 = 64;
 fn default_op_timeout() -> Dur {
     Dur(Duration::from_secs(2))
 }
 
 impl WorkloadSpec {
+    /// Live keys (per group for the transactional models).
+    pub fn keys(&self) -> u32 {
+        self.keys_set.unwrap_or(if self.model.is_txn() {
+            DEFAULT_TXN_KEYS
+        } else {
+            DEFAULT_KEYS
+        })
+    }
+    /// Ops (micro-ops for the transactional models) per key before it retires; 0 = never.
+    pub fn ops_per_key(&self) -> u32 {
+        self.ops_per_key_set.unwrap_or(if self.model.is_txn() {
+            DEFAULT_TXN_OPS_PER_KEY
+        } else {
+            DEFAULT_OPS_PER_KEY
+        })
+    }
+    /// Micro-ops per transaction.
+    pub fn txn_len(&self) -> TxnLen {
+        self.txn_len.unwrap_or_default()
+    }
+    /// Hash-tag groups (1 = untagged key names).
+    pub fn txn_groups(&self) -> u32 {
+        self.txn_groups.unwrap_or(1).max(1)
+    }
     /// The mix to use (the default for the model when `mix` is empty).
     pub fn effective_mix(&self) -> BTreeMap<String, f64> {
         if self.mix.is_empty() {
@@ -255,7 +389,10 @@ impl WorkloadSpec {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
+    /// Linearizable models: the history is linearizable.
     Linearizable,
+    /// Transactional models: the transactional checker finds no anomaly.
+    Valid,
     Violation,
 }
 

@@ -93,12 +93,13 @@ impl Scenario {
             }
         }
         let w = &self.workload;
-        if w.keys == 0 || w.keys > 100_000 {
+        if w.keys() == 0 || w.keys() > 100_000 {
             return bad(
                 "workload.keys",
-                format!("{} is out of range 1..=100000", w.keys),
+                format!("{} is out of range 1..=100000", w.keys()),
             );
         }
+        self.validate_txn(origin)?;
         if w.clients == 0 || w.clients > 1000 {
             return bad(
                 "workload.clients",
@@ -180,6 +181,81 @@ impl Scenario {
                     self.validate_step(origin, i, s)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The transactional models' options, and the expectation that fits the model.
+    fn validate_txn(&self, origin: &str) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: String| {
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                message,
+            })
+        };
+        let w = &self.workload;
+        let m = w.model;
+        if !m.is_txn() {
+            if w.txn_len.is_some() {
+                return bad(
+                    "workload.txn-len",
+                    format!(
+                        "only applies to the transactional models list-append and rw-register, not {}",
+                        m.name()
+                    ),
+                );
+            }
+            if w.txn_groups.is_some() {
+                return bad(
+                    "workload.txn-groups",
+                    format!(
+                        "only applies to the transactional models list-append and rw-register, not {}",
+                        m.name()
+                    ),
+                );
+            }
+            if self.expect == super::Expect::Valid {
+                return bad(
+                    "expect",
+                    format!(
+                        "`valid` is for the transactional models; {} expects linearizable or violation",
+                        m.name()
+                    ),
+                );
+            }
+            return Ok(());
+        }
+        if self.expect == super::Expect::Linearizable {
+            return bad(
+                "expect",
+                format!(
+                    "{} histories are checked for transactional anomalies: expect valid or violation",
+                    m.name()
+                ),
+            );
+        }
+        let l = w.txn_len();
+        if !(1..=16).contains(&l.min) || !(1..=16).contains(&l.max) {
+            return bad(
+                "workload.txn-len",
+                format!("{l}: micro-ops per transaction must be in 1..=16"),
+            );
+        }
+        if l.min > l.max {
+            return bad("workload.txn-len", format!("{l}: min is larger than max"));
+        }
+        if !(1..=64).contains(&w.txn_groups()) || w.txn_groups == Some(0) {
+            return bad(
+                "workload.txn-groups",
+                format!("{} is out of range 1..=64", w.txn_groups.unwrap_or(0)),
+            );
+        }
+        if m == super::Model::ListAppend && w.ops_per_key() == 0 {
+            return bad(
+                "workload.ops-per-key",
+                "0 lets every list grow for the whole run (each read returns all of it): bound it, e.g. 64".into(),
+            );
         }
         Ok(())
     }

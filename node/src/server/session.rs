@@ -591,7 +591,9 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
         return Some(e);
     }
     if spec.kind != Kind::Server {
-        match route(node, spec, argv, false) {
+        // The planted `stale-read-in-multi` bug queues reads on any member (crate::faults).
+        let local_reads = node.config.unsafe_test_faults.stale_read_in_multi;
+        match route(node, spec, argv, local_reads) {
             None => {}
             Some(Route::Reply(f)) => {
                 tx::flag(session);

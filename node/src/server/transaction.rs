@@ -10,6 +10,10 @@
 //! transaction (PING, CLIENT, ...) run after the data commands, their replies at their
 //! positions.
 //!
+//! Two planted bugs live here (crate::faults, `--unsafe-test-faults` only): `non-atomic-exec`
+//! proposes each data command as its own entry, one after the other; `stale-read-in-multi`
+//! answers a read-only transaction from local state without the barrier.
+//!
 //! WATCH reads the version table through the read path (barrier, then one read lock), so the
 //! versions it records are those of a committed state, and EXEC's check runs at apply time
 //! against the replicated table: exact across failover.
@@ -198,6 +202,15 @@ async fn exec(
             Ok(k) => k.timeline(clock::now_ms()),
             Err(p) => p.into_inner().timeline(clock::now_ms()),
         };
+        if node.config.unsafe_test_faults.non_atomic_exec {
+            return finish(
+                node,
+                session,
+                items,
+                non_atomic(node, now_ms, watches, data_cmds).await,
+            )
+            .await;
+        }
         let req = Request::Transaction {
             now_ms,
             watches,
@@ -214,9 +227,17 @@ async fn exec(
             other => return other,
         }
     } else {
-        let ks = match confirmed_keyspace(node).await {
-            Ok(ks) => ks,
-            Err(e) => return e,
+        let ks = if node.config.unsafe_test_faults.stale_read_in_multi {
+            // Planted bug: no barrier, whatever this member holds now.
+            match node.keyspace.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            }
+        } else {
+            match confirmed_keyspace(node).await {
+                Ok(ks) => ks,
+                Err(e) => return e,
+            }
         };
         let now = ks.timeline(clock::now_ms());
         if ks.watch_broken(&watches, now) {
@@ -232,6 +253,21 @@ async fn exec(
             })
             .collect()
     };
+    finish(node, session, items, Ok(data)).await
+}
+
+/// EXEC's reply: the data commands' replies at their positions, the server commands run now.
+/// `Err` (an abort or the write path's error) is the whole reply.
+async fn finish(
+    node: &Arc<Node>,
+    session: &mut Session,
+    items: Vec<Item>,
+    data: Result<Vec<Frame>, Frame>,
+) -> Frame {
+    let data = match data {
+        Ok(d) => d,
+        Err(f) => return f,
+    };
     let mut data = data.into_iter();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -243,6 +279,34 @@ async fn exec(
         }
     }
     Frame::Array(out)
+}
+
+/// The planted `non-atomic-exec` bug: every data command is proposed as an entry of its own
+/// (the watches go with the first), awaited before the next, so other clients' entries
+/// interleave. An abort or error stops it there, with what came before applied.
+async fn non_atomic(
+    node: &Arc<Node>,
+    now_ms: u64,
+    watches: Vec<(Bytes, u64, bool)>,
+    cmds: Vec<Vec<Bytes>>,
+) -> Result<Vec<Frame>, Frame> {
+    let timeout = node.request_timeout();
+    let mut watches = Some(watches);
+    let mut out = Vec::with_capacity(cmds.len());
+    for argv in cmds {
+        let req = Request::Transaction {
+            now_ms,
+            watches: watches.take().unwrap_or_default(),
+            cmds: vec![argv],
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let p = write_path::propose(&node.raft, req).await?;
+        match write_path::await_reply(p, deadline, timeout).await {
+            Frame::Array(mut r) if r.len() == 1 => out.extend(r.pop()),
+            other => return Err(other),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
