@@ -25,7 +25,8 @@ test:
 	$(CARGO) test --workspace --release
 
 ## make test-long: the long property runs (3 x 2,000 fresh stateright differential histories,
-## 2 x 5,000 pruning-oracle histories); CI runs it after make test.
+## 2 x 5,000 pruning-oracle histories, 2 x 50,000 transactional histories against the
+## brute-force serializability checker); CI runs it after make test.
 test-long:
 	SDR_LONG=1 $(CARGO) test --release -p sdr-checker --test differential --test prune_oracle --test txn_differential
 
