@@ -605,4 +605,26 @@ mod tests {
         want.sort();
         assert_eq!(seen, want);
     }
+    /// Routing and CROSSSLOT see every key: numkeys-style for SINTERCARD, ranges otherwise.
+    #[test]
+    fn key_positions() {
+        use super::super::{key_indices, lookup};
+        let keys = |w: &[&str]| {
+            let argv: Vec<bytes::Bytes> = w
+                .iter()
+                .map(|s| bytes::Bytes::from(s.to_string()))
+                .collect();
+            let spec = lookup(w[0].as_bytes()).expect("in the table");
+            key_indices(spec, &argv)
+        };
+        assert_eq!(
+            keys(&["sintercard", "2", "a", "b", "limit", "1"]),
+            vec![2, 3]
+        );
+        assert_eq!(keys(&["sinterstore", "d", "a", "b"]), vec![1, 2, 3]);
+        assert_eq!(keys(&["sdiff", "a", "b", "c"]), vec![1, 2, 3]);
+        assert_eq!(keys(&["smove", "a", "b", "m"]), vec![1, 2]);
+        assert_eq!(keys(&["sscan", "a", "0", "count", "5"]), vec![1]);
+        assert_eq!(keys(&["smismember", "a", "m", "n"]), vec![1]);
+    }
 }
