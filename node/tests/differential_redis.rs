@@ -519,7 +519,7 @@ fn gen_sets(g: &mut Gen) -> Vec<String> {
         return cross_type(g);
     }
     let k = g.key();
-    match g.below(10) {
+    match g.below(17) {
         0..=3 => {
             let mut w = words(&["sadd", &k]);
             for _ in 0..1 + g.below(4) {
@@ -535,8 +535,63 @@ fn gen_sets(g: &mut Gen) -> Vec<String> {
             w
         }
         6 => words(&["smembers", &k]),
-        7 | 8 => words(&["sismember", &k, &g.member()]),
-        _ => words(&["scard", &k]),
+        7 => words(&["sismember", &k, &g.member()]),
+        8 => words(&["scard", &k]),
+        9 => {
+            let mut w = words(&["smismember", &k]);
+            for _ in 0..1 + g.below(3) {
+                w.push(g.member());
+            }
+            w
+        }
+        10 => {
+            let mut w = words(&[g.pick(&["sinter", "sunion", "sdiff"])]);
+            w.extend(g.keys(3));
+            w
+        }
+        11 | 12 => {
+            let mut w = words(&[g.pick(&["sinterstore", "sunionstore", "sdiffstore"]), &k]);
+            w.extend(g.keys(3));
+            w
+        }
+        13 => {
+            let keys = g.keys(3);
+            let n = keys.len().to_string();
+            let n = if g.chance(0.15) {
+                g.pick(&["0", "-1", "x", "9"]).to_string()
+            } else {
+                n
+            };
+            let mut w = words(&["sintercard", &n]);
+            w.extend(keys);
+            if g.chance(0.4) {
+                w.push(g.pick(&["limit", "LIMIT", "limit", "bogus"]).to_string());
+                if g.chance(0.9) {
+                    w.push(g.pick(&["0", "1", "2", "-1", "x"]).to_string());
+                }
+            }
+            w
+        }
+        14 | 15 => words(&["smove", &k, &g.key(), &g.member()]),
+        _ => {
+            // COUNT above the pool's 11 members: a hashtable set comes back whole with cursor
+            // 0 from both servers (a smaller COUNT stops at positions that differ).
+            let mut w = words(&["sscan", &k, g.pick(&["0", "0", "0", "x"])]);
+            if g.chance(0.4) {
+                w.extend([
+                    "match".to_string(),
+                    g.pick(&["a*", "*", "[ab]", "-*"]).to_string(),
+                ]);
+            }
+            w.extend([
+                "count".to_string(),
+                g.pick(&["20", "100", "100", "0", "x"]).to_string(),
+            ]);
+            if g.chance(0.05) {
+                w.push("type".to_string());
+            }
+            w
+        }
     }
 }
 
@@ -937,12 +992,18 @@ fn gen_encodings(g: &mut Gen) -> Vec<String> {
             // deviation (docs/commands.md, "OBJECT").
             1 if g.chance(0.5) => "x".repeat(1 + g.below(60) as usize),
             1 => "x".repeat(130 + g.below(10) as usize),
-            2 => g.pick(&["007", "-0", "+1", " 1", "9223372036854775808", "1.5"]).to_string(),
+            2 => g
+                .pick(&["007", "-0", "+1", " 1", "9223372036854775808", "1.5"])
+                .to_string(),
             _ => g.member(),
         }
     };
     match g.below(24) {
-        0..=6 => words(&["object", g.pick(&["encoding", "encoding", "encoding", "refcount", "freq"]), &k]),
+        0..=6 => words(&[
+            "object",
+            g.pick(&["encoding", "encoding", "encoding", "refcount", "freq"]),
+            &k,
+        ]),
         7 => words(&["set", &k, &elem(g)]),
         8 => words(&["append", &k, &elem(g)]),
         9 => words(&["setrange", &k, &g.below(5).to_string(), &elem(g)]),

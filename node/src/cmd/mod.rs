@@ -209,6 +209,7 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
 /// Commands whose keys follow a `numkeys` argument (Redis's `keynum` key-specs): name, index
 /// of numkeys, and whether a destination key sits at index 1.
 const NUMKEYS: &[(&str, usize, bool)] = &[
+    ("sintercard", 1, false),
     ("zdiff", 1, false),
     ("zdiffstore", 2, true),
     ("zinter", 1, false),
@@ -950,6 +951,16 @@ mod tests {
             &["zrandmember", "k"],
             &["zrangestore", "d", "k", "0", "1"],
             &["zscan", "k", "0"],
+            &["smismember", "k", "m"],
+            &["sinter", "k", "k2"],
+            &["sunion", "k"],
+            &["sdiff", "k", "k2"],
+            &["sinterstore", "d", "k"],
+            &["sunionstore", "d", "k", "k2"],
+            &["sdiffstore", "d", "k"],
+            &["sintercard", "1", "k"],
+            &["smove", "k", "d", "m"],
+            &["sscan", "k", "0"],
             &["zunion", "1", "k"],
             &["zunionstore", "d", "1", "k"],
         ];

@@ -733,8 +733,8 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     })
 }
 
-/// ZSCAN's `[MATCH pattern] [COUNT n]`.
-fn parse_scan_opts(argv: &[Bytes]) -> Result<(Option<Bytes>, usize), Frame> {
+/// ZSCAN's and SSCAN's `[MATCH pattern] [COUNT n]` (Redis's `scanGenericCommand`).
+pub(super) fn parse_scan_opts(argv: &[Bytes]) -> Result<(Option<Bytes>, usize), Frame> {
     {
         {
             let (mut pattern, mut count) = (None, 10usize);
