@@ -115,9 +115,7 @@ pub fn exceeds_small(v: &Value) -> bool {
         Value::List(_) => false,
         Value::Hash(h) => {
             let (n, w) = (limit(Limit::HashEntries), limit(Limit::HashValue));
-            h.len() > n
-                || h.len() > SCAN_CAP
-                || h.iter().any(|(f, x)| f.len() > w || x.len() > w)
+            h.len() > n || h.len() > SCAN_CAP || h.iter().any(|(f, x)| f.len() > w || x.len() > w)
         }
         Value::Set(s) => {
             s.len() > limit(Limit::SetIntsetEntries)

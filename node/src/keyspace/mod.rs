@@ -331,7 +331,10 @@ impl Keyspace {
 
     /// The live entry for `key`, `None` if missing or expired at `now_ms`.
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.map.get(key).map(|e| &**e).filter(|e| !e.is_expired(now_ms))
+        self.map
+            .get(key)
+            .map(|e| &**e)
+            .filter(|e| !e.is_expired(now_ms))
     }
 
     /// Removes `key` if it is expired at `now_ms`; returns whether a live key remains.

@@ -972,7 +972,10 @@ pub fn validate(p: &Param, value: &str) -> Result<String, String> {
 const ALIASES: &[(&str, &str)] = &[
     ("busy-reply-threshold", "lua-time-limit"),
     ("cluster-replica-no-failover", "cluster-slave-no-failover"),
-    ("cluster-replica-validity-factor", "cluster-slave-validity-factor"),
+    (
+        "cluster-replica-validity-factor",
+        "cluster-slave-validity-factor",
+    ),
     ("hash-max-listpack-entries", "hash-max-ziplist-entries"),
     ("hash-max-listpack-value", "hash-max-ziplist-value"),
     ("list-max-listpack-size", "list-max-ziplist-size"),
