@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{eq, reply, syntax, typed, MAX_STRING, NOT_INT};
+use super::strings::get_str;
+use super::{eq, reply, syntax, MAX_STRING, NOT_INT};
 use crate::keyspace::{Keyspace, Value};
 use crate::resp::parse_i64;
 use crate::resp::Frame;
@@ -262,17 +263,6 @@ pub fn oom_growth(name: &str, argv: &[Bytes]) -> Option<u64> {
         }
         _ => None,
     }
-}
-
-fn str_of(v: &Value) -> Option<&Bytes> {
-    match v {
-        Value::Str(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn get_str<'a>(ks: &'a Keyspace, key: &[u8], now: u64) -> Result<Option<&'a Bytes>, Frame> {
-    typed(ks, key, now, str_of)
 }
 
 /// Redis's `redisBitpos`: the first bit equal to `bit` in `s`; not found is -1 for a set bit

@@ -295,8 +295,13 @@ fn str_of(v: &Value) -> Option<&Bytes> {
     }
 }
 
-/// The live string at `key`: `Ok(None)` if absent, WRONGTYPE if another type.
-fn get_str<'a>(ks: &'a Keyspace, key: &[u8], now: u64) -> Result<Option<&'a Bytes>, Frame> {
+/// The live string at `key`: `Ok(None)` if absent, WRONGTYPE if another type (shared with
+/// the bitmap commands, which work on strings).
+pub(super) fn get_str<'a>(
+    ks: &'a Keyspace,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'a Bytes>, Frame> {
     typed(ks, key, now, str_of)
 }
 
