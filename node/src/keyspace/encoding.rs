@@ -153,6 +153,26 @@ pub fn name(v: &Value, large: bool) -> &'static str {
     }
 }
 
+/// Whether a value changed in place converts (`before_n` = its element count before; the
+/// caller asks only for keys not already converted): a string so changed is `raw` from now
+/// on; an aggregate converts when the write *added* to it (Redis checks only on insertion:
+/// removing never converts, nor does updating a sorted-set score or a set member already
+/// present; a hash converts also when a field is overwritten with a longer value) and it now
+/// crosses a threshold.
+pub fn converts_in_place(v: &Value, before_n: usize) -> bool {
+    let n = elements(v);
+    match v {
+        Value::Str(_) => true,
+        Value::List(_) => false,
+        // Same count: a field overwritten (HSET) converts only by value length.
+        Value::Hash(h) if n == before_n => {
+            let w = limit(Limit::HashValue);
+            h.len() <= SCAN_CAP && h.iter().any(|(f, x)| f.len() > w || x.len() > w)
+        }
+        v => n > before_n && exceeds_small(v),
+    }
+}
+
 /// Whether a value written afresh (SET-like replacement, a `*STORE` destination, a snapshot
 /// or restart loading it) starts in its large encoding: judged by contents, as Redis does
 /// when it builds a new object or loads one.
@@ -165,34 +185,6 @@ impl Keyspace {
     pub fn encoding(&self, key: &[u8], now_ms: u64) -> Option<&'static str> {
         let e = self.get(key, now_ms)?;
         Some(name(&e.value, self.sticky.contains(key)))
-    }
-
-    /// Called after `key`'s value was changed in place (`before_n` = its element count
-    /// before): a string so changed is `raw` from now on; an aggregate converts when the
-    /// write *added* to it (Redis checks only on insertion: removing never converts, nor does
-    /// updating a sorted-set score or a set member already present; a hash converts also
-    /// when a field is overwritten with a longer value) and it now crosses a threshold.
-    pub(super) fn note_in_place_update(&mut self, key: &Bytes, before_n: usize) {
-        if self.sticky.contains(&key[..]) {
-            return;
-        }
-        let Some(e) = self.map.get(&key[..]) else {
-            return;
-        };
-        let n = elements(&e.value);
-        let convert = match &e.value {
-            Value::Str(_) => true,
-            Value::List(_) => false,
-            // Same count: a field overwritten (HSET) converts only by value length.
-            Value::Hash(h) if n == before_n => {
-                let w = limit(Limit::HashValue);
-                h.len() <= SCAN_CAP && h.iter().any(|(f, x)| f.len() > w || x.len() > w)
-            }
-            v => n > before_n && exceeds_small(v),
-        };
-        if convert {
-            self.sticky.insert(key.clone());
-        }
     }
 
     /// Whether `key`'s value is in its large encoding (RENAME moves the object as it is).

@@ -455,17 +455,19 @@ impl Keyspace {
             self.map.insert(key.clone(), Arc::new(entry));
         }
         self.versions.touch(key);
+        let converted = self.sticky.contains(&key[..]);
         let e = Arc::make_mut(self.map.get_mut(&key[..])?);
         let before = e.value.approx_bytes();
         let before_n = encoding::elements(&e.value);
         let r = f(&mut e.value);
         let after = e.value.approx_bytes();
         let empty = e.value.is_empty_aggregate();
+        let converts = !converted && !empty && encoding::converts_in_place(&e.value, before_n);
         self.mem = (self.mem + after).saturating_sub(before);
         if empty {
             self.remove(key);
-        } else {
-            self.note_in_place_update(key, before_n);
+        } else if converts {
+            self.sticky.insert(own(key));
         }
         Some(r)
     }
