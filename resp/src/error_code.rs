@@ -46,6 +46,8 @@ pub enum ErrorCode {
     Loading,
     MasterDown,
     InvalidObj,
+    NoGroup,
+    BusyGroup,
 }
 
 /// One row of the contract.
@@ -117,6 +119,10 @@ pub const TABLE: &[CodeInfo] = &[
         "the link to the master is down"),
     row(ErrorCode::InvalidObj, "INVALIDOBJ", NoEffect,
         "a stored value is corrupted for the command (a string that claims to be a HyperLogLog but whose registers do not decode)"),
+    row(ErrorCode::NoGroup, "NOGROUP", NoEffect,
+        "the stream key or its consumer group does not exist (XREADGROUP, XPENDING, XCLAIM, XGROUP, XINFO)"),
+    row(ErrorCode::BusyGroup, "BUSYGROUP", NoEffect,
+        "XGROUP CREATE of a consumer group that already exists"),
 ];
 
 impl ErrorCode {

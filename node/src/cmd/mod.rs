@@ -12,6 +12,7 @@
 //! - [`zsets`]: sorted sets (scores parsed and printed as Redis 7.0 does).
 //! - [`bitmaps`]: bit commands on strings (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD).
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE in Redis's exact HLL representation.
+//! - [`streams`]: streams and consumer groups (XADD ... XINFO), IDs from the stamped time.
 //! - [`glob`]: Redis glob-style pattern matching for KEYS and SCAN MATCH.
 //!
 //! Execution is deterministic given (keyspace, argv, now_ms): no clock, no randomness, and
@@ -25,6 +26,7 @@ pub mod idempotent;
 pub mod keys;
 pub mod lists;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod zsets;
@@ -65,6 +67,8 @@ pub enum Group {
     Bitmap,
     /// PFADD/PFCOUNT/PFMERGE: `hyperloglog`.
     HyperLogLog,
+    /// Stream commands: `streams`.
+    Stream,
     /// Server commands; the data ones (DBSIZE, FLUSHDB, FLUSHALL) are parsed by `keys`.
     Server,
     /// Connection commands (served by the server layer).
@@ -93,6 +97,7 @@ impl Group {
             Group::SortedSet => "sorted-set",
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
+            Group::Stream => "stream",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Cluster => "cluster",
@@ -231,6 +236,9 @@ pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
         // A container (key spec 0 0 0 in COMMAND, as Redis); its key subcommands name argv[2].
         return if argv.len() >= 3 { vec![2] } else { Vec::new() };
     }
+    if let Some(keys) = streams::key_indices(spec.name, argv) {
+        return keys;
+    }
     if let Some(&(_, nk, dst)) = NUMKEYS.iter().find(|r| r.0 == spec.name) {
         let n = argv
             .get(nk)
@@ -271,6 +279,7 @@ pub(crate) enum ReadOp {
     ZSet(zsets::ZSetRead),
     Bits(bitmaps::BitRead),
     Hll(hyperloglog::HllRead),
+    Stream(streams::StreamRead),
 }
 
 /// A parsed write command, family-typed: only these are proposed and applied.
@@ -284,6 +293,7 @@ pub(crate) enum WriteOp {
     ZSet(zsets::ZSetWrite),
     Bits(bitmaps::BitWrite),
     Hll(hyperloglog::HllWrite),
+    Stream(streams::StreamWrite),
     Idem(idempotent::IdemOp),
 }
 
@@ -367,6 +377,7 @@ impl Command {
             Group::SortedSet => zsets::parse(n, argv)?,
             Group::Bitmap => bitmaps::parse(n, argv)?,
             Group::HyperLogLog => hyperloglog::parse(n, argv)?,
+            Group::Stream => streams::parse(n, argv)?,
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
@@ -425,6 +436,7 @@ impl ReadCommand {
             ReadOp::ZSet(op) => op.read(ks, now_ms),
             ReadOp::Bits(op) => op.read(ks, now_ms),
             ReadOp::Hll(op) => op.read(ks, now_ms),
+            ReadOp::Stream(op) => op.read(ks, now_ms),
         }
     }
 }
@@ -446,6 +458,7 @@ impl WriteCommand {
             WriteOp::ZSet(op) => op.write(ks, now_ms),
             WriteOp::Bits(op) => op.write(ks, now_ms),
             WriteOp::Hll(op) => op.write(ks, now_ms),
+            WriteOp::Stream(op) => op.write(ks, now_ms),
             WriteOp::Idem(op) => op.write(ks, now_ms),
         }
     }
@@ -963,6 +976,21 @@ mod tests {
             &["sscan", "k", "0"],
             &["zunion", "1", "k"],
             &["zunionstore", "d", "1", "k"],
+            &["xadd", "k", "*", "f", "v"],
+            &["xlen", "k"],
+            &["xrange", "k", "-", "+"],
+            &["xrevrange", "k", "+", "-"],
+            &["xdel", "k", "1-1"],
+            &["xtrim", "k", "maxlen", "1"],
+            &["xread", "streams", "k", "0"],
+            &["xreadgroup", "group", "g", "c", "streams", "k", ">"],
+            &["xgroup", "create", "k", "g", "$"],
+            &["xack", "k", "g", "1-1"],
+            &["xpending", "k", "g"],
+            &["xclaim", "k", "g", "c", "0", "1-1"],
+            &["xautoclaim", "k", "g", "c", "0", "0"],
+            &["xinfo", "stream", "k"],
+            &["xsetid", "k", "5-5"],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

@@ -34,6 +34,8 @@ const PUB: &[&str] = &["pubsub", "loading", "stale", "fast", "may_replicate"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const WM: &[&str] = &["write", "movablekeys"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
+const RBM: &[&str] = &["readonly", "blocking", "movablekeys"];
+const WBM: &[&str] = &["write", "blocking", "movablekeys"];
 
 #[allow(clippy::too_many_arguments)]
 const fn c(
@@ -187,6 +189,21 @@ static TABLE: &[CommandSpec] = &[
     c("unsubscribe", -1, PS, K0, Server, G::PubSub, "2.0.0", "Stops listening to messages posted to channels."),
     c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
     c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
+    c("xack", -4, WF, K1, Write, G::Stream, "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
+    c("xadd", -5, WDF, K1, Write, G::Stream, "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist."),
+    c("xautoclaim", -6, WF, K1, Write, G::Stream, "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."),
+    c("xclaim", -6, WF, K1, Write, G::Stream, "5.0.0", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."),
+    c("xdel", -3, WF, K1, Write, G::Stream, "5.0.0", "Returns the number of messages after removing them from a stream."),
+    c("xgroup", -2, NONE, K0, Write, G::Stream, "5.0.0", "A container for consumer groups commands."),
+    c("xinfo", -2, NONE, K0, Read, G::Stream, "5.0.0", "A container for stream introspection commands."),
+    c("xlen", 2, RF, K1, Read, G::Stream, "5.0.0", "Return the number of messages in a stream."),
+    c("xpending", -3, R, K1, Read, G::Stream, "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list."),
+    c("xrange", -4, R, K1, Read, G::Stream, "5.0.0", "Returns the messages from a stream within a range of IDs."),
+    c("xread", -4, RBM, K0, Read, G::Stream, "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise."),
+    c("xreadgroup", -7, WBM, K0, Write, G::Stream, "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise."),
+    c("xrevrange", -4, R, K1, Read, G::Stream, "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order."),
+    c("xsetid", -3, WDF, K1, Write, G::Stream, "5.0.0", "An internal command for replicating stream values."),
+    c("xtrim", -4, W, K1, Write, G::Stream, "5.0.0", "Deletes messages from the beginning of a stream."),
     c("zadd", -4, WDF, K1, Write, G::SortedSet, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist."),
     c("zcard", 2, RF, K1, Read, G::SortedSet, "1.2.0", "Returns the number of members in a sorted set."),
     c("zcount", 4, RF, K1, Read, G::SortedSet, "2.0.0", "Returns the count of members in a sorted set that have scores within a range."),
@@ -246,6 +263,7 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         Group::SortedSet => "@sortedset",
         Group::Bitmap => "@bitmap",
         Group::HyperLogLog => "@hyperloglog",
+        Group::Stream => "@stream",
         Group::Generic => "@keyspace",
         Group::Connection => "@connection",
         Group::Scripting => "@scripting",

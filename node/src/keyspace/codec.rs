@@ -4,12 +4,20 @@
 //! ```text
 //! snapshot  := magic "SDRK" | version u8 (=1) | nkeys varint | entry* | crc u32le
 //! entry     := tag u8 | [deadline u64le if tag & 0x80] | key:bytes | value
-//! tag       := type (low 7 bits: 0 string, 1 list, 2 hash, 3 set, 4 zset) | 0x80 if a deadline follows
+//! tag       := type (low 7 bits: 0 string, 1 list, 2 hash, 3 set, 4 zset, 5 stream) | 0x80 if a deadline follows
 //! value     := string: bytes
 //!            | list:   n varint | bytes{n}          (head to tail)
 //!            | hash:   n varint | (field:bytes value:bytes){n}   (fields ascending)
 //!            | set:    n varint | bytes{n}          (members ascending)
 //!            | zset:   n varint | (member:bytes score:f64 bits u64le){n}  ((score, member) ascending)
+//!            | stream: last:id first:id max_deleted:id entries_added u64le
+//!                      n varint | (id nfields varint bytes{2*nfields}){n}        (IDs ascending)
+//!                      nodes varint | (master:id valid varint deleted varint last:id
+//!                                      lp_bytes varint nnames varint bytes{nnames}){nodes}
+//!                      groups varint | (name:bytes last:id entries_read i64le
+//!                                       npel varint (id consumer:bytes time u64le count u64le){npel}
+//!                                       nconsumers varint (name:bytes seen u64le){nconsumers}){groups}
+//! id        := ms u64le | seq u64le
 //! bytes     := len varint | len raw bytes
 //! varint    := unsigned LEB128, at most 10 bytes, value < 2^64
 //! crc       := CRC-32C of every preceding byte
@@ -17,6 +25,10 @@
 //!
 //! After the user keys and the dedup records comes the WATCH version table as the reserved
 //! string record `\0sdr:versions` (`keyspace::versions`), once anything was written.
+//!
+//! A stream's consumer indexes are not written: each consumer's PEL is rebuilt from the group
+//! PEL's owner names (a NACK naming no consumer of its group is rejected). The node shape
+//! (`keyspace::stream`) is written because replies depend on it.
 //!
 //! Entries are written in SCAN order, hashes and sets in ascending order, so equal keyspaces
 //! encode to identical bytes. Deadlines are absolute milliseconds since the epoch and are kept
@@ -29,6 +41,7 @@
 
 use bytes::Bytes;
 
+use super::stream::{Group, Nack, Node, Stream, StreamId};
 use super::{Entry, Keyspace, KeyspaceImage, Value, ZSet};
 use crate::codec_core::{put_bytes, put_varint, ReadError, Reader};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -40,6 +53,8 @@ const TAG_LIST: u8 = 1;
 const TAG_HASH: u8 = 2;
 const TAG_SET: u8 = 3;
 const TAG_ZSET: u8 = 4;
+/// Added after the first release: older snapshots never hold it, so they decode unchanged.
+const TAG_STREAM: u8 = 5;
 const TAG_DEADLINE: u8 = 0x80;
 
 /// Why a snapshot could not be decoded.
@@ -97,6 +112,7 @@ pub fn encode_image(img: &KeyspaceImage, out: &mut Vec<u8>) {
             Value::Hash(_) => TAG_HASH,
             Value::Set(_) => TAG_SET,
             Value::ZSet(_) => TAG_ZSET,
+            Value::Stream(_) => TAG_STREAM,
         };
         match e.expire_at {
             Some(d) => {
@@ -130,6 +146,7 @@ pub fn encode_image(img: &KeyspaceImage, out: &mut Vec<u8>) {
                     out.extend_from_slice(&s.to_bits().to_le_bytes());
                 }
             }
+            Value::Stream(s) => encode_stream(s, out),
         }
     }
     let crc = crc32c::crc32c(&out[start..]);
@@ -212,6 +229,7 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
                 }
                 Value::ZSet(z)
             }
+            TAG_STREAM => Value::Stream(Box::new(decode_stream(&mut r)?)),
             _ => {
                 return Err(CodecError::UnknownTag {
                     tag,
@@ -231,6 +249,153 @@ pub fn decode(input: &[u8]) -> Result<Keyspace, CodecError> {
         return Err(CodecError::TrailingBytes(r.remaining()));
     }
     Ok(ks)
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    out.extend_from_slice(&id.ms.to_le_bytes());
+    out.extend_from_slice(&id.seq.to_le_bytes());
+}
+
+fn encode_stream(s: &Stream, out: &mut Vec<u8>) {
+    put_id(out, s.last_id);
+    put_id(out, s.first_id);
+    put_id(out, s.max_deleted_id);
+    out.extend_from_slice(&s.entries_added.to_le_bytes());
+    put_varint(out, s.len() as u64);
+    for (id, fields) in s.entries() {
+        put_id(out, *id);
+        put_varint(out, (fields.len() / 2) as u64);
+        fields.iter().for_each(|f| put_bytes(out, f));
+    }
+    put_varint(out, s.node_count() as u64);
+    for (master, n) in s.nodes() {
+        put_id(out, *master);
+        put_varint(out, n.valid);
+        put_varint(out, n.deleted);
+        put_id(out, n.last);
+        put_varint(out, n.lp_bytes as u64);
+        put_varint(out, n.master_fields.len() as u64);
+        n.master_fields.iter().for_each(|f| put_bytes(out, f));
+    }
+    put_varint(out, s.groups.len() as u64);
+    for (name, g) in &s.groups {
+        put_bytes(out, name);
+        put_id(out, g.last_id);
+        out.extend_from_slice(&g.entries_read.to_le_bytes());
+        put_varint(out, g.pel.len() as u64);
+        for (id, n) in &g.pel {
+            put_id(out, *id);
+            put_bytes(out, &n.consumer);
+            out.extend_from_slice(&n.delivery_time.to_le_bytes());
+            out.extend_from_slice(&n.delivery_count.to_le_bytes());
+        }
+        put_varint(out, g.consumers.len() as u64);
+        for (cname, c) in &g.consumers {
+            put_bytes(out, cname);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+        }
+    }
+}
+
+fn get_id(r: &mut Reader<'_>, what: &'static str) -> Result<StreamId, CodecError> {
+    Ok(StreamId::new(r.u64(what)?, r.u64(what)?))
+}
+
+fn decode_stream(r: &mut Reader<'_>) -> Result<Stream, CodecError> {
+    let mut s = Stream::new();
+    s.last_id = get_id(r, "stream last id")?;
+    s.first_id = get_id(r, "stream first id")?;
+    s.max_deleted_id = get_id(r, "stream max deleted id")?;
+    s.entries_added = r.u64("stream entries added")?;
+    let n = r.count("stream length", 17)?;
+    let mut prev: Option<StreamId> = None;
+    for _ in 0..n {
+        let id = get_id(r, "stream entry id")?;
+        if prev.is_some_and(|p| p >= id) || id > s.last_id {
+            return Err(CodecError::Duplicate("stream entry id (out of order)"));
+        }
+        prev = Some(id);
+        let nf = r.count("stream entry fields", 2)?;
+        let mut fields = Vec::new();
+        for _ in 0..nf * 2 {
+            fields.push(owned(r, "stream field")?);
+        }
+        s.insert_raw(id, fields);
+    }
+    let nodes = r.count("stream nodes", 36)?;
+    let mut live = 0u64;
+    for _ in 0..nodes {
+        let master = get_id(r, "stream node id")?;
+        let valid = r.varint("stream node valid")?;
+        let deleted = r.varint("stream node deleted")?;
+        let last = get_id(r, "stream node last id")?;
+        let lp_bytes = r.varint("stream node bytes")? as usize;
+        let nn = r.count("stream node fields", 1)?;
+        let mut master_fields = Vec::new();
+        for _ in 0..nn {
+            master_fields.push(owned(r, "stream node field")?);
+        }
+        live = live.saturating_add(valid);
+        let node = Node {
+            valid,
+            deleted,
+            last,
+            master_fields,
+            lp_bytes,
+        };
+        if !s.insert_node_raw(master, node) {
+            return Err(CodecError::Duplicate("stream node"));
+        }
+    }
+    if live != s.len() as u64 {
+        return Err(CodecError::Duplicate(
+            "stream node count (disagrees with entries)",
+        ));
+    }
+    let ng = r.count("stream groups", 34)?;
+    for _ in 0..ng {
+        let name = owned(r, "stream group name")?;
+        let last = get_id(r, "stream group last id")?;
+        let entries_read = r.u64("stream group entries read")? as i64;
+        let mut g = Group::new(last, entries_read);
+        let np = r.count("stream group pel", 33)?;
+        let mut pel = Vec::new();
+        for _ in 0..np {
+            let id = get_id(r, "stream pel id")?;
+            let consumer = owned(r, "stream pel consumer")?;
+            let delivery_time = r.u64("stream pel time")?;
+            let delivery_count = r.u64("stream pel count")?;
+            pel.push((
+                id,
+                Nack {
+                    consumer,
+                    delivery_time,
+                    delivery_count,
+                },
+            ));
+        }
+        let nc = r.count("stream consumers", 9)?;
+        for _ in 0..nc {
+            let cname = owned(r, "stream consumer name")?;
+            let seen = r.u64("stream consumer seen time")?;
+            if !g.create_consumer(&cname, seen) {
+                return Err(CodecError::Duplicate("stream consumer"));
+            }
+        }
+        for (id, nack) in pel {
+            let Some(c) = g.consumers.get_mut(&nack.consumer) else {
+                return Err(CodecError::Duplicate("stream pel entry of no consumer"));
+            };
+            c.pel.insert(id);
+            if g.pel.insert(id, nack).is_some() {
+                return Err(CodecError::Duplicate("stream pel id"));
+            }
+        }
+        if s.groups.insert(name, g).is_some() {
+            return Err(CodecError::Duplicate("stream group"));
+        }
+    }
+    Ok(s)
 }
 
 /// Length-prefixed bytes, copied out of the snapshot buffer.
@@ -293,7 +458,45 @@ mod tests {
                 }
                 Value::ZSet(z)
             }),
+            arb_stream(),
         ]
+    }
+
+    /// Streams with entries, deletions (node counts, max deleted ID) and a group with a
+    /// pending entry.
+    fn arb_stream() -> impl Strategy<Value = Value> {
+        use crate::keyspace::stream::{Group, Stream, StreamId};
+        (
+            proptest::collection::vec((1u64..50, arb_bytes()), 0..6),
+            any::<bool>(),
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(|(ids, grp, t, del)| {
+                let mut s = Stream::new();
+                let mut ms = 0;
+                for (d, v) in ids {
+                    ms += d;
+                    s.append(StreamId::new(ms, 0), vec![Bytes::from_static(b"f"), v]);
+                }
+                if grp {
+                    let mut g = Group::new(s.last_id, -1);
+                    let c = Bytes::from_static(b"c");
+                    g.create_consumer(&c, t);
+                    g.create_consumer(&Bytes::from_static(b"idle"), t / 2);
+                    if let Some((id, _)) = s.entries().next() {
+                        let id = *id;
+                        g.assign(id, &c, t).delivery_count = 2;
+                    }
+                    s.groups.insert(Bytes::from_static(b"g"), g);
+                }
+                if del && ms > 0 {
+                    s.delete(StreamId::new(ms, 0));
+                    s.max_deleted_id = StreamId::new(ms, 0);
+                    s.refresh_first();
+                }
+                Value::Stream(Box::new(s))
+            })
     }
 
     fn arb_keyspace() -> impl Strategy<Value = Keyspace> {

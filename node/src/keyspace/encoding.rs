@@ -12,6 +12,7 @@
 //! | hash   | `listpack` | `hashtable` | more than `hash-max-listpack-entries` fields, or a field or value longer than `hash-max-listpack-value` |
 //! | set    | `intset` (only canonical integers) | `hashtable` | a non-integer member, or more than `set-max-intset-entries` members |
 //! | zset   | `listpack` | `skiplist` | more than `zset-max-listpack-entries` members, or a member longer than `zset-max-listpack-value` |
+//! | stream | `stream` always | | |
 //!
 //! Redis decides an encoding when it writes a value and never re-examines it when a threshold
 //! changes; conversions are one way (a hash that became a `hashtable` stays one when it
@@ -105,6 +106,7 @@ pub fn elements(v: &Value) -> usize {
         Value::Hash(h) => h.len(),
         Value::Set(s) => s.len(),
         Value::ZSet(z) => z.len(),
+        Value::Stream(s) => s.len(),
     }
 }
 
@@ -126,6 +128,7 @@ pub fn exceeds_small(v: &Value) -> bool {
             let (n, w) = (limit(Limit::ZsetEntries), limit(Limit::ZsetValue));
             z.len() > n || z.len() > SCAN_CAP || z.iter().any(|(m, _)| m.len() > w)
         }
+        Value::Stream(_) => false,
     }
 }
 
@@ -150,6 +153,7 @@ pub fn name(v: &Value, large: bool) -> &'static str {
         Value::Set(_) => "intset",
         Value::ZSet(_) if large => "skiplist",
         Value::ZSet(_) => "listpack",
+        Value::Stream(_) => "stream",
     }
 }
 
@@ -163,7 +167,7 @@ pub fn converts_in_place(v: &Value, before_n: usize) -> bool {
     let n = elements(v);
     match v {
         Value::Str(_) => true,
-        Value::List(_) => false,
+        Value::List(_) | Value::Stream(_) => false,
         // Same count: a field overwritten (HSET) converts only by value length.
         Value::Hash(h) if n == before_n => {
             let w = limit(Limit::HashValue);

@@ -9,6 +9,7 @@
 //! - [`versions`]: per-key modification versions for WATCH (touched by every mutation here,
 //!   carried by snapshots as a reserved record).
 //! - [`zset`]: [`ZSet`], the sorted-set value (member map + ordered (score, member) index).
+//! - [`stream`]: [`Stream`], the stream value (entries by ID, consumer groups and their PELs).
 //!
 //! # Layout and why
 //!
@@ -31,9 +32,11 @@
 pub mod codec;
 pub mod encoding;
 pub mod sampling;
+pub mod stream;
 pub mod versions;
 pub mod zset;
 
+pub use stream::Stream;
 pub use zset::ZSet;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -52,6 +55,8 @@ pub enum Value {
     Hash(BTreeMap<Bytes, Bytes>),
     Set(BTreeSet<Bytes>),
     ZSet(ZSet),
+    /// Boxed: a stream carries counters and groups besides its entries.
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -63,6 +68,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -74,6 +80,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // An emptied stream stays (Redis keeps its last ID and groups).
+            Value::Stream(_) => false,
         }
     }
 
@@ -88,6 +96,8 @@ impl Value {
             Value::Set(s) => s.len() * PER_ELEMENT,
             // Member (shared by both trees), score, two tree slots.
             Value::ZSet(z) => z.len() * PER_ELEMENT * 2,
+            // Field bytes are tracked by the stream itself (O(groups)).
+            Value::Stream(s) => s.approx_bytes(),
         }
     }
 }
