@@ -504,7 +504,7 @@ impl Stream {
                 }
             }
             if let Some(n) = self.nodes.get_mut(&master) {
-                n.valid -= from_node;
+                n.valid = n.valid.saturating_sub(from_node);
                 n.deleted += from_node;
             }
             deleted += from_node;

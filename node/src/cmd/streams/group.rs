@@ -339,12 +339,11 @@ fn serve_group(
     match serve {
         Serve::History(gt) => {
             let start = gt.incr().unwrap_or(StreamId::MIN);
-            let ids: Vec<StreamId> = g.consumers[cname]
-                .pel
-                .range(start..)
-                .take(count)
-                .copied()
-                .collect();
+            let ids: Vec<StreamId> = g
+                .consumers
+                .get(cname)
+                .map(|c| c.pel.range(start..).take(count).copied().collect())
+                .unwrap_or_default();
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 match s.get(id) {
