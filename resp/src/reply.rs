@@ -122,7 +122,12 @@ impl ReplyDecoder {
                     self.bulk_len = None;
                     match self.blob.take().unwrap_or(BlobKind::Bulk) {
                         BlobKind::Bulk => Frame::Bulk(b),
-                        BlobKind::Error => Frame::Error(String::from_utf8_lossy(&b).into_owned()),
+                        // A blob error may carry CR/LF; as a `Frame::Error` it would be
+                        // re-encoded as a one-line `-` error, so line breaks become spaces
+                        // (a forwarded reply must never turn into two).
+                        BlobKind::Error => Frame::Error(
+                            String::from_utf8_lossy(&b).replace(['\r', '\n'], " "),
+                        ),
                         BlobKind::Verbatim => {
                             // The header checked n >= 4; the format is 3 bytes and a ':'.
                             if b.get(3) != Some(&b':') {
@@ -756,5 +761,18 @@ mod tests {
             ])))
         );
         assert_eq!(&buf[..], b"+rest");
+    }
+
+    /// Found by the `resp_reply_decoder` fuzz target: a RESP3 blob error whose body holds
+    /// CRLF decoded into an error frame with a line break, which re-encodes as two replies.
+    #[test]
+    fn a_blob_error_decodes_to_one_line() {
+        let mut d = ReplyDecoder::new(ReplyLimits::default());
+        let mut buf = BytesMut::from(&b"!13\r\nERR a\r\n+OK\r\nx\r\n"[..]);
+        let f = d.decode(&mut buf).expect("decodes").expect("complete");
+        assert_eq!(f, Frame::Error("ERR a  +OK  x".to_string()));
+        let mut out = BytesMut::new();
+        f.encode(&mut out);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
     }
 }
