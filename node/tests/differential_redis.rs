@@ -419,7 +419,27 @@ fn gen_keys(g: &mut Gen) -> Vec<String> {
         10 | 11 => words(&[g.pick(&["ttl", "pttl"]), &k]),
         12 => words(&[g.pick(&["expiretime", "pexpiretime"]), &k]),
         13 => words(&["persist", &k]),
-        14 => words(&["dbsize"]),
+        14 => match g.below(4) {
+            0 => words(&["dbsize"]),
+            1 => words(&["randomkey"]),
+            2 => {
+                let mut w = words(&["touch"]);
+                w.extend(g.keys(3));
+                w
+            }
+            _ => {
+                let mut w = words(&["copy", &k, &g.key()]);
+                for _ in 0..g.below(3) {
+                    match g.below(3) {
+                        0 => w.push("replace".into()),
+                        // One database (docs/commands.md): db 0, an index beyond Redis's 16, or garbage.
+                        1 => w.extend(words(&["db", g.pick(&["0", "0", "99", "x"])])),
+                        _ => w.push("bogus".into()),
+                    }
+                }
+                w
+            }
+        },
         15 => words(&["keys", g.pick(&["*", "k[0-1]", "k?", "x*", "k\\1"])]),
         16 => {
             let mut w = words(&[
@@ -451,7 +471,7 @@ fn gen_hashes(g: &mut Gen) -> Vec<String> {
     }
     let k = g.key();
     let f = g.member();
-    match g.below(16) {
+    match g.below(19) {
         0..=3 => {
             let name = g.pick(&["hset", "hset", "hmset"]);
             let mut w = words(&[name, &k]);
@@ -483,6 +503,27 @@ fn gen_hashes(g: &mut Gen) -> Vec<String> {
         12 => words(&["hincrby", &k, &f, &g.int()]),
         13 => words(&[g.pick(&["hkeys", "hvals"]), &k]),
         14 => words(&["hstrlen", &k, &f]),
+        // Only field `fl` takes float increments, so its value stays an exact binary fraction
+        // that long double (Redis) and double (sdr) print alike.
+        15 => words(&["hincrbyfloat", &k, "fl", &g.exact_float()]),
+        16 => {
+            let mut w = words(&["hrandfield", &k]);
+            if g.chance(0.7) {
+                w.push(g.pick(&["1", "3", "-5", "0", "100", "x", "-9223372036854775808"]).to_string());
+                if g.chance(0.4) {
+                    w.push(g.pick(&["withvalues", "WITHVALUES", "bogus"]).to_string());
+                }
+            }
+            w
+        }
+        17 => {
+            let mut w = words(&["hscan", &k, g.pick(&["0", "0", "x"])]);
+            if g.chance(0.4) {
+                w.extend(["match".to_string(), g.pick(&["a*", "*", "f?"]).to_string()]);
+            }
+            w.extend(["count".to_string(), g.pick(&["100", "100", "0"]).to_string()]);
+            w
+        }
         _ => words(&["hset", &k, &f]),
     }
 }
@@ -492,7 +533,7 @@ fn gen_lists(g: &mut Gen) -> Vec<String> {
         return cross_type(g);
     }
     let k = g.key();
-    match g.below(14) {
+    match g.below(21) {
         0..=3 => {
             let mut w = words(&[g.pick(&["lpush", "rpush"]), &k]);
             for _ in 0..1 + g.below(4) {
@@ -510,6 +551,52 @@ fn gen_lists(g: &mut Gen) -> Vec<String> {
         7..=9 => words(&["lrange", &k, &g.index(), &g.index()]),
         10 => words(&["llen", &k]),
         11 | 12 => words(&["lindex", &k, &g.index()]),
+        13 => {
+            let mut w = words(&[g.pick(&["lpushx", "rpushx"]), &k]);
+            for _ in 0..1 + g.below(3) {
+                w.push(g.member());
+            }
+            w
+        }
+        14 => words(&["lset", &k, &g.index(), &g.member()]),
+        15 => words(&["ltrim", &k, &g.index(), &g.index()]),
+        16 => words(&[
+            "linsert",
+            &k,
+            g.pick(&["before", "AFTER", "after", "bogus"]),
+            &g.member(),
+            &g.member(),
+        ]),
+        17 => words(&["lrem", &k, &g.index(), &g.member()]),
+        18 => {
+            let mut w = words(&["lpos", &k, &g.member()]);
+            for _ in 0..g.below(3) {
+                let opt = g.pick(&["rank", "count", "maxlen", "RANK", "bogus"]);
+                w.push(opt.to_string());
+                if g.chance(0.95) {
+                    w.push(
+                        g.pick(&["1", "2", "-1", "-2", "0", "3", "x", "-9223372036854775808"])
+                            .to_string(),
+                    );
+                }
+            }
+            w
+        }
+        19 => {
+            let mut w = words(&[g.pick(&["sort", "sort", "sort_ro"]), &k]);
+            for _ in 0..g.below(4) {
+                match g.below(7) {
+                    0 => w.push("alpha".into()),
+                    1 => w.push(g.pick(&["desc", "asc"]).into()),
+                    2 => w.extend(words(&["limit", &g.index(), &g.index()])),
+                    3 => w.extend(words(&["by", g.pick(&["nosort", "k*", "x*->f"])])),
+                    4 => w.extend(words(&["get", g.pick(&["#", "k*", "k*->a", "x"])])),
+                    5 => w.extend(words(&["store", &g.key()])),
+                    _ => w.push("bogus".into()),
+                }
+            }
+            w
+        }
         _ => words(&["del", &k]),
     }
 }
@@ -572,7 +659,20 @@ fn gen_sets(g: &mut Gen) -> Vec<String> {
             }
             w
         }
-        14 | 15 => words(&["smove", &k, &g.key(), &g.member()]),
+        14 => words(&["smove", &k, &g.key(), &g.member()]),
+        // Only counts whose result does not depend on the random draw: everything, nothing,
+        // or an error (a random pop would leave the two servers with different sets).
+        15 => match g.below(3) {
+            0 => words(&["spop", &k, g.pick(&["100", "0", "-1", "x"])]),
+            1 => words(&["spop", &k, "1", "2", "3"]),
+            _ => {
+                let mut w = words(&["srandmember", &k]);
+                if g.chance(0.8) {
+                    w.push(g.pick(&["1", "3", "-5", "0", "100", "x"]).to_string());
+                }
+                w
+            }
+        },
         _ => {
             // COUNT above the pool's 11 members: a hashtable set comes back whole with cursor
             // 0 from both servers (a smaller COUNT stops at positions that differ).
@@ -637,8 +737,9 @@ fn run_family(family: &Family) {
         let mut history: Vec<String> = Vec::new();
         for i in 0..per_seed {
             let mut w = (family.gen)(&mut g);
-            // Wrong arity now and then: drop the last argument or add one.
-            if g.chance(0.03) {
+            // Wrong arity now and then: drop the last argument or add one (not for SPOP,
+            // whose deterministic forms would become a random pop).
+            if g.chance(0.03) && w[0] != "spop" {
                 if w.len() > 1 && g.chance(0.5) {
                     w.pop();
                 } else {

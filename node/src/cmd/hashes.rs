@@ -1,5 +1,6 @@
-//! Hash commands: HSET HMSET HSETNX HGET HMGET HDEL HGETALL HLEN HEXISTS HINCRBY HKEYS HVALS
-//! HSTRLEN. Fields are kept ordered, so replies are deterministic.
+//! Hash commands: HSET HMSET HSETNX HGET HMGET HDEL HGETALL HLEN HEXISTS HINCRBY HINCRBYFLOAT
+//! HKEYS HVALS HSTRLEN HRANDFIELD HSCAN. Fields are kept ordered, so replies are deterministic
+//! (HRANDFIELD, a read, draws from the per-process read stream).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,19 @@ pub enum HashRead {
     Keys(Bytes),
     Vals(Bytes),
     Strlen(Bytes, Bytes),
+    /// HRANDFIELD key [count [WITHVALUES]].
+    RandField {
+        key: Bytes,
+        count: Option<i64>,
+        withvalues: bool,
+    },
+    /// HSCAN key cursor [MATCH p] [COUNT n]; options are reported only for a hash that
+    /// exists, as Redis (it parses them after the key lookup).
+    Scan {
+        key: Bytes,
+        cursor: u64,
+        opts: Result<(Option<Bytes>, usize), Frame>,
+    },
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
@@ -35,6 +49,7 @@ pub enum HashWrite {
     SetNx(Bytes, Bytes, Bytes),
     Del(Bytes, Vec<Bytes>),
     IncrBy(Bytes, Bytes, i64),
+    IncrByFloat(Bytes, Bytes, f64),
 }
 
 pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
@@ -66,6 +81,40 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "hkeys" => HashRead::Keys(a(1)).into(),
         "hvals" => HashRead::Vals(a(1)).into(),
         "hstrlen" => HashRead::Strlen(a(1), a(2)).into(),
+        "hincrbyfloat" => {
+            let d = super::strings::parse_float(&argv[3])
+                .ok_or_else(|| Frame::err(super::NOT_FLOAT))?;
+            if d.is_infinite() {
+                return Err(Frame::err("value is NaN or Infinity"));
+            }
+            HashWrite::IncrByFloat(a(1), a(2), d).into()
+        }
+        "hrandfield" => {
+            let count = match argv.get(2) {
+                None => None,
+                Some(c) => Some(super::random::count_arg(c)?),
+            };
+            let withvalues = match &argv[2.min(argv.len())..] {
+                [] | [_] => false,
+                [_, w] if super::eq(w, "withvalues") => true,
+                _ => return Err(super::syntax()),
+            };
+            if withvalues && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+                return Err(Frame::err("value is out of range"));
+            }
+            HashRead::RandField {
+                key: a(1),
+                count,
+                withvalues,
+            }
+            .into()
+        }
+        "hscan" => HashRead::Scan {
+            key: a(1),
+            cursor: super::scan_cursor(&argv[2])?,
+            opts: super::zsets::parse_scan_opts(&argv[3..]),
+        }
+        .into(),
         _ => return Err(super::unknown_command(argv)),
     })
 }
@@ -117,6 +166,24 @@ impl HashRead {
             }
             HashRead::Strlen(k, f) => get_hash(ks, k, now)
                 .map(|h| Frame::Integer(h.and_then(|h| h.get(f)).map_or(0, |v| v.len() as i64))),
+            HashRead::RandField {
+                key,
+                count,
+                withvalues,
+            } => get_hash(ks, key, now).and_then(|h| {
+                rand_field(h, *count, *withvalues, &mut super::random::read_rng(now))
+            }),
+            HashRead::Scan { key, cursor, opts } => match get_hash(ks, key, now) {
+                Err(e) => Err(e),
+                Ok(None) => Ok(Frame::Array(vec![
+                    Frame::bulk("0"),
+                    Frame::Array(Vec::new()),
+                ])),
+                Ok(Some(h)) => opts.clone().map(|(pattern, count)| {
+                    let listpack = ks.encoding(key, now) == Some("listpack");
+                    hscan(h, listpack, *cursor, pattern.as_deref(), count)
+                }),
+            },
         })
     }
 }
@@ -189,8 +256,81 @@ impl HashWrite {
                 });
                 Ok(Frame::Integer(n))
             }
+            HashWrite::IncrByFloat(key, f, delta) => {
+                let cur = match get_hash(ks, key, now)?.and_then(|h| h.get(f)) {
+                    None => 0.0,
+                    Some(v) => super::strings::parse_float(v)
+                        .ok_or_else(|| Frame::err("hash value is not a float"))?,
+                };
+                let n = cur + delta;
+                if !n.is_finite() {
+                    return Err(Frame::err("increment would produce NaN or Infinity"));
+                }
+                let text = Bytes::from(super::strings::format_float(n));
+                ks.update(key, now, Some(new_hash), |v| {
+                    if let Value::Hash(h) = v {
+                        h.insert(own(f), text.clone());
+                    }
+                });
+                Ok(Frame::Bulk(text))
+            }
         }
     }
+}
+
+/// HRANDFIELD: a bulk (or nil) without a count; with one, an array per Redis's count rules,
+/// flat `field, value, …` with WITHVALUES (the RESP2 shape; see docs/commands.md).
+fn rand_field(
+    h: Option<&BTreeMap<Bytes, Bytes>>,
+    count: Option<i64>,
+    withvalues: bool,
+    rng: &mut sdr_seeded::Rng,
+) -> Result<Frame, Frame> {
+    let Some(count) = count else {
+        return Ok(h.map_or(Frame::Null, |h| {
+            let i = rng.below(h.len() as u64) as usize;
+            h.keys().nth(i).map_or(Frame::Null, bulk)
+        }));
+    };
+    let Some(h) = h else {
+        return Ok(Frame::Array(Vec::new()));
+    };
+    if count < 0 && count.unsigned_abs() > super::random::MAX_REPEAT {
+        return Err(super::random::too_many_repeats());
+    }
+    let all: Vec<(&Bytes, &Bytes)> = h.iter().collect();
+    let mut out = Vec::new();
+    for i in super::random::pick(rng, all.len(), count) {
+        out.push(bulk(all[i].0));
+        if withvalues {
+            out.push(bulk(all[i].1));
+        }
+    }
+    Ok(Frame::Array(out))
+}
+
+/// HSCAN. A hash Redis would hold as a `listpack` comes back whole with cursor 0, as Redis
+/// does; a `hashtable` one is walked by [`super::scan_by_position`]. Replies `field, value`
+/// pairs; MATCH filters on the field.
+fn hscan(
+    h: &BTreeMap<Bytes, Bytes>,
+    listpack: bool,
+    cursor: u64,
+    pattern: Option<&[u8]>,
+    count: usize,
+) -> Frame {
+    let keep = |f: &[u8]| pattern.is_none_or(|p| super::glob::matches(p, f));
+    let (next, visited): (u64, Vec<(&Bytes, &Bytes)>) = if listpack {
+        (0, h.iter().filter(|(f, _)| keep(f)).collect())
+    } else {
+        super::scan_by_position(h.iter(), cursor, count, keep)
+    };
+    let mut out = Vec::with_capacity(visited.len() * 2);
+    for (f, v) in visited {
+        out.push(bulk(f));
+        out.push(bulk(v));
+    }
+    Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])
 }
 
 #[cfg(test)]
@@ -272,5 +412,72 @@ mod tests {
         ] {
             assert_eq!(run(&mut ks, 0, cmd), wt, "{cmd:?}");
         }
+    }
+
+    #[test]
+    fn float_increments_random_fields_and_scan() {
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["hincrbyfloat", "h", "f", "1.5"]), b("1.5"));
+        assert_eq!(run(&mut ks, 0, &["hincrbyfloat", "h", "f", "-0.25"]), b("1.25"));
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "f", "inf"]),
+            e("ERR value is NaN or Infinity")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "f", "x"]),
+            e("ERR value is not a valid float")
+        );
+        run(&mut ks, 0, &["hset", "h", "s", "abc", "big", "1.7976931348623157e308"]);
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "s", "1"]),
+            e("ERR hash value is not a float")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "big", "1.7976931348623157e308"]),
+            e("ERR increment would produce NaN or Infinity")
+        );
+        assert_eq!(run(&mut ks, 0, &["hrandfield", "no"]), Frame::Null);
+        assert_eq!(run(&mut ks, 0, &["hrandfield", "no", "3"]), arr(&[]));
+        assert_eq!(
+            run(&mut ks, 0, &["hrandfield", "h", "10", "withvalues"]),
+            arr(&["big", "1.7976931348623157e308", "f", "1.25", "s", "abc"])
+        );
+        match run(&mut ks, 0, &["hrandfield", "h", "-7", "withvalues"]) {
+            Frame::Array(v) => assert_eq!(v.len(), 14),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(run(&mut ks, 0, &["hrandfield", "h", "1", "bogus"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["hscan", "h", "0", "match", "b*"]),
+            Frame::Array(vec![b("0"), arr(&["big", "1.7976931348623157e308"])])
+        );
+        assert_eq!(run(&mut ks, 0, &["hscan", "h", "x"]), e("ERR invalid cursor"));
+        // A hashtable-encoded hash walks by position: every field exactly once overall.
+        let mut w = vec!["hset".to_string(), "big2".to_string()];
+        for n in 0..600 {
+            w.push(format!("f{n}"));
+            w.push("v".to_string());
+        }
+        let refs: Vec<&str> = w.iter().map(|s| s.as_str()).collect();
+        run(&mut ks, 0, &refs);
+        let (mut cursor, mut seen) = ("0".to_string(), std::collections::BTreeSet::new());
+        loop {
+            let Frame::Array(r) = run(&mut ks, 0, &["hscan", "big2", &cursor, "count", "50"]) else {
+                panic!("hscan reply")
+            };
+            let (Frame::Bulk(c), Frame::Array(items)) = (&r[0], &r[1]) else {
+                panic!("hscan shape")
+            };
+            for pair in items.chunks(2) {
+                if let Frame::Bulk(f) = &pair[0] {
+                    seen.insert(f.clone());
+                }
+            }
+            cursor = String::from_utf8_lossy(c).into_owned();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 600);
     }
 }

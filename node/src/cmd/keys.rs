@@ -1,5 +1,6 @@
-//! Generic keyspace commands: DEL UNLINK EXISTS TYPE KEYS SCAN RENAME RENAMENX EXPIRE PEXPIRE
-//! EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE FLUSHDB FLUSHALL OBJECT.
+//! Generic keyspace commands: DEL UNLINK EXISTS TOUCH TYPE KEYS SCAN RANDOMKEY RENAME RENAMENX
+//! COPY EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE
+//! FLUSHDB FLUSHALL OBJECT, and SORT / SORT_RO (parsed and run by [`super::sort`]).
 
 use bytes::Bytes;
 
@@ -41,6 +42,10 @@ pub enum KeyRead {
     Object(ObjectSub, Bytes),
     /// `OBJECT HELP`.
     ObjectHelp,
+    /// RANDOMKEY (draws from the per-process read stream).
+    RandomKey,
+    /// SORT_RO.
+    Sort(super::sort::Sort),
 }
 
 /// The `OBJECT` subcommands that name a key. `IDLETIME` is not served: the node keeps no
@@ -120,6 +125,14 @@ pub enum KeyWrite {
     },
     Persist(Bytes),
     Flush,
+    /// COPY src dst [DB 0] [REPLACE].
+    Copy {
+        src: Bytes,
+        dst: Bytes,
+        replace: bool,
+    },
+    /// SORT (a write: with STORE it creates a key).
+    Sort(super::sort::Sort),
 }
 
 /// SCAN's default COUNT.
@@ -129,7 +142,38 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
         "del" | "unlink" => KeyWrite::Del(argv[1..].to_vec()).into(),
-        "exists" => KeyRead::Exists(argv[1..].to_vec()).into(),
+        "exists" | "touch" => KeyRead::Exists(argv[1..].to_vec()).into(),
+        "randomkey" => KeyRead::RandomKey.into(),
+        "sort" => KeyWrite::Sort(super::sort::parse(argv, false)?).into(),
+        "sort_ro" => KeyRead::Sort(super::sort::parse(argv, true)?).into(),
+        "copy" => {
+            let mut replace = false;
+            let mut j = 3;
+            while j < argv.len() {
+                if eq(&argv[j], "replace") {
+                    replace = true;
+                } else if eq(&argv[j], "db") && j + 1 < argv.len() {
+                    // One database (docs/commands.md): db 0 is this one, any other is out of
+                    // range, as Redis says for an index beyond `databases`.
+                    if int_arg(&argv[j + 1])? != 0 {
+                        return Err(Frame::err("DB index is out of range"));
+                    }
+                    j += 1;
+                } else {
+                    return Err(syntax());
+                }
+                j += 1;
+            }
+            if argv[1] == argv[2] {
+                return Err(Frame::err("source and destination objects are the same"));
+            }
+            KeyWrite::Copy {
+                src: a(1),
+                dst: a(2),
+                replace,
+            }
+            .into()
+        }
         "type" => KeyRead::Type(a(1)).into(),
         "object" => parse_object(argv)?.into(),
         "keys" => KeyRead::Keys(a(1)).into(),
@@ -240,6 +284,22 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     })
 }
 
+/// RANDOMKEY: a live key at a random SCAN position (the first at or after a random cursor,
+/// wrapping around), or nil for an empty keyspace. O(log n) per probe; a few probes skip
+/// positions whose keys have all expired before falling back to the first live key.
+fn random_key(ks: &Keyspace, now: u64) -> Frame {
+    let mut rng = super::random::read_rng(now);
+    for _ in 0..8 {
+        let (_, keys) = ks.scan(rng.next_u64(), 1, now, |_, _| true);
+        if let Some(k) = keys.into_iter().next() {
+            return Frame::Bulk(k);
+        }
+    }
+    ks.keys(now)
+        .next()
+        .map_or(Frame::Null, |(k, _)| Frame::Bulk(k.clone()))
+}
+
 impl KeyRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         match self {
@@ -321,6 +381,8 @@ impl KeyRead {
                 },
             }),
             KeyRead::DbSize => Frame::Integer(ks.len() as i64),
+            KeyRead::RandomKey => random_key(ks, now),
+            KeyRead::Sort(s) => s.read(ks, now),
         }
     }
 }
@@ -409,6 +471,22 @@ impl KeyWrite {
                 ks.clear();
                 Frame::ok()
             }
+            KeyWrite::Copy { src, dst, replace } => {
+                let Some(e) = ks.get(src, now) else {
+                    ks.purge_if_expired(src, now);
+                    return Frame::Integer(0);
+                };
+                if !*replace && ks.contains(dst, now) {
+                    return Frame::Integer(0);
+                }
+                let (value, expire_at) = (e.value.clone(), e.expire_at);
+                // The copy keeps the source's encoding, as Redis's dup functions do.
+                let large = ks.encoding_sticky(src);
+                ks.insert(dst.clone(), value, expire_at, now);
+                ks.set_encoding_sticky(dst, large);
+                Frame::Integer(1)
+            }
+            KeyWrite::Sort(s) => s.write(ks, now),
         }
     }
 }
@@ -599,5 +677,37 @@ mod tests {
             run(&mut ks, now, &["expireat", "b", "-9223372036854775808"]),
             e("ERR invalid expire time in 'expireat' command")
         );
+    }
+
+    #[test]
+    fn copy_touch_randomkey() {
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["randomkey"]), Frame::Null);
+        run(&mut ks, 0, &["set", "a", "1", "px", "5000"]);
+        run(&mut ks, 0, &["rpush", "l", "x"]);
+        assert_eq!(run(&mut ks, 0, &["copy", "a", "b"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["pttl", "b"]), i(5000));
+        assert_eq!(run(&mut ks, 0, &["copy", "l", "b"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["copy", "l", "b", "replace"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["lrange", "b", "0", "-1"]), arr(&["x"]));
+        assert_eq!(run(&mut ks, 0, &["rpush", "b", "y"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["llen", "l"]), i(1), "the copy is independent");
+        assert_eq!(run(&mut ks, 0, &["copy", "no", "c"]), i(0));
+        assert_eq!(
+            run(&mut ks, 0, &["copy", "a", "a"]),
+            e("ERR source and destination objects are the same")
+        );
+        assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "db", "1"]), e("ERR DB index is out of range"));
+        assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "db", "0"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "bogus"]), e("ERR syntax error"));
+        assert_eq!(run(&mut ks, 0, &["touch", "a", "a", "zz"]), i(2));
+        let Frame::Bulk(k) = run(&mut ks, 0, &["randomkey"]) else {
+            panic!("randomkey")
+        };
+        assert!(["a", "b", "c", "l"].contains(&&*String::from_utf8_lossy(&k)));
+        // Only expired keys left: nil, never an expired name.
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["set", "gone", "1", "px", "10"]);
+        assert_eq!(run(&mut ks, 100, &["randomkey"]), Frame::Null);
     }
 }

@@ -1,4 +1,5 @@
-//! List commands: LPUSH RPUSH LPOP RPOP (with count) LRANGE LLEN LINDEX.
+//! List commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP (with count) LRANGE LLEN LINDEX LPOS
+//! LSET LTRIM LINSERT LREM.
 
 use std::collections::VecDeque;
 
@@ -16,16 +17,42 @@ pub enum ListRead {
     Len(Bytes),
     /// The index, or its parse error: Redis looks the key up and checks its type first.
     Index(Bytes, Result<i64, Frame>),
+    /// LPOS key element [RANK r] [COUNT n] [MAXLEN m].
+    Pos {
+        key: Bytes,
+        element: Bytes,
+        /// Non-zero; negative searches from the tail.
+        rank: i64,
+        /// `None` without COUNT (reply: one index or nil); `Some(0)` = all matches.
+        count: Option<u64>,
+        /// 0 = no limit on the elements compared.
+        maxlen: u64,
+    },
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ListWrite {
+    /// LPUSH / RPUSH, and with `only_existing` LPUSHX / RPUSHX.
     Push {
         key: Bytes,
         values: Vec<Bytes>,
         left: bool,
+        only_existing: bool,
     },
+    /// LSET key index element; the index or its parse error (Redis checks the key first).
+    Set(Bytes, Result<i64, Frame>, Bytes),
+    /// LTRIM key start stop.
+    Trim(Bytes, i64, i64),
+    /// LINSERT key BEFORE|AFTER pivot element.
+    Insert {
+        key: Bytes,
+        after: bool,
+        pivot: Bytes,
+        element: Bytes,
+    },
+    /// LREM key count element.
+    Rem(Bytes, i64, Bytes),
     Pop {
         key: Bytes,
         left: bool,
@@ -38,12 +65,33 @@ const NOT_POSITIVE: &str = "value is out of range, must be positive";
 pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
     let a = |i: usize| argv[i].clone();
     Ok(match name {
-        "lpush" | "rpush" => ListWrite::Push {
+        "lpush" | "rpush" | "lpushx" | "rpushx" => ListWrite::Push {
             key: a(1),
             values: argv[2..].to_vec(),
-            left: name == "lpush",
+            left: name.starts_with('l'),
+            only_existing: name.ends_with('x'),
         }
         .into(),
+        "lset" => ListWrite::Set(a(1), int_arg(&argv[2]), a(3)).into(),
+        "ltrim" => ListWrite::Trim(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?).into(),
+        "linsert" => {
+            let after = if super::eq(&argv[2], "after") {
+                true
+            } else if super::eq(&argv[2], "before") {
+                false
+            } else {
+                return Err(super::syntax());
+            };
+            ListWrite::Insert {
+                key: a(1),
+                after,
+                pivot: a(3),
+                element: a(4),
+            }
+            .into()
+        }
+        "lrem" => ListWrite::Rem(a(1), int_arg(&argv[2])?, a(3)).into(),
+        "lpos" => parse_lpos(argv)?.into(),
         "lpop" | "rpop" => {
             let count = match &argv[2..] {
                 [] => None,
@@ -67,6 +115,74 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "lindex" => ListRead::Index(a(1), int_arg(&argv[2])).into(),
         _ => return Err(super::unknown_command(argv)),
     })
+}
+
+/// LPOS's options, with Redis 7.0's checks and texts, all before the key is looked up.
+fn parse_lpos(argv: &[Bytes]) -> Result<ListRead, Frame> {
+    let (mut rank, mut count, mut maxlen) = (1i64, None, 0u64);
+    let mut j = 3;
+    while j < argv.len() {
+        let more = j + 1 < argv.len();
+        let opt = &argv[j];
+        if super::eq(opt, "rank") && more {
+            j += 1;
+            rank = int_arg(&argv[j])?;
+            // Redis 7.0 negates LONG_MIN to itself: a search from the tail that accepts the
+            // first match, as RANK -1 does.
+            if rank == i64::MIN {
+                rank = -1;
+            }
+            if rank == 0 {
+                return Err(Frame::err(
+                    "RANK can't be zero: use 1 to start from the first match, 2 from the \
+                     second ... or use negative to start from the end of the list",
+                ));
+            }
+        } else if super::eq(opt, "count") && more {
+            j += 1;
+            count = Some(non_negative(&argv[j], "COUNT can't be negative")?);
+        } else if super::eq(opt, "maxlen") && more {
+            j += 1;
+            maxlen = non_negative(&argv[j], "MAXLEN can't be negative")?;
+        } else {
+            return Err(super::syntax());
+        }
+        j += 1;
+    }
+    Ok(ListRead::Pos {
+        key: argv[1].clone(),
+        element: argv[2].clone(),
+        rank,
+        count,
+        maxlen,
+    })
+}
+
+/// Redis's `getPositiveLongFromObjectOrReply` with a message: the same text for a
+/// non-integer and a negative value.
+fn non_negative(b: &[u8], msg: &str) -> Result<u64, Frame> {
+    parse_i64(b)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| Frame::err(msg))
+}
+
+/// LPOS over `l`: positions (from the head) of the matches, from the `rank`-th match on,
+/// at most `want` of them (0 = all), comparing at most `maxlen` elements (0 = all).
+fn lpos(l: &VecDeque<Bytes>, element: &[u8], rank: i64, want: u64, maxlen: u64) -> Vec<i64> {
+    let skip = rank.unsigned_abs() - 1;
+    let limit = if maxlen == 0 { usize::MAX } else { maxlen as usize };
+    let hits = |(i, x): (usize, &Bytes)| (x[..] == *element).then_some(i as i64);
+    let found: Box<dyn Iterator<Item = i64>> = if rank > 0 {
+        Box::new(l.iter().enumerate().take(limit).filter_map(hits))
+    } else {
+        Box::new(l.iter().enumerate().rev().take(limit).filter_map(hits))
+    };
+    let found = found.skip(skip as usize);
+    if want == 0 {
+        found.collect()
+    } else {
+        found.take(want as usize).collect()
+    }
 }
 
 fn list_of(v: &Value) -> Option<&VecDeque<Bytes>> {
@@ -113,6 +229,25 @@ impl ListRead {
                 }
                 l.get(i as usize).map_or(Frame::Null, bulk)
             }),
+            ListRead::Pos {
+                key,
+                element,
+                rank,
+                count,
+                maxlen,
+            } => get_list(ks, key, now).map(|l| {
+                let Some(l) = l else {
+                    return match count {
+                        Some(_) => Frame::Array(Vec::new()),
+                        None => Frame::Null,
+                    };
+                };
+                let found = lpos(l, element, *rank, count.unwrap_or(1), *maxlen);
+                match count {
+                    Some(_) => Frame::Array(found.into_iter().map(Frame::Integer).collect()),
+                    None => found.first().map_or(Frame::Null, |&i| Frame::Integer(i)),
+                }
+            }),
         })
     }
 }
@@ -124,8 +259,15 @@ impl ListWrite {
 
     fn write_inner(&self, ks: &mut Keyspace, now: u64) -> Result<Frame, Frame> {
         match self {
-            ListWrite::Push { key, values, left } => {
-                get_list(ks, key, now)?;
+            ListWrite::Push {
+                key,
+                values,
+                left,
+                only_existing,
+            } => {
+                if get_list(ks, key, now)?.is_none() && *only_existing {
+                    return Ok(Frame::Integer(0));
+                }
                 let n = ks
                     .update(
                         key,
@@ -147,6 +289,76 @@ impl ListWrite {
                     )
                     .unwrap_or(0);
                 Ok(Frame::Integer(n as i64))
+            }
+            ListWrite::Set(key, index, element) => {
+                let Some(l) = get_list(ks, key, now)? else {
+                    return Err(Frame::err("no such key"));
+                };
+                let index = index.clone()?;
+                let i = if index < 0 { l.len() as i64 + index } else { index };
+                if i < 0 || i >= l.len() as i64 {
+                    return Err(Frame::err("index out of range"));
+                }
+                ks.update(key, now, None, |v| {
+                    if let Value::List(l) = v {
+                        l[i as usize] = own(element);
+                    }
+                });
+                Ok(Frame::ok())
+            }
+            ListWrite::Trim(key, start, stop) => {
+                let Some(l) = get_list(ks, key, now)? else {
+                    return Ok(Frame::ok());
+                };
+                let keep = norm_range(*start, *stop, l.len());
+                ks.update(key, now, None, |v| {
+                    if let Value::List(l) = v {
+                        match keep {
+                            None => l.clear(),
+                            Some((s, e)) => {
+                                l.truncate(e + 1);
+                                l.drain(..s);
+                            }
+                        }
+                    }
+                });
+                Ok(Frame::ok())
+            }
+            ListWrite::Insert {
+                key,
+                after,
+                pivot,
+                element,
+            } => {
+                let Some(l) = get_list(ks, key, now)? else {
+                    return Ok(Frame::Integer(0));
+                };
+                let Some(at) = l.iter().position(|x| x == pivot) else {
+                    return Ok(Frame::Integer(-1));
+                };
+                let at = if *after { at + 1 } else { at };
+                let n = ks
+                    .update(key, now, None, |v| match v {
+                        Value::List(l) => {
+                            l.insert(at, own(element));
+                            l.len()
+                        }
+                        _ => 0,
+                    })
+                    .unwrap_or(0);
+                Ok(Frame::Integer(n as i64))
+            }
+            ListWrite::Rem(key, count, element) => {
+                if get_list(ks, key, now)?.is_none() {
+                    return Ok(Frame::Integer(0));
+                }
+                let removed = ks
+                    .update(key, now, None, |v| match v {
+                        Value::List(l) => list_rem(l, *count, element),
+                        _ => 0,
+                    })
+                    .unwrap_or(0);
+                Ok(Frame::Integer(removed as i64))
             }
             ListWrite::Pop { key, left, count } => {
                 // Redis order: missing key (nil / nil array), type, then the count-0 exit.
@@ -182,6 +394,36 @@ impl ListWrite {
             }
         }
     }
+}
+
+/// LREM on `l`: removes up to `|count|` elements equal to `element` (all when 0), from the
+/// head for a positive count and from the tail for a negative one. Returns how many.
+fn list_rem(l: &mut VecDeque<Bytes>, count: i64, element: &[u8]) -> usize {
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
+    };
+    let mut removed = 0;
+    let old = std::mem::take(l);
+    if count >= 0 {
+        for x in old {
+            if removed < limit && x[..] == *element {
+                removed += 1;
+            } else {
+                l.push_back(x);
+            }
+        }
+    } else {
+        for x in old.into_iter().rev() {
+            if removed < limit && x[..] == *element {
+                removed += 1;
+            } else {
+                l.push_front(x);
+            }
+        }
+    }
+    removed
 }
 
 #[cfg(test)]
@@ -253,5 +495,59 @@ mod tests {
         ] {
             assert_eq!(run(&mut ks, 0, cmd), wt, "{cmd:?}");
         }
+    }
+
+    #[test]
+    fn edit_commands() {
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["lpushx", "l", "a"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["exists", "l"]), i(0));
+        run(&mut ks, 0, &["rpush", "l", "a", "b", "a", "c", "a"]);
+        assert_eq!(run(&mut ks, 0, &["rpushx", "l", "z"]), i(6));
+        assert_eq!(run(&mut ks, 0, &["lset", "l", "-1", "y"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["lset", "l", "6", "y"]), e("ERR index out of range"));
+        assert_eq!(run(&mut ks, 0, &["lset", "no", "0", "y"]), e("ERR no such key"));
+        assert_eq!(run(&mut ks, 0, &["lpos", "l", "a"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank", "2"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank", "-1"]), i(4));
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "count", "0"]),
+            Frame::Array(vec![i(0), i(2), i(4)])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "count", "2", "rank", "-1"]),
+            Frame::Array(vec![i(4), i(2)])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "count", "0", "maxlen", "3"]),
+            Frame::Array(vec![i(0), i(2)])
+        );
+        assert_eq!(run(&mut ks, 0, &["lpos", "l", "q"]), Frame::Null);
+        assert_eq!(run(&mut ks, 0, &["lpos", "no", "q", "count", "1"]), arr(&[]));
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "rank", "0"]),
+            e("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "count", "-1"]),
+            e("ERR COUNT can't be negative")
+        );
+        assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank"]), e("ERR syntax error"));
+        assert_eq!(run(&mut ks, 0, &["linsert", "l", "before", "c", "x"]), i(7));
+        assert_eq!(run(&mut ks, 0, &["linsert", "l", "after", "q", "x"]), i(-1));
+        assert_eq!(run(&mut ks, 0, &["linsert", "no", "after", "q", "x"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["linsert", "l", "middle", "q", "x"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "l", "0", "-1"]),
+            arr(&["a", "b", "a", "x", "c", "a", "y"])
+        );
+        assert_eq!(run(&mut ks, 0, &["lrem", "l", "-1", "a"]), i(1));
+        assert_eq!(run(&mut ks, 0, &["lrem", "l", "0", "a"]), i(2));
+        assert_eq!(run(&mut ks, 0, &["lrange", "l", "0", "-1"]), arr(&["b", "x", "c", "y"]));
+        assert_eq!(run(&mut ks, 0, &["ltrim", "l", "1", "-2"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["lrange", "l", "0", "-1"]), arr(&["x", "c"]));
+        assert_eq!(run(&mut ks, 0, &["ltrim", "l", "5", "1"]), Frame::ok());
+        assert_eq!(run(&mut ks, 0, &["exists", "l"]), i(0));
+        assert_eq!(run(&mut ks, 0, &["ltrim", "no", "0", "1"]), Frame::ok());
     }
 }

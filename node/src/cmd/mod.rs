@@ -13,6 +13,9 @@
 //! - [`bitmaps`]: bit commands on strings (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD).
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE in Redis's exact HLL representation.
 //! - [`streams`]: streams and consumer groups (XADD ... XINFO), IDs from the stamped time.
+//! - [`sort`]: SORT and SORT_RO (BY / GET patterns, LIMIT, ALPHA, STORE).
+//! - `random`: the random draws of SRANDMEMBER, HRANDFIELD, RANDOMKEY (read streams) and
+//!   SPOP (seeded from the entry, so every replica pops the same members).
 //! - [`glob`]: Redis glob-style pattern matching for KEYS and SCAN MATCH.
 //!
 //! Execution is deterministic given (keyspace, argv, now_ms): no clock, no randomness, and
@@ -25,8 +28,10 @@ pub mod hyperloglog;
 pub mod idempotent;
 pub mod keys;
 pub mod lists;
+pub(crate) mod random;
 pub mod sets;
 pub mod streams;
+pub mod sort;
 pub mod strings;
 pub mod table;
 pub mod zsets;
@@ -231,6 +236,9 @@ const NUMKEYS: &[(&str, usize, bool)] = &[
 pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if spec.name == "idempotent" {
         return idempotent::IdemOp::inner_key_indices(argv);
+    }
+    if spec.name == "sort" || spec.name == "sort_ro" {
+        return sort::key_indices(argv);
     }
     if spec.name == "object" {
         // A container (key spec 0 0 0 in COMMAND, as Redis); its key subcommands name argv[2].
@@ -561,6 +569,37 @@ pub(crate) fn scan_cursor(b: &[u8]) -> Result<u64, Frame> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
+/// One step of an element SCAN (SSCAN, HSCAN, ZSCAN over a large collection) from `cursor`:
+/// elements are visited in order of `scan_hash(member)` (a position stable under inserts and
+/// removals, like the keyspace SCAN), so every element present for the whole scan is returned
+/// at least once. Visits about `count` elements (before MATCH filters them, as Redis), never
+/// splitting elements that share a position across two calls. Returns the next cursor (0 when
+/// done) and the visited elements that `keep` accepts. Costs O(n log n) per call.
+pub(crate) fn scan_by_position<'a, T: Copy>(
+    items: impl Iterator<Item = (&'a Bytes, T)>,
+    cursor: u64,
+    count: usize,
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> (u64, Vec<(&'a Bytes, T)>) {
+    let mut pos: Vec<(u64, &Bytes, T)> = items
+        .map(|(m, t)| (crate::keyspace::scan_hash(m), m, t))
+        .filter(|(h, _, _)| *h >= cursor)
+        .collect();
+    pos.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut out = Vec::new();
+    let mut last = None;
+    for (visited, (h, m, t)) in pos.into_iter().enumerate() {
+        if visited >= count && last != Some(h) {
+            return (h, out);
+        }
+        last = Some(h);
+        if keep(m) {
+            out.push((m, t));
+        }
+    }
+    (0, out)
+}
+
 /// ASCII case-insensitive equality with a lowercase literal.
 pub(crate) fn eq(arg: &[u8], lit: &str) -> bool {
     arg.eq_ignore_ascii_case(lit.as_bytes())
@@ -813,6 +852,10 @@ mod tests {
             &["append", "b", "x"],
             &["lpop", "l"],
             &["pexpire", "h", "-1"],
+            &["sadd", "p", "1", "2", "3", "4", "5", "6", "7", "8"],
+            &["spop", "p"],
+            &["spop", "p", "3"],
+            &["sort", "p", "store", "sorted"],
         ];
         let mut a = Keyspace::new();
         let mut b = a.clone();
@@ -991,6 +1034,23 @@ mod tests {
             &["xautoclaim", "k", "g", "c", "0", "0"],
             &["xinfo", "stream", "k"],
             &["xsetid", "k", "5-5"],
+            &["copy", "k", "d"],
+            &["hincrbyfloat", "k", "f", "1.5"],
+            &["hrandfield", "k"],
+            &["hscan", "k", "0"],
+            &["linsert", "k", "before", "p", "e"],
+            &["lpos", "k", "e"],
+            &["lpushx", "k", "e"],
+            &["rpushx", "k", "e"],
+            &["lrem", "k", "0", "e"],
+            &["lset", "k", "0", "e"],
+            &["ltrim", "k", "0", "1"],
+            &["randomkey"],
+            &["sort", "k"],
+            &["sort_ro", "k"],
+            &["spop", "k"],
+            &["srandmember", "k"],
+            &["touch", "k"],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

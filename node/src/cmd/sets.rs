@@ -1,10 +1,12 @@
 //! Set commands: SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD, the set algebra SINTER SUNION
-//! SDIFF (+STORE) and SINTERCARD, SMOVE, SSCAN. Members are kept ordered (a `BTreeSet`), so
-//! every multi-member reply is deterministic: ascending bytewise (Redis: encoding order — the
-//! differential test compares those replies as multisets, docs/commands.md).
+//! SDIFF (+STORE) and SINTERCARD, SMOVE, SSCAN, SPOP, SRANDMEMBER. Members are kept ordered (a
+//! `BTreeSet`), so every multi-member reply is deterministic: ascending bytewise (Redis:
+//! encoding order — the differential test compares those replies as multisets,
+//! docs/commands.md).
 //!
-//! SPOP and SRANDMEMBER are not here: they need a leader-stamped seed to pick the same
-//! members on every replica.
+//! SPOP is a write: the members it removes are drawn from [`super::random::write_rng`]
+//! (seeded by the entry's stamped time, the key and the set's size), so every replica removes
+//! the same ones. SRANDMEMBER is a read and draws from the per-process read stream.
 
 use std::collections::BTreeSet;
 
@@ -35,6 +37,8 @@ pub enum SetRead {
         cursor: u64,
         opts: Result<(Option<Bytes>, usize), Frame>,
     },
+    /// SRANDMEMBER key [count] (count checked at parse time, as Redis checks it first).
+    RandMember(Bytes, Option<i64>),
 }
 
 /// The write commands of this family: proposed to Raft, executed at apply time.
@@ -54,6 +58,8 @@ pub enum SetWrite {
         dst: Bytes,
         member: Bytes,
     },
+    /// SPOP key [count].
+    Pop(Bytes, Option<u64>),
 }
 
 /// The set algebra operations.
@@ -98,6 +104,28 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             cursor: super::scan_cursor(&argv[2])?,
             opts: super::zsets::parse_scan_opts(&argv[3..]),
         }
+        .into(),
+        "spop" => SetWrite::Pop(
+            a(1),
+            match &argv[2..] {
+                [] => None,
+                [c] => Some(
+                    parse_i64(c)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or_else(|| Frame::err("value is out of range, must be positive"))?,
+                ),
+                _ => return Err(syntax()),
+            },
+        )
+        .into(),
+        "srandmember" => SetRead::RandMember(
+            a(1),
+            match &argv[2..] {
+                [] => None,
+                [c] => Some(super::random::count_arg(c)?),
+                _ => return Err(syntax()),
+            },
+        )
         .into(),
         _ => return Err(super::unknown_command(argv)),
     })
@@ -183,6 +211,9 @@ impl SetRead {
                     sscan(s, intset, *cursor, pattern.as_deref(), count)
                 }),
             },
+            SetRead::RandMember(key, count) => get_set(ks, key, now).and_then(|s| {
+                rand_member(s, *count, &mut super::random::read_rng(now))
+            }),
         })
     }
 }
@@ -242,6 +273,38 @@ impl SetWrite {
                 });
                 Ok(Frame::Integer(1))
             }
+            SetWrite::Pop(key, count) => {
+                let Some(s) = get_set(ks, key, now)? else {
+                    return Ok(match count {
+                        None => Frame::Null,
+                        Some(_) => Frame::set(Vec::new()),
+                    });
+                };
+                if *count == Some(0) {
+                    return Ok(Frame::set(Vec::new()));
+                }
+                let mut rng = super::random::write_rng(now, key, s.len());
+                let want = count.unwrap_or(1).min(s.len() as u64) as i64;
+                let mut idx = super::random::pick(&mut rng, s.len(), want);
+                idx.sort_unstable();
+                let chosen: Vec<Bytes> = {
+                    let mut it = s.iter().enumerate();
+                    idx.iter()
+                        .filter_map(|&i| it.find(|(j, _)| *j == i).map(|(_, m)| m.clone()))
+                        .collect()
+                };
+                ks.update(key, now, None, |v| {
+                    if let Value::Set(s) = v {
+                        for m in &chosen {
+                            s.remove(m);
+                        }
+                    }
+                });
+                Ok(match count {
+                    None => chosen.first().map_or(Frame::Null, bulk),
+                    Some(_) => Frame::set(chosen.iter().map(bulk)),
+                })
+            }
             SetWrite::Rem(key, ms) => {
                 if get_set(ks, key, now)?.is_none() {
                     return Ok(Frame::Integer(0));
@@ -256,6 +319,29 @@ impl SetWrite {
             }
         }
     }
+}
+
+/// SRANDMEMBER: a bulk (or nil) without a count; with one, an array per Redis's count rules.
+fn rand_member(
+    s: Option<&BTreeSet<Bytes>>,
+    count: Option<i64>,
+    rng: &mut sdr_seeded::Rng,
+) -> Result<Frame, Frame> {
+    let Some(count) = count else {
+        return Ok(s.map_or(Frame::Null, |s| {
+            let i = rng.below(s.len() as u64) as usize;
+            s.iter().nth(i).map_or(Frame::Null, bulk)
+        }));
+    };
+    let Some(s) = s else {
+        return Ok(Frame::Array(Vec::new()));
+    };
+    if count < 0 && count.unsigned_abs() > super::random::MAX_REPEAT {
+        return Err(super::random::too_many_repeats());
+    }
+    let all: Vec<&Bytes> = s.iter().collect();
+    let idx = super::random::pick(rng, all.len(), count);
+    Ok(Frame::Array(idx.into_iter().map(|i| bulk(all[i])).collect()))
 }
 
 /// The sets named by `keys` (`None` = missing), or WRONGTYPE if any of them — not only the
@@ -328,10 +414,8 @@ fn inter_card(ks: &Keyspace, keys: &[Bytes], limit: u64, now: u64) -> Result<u64
 
 /// SSCAN. A set Redis would hold as an `intset` (canonical integers, at most
 /// `set-max-intset-entries`; see `keyspace::encoding`) comes back whole with cursor 0, in
-/// ascending numeric order, as Redis does. A `hashtable` one is walked by positions of
-/// `scan_hash(member)` (stable under inserts and removals, like the keyspace SCAN): every
-/// member present for the whole scan is returned at least once. `count` bounds the members
-/// visited per call (before MATCH filters them, as Redis); each call costs O(n log n).
+/// ascending numeric order, as Redis does. A `hashtable` one is walked by
+/// [`super::scan_by_position`].
 fn sscan(
     s: &BTreeSet<Bytes>,
     intset: bool,
@@ -351,25 +435,10 @@ fn sscan(
         nums.sort();
         out.extend(nums.into_iter().map(|(_, m)| bulk(m)));
     } else {
-        let mut pos: Vec<(u64, &Bytes)> = s
-            .iter()
-            .map(|m| (crate::keyspace::scan_hash(m), m))
-            .filter(|(h, _)| *h >= cursor)
-            .collect();
-        pos.sort();
-        let mut last = None;
-        for (visited, (h, m)) in pos.iter().enumerate() {
-            // Stop only where a new position starts: the next call resumes at `next`, so
-            // members sharing a position are never split across two calls.
-            if visited >= count && last != Some(*h) {
-                next = *h;
-                break;
-            }
-            last = Some(*h);
-            if keep(m) {
-                out.push(bulk(m));
-            }
-        }
+        let (n, visited) =
+            super::scan_by_position(s.iter().map(|m| (m, ())), cursor, count, keep);
+        next = n;
+        out.extend(visited.into_iter().map(|(m, ())| bulk(m)));
     }
     Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])
 }
@@ -626,5 +695,44 @@ mod tests {
         assert_eq!(keys(&["smove", "a", "b", "m"]), vec![1, 2]);
         assert_eq!(keys(&["sscan", "a", "0", "count", "5"]), vec![1]);
         assert_eq!(keys(&["smismember", "a", "m", "n"]), vec![1]);
+    }
+
+    #[test]
+    fn spop_and_srandmember() {
+        use crate::resp::Frame;
+        let mut ks = Keyspace::new();
+        assert_eq!(run(&mut ks, 0, &["spop", "no"]), Frame::Null);
+        assert_eq!(run(&mut ks, 0, &["spop", "no", "2"]), set(&[]));
+        assert_eq!(run(&mut ks, 0, &["srandmember", "no"]), Frame::Null);
+        assert_eq!(run(&mut ks, 0, &["srandmember", "no", "2"]), arr(&[]));
+        run(&mut ks, 0, &["sadd", "s", "a", "b", "c", "d", "e"]);
+        assert_eq!(
+            run(&mut ks, 0, &["spop", "s", "-1"]),
+            e("ERR value is out of range, must be positive")
+        );
+        assert_eq!(run(&mut ks, 0, &["spop", "s", "1", "2"]), e("ERR syntax error"));
+        assert_eq!(run(&mut ks, 0, &["spop", "s", "0"]), set(&[]));
+        let Frame::Bulk(one) = run(&mut ks, 7, &["spop", "s"]) else {
+            panic!("spop reply")
+        };
+        assert_eq!(run(&mut ks, 0, &["sismember", "s", &String::from_utf8_lossy(&one)]), i(0));
+        match run(&mut ks, 7, &["spop", "s", "2"]) {
+            Frame::Set(v) => assert_eq!(v.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(run(&mut ks, 0, &["scard", "s"]), i(2));
+        match run(&mut ks, 0, &["srandmember", "s", "-6"]) {
+            Frame::Array(v) => assert_eq!(v.len(), 6),
+            other => panic!("{other:?}"),
+        }
+        match run(&mut ks, 0, &["srandmember", "s", "6"]) {
+            Frame::Array(v) => assert_eq!(v.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match run(&mut ks, 0, &["spop", "s", "9"]) {
+            Frame::Set(v) => assert_eq!(v.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(run(&mut ks, 0, &["exists", "s"]), i(0));
     }
 }

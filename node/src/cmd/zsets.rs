@@ -1900,9 +1900,8 @@ fn is_small(z: &ZSet) -> bool {
     z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64)
 }
 
-/// ZSCAN: a small set whole (cursor 0) in score order, as Redis; a large one by positions of
-/// `scan_hash(member)` (stable under inserts and removals, like the keyspace SCAN), which
-/// costs O(n log n) per call.
+/// ZSCAN: a small set whole (cursor 0) in score order, as Redis; a large one by
+/// [`super::scan_by_position`].
 fn zscan(z: &ZSet, cursor: u64, pattern: Option<&[u8]>, count: usize) -> Frame {
     let keep = |m: &[u8]| pattern.is_none_or(|p| super::glob::matches(p, m));
     let mut out = Vec::new();
@@ -1913,23 +1912,11 @@ fn zscan(z: &ZSet, cursor: u64, pattern: Option<&[u8]>, count: usize) -> Frame {
             out.push(Frame::Bulk(scan_score(s)));
         }
     } else {
-        let mut pos: Vec<(u64, &Bytes, f64)> = z
-            .by_member()
-            .map(|(m, s)| (crate::keyspace::scan_hash(m), m, s))
-            .filter(|(h, _, _)| *h >= cursor)
-            .collect();
-        pos.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut last = None;
-        for (visited, (h, m, s)) in pos.iter().enumerate() {
-            if visited >= count && last != Some(*h) {
-                next = *h;
-                break;
-            }
-            last = Some(*h);
-            if keep(m) {
-                out.push(Frame::Bulk((*m).clone()));
-                out.push(Frame::Bulk(scan_score(*s)));
-            }
+        let (n, visited) = super::scan_by_position(z.by_member(), cursor, count, keep);
+        next = n;
+        for (m, s) in visited {
+            out.push(Frame::Bulk(m.clone()));
+            out.push(Frame::Bulk(scan_score(s)));
         }
     }
     Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])

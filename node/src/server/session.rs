@@ -744,6 +744,12 @@ fn route(node: &Node, spec: &cmd::CommandSpec, argv: &[Bytes], readonly: bool) -
             if slots.iter().any(|&s| s != slot) {
                 return Some(Route::Reply(errors::cross_slot()));
             }
+            // Redis Cluster refuses SORT's key patterns: they may name keys of other shards.
+            if spec.name == "sort" || spec.name == "sort_ro" {
+                if let Some(denied) = cmd::sort::cluster_denial(argv) {
+                    return Some(Route::Reply(denied));
+                }
+            }
             let shard = topo.shard_for_slot(slot);
             if !slots.is_empty() && shard != topo.my_shard {
                 return Some(Route::Reply(match topo.client_addr_of(shard) {
