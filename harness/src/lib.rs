@@ -21,6 +21,9 @@
 //!   sharded clusters, spares and membership changes (`sdr-node admin`);
 //!   `process` (children never outlive the harness), `config` (typed node and
 //!   admin YAML), [`cluster::node_bin`] (where the node binary is).
+//! - [`system`] — the system under test behind one trait: `sdr` (the [`cluster`]),
+//!   `redis-sentinel`, `redis-cluster`, `command` (any RESP server); the switchboard that
+//!   routes external processes' links through per-source link states.
 //! - [`nemesis`] — faults as one trait with outcome installed / skipped /
 //!   indeterminate, one file per family (`process`, `network`, `disk`,
 //!   `membership`); `plan` (the pure seeded timeline) and `executor`.
@@ -41,4 +44,5 @@ pub mod proxy;
 pub mod recorder;
 pub mod runner;
 pub mod scenario;
+pub mod system;
 pub mod workload;
