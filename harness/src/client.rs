@@ -421,7 +421,10 @@ pub async fn sentinel_lookup(
     let s = |x: &str| x.as_bytes().to_vec();
     if !replicas {
         return match c
-            .call(&[s("SENTINEL"), s("get-master-addr-by-name"), s(master)], limit)
+            .call(
+                &[s("SENTINEL"), s("get-master-addr-by-name"), s(master)],
+                limit,
+            )
             .await?
         {
             Frame::Array(a) => match a.as_slice() {
@@ -544,7 +547,11 @@ impl Client {
             }
         }
         self.sentinel_next += 1;
-        Err(format!("no Sentinel named a {}: {}", if reads { "replica" } else { "primary" }, errors.join("; ")))
+        Err(format!(
+            "no Sentinel named a {}: {}",
+            if reads { "replica" } else { "primary" },
+            errors.join("; ")
+        ))
     }
 
     /// Forgets the resolved addresses and the connection (re-resolve before the next op).
@@ -643,7 +650,12 @@ impl Client {
             }
         }
         let c = self.execute_at(key, op, deadline).await;
-        if sentinel && matches!(c, Completion::Fail { error: Some(_) } | Completion::Info { .. }) {
+        if sentinel
+            && matches!(
+                c,
+                Completion::Fail { error: Some(_) } | Completion::Info { .. }
+            )
+        {
             self.forget_route();
         }
         c
@@ -660,7 +672,11 @@ impl Client {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(ms + 200));
-        let argv = vec![b"WAIT".to_vec(), n.to_string().into_bytes(), ms.to_string().into_bytes()];
+        let argv = vec![
+            b"WAIT".to_vec(),
+            n.to_string().into_bytes(),
+            ms.to_string().into_bytes(),
+        ];
         match conn.call(&argv, left).await {
             Ok(Frame::Integer(k)) if k >= i64::from(n) => c,
             Ok(Frame::Integer(k)) => Completion::Info {
@@ -797,12 +813,20 @@ impl Client {
             let reply = match cmds.first() {
                 Some(cmd) if asking => {
                     asking = false;
-                    match conn.call_pipeline(&[vec![b"ASKING".to_vec()], cmd.clone()], left).await {
+                    match conn
+                        .call_pipeline(&[vec![b"ASKING".to_vec()], cmd.clone()], left)
+                        .await
+                    {
                         Ok(mut r) if r.len() == 2 => match r.remove(0) {
                             Frame::Simple(ok) if ok == "OK" => Ok(r.remove(0)),
-                            other => Err(ClientError::Protocol(format!("ASKING answered {other:?}"))),
+                            other => {
+                                Err(ClientError::Protocol(format!("ASKING answered {other:?}")))
+                            }
                         },
-                        Ok(r) => Err(ClientError::Protocol(format!("{} replies to ASKING + command", r.len()))),
+                        Ok(r) => Err(ClientError::Protocol(format!(
+                            "{} replies to ASKING + command",
+                            r.len()
+                        ))),
                         Err(e) => Err(e),
                     }
                 }

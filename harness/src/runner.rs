@@ -9,10 +9,10 @@
 
 use crate::client::Client;
 use crate::cluster::ClusterError;
-use crate::system::{ClientConfig, System, SystemError};
 use crate::nemesis::{plan, Executor};
 use crate::recorder::{Clock, Completion, RecordError, Recorder};
 use crate::scenario::{Expect, Scenario, ScenarioError};
+use crate::system::{ClientConfig, System, SystemError};
 use crate::workload::{Generator, Keys, OpArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};

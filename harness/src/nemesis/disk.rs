@@ -65,7 +65,10 @@ impl Fault for TornWalFault {
             let mut details = Vec::new();
             let kind = ctx.cluster.kind();
             let Some(cluster) = ctx.cluster.as_sdr() else {
-                return Applied::skipped(format!("torn-wal needs sdr-node's WAL; system {} has none", kind.name()));
+                return Applied::skipped(format!(
+                    "torn-wal needs sdr-node's WAL; system {} has none",
+                    kind.name()
+                ));
             };
             for id in &nodes {
                 match cluster.kill(*id).await {

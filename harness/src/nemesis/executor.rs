@@ -3,9 +3,9 @@
 //! records every start/stop in `nemesis.jsonl`.
 
 use super::{build, Action, Applied, Ctx, Fault, Outcome};
-use crate::system::System;
 use crate::recorder::Recorder;
 use crate::scenario::FaultKind;
+use crate::system::System;
 use sdr_seeded::Rng;
 
 /// Faults that are over when `start` returns (their interval is the time `start` took).

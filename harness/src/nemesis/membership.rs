@@ -17,7 +17,10 @@ impl Fault for AddNode {
         Box::pin(async move {
             let kind = ctx.cluster.kind();
             let Some(cluster) = ctx.cluster.as_sdr() else {
-                return Applied::skipped(format!("add-node needs sdr-node admin; not system {}", kind.name()));
+                return Applied::skipped(format!(
+                    "add-node needs sdr-node admin; not system {}",
+                    kind.name()
+                ));
             };
             let spares = cluster.spare_ids();
             let id = match &self.target {
@@ -57,7 +60,10 @@ impl Fault for RemoveNode {
             let id = nodes[0];
             let kind = ctx.cluster.kind();
             let Some(cluster) = ctx.cluster.as_sdr() else {
-                return Applied::skipped(format!("remove-node needs sdr-node admin; not system {}", kind.name()));
+                return Applied::skipped(format!(
+                    "remove-node needs sdr-node admin; not system {}",
+                    kind.name()
+                ));
             };
             match cluster.remove_node(id).await {
                 Ok(_) => Applied::ok(format!("n{id} removed")),

@@ -32,8 +32,8 @@ pub use plan::{plan, Action, Planned};
 pub use process::{PauseFault, ProcessFault, RollingRestart};
 
 use crate::cluster::NodeState;
-use crate::system::System;
 use crate::scenario::{FaultKind, Step, Target};
+use crate::system::System;
 use sdr_seeded::Rng;
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -716,7 +716,9 @@ fn system_field<'de, D: Deserializer<'de>>(d: D) -> Result<SystemSpec, D::Error>
     impl<'de> Visitor<'de> for V {
         type Value = SystemSpec;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a system name (sdr, redis-sentinel, redis-cluster, command) or {kind: …, options}")
+            f.write_str(
+                "a system name (sdr, redis-sentinel, redis-cluster, command) or {kind: …, options}",
+            )
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<SystemSpec, E> {
             let kind = SystemKind::deserialize(de::value::StrDeserializer::<E>::new(v))?;

@@ -219,13 +219,38 @@ impl Scenario {
         // Which options apply to which systems.
         let redis = k.is_redis();
         let options: [(&str, bool, bool); 14] = [
-            ("min-replicas-to-write", sys.min_replicas_to_write.is_some(), redis),
+            (
+                "min-replicas-to-write",
+                sys.min_replicas_to_write.is_some(),
+                redis,
+            ),
             ("wait", sys.wait.is_some(), redis),
-            ("wait-timeout", sys.wait_timeout.is_some(), redis && sys.wait.is_some()),
-            ("read-from", sys.read_from.is_some(), k == SystemKind::RedisSentinel || (k != SystemKind::Sdr && sys.read_from() == ReadFrom::Primary)),
-            ("down-after", sys.down_after.is_some(), k == SystemKind::RedisSentinel),
-            ("failover-timeout", sys.failover_timeout.is_some(), k == SystemKind::RedisSentinel),
-            ("node-timeout", sys.node_timeout.is_some(), k == SystemKind::RedisCluster),
+            (
+                "wait-timeout",
+                sys.wait_timeout.is_some(),
+                redis && sys.wait.is_some(),
+            ),
+            (
+                "read-from",
+                sys.read_from.is_some(),
+                k == SystemKind::RedisSentinel
+                    || (k != SystemKind::Sdr && sys.read_from() == ReadFrom::Primary),
+            ),
+            (
+                "down-after",
+                sys.down_after.is_some(),
+                k == SystemKind::RedisSentinel,
+            ),
+            (
+                "failover-timeout",
+                sys.failover_timeout.is_some(),
+                k == SystemKind::RedisSentinel,
+            ),
+            (
+                "node-timeout",
+                sys.node_timeout.is_some(),
+                k == SystemKind::RedisCluster,
+            ),
             ("server", sys.server.is_some(), redis),
             ("start", sys.start.is_some(), k == SystemKind::Command),
             ("stop", sys.stop.is_some(), k == SystemKind::Command),
@@ -315,16 +340,26 @@ impl Scenario {
             SystemKind::Sdr => {}
         }
         if let Some(w) = sys.wait {
-            let replicas = if k == SystemKind::RedisCluster { members - 1 } else { c.total() - 1 };
+            let replicas = if k == SystemKind::RedisCluster {
+                members - 1
+            } else {
+                c.total() - 1
+            };
             if w == 0 || w > replicas {
                 return bad(
                     "system.wait",
-                    format!("{w}: must be 1..={replicas} (the replicas of a primary in system {name})"),
+                    format!(
+                        "{w}: must be 1..={replicas} (the replicas of a primary in system {name})"
+                    ),
                 );
             }
         }
         if let Some(m) = sys.min_replicas_to_write {
-            let replicas = if k == SystemKind::RedisCluster { members - 1 } else { c.total() - 1 };
+            let replicas = if k == SystemKind::RedisCluster {
+                members - 1
+            } else {
+                c.total() - 1
+            };
             if m > replicas {
                 return bad(
                     "system.min-replicas-to-write",
@@ -363,7 +398,10 @@ impl Scenario {
             NemesisSpec::Schedule(steps) => {
                 for (i, st) in steps.iter().enumerate() {
                     if let Some(m) = refuse(st.fault) {
-                        return bad(&format!("nemesis[{i}].fault"), format!("{}: {m}", st.fault.name()));
+                        return bad(
+                            &format!("nemesis[{i}].fault"),
+                            format!("{}: {m}", st.fault.name()),
+                        );
                     }
                 }
             }

@@ -69,12 +69,14 @@ impl CommandOptions {
         }
     }
 
-    pub fn from_scenario(sc: &Scenario, dir: &std::path::Path) -> Result<CommandOptions, SystemError> {
+    pub fn from_scenario(
+        sc: &Scenario,
+        dir: &std::path::Path,
+    ) -> Result<CommandOptions, SystemError> {
         let s = &sc.system;
-        let start = s
-            .start
-            .as_deref()
-            .ok_or_else(|| SystemError::Setup("system.start: required for system command".into()))?;
+        let start = s.start.as_deref().ok_or_else(|| {
+            SystemError::Setup("system.start: required for system command".into())
+        })?;
         let mut o = CommandOptions::new(dir.to_path_buf(), sc.cluster.total(), start);
         o.stop = s.stop.clone();
         o.kill = s.kill.clone();

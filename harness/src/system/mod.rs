@@ -43,7 +43,9 @@ pub enum SystemError {
         what: String,
         source: std::io::Error,
     },
-    #[error("{0} not found on PATH (install the Debian package redis-server, or set system.server)")]
+    #[error(
+        "{0} not found on PATH (install the Debian package redis-server, or set system.server)"
+    )]
     NoBinary(String),
     #[error("{what} did not become ready within {secs} s (log: {log})")]
     NotReady {
@@ -217,8 +219,7 @@ pub async fn start(
             .await?,
         ),
         SystemKind::Command => Box::new(
-            command::CommandSystem::start(command::CommandOptions::from_scenario(sc, dir)?)
-                .await?,
+            command::CommandSystem::start(command::CommandOptions::from_scenario(sc, dir)?).await?,
         ),
     })
 }

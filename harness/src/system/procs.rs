@@ -125,8 +125,8 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        let child = Guarded::spawn(cmd)
-            .map_err(io(format!("spawning {}", self.program.display())))?;
+        let child =
+            Guarded::spawn(cmd).map_err(io(format!("spawning {}", self.program.display())))?;
         self.child = Some(child);
         self.paused = false;
         Ok(())

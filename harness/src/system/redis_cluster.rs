@@ -125,13 +125,18 @@ impl RedisCluster {
                 "appendonly yes".into(),
                 "appendfsync everysec".into(),
                 "save \"\"".into(),
+                // Full syncs start at once (default 5 s wait for more replicas): short runs.
+                "repl-diskless-sync-delay 0".into(),
                 "cluster-enabled yes".into(),
                 "cluster-config-file nodes.conf".into(),
                 format!("cluster-node-timeout {}", opts.node_timeout.as_millis()),
                 format!("cluster-port {}", bus.port),
                 "cluster-announce-ip 127.0.0.1".into(),
                 format!("cluster-announce-port {}", p.public_port()),
-                format!("cluster-announce-bus-port {}", bus.board.listen_addr().port()),
+                format!(
+                    "cluster-announce-bus-port {}",
+                    bus.board.listen_addr().port()
+                ),
             ];
             if let Some(m) = opts.min_replicas_to_write {
                 conf.push(format!("min-replicas-to-write {m}"));
@@ -189,7 +194,19 @@ impl RedisCluster {
             )));
         }
         sys.wait_cluster_ok(limit).await?;
-        sys.groups = sys.read_groups().await?;
+        // Replicas are assigned after the meet: wait until node 1's view has them all.
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match sys.read_groups().await {
+                Ok(g) => {
+                    sys.groups = g;
+                    break;
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        sys.wait_replicas_linked(limit).await?;
         Ok(sys)
     }
 
@@ -226,7 +243,11 @@ impl RedisCluster {
     async fn read_groups(&self) -> Result<Vec<Vec<u32>>, SystemError> {
         let text = match self.nodes[0].call(&["CLUSTER", "NODES"]).await? {
             Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
-            other => return Err(SystemError::Setup(format!("CLUSTER NODES answered {other:?}"))),
+            other => {
+                return Err(SystemError::Setup(format!(
+                    "CLUSTER NODES answered {other:?}"
+                )))
+            }
         };
         let by_port = |addr: &str| -> Option<u32> {
             let port: u16 = addr.split('@').next()?.rsplit(':').next()?.parse().ok()?;
@@ -265,13 +286,42 @@ impl RedisCluster {
             })
             .collect();
         if groups.len() != self.opts.shards as usize
-            || groups.iter().any(|g| g.len() != self.opts.replicas as usize)
+            || groups
+                .iter()
+                .any(|g| g.len() != self.opts.replicas as usize)
         {
             return Err(SystemError::Setup(format!(
                 "unexpected cluster layout {groups:?} from CLUSTER NODES:\n{text}"
             )));
         }
         Ok(groups)
+    }
+
+    /// Waits until every replica's link to its primary is up (its full sync is done).
+    async fn wait_replicas_linked(&self, limit: Duration) -> Result<(), SystemError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        for g in &self.groups {
+            for id in g.iter().skip(1) {
+                let p = &self.nodes[self.index(*id)?];
+                loop {
+                    let up = info(p, "replication").await.is_some_and(|m| {
+                        m.get("master_link_status").map(String::as_str) == Some("up")
+                    });
+                    if up {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(SystemError::NotReady {
+                            what: format!("{} (replication link)", p.what),
+                            secs: limit.as_secs(),
+                            log: p.log.display().to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn index(&self, id: u32) -> Result<usize, SystemError> {

@@ -123,6 +123,8 @@ impl Sentinel {
                 "appendonly yes".into(),
                 "appendfsync everysec".into(),
                 "save \"\"".into(),
+                // Full syncs start at once (default 5 s wait for more replicas): short runs.
+                "repl-diskless-sync-delay 0".into(),
                 "replica-announce-ip 127.0.0.1".into(),
                 format!("replica-announce-port {}", p.public_port()),
             ];
@@ -342,7 +344,12 @@ impl System for Sentinel {
         Box::pin(async move { Ok(self.server_mut(id)?.kill().await) })
     }
     fn terminate(&mut self, id: u32) -> BoxFuture<'_, Result<Option<String>, SystemError>> {
-        Box::pin(async move { Ok(self.server_mut(id)?.terminate(Duration::from_secs(10)).await) })
+        Box::pin(async move {
+            Ok(self
+                .server_mut(id)?
+                .terminate(Duration::from_secs(10))
+                .await)
+        })
     }
     fn restart(&mut self, id: u32) -> BoxFuture<'_, Result<bool, SystemError>> {
         Box::pin(async move {
