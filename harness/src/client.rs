@@ -9,12 +9,14 @@
 //! with every read's result, `-TIMEOUT` and a lost connection after sending are `info`.
 //!
 //! One [`Client`] per logical process slot; it holds at most one connection,
-//! follows `-MOVED` (bounded), reconnects as needed, and bounds every op by a
-//! timeout. It never decides *what* to do — the workload does — only how an
-//! attempt ended.
+//! follows `-MOVED` and `-ASK` (with `ASKING`; bounded), reconnects as needed, and bounds
+//! every op by a timeout. It never decides *what* to do — the workload does — only how an
+//! attempt ended. The system under test shapes it through a [`ClientConfig`]: Sentinel
+//! routing ([`Route::Sentinel`]: the primary from `SENTINEL get-master-addr-by-name`, checked
+//! with `ROLE`, re-resolved after errors), reads from replicas, `WAIT` after writes, and
+//! compare-and-set as a Lua script ([`CAS_SCRIPT`]) where `SET … IFEQ` does not exist.
 
 use crate::recorder::Completion;
-use crate::system::{ClientConfig, Route};
 use crate::workload::{Micro, OpArgs};
 use bytes::BytesMut;
 use sdr_resp::{
@@ -26,6 +28,45 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
+
+/// How the harness's clients find where to send an op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// Start at one of `System::client_addrs`, follow `-MOVED` / `-ASK` (sdr, Redis
+    /// Cluster, command).
+    Direct,
+    /// Ask the Sentinels (`SENTINEL get-master-addr-by-name`) for the primary, check it
+    /// with `ROLE`, re-resolve after an error or `-READONLY` (Redis's client guidelines).
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
+}
+
+/// What the adapter asks of the clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientConfig {
+    pub route: Route,
+    /// Send reads to replicas (Sentinel: `SENTINEL replicas`; Cluster: `READONLY`
+    /// connections to the node list, MOVED still followed).
+    pub read_from_replicas: bool,
+    /// `WAIT numreplicas timeout-ms` after every acknowledged write.
+    pub wait: Option<(u32, u64)>,
+    /// Compare-and-set as a Lua `EVAL` (Redis 7.0 has no `SET … IFEQ`).
+    pub cas_via_eval: bool,
+}
+
+impl ClientConfig {
+    /// sdr's clients: direct, reads where writes go, native `SET … IFEQ`.
+    pub fn direct() -> ClientConfig {
+        ClientConfig {
+            route: Route::Direct,
+            read_from_replicas: false,
+            wait: None,
+            cas_via_eval: false,
+        }
+    }
+}
 
 /// Low-level client errors.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,7 @@ pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod sdr;
 
+pub use crate::client::{ClientConfig, Route};
 use crate::cluster::{Cluster, ClusterError, NodeState};
 use crate::proxy::LinkState;
 use crate::scenario::{Scenario, SystemKind};
@@ -68,45 +69,6 @@ pub enum SystemError {
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SystemError {
     let what = what.into();
     move |source| SystemError::Io { what, source }
-}
-
-/// How the harness's clients find where to send an op.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Route {
-    /// Start at one of [`System::client_addrs`], follow `-MOVED` / `-ASK` (sdr, Redis
-    /// Cluster, command).
-    Direct,
-    /// Ask the Sentinels (`SENTINEL get-master-addr-by-name`) for the primary, check it
-    /// with `ROLE`, re-resolve after an error or `-READONLY` (Redis's client guidelines).
-    Sentinel {
-        sentinels: Vec<String>,
-        master: String,
-    },
-}
-
-/// What the adapter asks of the clients.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClientConfig {
-    pub route: Route,
-    /// Send reads to replicas (Sentinel: `SENTINEL replicas`; Cluster: `READONLY`
-    /// connections to the node list, MOVED still followed).
-    pub read_from_replicas: bool,
-    /// `WAIT numreplicas timeout-ms` after every acknowledged write.
-    pub wait: Option<(u32, u64)>,
-    /// Compare-and-set as a Lua `EVAL` (Redis 7.0 has no `SET … IFEQ`).
-    pub cas_via_eval: bool,
-}
-
-impl ClientConfig {
-    /// sdr's clients: direct, reads where writes go, native `SET … IFEQ`.
-    pub fn direct() -> ClientConfig {
-        ClientConfig {
-            route: Route::Direct,
-            read_from_replicas: false,
-            wait: None,
-            cas_via_eval: false,
-        }
-    }
 }
 
 /// A running system under test. Node ids are 1-based; "shards" are replication groups
