@@ -444,3 +444,60 @@ fn validation_refuses_what_external_systems_cannot_run() {
     assert!(invalid(&base("redis", "{nodes: 3}", "")).contains("redis"));
     assert!(invalid(&base("{kind: redis-sentinel, bogus: 1}", "{nodes: 3}", "")).contains("bogus"));
 }
+
+#[test]
+fn system_field_round_trips_through_the_saved_scenario() {
+    let y = "name: t\nsystem: {kind: redis-sentinel, wait: 1, wait-timeout: 250ms, read-from: replicas}\n\
+             cluster: {nodes: 3}\nworkload: {model: register}\nduration: 5s\nexpect: violation\n";
+    let s = Scenario::from_yaml(y, "t.yaml").expect("valid");
+    assert_eq!(s.system.wait, Some(1));
+    assert_eq!(s.system.wait_timeout(), Duration::from_millis(250));
+    let again = Scenario::from_yaml(&s.to_yaml().expect("yaml"), "saved.yaml").expect("reloads");
+    assert_eq!(
+        again, s,
+        "scenario.yaml as run reloads to the same scenario"
+    );
+    // sdr stays implicit in the saved file.
+    let plain = Scenario::from_yaml(
+        "name: t\nworkload: {model: kv}\nduration: 5s\nexpect: linearizable\n",
+        "p.yaml",
+    )
+    .expect("valid");
+    assert!(!plain.to_yaml().expect("yaml").contains("system"));
+}
+
+#[test]
+fn a_panic_kills_every_adapter_process() {
+    if !have_redis() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let o = CommandOptions::new(
+                dir,
+                2,
+                "redis-server --port {port} --bind {ip} --protected-mode no --save '' --appendonly no --dir {dir}",
+            );
+            let sys = CommandSystem::start(o).await.expect("starts");
+            tx.send(sys.pids()).expect("send pids");
+            panic!("planned panic with a running system");
+        })
+    });
+    assert!(t.join().is_err(), "the thread must panic");
+    let pids = rx.recv().expect("pids");
+    assert_eq!(pids.len(), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| !gone(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for p in &pids {
+        assert!(gone(*p), "server {p} survived the panic");
+    }
+}
