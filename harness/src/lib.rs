@@ -13,7 +13,9 @@
 //!   `sdr_checker::event::Event` lines) and `nemesis.jsonl`; one op in flight
 //!   per process, info ⇒ new process.
 //! - [`client`] — async RESP client (on `sdr-resp`); replies ⇒ `ok` / `fail` /
-//!   `info`; follows `-MOVED`; bounded per-op timeout; transactions as one
+//!   `info`; follows `-MOVED` and `-ASK`; Sentinel routing, `WAIT`, replica reads and
+//!   cas by `EVAL` for external systems ([`client::ClientConfig`]); bounded per-op
+//!   timeout; transactions as one
 //!   pipelined `MULTI … EXEC` ([`client::txn_outcome`]).
 //! - [`proxy`] — per-directed-link TCP proxy (peer links, and one client link
 //!   per node): reject, blackhole, latency, heal.
