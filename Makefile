@@ -8,7 +8,7 @@ CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-
 FUZZ_TARGET ?= resp_command_decoder
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all build run test test-long fuzz fuzz-smoke redis-suite chaos cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
+.PHONY: all build run test test-long fuzz fuzz-smoke redis-suite chaos chaos-external cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
@@ -47,6 +47,13 @@ fuzz:
 chaos:
 	$(CARGO) build --release -p sdr-node -p sdr-harness
 	SCENARIO="$(SCENARIO)" SEED="$(SEED)" scripts/chaos.sh
+
+## make chaos-external: scenarios/external/ — Redis Sentinel and Redis Cluster (redis-server
+## 7.0 from /usr/bin) showing their documented anomalies (expect: violation), and the same fault
+## schedules against sdr (expect: linearizable). SEEDS=20 runs seeds 1..20 of each (docs/chaos.md).
+chaos-external:
+	$(CARGO) build --release -p sdr-node -p sdr-harness
+	SEEDS="$(SEEDS)" scripts/chaos.sh --scenarios scenarios/external/*.yaml
 
 ## make cluster: three members of config/cluster-3.yaml in the background
 ## (make cluster SHARDS=3: nine members, three shards, of config/cluster-3x3.yaml).

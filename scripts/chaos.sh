@@ -3,7 +3,8 @@
 #
 #   scripts/chaos.sh                                   every scenarios/*.yaml and scenarios/planted/*.yaml
 #   SCENARIO=scenarios/x.yaml SEED=7 scripts/chaos.sh  one scenario, one seed (`make chaos SCENARIO=… SEED=…`)
-#   CHAOS_QUICK=1 scripts/chaos.sh                     CI set: smoke, partition-majority-minority, planted/stale-reads
+#   CHAOS_QUICK=1 scripts/chaos.sh                     CI set: smoke, partition-majority-minority, planted/stale-reads,
+#                                                      external/sentinel-isolate-primary (needs redis-server)
 #   scripts/chaos.sh --scenarios a.yaml b.yaml         these scenarios
 #   SEEDS=20 scripts/chaos.sh …                        seeds 1..20 for each scenario (or SEEDS="3 9 12")
 #
@@ -26,7 +27,8 @@ if [ "${1:-}" = "--scenarios" ]; then
 elif [ -n "${SCENARIO:-}" ]; then
   scenarios=("$SCENARIO")
 elif [ "${CHAOS_QUICK:-0}" != "0" ]; then
-  scenarios=(scenarios/smoke.yaml scenarios/partition-majority-minority.yaml scenarios/planted/stale-reads.yaml)
+  scenarios=(scenarios/smoke.yaml scenarios/partition-majority-minority.yaml scenarios/planted/stale-reads.yaml
+    scenarios/external/sentinel-isolate-primary.yaml)
 else
   scenarios=(scenarios/*.yaml scenarios/planted/*.yaml)
 fi

@@ -9,9 +9,12 @@
 //! with every read's result, `-TIMEOUT` and a lost connection after sending are `info`.
 //!
 //! One [`Client`] per logical process slot; it holds at most one connection,
-//! follows `-MOVED` (bounded), reconnects as needed, and bounds every op by a
-//! timeout. It never decides *what* to do — the workload does — only how an
-//! attempt ended.
+//! follows `-MOVED` and `-ASK` (with `ASKING`; bounded), reconnects as needed, and bounds
+//! every op by a timeout. It never decides *what* to do — the workload does — only how an
+//! attempt ended. The system under test shapes it through a [`ClientConfig`]: Sentinel
+//! routing ([`Route::Sentinel`]: the primary from `SENTINEL get-master-addr-by-name`, checked
+//! with `ROLE`, re-resolved after errors), reads from replicas, `WAIT` after writes, and
+//! compare-and-set as a Lua script ([`CAS_SCRIPT`]) where `SET … IFEQ` does not exist.
 
 use crate::recorder::Completion;
 use crate::workload::{Micro, OpArgs};
@@ -25,6 +28,45 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
+
+/// How the harness's clients find where to send an op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// Start at one of `System::client_addrs`, follow `-MOVED` / `-ASK` (sdr, Redis
+    /// Cluster, command).
+    Direct,
+    /// Ask the Sentinels (`SENTINEL get-master-addr-by-name`) for the primary, check it
+    /// with `ROLE`, re-resolve after an error or `-READONLY` (Redis's client guidelines).
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
+}
+
+/// What the adapter asks of the clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientConfig {
+    pub route: Route,
+    /// Send reads to replicas (Sentinel: `SENTINEL replicas`; Cluster: `READONLY`
+    /// connections to the node list, MOVED still followed).
+    pub read_from_replicas: bool,
+    /// `WAIT numreplicas timeout-ms` after every acknowledged write.
+    pub wait: Option<(u32, u64)>,
+    /// Compare-and-set as a Lua `EVAL` (Redis 7.0 has no `SET … IFEQ`).
+    pub cas_via_eval: bool,
+}
+
+impl ClientConfig {
+    /// sdr's clients: direct, reads where writes go, native `SET … IFEQ`.
+    pub fn direct() -> ClientConfig {
+        ClientConfig {
+            route: Route::Direct,
+            read_from_replicas: false,
+            wait: None,
+            cas_via_eval: false,
+        }
+    }
+}
 
 /// Low-level client errors.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +223,9 @@ pub async fn info_replication(
 pub enum ErrorClass {
     /// `-MOVED slot host:port`: not applied here; retry at the address.
     Moved(String),
+    /// `-ASK slot host:port` (Redis Cluster, a slot in migration): not applied here; retry
+    /// once at the address, preceded by `ASKING`.
+    Ask(String),
     /// Definitely no effect.
     Fail,
     /// Unknown outcome.
@@ -193,7 +238,8 @@ pub fn classify_error(msg: &str) -> ErrorClass {
     match sdr_resp::classify(msg) {
         sdr_resp::ErrorClass::Redirect => match Redirect::parse(msg) {
             Some(r) if r.kind == RedirectKind::Moved => ErrorClass::Moved(r.addr),
-            // `-ASK` (never sent by sdr-node) or a malformed redirect: not executed here.
+            Some(r) if r.kind == RedirectKind::Ask => ErrorClass::Ask(r.addr),
+            // A malformed redirect: not executed here.
             _ => ErrorClass::Fail,
         },
         sdr_resp::ErrorClass::NoEffect => ErrorClass::Fail,
@@ -327,7 +373,8 @@ pub fn txn_outcome(micro: &[Micro], replies: &[Frame]) -> TxnReply {
         }
         Frame::Error(e) => match classify_error(e) {
             ErrorClass::Moved(addr) => TxnReply::Moved(addr),
-            ErrorClass::Fail => match moved {
+            // ASK is a single-command redirect: an aborted transaction is simply not applied.
+            ErrorClass::Fail | ErrorClass::Ask(_) => match moved {
                 Some(addr) if ErrorCode::of_reply(e) == Some(ErrorCode::ExecAbort) => {
                     TxnReply::Moved(addr)
                 }
@@ -354,6 +401,118 @@ fn no_leader_reply(replies: &[Frame]) -> bool {
     })
 }
 
+/// Compare-and-set for servers without `SET … IFEQ` (Redis 7.0): one Lua script, atomic on
+/// the server; `+OK` when it swapped, nil when the comparison failed (as `SET … IFEQ`).
+pub const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('SET', KEYS[1], ARGV[2]) return redis.status_reply('OK') else return false end";
+
+/// The commands for `op`, with cas as [`CAS_SCRIPT`] when `cas_via_eval`.
+pub fn op_commands(op: &OpArgs, key: &str, cas_via_eval: bool) -> Vec<Vec<Vec<u8>>> {
+    match op {
+        OpArgs::Cas(e, n) if cas_via_eval => vec![vec![
+            b"EVAL".to_vec(),
+            CAS_SCRIPT.as_bytes().to_vec(),
+            b"1".to_vec(),
+            key.as_bytes().to_vec(),
+            e.to_string().into_bytes(),
+            n.to_string().into_bytes(),
+        ]],
+        _ => op.commands(key),
+    }
+}
+
+/// Whether `op` changes the key when it succeeds (what `WAIT` follows).
+fn is_write(op: &OpArgs) -> bool {
+    matches!(
+        op,
+        OpArgs::Write(_)
+            | OpArgs::Cas(..)
+            | OpArgs::Delete
+            | OpArgs::Incr(_)
+            | OpArgs::Append(_)
+            | OpArgs::RPush(_)
+    )
+}
+
+fn is_read(op: &OpArgs) -> bool {
+    matches!(op, OpArgs::Read | OpArgs::LRange)
+}
+
+/// `ROLE`'s first element (`master` / `slave` / `sentinel`).
+async fn role_of(conn: &mut Conn, limit: Duration) -> Result<String, ClientError> {
+    match conn.call(&[b"ROLE".to_vec()], limit).await? {
+        Frame::Array(a) => match a.first() {
+            Some(Frame::Bulk(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            other => Err(ClientError::Protocol(format!("ROLE answered {other:?}"))),
+        },
+        Frame::Error(e) => Err(ClientError::Server(e)),
+        other => Err(ClientError::Protocol(format!("ROLE answered {other:?}"))),
+    }
+}
+
+/// Asks one Sentinel for the primary (`SENTINEL get-master-addr-by-name`) or the healthy
+/// replicas (`SENTINEL replicas`, without `s_down`/`o_down`/`disconnected` flags).
+pub async fn sentinel_lookup(
+    sentinel: &str,
+    master: &str,
+    replicas: bool,
+    limit: Duration,
+) -> Result<Vec<String>, ClientError> {
+    let mut c = Conn::connect(sentinel, limit).await?;
+    let s = |x: &str| x.as_bytes().to_vec();
+    if !replicas {
+        return match c
+            .call(
+                &[s("SENTINEL"), s("get-master-addr-by-name"), s(master)],
+                limit,
+            )
+            .await?
+        {
+            Frame::Array(a) => match a.as_slice() {
+                [Frame::Bulk(h), Frame::Bulk(p)] => Ok(vec![format!(
+                    "{}:{}",
+                    String::from_utf8_lossy(h),
+                    String::from_utf8_lossy(p)
+                )]),
+                _ => Err(ClientError::Protocol(format!("odd primary address {a:?}"))),
+            },
+            Frame::NullArray | Frame::Null => Ok(vec![]),
+            Frame::Error(e) => Err(ClientError::Server(e)),
+            other => Err(ClientError::Protocol(format!("unexpected reply {other:?}"))),
+        };
+    }
+    let r = c
+        .call(&[s("SENTINEL"), s("replicas"), s(master)], limit)
+        .await?;
+    let Frame::Array(list) = r else {
+        return Err(ClientError::Protocol(format!("unexpected reply {r:?}")));
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let Frame::Array(kv) = item else { continue };
+        let mut m = HashMap::new();
+        for pair in kv.chunks(2) {
+            if let [Frame::Bulk(k), Frame::Bulk(v)] = pair {
+                m.insert(
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                );
+            }
+        }
+        let flags = m.get("flags").cloned().unwrap_or_default();
+        if flags
+            .split(',')
+            .any(|f| matches!(f, "s_down" | "o_down" | "disconnected"))
+        {
+            continue;
+        }
+        if let (Some(ip), Some(port)) = (m.get("ip"), m.get("port")) {
+            out.push(format!("{ip}:{port}"));
+        }
+    }
+    Ok(out)
+}
+
 /// A client for one process slot.
 pub struct Client {
     addrs: Vec<String>,
@@ -365,6 +524,14 @@ pub struct Client {
     home: Option<usize>,
     /// Open connections to other nodes, kept while pinned.
     parked: HashMap<String, Conn>,
+    /// How to route, WAIT, cas (what the system under test asks for).
+    cfg: ClientConfig,
+    /// Sentinel routing: the address resolved for writes (primary) and for reads (replica).
+    resolved: [Option<String>; 2],
+    /// Sentinel routing: which Sentinel to ask first (rotates on failure).
+    sentinel_next: usize,
+    /// The process slot (picks a replica for reads).
+    slot: usize,
 }
 
 impl Client {
@@ -383,7 +550,55 @@ impl Client {
             max_redirects: 3,
             home: None,
             parked: HashMap::new(),
+            cfg: ClientConfig::direct(),
+            resolved: [None, None],
+            sentinel_next: first,
+            slot: first,
         }
+    }
+
+    /// Routes, waits and compares-and-sets as the system under test asks.
+    pub fn with_config(mut self, cfg: ClientConfig) -> Client {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Sentinel routing: the address for this op (asks the Sentinels when none is known).
+    async fn resolve(&mut self, reads: bool, limit: Duration) -> Result<String, String> {
+        let Route::Sentinel { sentinels, master } = &self.cfg.route else {
+            return Err("not a Sentinel route".into());
+        };
+        let idx = usize::from(reads);
+        if let Some(a) = &self.resolved[idx] {
+            return Ok(a.clone());
+        }
+        let mut errors = Vec::new();
+        let per = (limit / sentinels.len().max(1) as u32).max(Duration::from_millis(50));
+        for k in 0..sentinels.len() {
+            let i = (self.sentinel_next + k) % sentinels.len();
+            match sentinel_lookup(&sentinels[i], master, reads, per).await {
+                Ok(list) if !list.is_empty() => {
+                    self.sentinel_next = i;
+                    let a = list[self.slot % list.len()].clone();
+                    self.resolved[idx] = Some(a.clone());
+                    return Ok(a);
+                }
+                Ok(_) => errors.push(format!("{}: none known", sentinels[i])),
+                Err(e) => errors.push(format!("{}: {e}", sentinels[i])),
+            }
+        }
+        self.sentinel_next += 1;
+        Err(format!(
+            "no Sentinel named a {}: {}",
+            if reads { "replica" } else { "primary" },
+            errors.join("; ")
+        ))
+    }
+
+    /// Forgets the resolved addresses and the connection (re-resolve before the next op).
+    fn forget_route(&mut self) {
+        self.resolved = [None, None];
+        self.conn = None;
     }
 
     /// Pins the client to its first node: every op is sent there first (`-MOVED` still
@@ -433,10 +648,102 @@ impl Client {
     }
 
     /// Executes `op` on `key` and classifies the outcome.
+    ///
+    /// Sentinel routing (Redis's "Sentinel clients" guidelines): the primary comes from the
+    /// Sentinels, a new connection is checked with `ROLE`, and after any error or `-READONLY`
+    /// the client asks the Sentinels again. With `read-from: replicas`, reads go to a replica
+    /// from `SENTINEL replicas`. With `wait`, every acknowledged write is followed by `WAIT`;
+    /// fewer replicas than asked make the write `info` (applied on the primary, but not known
+    /// to survive a failover: Redis does not roll it back), as does a WAIT that fails.
     pub async fn execute(&mut self, key: &str, op: &OpArgs) -> Completion {
         let deadline = Instant::now() + self.op_timeout;
-        let cmds = op.commands(key);
+        let sentinel = matches!(self.cfg.route, Route::Sentinel { .. });
+        if sentinel {
+            let reads = self.cfg.read_from_replicas && is_read(op);
+            let known = self.resolved[usize::from(reads)].is_some();
+            match self.resolve(reads, self.op_timeout).await {
+                Ok(addr) => {
+                    let fresh = !known || self.addrs.get(self.current) != Some(&addr);
+                    self.point_at(&addr);
+                    if fresh || self.conn.is_none() {
+                        // Check the role on a fresh connection before sending the op.
+                        self.conn = None;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let want = if reads { "slave" } else { "master" };
+                        let checked = match Conn::connect(&addr, left).await {
+                            Ok(mut c) => match role_of(&mut c, left).await {
+                                Ok(r) if r == want => Ok(c),
+                                Ok(r) => Err(format!("{addr} is a {r}, not a {want}")),
+                                Err(e) => Err(format!("ROLE at {addr}: {e}")),
+                            },
+                            Err(e) => Err(e.to_string()),
+                        };
+                        match checked {
+                            Ok(c) => self.conn = Some(c),
+                            Err(e) => {
+                                self.forget_route();
+                                return Completion::Fail { error: Some(e) };
+                            }
+                        }
+                    }
+                }
+                Err(e) => return Completion::Fail { error: Some(e) },
+            }
+        }
+        let c = self.execute_at(key, op, deadline).await;
+        if sentinel
+            && matches!(
+                c,
+                Completion::Fail { error: Some(_) } | Completion::Info { .. }
+            )
+        {
+            self.forget_route();
+        }
+        c
+    }
+
+    /// `WAIT` after an acknowledged write on the same connection (see [`Client::execute`]).
+    async fn wait_replicas(&mut self, c: Completion, deadline: Instant) -> Completion {
+        let Some((n, ms)) = self.cfg.wait else {
+            return c;
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return c;
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(ms + 200));
+        let argv = vec![
+            b"WAIT".to_vec(),
+            n.to_string().into_bytes(),
+            ms.to_string().into_bytes(),
+        ];
+        match conn.call(&argv, left).await {
+            Ok(Frame::Integer(k)) if k >= i64::from(n) => c,
+            Ok(Frame::Integer(k)) => Completion::Info {
+                error: format!("WAIT: {k} of {n} replicas acknowledged the write"),
+            },
+            Ok(other) => {
+                self.conn = None;
+                Completion::Info {
+                    error: format!("WAIT answered {other:?}"),
+                }
+            }
+            Err(e) => {
+                self.conn = None;
+                Completion::Info {
+                    error: format!("WAIT: {e}"),
+                }
+            }
+        }
+    }
+
+    /// One op from the current node on: connect, send, follow redirects, classify.
+    async fn execute_at(&mut self, key: &str, op: &OpArgs, deadline: Instant) -> Completion {
+        let cmds = op_commands(op, key, self.cfg.cas_via_eval);
         let mut redirects = 0;
+        // The next attempt is at an `-ASK` target: send `ASKING` first.
+        let mut asking = false;
         if let Some(h) = self.home {
             self.switch_to(h);
         }
@@ -545,6 +852,25 @@ impl Client {
                 }
             }
             let reply = match cmds.first() {
+                Some(cmd) if asking => {
+                    asking = false;
+                    match conn
+                        .call_pipeline(&[vec![b"ASKING".to_vec()], cmd.clone()], left)
+                        .await
+                    {
+                        Ok(mut r) if r.len() == 2 => match r.remove(0) {
+                            Frame::Simple(ok) if ok == "OK" => Ok(r.remove(0)),
+                            other => {
+                                Err(ClientError::Protocol(format!("ASKING answered {other:?}")))
+                            }
+                        },
+                        Ok(r) => Err(ClientError::Protocol(format!(
+                            "{} replies to ASKING + command",
+                            r.len()
+                        ))),
+                        Err(e) => Err(e),
+                    }
+                }
                 Some(cmd) => conn.call(cmd, left).await,
                 None => Err(ClientError::Protocol("no command".into())),
             };
@@ -566,6 +892,19 @@ impl Client {
                         }
                         self.point_at(&addr);
                     }
+                    ErrorClass::Ask(addr) => {
+                        // The slot is migrating: this one command is retried at the target,
+                        // after ASKING; the client's idea of the slot's owner stays as it was.
+                        redirects += 1;
+                        if redirects > self.max_redirects {
+                            return Completion::Fail { error: Some(msg) };
+                        }
+                        if self.home.is_none() {
+                            self.conn = None;
+                        }
+                        self.point_at(&addr);
+                        asking = true;
+                    }
                     ErrorClass::Fail => {
                         if matches!(
                             ErrorCode::of_reply(&msg),
@@ -586,6 +925,9 @@ impl Client {
                     let c = completion_for(op, &r);
                     if matches!(c, Completion::Info { .. }) {
                         self.conn = None;
+                    }
+                    if matches!(c, Completion::Ok(_)) && is_write(op) {
+                        return self.wait_replicas(c, deadline).await;
                     }
                     return c;
                 }
@@ -626,7 +968,15 @@ mod tests {
             classify_error("ERR raft stopped before the write completed"),
             ErrorClass::Fail
         );
-        assert_eq!(classify_error("ASK 12 127.0.0.1:6381"), ErrorClass::Fail);
+        assert_eq!(
+            classify_error("ASK 12 127.0.0.1:6381"),
+            ErrorClass::Ask("127.0.0.1:6381".into())
+        );
+        assert_eq!(classify_error("ASK 12"), ErrorClass::Fail);
+        assert_eq!(
+            classify_error("READONLY You can't write against a read only replica."),
+            ErrorClass::Fail
+        );
         assert_eq!(classify_error("MOVED 12"), ErrorClass::Fail);
         assert_eq!(
             classify_error("ERR value is not an integer or out of range"),

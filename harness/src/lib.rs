@@ -13,7 +13,9 @@
 //!   `sdr_checker::event::Event` lines) and `nemesis.jsonl`; one op in flight
 //!   per process, info ⇒ new process.
 //! - [`client`] — async RESP client (on `sdr-resp`); replies ⇒ `ok` / `fail` /
-//!   `info`; follows `-MOVED`; bounded per-op timeout; transactions as one
+//!   `info`; follows `-MOVED` and `-ASK`; Sentinel routing, `WAIT`, replica reads and
+//!   cas by `EVAL` for external systems ([`client::ClientConfig`]); bounded per-op
+//!   timeout; transactions as one
 //!   pipelined `MULTI … EXEC` ([`client::txn_outcome`]).
 //! - [`proxy`] — per-directed-link TCP proxy (peer links, and one client link
 //!   per node): reject, blackhole, latency, heal.
@@ -21,6 +23,9 @@
 //!   sharded clusters, spares and membership changes (`sdr-node admin`);
 //!   `process` (children never outlive the harness), `config` (typed node and
 //!   admin YAML), [`cluster::node_bin`] (where the node binary is).
+//! - [`system`] — the system under test behind one trait: `sdr` (the [`cluster`]),
+//!   `redis-sentinel`, `redis-cluster`, `command` (any RESP server); the switchboard that
+//!   routes external processes' links through per-source link states.
 //! - [`nemesis`] — faults as one trait with outcome installed / skipped /
 //!   indeterminate, one file per family (`process`, `network`, `disk`,
 //!   `membership`); `plan` (the pure seeded timeline) and `executor`.
@@ -41,4 +46,5 @@ pub mod proxy;
 pub mod recorder;
 pub mod runner;
 pub mod scenario;
+pub mod system;
 pub mod workload;

@@ -117,7 +117,7 @@ impl Drop for Proxy {
 }
 
 /// Answers the first command of a connection that was never forwarded, then closes it.
-async fn refuse(mut down: TcpStream, reply: &[u8]) {
+pub(crate) async fn refuse(mut down: TcpStream, reply: &[u8]) {
     let mut b = [0u8; 4096];
     // Read (part of) the command first: closing with unread input would reset the
     // connection and could discard the reply.
@@ -152,31 +152,44 @@ async fn accept_loop(
             }
             continue;
         }
-        let state = state.clone();
-        let lat = Arc::clone(&lat);
-        let refusal = refusal.clone();
-        tokio::spawn(async move {
-            let up =
-                match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(upstream))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    _ => {
-                        if let Some(r) = refusal {
-                            refuse(down, &r).await;
-                        }
-                        return;
-                    }
-                };
-            let _ = down.set_nodelay(true);
-            let _ = up.set_nodelay(true);
-            let (dr, dw) = down.into_split();
-            let (ur, uw) = up.into_split();
-            let a = tokio::spawn(pump(dr, uw, state.clone(), Arc::clone(&lat)));
-            let b = tokio::spawn(pump(ur, dw, state, lat));
-            let _ = tokio::join!(a, b);
-        });
+        tokio::spawn(forward(
+            down,
+            upstream,
+            state.clone(),
+            Arc::clone(&lat),
+            refusal.clone(),
+        ));
     }
+}
+
+/// Forwards one accepted connection to `upstream` under the link `state` and latency `lat`
+/// (the caller has already refused it if the link rejects). A connection that cannot reach
+/// `upstream` is answered with `refusal` when given (a client link), else closed. Shared with
+/// the source-aware switchboard of the external-system adapters (`system::links`).
+pub(crate) async fn forward(
+    down: TcpStream,
+    upstream: SocketAddr,
+    state: watch::Receiver<LinkState>,
+    lat: Arc<AtomicU64>,
+    refusal: Option<Arc<Vec<u8>>>,
+) {
+    let up = match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(upstream)).await
+    {
+        Ok(Ok(s)) => s,
+        _ => {
+            if let Some(r) = refusal {
+                refuse(down, &r).await;
+            }
+            return;
+        }
+    };
+    let _ = down.set_nodelay(true);
+    let _ = up.set_nodelay(true);
+    let (dr, dw) = down.into_split();
+    let (ur, uw) = up.into_split();
+    let a = tokio::spawn(pump(dr, uw, state.clone(), Arc::clone(&lat)));
+    let b = tokio::spawn(pump(ur, dw, state, lat));
+    let _ = tokio::join!(a, b);
 }
 
 /// Copies `src` to `dst` according to the link state; returns when either side

@@ -8,10 +8,11 @@
 //! verdict.
 
 use crate::client::Client;
-use crate::cluster::{Cluster, ClusterError, ClusterOptions};
+use crate::cluster::ClusterError;
 use crate::nemesis::{plan, Executor};
 use crate::recorder::{Clock, Completion, RecordError, Recorder};
 use crate::scenario::{Expect, Scenario, ScenarioError};
+use crate::system::{ClientConfig, System, SystemError};
 use crate::workload::{Generator, Keys, OpArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use sdr_checker::report::{html::report_html, json::result_json, ReportInput};
@@ -30,6 +31,8 @@ pub enum RunError {
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    System(#[from] SystemError),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error("{what}: {source}")]
@@ -174,6 +177,7 @@ struct Shared {
     sc: Arc<Scenario>,
     seed: u64,
     addrs: Vec<String>,
+    route: ClientConfig,
     rec: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     keys: Arc<Keys>,
@@ -186,6 +190,7 @@ async fn client_loop(slot: u32, sh: Shared) -> Result<(), RecordError> {
         sc,
         seed,
         addrs,
+        route,
         rec,
         stop,
         keys,
@@ -193,7 +198,7 @@ async fn client_loop(slot: u32, sh: Shared) -> Result<(), RecordError> {
     } = sh;
     let w = &sc.workload;
     let mut gen = Generator::shared(w, seed, slot, keys);
-    let mut client = Client::new(addrs, slot as usize, w.op_timeout.0);
+    let mut client = Client::new(addrs, slot as usize, w.op_timeout.0).with_config(route);
     if w.pin_clients {
         client = client.pinned();
     }
@@ -230,12 +235,19 @@ async fn final_reads(
     sc: &Scenario,
     keys: &Keys,
     addrs: Vec<String>,
+    route: ClientConfig,
     rec: &Recorder,
     deadline: Instant,
 ) -> Result<usize, RecordError> {
     use crate::scenario::Model;
     use crate::workload::Micro;
-    let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0);
+    // Final reads see what the primary holds, whatever `read-from` says during the run.
+    let route = ClientConfig {
+        read_from_replicas: false,
+        wait: None,
+        ..route
+    };
+    let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0).with_config(route);
     let mut process = rec.new_process()?;
     let mut unread = 0;
     // Every key ever used, retired ones included: a lost write shows on any of them.
@@ -315,22 +327,10 @@ pub async fn run_in(
     pb.set_prefix("setup");
     let clock = Clock::start();
     let rec = Arc::new(Recorder::create_in(dir, clock)?);
-    let cluster = Cluster::start(ClusterOptions {
-        bin: opts.node_bin.clone(),
-        dir: dir.to_path_buf(),
-        shards: sc.cluster.shards,
-        replicas: sc.cluster.replicas(),
-        spares: sc.cluster.spares,
-        node_options: sc.node_config_options(),
-        unsafe_test_faults: sc.unsafe_test_faults(),
-        cluster_id: dir
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "chaos".into()),
-        ready_timeout: Duration::from_secs(30),
-    })
-    .await?;
+    // The adapter the scenario names (`system:`, default sdr).
+    let cluster: Box<dyn System> = crate::system::start(&sc, dir, &opts.node_bin).await?;
     let addrs = cluster.client_addrs();
+    let route = cluster.client_config();
 
     // Load phase.
     pb.set_prefix("load");
@@ -345,6 +345,7 @@ pub async fn run_in(
                 sc: Arc::clone(&sc),
                 seed,
                 addrs: addrs.clone(),
+                route: route.clone(),
                 rec: Arc::clone(&rec),
                 stop: Arc::clone(&stop),
                 keys: Arc::clone(&keys),
@@ -384,7 +385,7 @@ pub async fn run_in(
             if next <= now {
                 if let Some(p) = timeline.get(i) {
                     let mut g = shared.lock().await;
-                    exec.apply(&p.action, &mut g, &rec).await;
+                    exec.apply(&p.action, &mut **g, &rec).await;
                     tracing::debug!(?p.action, "nemesis");
                 }
                 i += 1;
@@ -407,7 +408,7 @@ pub async fn run_in(
     let mut cluster = Arc::try_unwrap(shared)
         .map_err(|_| RunError::Check("cluster still shared".into()))?
         .into_inner();
-    exec.stop_all(&mut cluster, &rec).await;
+    exec.stop_all(&mut *cluster, &rec).await;
     let heal_result = cluster.heal_all().await;
     let recovery = sc.recovery.0;
     let deadline = Instant::now() + recovery;
@@ -417,7 +418,15 @@ pub async fn run_in(
     }
     let _ = cluster.wait_leader(recovery).await;
     pb.set_prefix("final");
-    let unread = final_reads(&sc, &keys, cluster.client_addrs(), &rec, deadline).await?;
+    let unread = final_reads(
+        &sc,
+        &keys,
+        cluster.client_addrs(),
+        cluster.client_config(),
+        &rec,
+        deadline,
+    )
+    .await?;
     let cas = cas.stats();
     pb.set_prefix("stop");
     cluster.stop_all().await;

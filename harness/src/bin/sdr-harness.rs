@@ -16,7 +16,7 @@ use std::time::Duration;
 #[command(
     name = "sdr-harness",
     version,
-    about = "Jepsen-style chaos runs of sdr-node clusters"
+    about = "Jepsen-style chaos runs of sdr-node clusters (and of Redis Sentinel, Redis Cluster or any RESP server: scenario `system:`)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -77,8 +77,9 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Cmd::Validate { scenario } => match sdr_harness::scenario::Scenario::load(&scenario) {
             Ok(s) => {
                 println!(
-                    "{}: ok ({} nodes, {}, expect {:?})",
+                    "{}: ok (system {}, {} nodes, {}, expect {:?})",
                     scenario.display(),
+                    s.system.kind.name(),
                     s.cluster.total(),
                     s.duration,
                     s.expect

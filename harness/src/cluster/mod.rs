@@ -434,6 +434,14 @@ impl Cluster {
         }
     }
 
+    /// Pids of every running node process (tests check cleanup with them).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Guarded::pid))
+            .collect()
+    }
+
     /// Client (RESP) address of every active node, in id order (through the client proxies).
     pub fn client_addrs(&self) -> Vec<String> {
         self.nodes

@@ -63,13 +63,20 @@ impl Fault for TornWalFault {
                 Err(e) => return Applied::skipped(e),
             };
             let mut details = Vec::new();
+            let kind = ctx.cluster.kind();
+            let Some(cluster) = ctx.cluster.as_sdr() else {
+                return Applied::skipped(format!(
+                    "torn-wal needs sdr-node's WAL; system {} has none",
+                    kind.name()
+                ));
+            };
             for id in &nodes {
-                match ctx.cluster.kill(*id).await {
+                match cluster.kill(*id).await {
                     Ok(true) => self.nodes.push(*id),
                     Ok(false) => continue,
                     Err(e) => return Applied::indeterminate(names(&nodes), e.to_string()),
                 }
-                let seg = match ctx.cluster.newest_wal_segment(*id) {
+                let seg = match cluster.newest_wal_segment(*id) {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         details.push(format!("n{id}: killed, no WAL segment to tear"));

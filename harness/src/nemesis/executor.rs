@@ -3,9 +3,9 @@
 //! records every start/stop in `nemesis.jsonl`.
 
 use super::{build, Action, Applied, Ctx, Fault, Outcome};
-use crate::cluster::Cluster;
 use crate::recorder::Recorder;
 use crate::scenario::FaultKind;
+use crate::system::System;
 use sdr_seeded::Rng;
 
 /// Faults that are over when `start` returns (their interval is the time `start` took).
@@ -50,7 +50,12 @@ impl Executor {
     }
 
     /// Applies one action; returns the number of faults installed.
-    pub async fn apply(&mut self, action: &Action, cluster: &mut Cluster, rec: &Recorder) -> usize {
+    pub async fn apply(
+        &mut self,
+        action: &Action,
+        cluster: &mut dyn System,
+        rec: &Recorder,
+    ) -> usize {
         match action {
             Action::Start { id, step } => {
                 let mut f = build(step);
@@ -114,7 +119,7 @@ impl Executor {
     }
 
     /// Undoes every open fault (the heal phase).
-    pub async fn stop_all(&mut self, cluster: &mut Cluster, rec: &Recorder) {
+    pub async fn stop_all(&mut self, cluster: &mut dyn System, rec: &Recorder) {
         for (_, mut f) in std::mem::take(&mut self.open).into_iter().rev() {
             let a = f
                 .stop(&mut Ctx {

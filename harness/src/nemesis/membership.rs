@@ -15,7 +15,14 @@ impl Fault for AddNode {
     }
     fn start<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
         Box::pin(async move {
-            let spares = ctx.cluster.spare_ids();
+            let kind = ctx.cluster.kind();
+            let Some(cluster) = ctx.cluster.as_sdr() else {
+                return Applied::skipped(format!(
+                    "add-node needs sdr-node admin; not system {}",
+                    kind.name()
+                ));
+            };
+            let spares = cluster.spare_ids();
             let id = match &self.target {
                 Target::Node(id) if spares.contains(id) => *id,
                 Target::Node(id) => {
@@ -24,7 +31,7 @@ impl Fault for AddNode {
                 _ if spares.is_empty() => return Applied::skipped("no spare left"),
                 _ => spares[ctx.rng.below(spares.len() as u64) as usize],
             };
-            match ctx.cluster.add_node(id).await {
+            match cluster.add_node(id).await {
                 Ok(_) => Applied::ok(format!("n{id} added")),
                 Err(e) => Applied::indeterminate(format!("n{id}"), e),
             }
@@ -51,7 +58,14 @@ impl Fault for RemoveNode {
                 Err(e) => return Applied::skipped(e),
             };
             let id = nodes[0];
-            match ctx.cluster.remove_node(id).await {
+            let kind = ctx.cluster.kind();
+            let Some(cluster) = ctx.cluster.as_sdr() else {
+                return Applied::skipped(format!(
+                    "remove-node needs sdr-node admin; not system {}",
+                    kind.name()
+                ));
+            };
+            match cluster.remove_node(id).await {
                 Ok(_) => Applied::ok(format!("n{id} removed")),
                 Err(e) => Applied::indeterminate(format!("n{id}"), e),
             }

@@ -2,7 +2,7 @@
 //! Jepsen's `nemesis/*`: one [`Fault`] trait with an explicit [`Outcome`]
 //! (installed / skipped / indeterminate), one file per fault family, a pure
 //! seeded [`plan()`] that turns the scenario's `nemesis:` into a timeline, and an
-//! [`Executor`] that runs the timeline against a [`Cluster`] and records every
+//! [`Executor`] that runs the timeline against a [`System`] and records every
 //! start/stop in `nemesis.jsonl` on the run's clock.
 //!
 //! - [`process`] — kill / terminate (stop = restart), pause (stop = SIGCONT),
@@ -31,8 +31,9 @@ pub use network::{cut_off, grudge, isolate, LatencyFault, PartitionFault};
 pub use plan::{plan, Action, Planned};
 pub use process::{PauseFault, ProcessFault, RollingRestart};
 
-use crate::cluster::{Cluster, NodeState};
+use crate::cluster::NodeState;
 use crate::scenario::{FaultKind, Step, Target};
+use crate::system::System;
 use sdr_seeded::Rng;
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -93,7 +94,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a fault may touch.
 pub struct Ctx<'a> {
-    pub cluster: &'a mut Cluster,
+    /// The system under test (any adapter; sdr-only faults use [`System::as_sdr`]).
+    pub cluster: &'a mut dyn System,
     pub rng: &'a mut Rng,
 }
 
@@ -121,7 +123,7 @@ pub(crate) fn names(ids: &[u32]) -> String {
 /// `leader` is the leader of a random shard in a sharded cluster.
 pub(crate) async fn resolve_nodes(
     t: &Target,
-    cluster: &Cluster,
+    cluster: &dyn System,
     rng: &mut Rng,
 ) -> Result<Vec<u32>, String> {
     let up: Vec<u32> = cluster

@@ -20,8 +20,8 @@ pub mod validate;
 
 pub use duration::Dur;
 pub use schema::{
-    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, RandomSpec, Scalar, Scenario,
-    Step, TearMode, TxnLen, WorkloadSpec,
+    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, RandomSpec, ReadFrom, Scalar,
+    Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
 };
 pub use target::Target;
 

@@ -13,6 +13,14 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Scenario {
     pub name: String,
+    /// The system under test: `sdr` (the default), or an adapter for a system we did not
+    /// write (`redis-sentinel`, `redis-cluster`, `command`); see [`SystemSpec`].
+    #[serde(
+        default,
+        deserialize_with = "system_field",
+        skip_serializing_if = "SystemSpec::is_default"
+    )]
+    pub system: SystemSpec,
     #[serde(default)]
     pub cluster: ClusterSpec,
     /// Options written into every node's config file (kebab-case node config keys).
@@ -592,4 +600,136 @@ impl<'de> Deserialize<'de> for NemesisSpec {
         }
         d.deserialize_any(V)
     }
+}
+
+/// Which adapter runs the system under test (`harness/src/system/`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemKind {
+    /// `sdr-node` clusters (the harness's own system).
+    #[default]
+    Sdr,
+    /// `redis-server` primary + replicas, failover by three `redis-sentinel`s.
+    RedisSentinel,
+    /// `redis-server --cluster-enabled yes`, created with `redis-cli --cluster create`.
+    RedisCluster,
+    /// Any RESP server, started and stopped by command templates.
+    Command,
+}
+
+impl SystemKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::Sdr => "sdr",
+            SystemKind::RedisSentinel => "redis-sentinel",
+            SystemKind::RedisCluster => "redis-cluster",
+            SystemKind::Command => "command",
+        }
+    }
+    /// Redis-based adapters (options such as `wait` and `read-from` apply).
+    pub fn is_redis(self) -> bool {
+        matches!(self, SystemKind::RedisSentinel | SystemKind::RedisCluster)
+    }
+}
+
+/// Where an external system's clients send reads.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadFrom {
+    /// Reads go where writes go (the primary).
+    #[default]
+    Primary,
+    /// Reads go to a replica (Sentinel: one from `SENTINEL replicas`; Cluster: `READONLY`
+    /// connections to the slot's replica).
+    Replicas,
+}
+
+/// `system:` — a name (`system: redis-sentinel`) or a map with `kind` and options.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SystemSpec {
+    #[serde(default)]
+    pub kind: SystemKind,
+    /// Redis: the primaries' `min-replicas-to-write` (with `min-replicas-max-lag 10`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas_to_write: Option<u32>,
+    /// Redis: clients call `WAIT <wait> <wait-timeout>` after every write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
+    /// Redis: the WAIT timeout (default 500ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_timeout: Option<Dur>,
+    /// External systems: where reads go (default `primary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<ReadFrom>,
+    /// Sentinel: `down-after-milliseconds` (default 1000ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_after: Option<Dur>,
+    /// Sentinel: `failover-timeout` (default 3s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_timeout: Option<Dur>,
+    /// Cluster: `cluster-node-timeout` (default 2s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_timeout: Option<Dur>,
+    /// Redis: the `redis-server` binary (default `redis-server` on PATH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Command: the start template (`sh -c`), with `{id}`, `{ip}`, `{port}`, `{dir}`, `{peers}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Command: clean stop (default SIGTERM to the started process). Also `{pid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    /// Command: crash (default SIGKILL). Also `{pid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill: Option<String>,
+    /// Command: freeze (default SIGSTOP). Also `{pid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<String>,
+    /// Command: thaw (default SIGCONT). Also `{pid}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
+    /// Command: leader discovery — `any` (default: any running node), `role` (the node whose
+    /// `INFO replication` says `role:master`), or a template whose output's first line is
+    /// the leader's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+}
+
+impl SystemSpec {
+    pub fn is_default(&self) -> bool {
+        *self == SystemSpec::default()
+    }
+    pub fn read_from(&self) -> ReadFrom {
+        self.read_from.unwrap_or_default()
+    }
+    pub fn wait_timeout(&self) -> Duration {
+        self.wait_timeout
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_millis(500))
+    }
+}
+
+/// `system:` as a bare name or a map (strict: unknown keys are errors with their location).
+fn system_field<'de, D: Deserializer<'de>>(d: D) -> Result<SystemSpec, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = SystemSpec;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(
+                "a system name (sdr, redis-sentinel, redis-cluster, command) or {kind: …, options}",
+            )
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<SystemSpec, E> {
+            let kind = SystemKind::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+            Ok(SystemSpec {
+                kind,
+                ..SystemSpec::default()
+            })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SystemSpec, A::Error> {
+            SystemSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(V)
 }

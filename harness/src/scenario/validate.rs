@@ -1,9 +1,26 @@
 //! Semantic checks of a parsed scenario; each error names the key path.
 
 use super::{
-    FaultKind, NemesisSpec, Scalar, Scenario, ScenarioError, Step, Target, RESERVED_NODE_KEYS,
-    UNSAFE_TEST_FAULTS,
+    FaultKind, NemesisSpec, ReadFrom, Scalar, Scenario, ScenarioError, Step, SystemKind, Target,
+    RESERVED_NODE_KEYS, UNSAFE_TEST_FAULTS,
 };
+
+/// `redis.conf` directives the Redis adapters set themselves (plus every `cluster-*`).
+const REDIS_RESERVED: &[&str] = &[
+    "bind",
+    "bind-source-addr",
+    "port",
+    "dir",
+    "daemonize",
+    "protected-mode",
+    "replicaof",
+    "slaveof",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "slave-announce-ip",
+    "slave-announce-port",
+    "min-replicas-to-write",
+];
 use std::time::Duration;
 
 impl Scenario {
@@ -30,6 +47,7 @@ impl Scenario {
                 ),
             );
         }
+        self.validate_system(origin)?;
         let c = &self.cluster;
         if c.shards == 0 || c.shards > 8 {
             return bad(
@@ -179,6 +197,212 @@ impl Scenario {
             NemesisSpec::Schedule(steps) => {
                 for (i, s) in steps.iter().enumerate() {
                     self.validate_step(origin, i, s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `system:` and the combinations an external system cannot run: each error names the
+    /// field and the system.
+    fn validate_system(&self, origin: &str) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: String| {
+            Err(ScenarioError::Invalid {
+                origin: origin.to_string(),
+                key: key.to_string(),
+                message,
+            })
+        };
+        let sys = &self.system;
+        let k = sys.kind;
+        let name = k.name();
+        // Which options apply to which systems.
+        let redis = k.is_redis();
+        let options: [(&str, bool, bool); 14] = [
+            (
+                "min-replicas-to-write",
+                sys.min_replicas_to_write.is_some(),
+                redis,
+            ),
+            ("wait", sys.wait.is_some(), redis),
+            (
+                "wait-timeout",
+                sys.wait_timeout.is_some(),
+                redis && sys.wait.is_some(),
+            ),
+            (
+                "read-from",
+                sys.read_from.is_some(),
+                k == SystemKind::RedisSentinel
+                    || (k != SystemKind::Sdr && sys.read_from() == ReadFrom::Primary),
+            ),
+            (
+                "down-after",
+                sys.down_after.is_some(),
+                k == SystemKind::RedisSentinel,
+            ),
+            (
+                "failover-timeout",
+                sys.failover_timeout.is_some(),
+                k == SystemKind::RedisSentinel,
+            ),
+            (
+                "node-timeout",
+                sys.node_timeout.is_some(),
+                k == SystemKind::RedisCluster,
+            ),
+            ("server", sys.server.is_some(), redis),
+            ("start", sys.start.is_some(), k == SystemKind::Command),
+            ("stop", sys.stop.is_some(), k == SystemKind::Command),
+            ("kill", sys.kill.is_some(), k == SystemKind::Command),
+            ("pause", sys.pause.is_some(), k == SystemKind::Command),
+            ("resume", sys.resume.is_some(), k == SystemKind::Command),
+            ("leader", sys.leader.is_some(), k == SystemKind::Command),
+        ];
+        for (field, given, applies) in options {
+            if given && !applies {
+                let why = if field == "read-from" && k == SystemKind::RedisCluster {
+                    "replica reads are not supported by the redis-cluster adapter (clients would need the slot map)".to_string()
+                } else if field == "wait-timeout" && redis {
+                    "only applies with `wait`".to_string()
+                } else {
+                    format!("does not apply to system {name}")
+                };
+                return bad(&format!("system.{field}"), why);
+            }
+        }
+        if k == SystemKind::Sdr {
+            return Ok(());
+        }
+        let c = &self.cluster;
+        if c.spares > 0 {
+            return bad(
+                "cluster.spares",
+                format!("spares (membership changes) exist only for system sdr, not {name}"),
+            );
+        }
+        if !self.unsafe_test_faults().is_empty() {
+            return bad(
+                &format!("node.{UNSAFE_TEST_FAULTS}"),
+                format!("planted bugs exist only in sdr-node, not in system {name}"),
+            );
+        }
+        let members = c.replicas();
+        match k {
+            SystemKind::RedisSentinel => {
+                if c.shards != 1 {
+                    return bad(
+                        "cluster.shards",
+                        "system redis-sentinel has one primary (use system redis-cluster for shards)".into(),
+                    );
+                }
+                if !(3..=9).contains(&c.total()) {
+                    return bad(
+                        "cluster.nodes",
+                        format!("{}: system redis-sentinel needs 3..=9 servers (one primary, the rest replicas; Sentinels run on n1..n3)", c.total()),
+                    );
+                }
+            }
+            SystemKind::RedisCluster => {
+                if !(3..=8).contains(&c.shards) {
+                    return bad(
+                        "cluster.shards",
+                        format!("{}: system redis-cluster needs 3..=8 primaries (redis-cli --cluster create)", c.shards),
+                    );
+                }
+                if !(2..=3).contains(&members) {
+                    return bad(
+                        "cluster.replicas",
+                        format!("{members}: system redis-cluster takes 2 or 3 members per shard (a primary and 1–2 replicas)"),
+                    );
+                }
+            }
+            SystemKind::Command => {
+                if c.shards != 1 {
+                    return bad(
+                        "cluster.shards",
+                        "system command runs one group of nodes".into(),
+                    );
+                }
+                if sys.start.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    return bad(
+                        "system.start",
+                        "is required for system command (e.g. \"redis-server --port {port} --bind {ip}\")".into(),
+                    );
+                }
+                if !self.node.is_empty() {
+                    return bad(
+                        "node",
+                        "system command writes no config file: put options in system.start".into(),
+                    );
+                }
+            }
+            SystemKind::Sdr => {}
+        }
+        if let Some(w) = sys.wait {
+            let replicas = if k == SystemKind::RedisCluster {
+                members - 1
+            } else {
+                c.total() - 1
+            };
+            if w == 0 || w > replicas {
+                return bad(
+                    "system.wait",
+                    format!(
+                        "{w}: must be 1..={replicas} (the replicas of a primary in system {name})"
+                    ),
+                );
+            }
+        }
+        if let Some(m) = sys.min_replicas_to_write {
+            let replicas = if k == SystemKind::RedisCluster {
+                members - 1
+            } else {
+                c.total() - 1
+            };
+            if m > replicas {
+                return bad(
+                    "system.min-replicas-to-write",
+                    format!("{m}: a primary of system {name} has only {replicas} replicas"),
+                );
+            }
+        }
+        for key in self.node.keys() {
+            if REDIS_RESERVED.contains(&key.as_str()) || key.starts_with("cluster-") {
+                return bad(
+                    &format!("node.{key}"),
+                    format!("is set by the harness for every server of system {name}"),
+                );
+            }
+        }
+        let refuse = |f: FaultKind| -> Option<String> {
+            match f {
+                FaultKind::TornWal => Some(format!(
+                    "disk faults need sdr-node's WAL; system {name} is not supported"
+                )),
+                FaultKind::AddNode | FaultKind::RemoveNode => Some(format!(
+                    "membership changes use sdr-node admin; system {name} is not supported"
+                )),
+                _ => None,
+            }
+        };
+        match &self.nemesis {
+            NemesisSpec::None => {}
+            NemesisSpec::Random(r) => {
+                for f in &r.faults {
+                    if let Some(m) = refuse(*f) {
+                        return bad("nemesis.random.faults", format!("{}: {m}", f.name()));
+                    }
+                }
+            }
+            NemesisSpec::Schedule(steps) => {
+                for (i, st) in steps.iter().enumerate() {
+                    if let Some(m) = refuse(st.fault) {
+                        return bad(
+                            &format!("nemesis[{i}].fault"),
+                            format!("{}: {m}", st.fault.name()),
+                        );
+                    }
                 }
             }
         }
