@@ -105,20 +105,42 @@ impl Value {
     }
 }
 
-/// What a snapshot encodes ([`Keyspace::image`]): the entries in SCAN order (dedup records
-/// after the user keys) and the WATCH version record. Holding it keeps those entries alive;
-/// the keyspace copies an entry before changing one an image shares.
+/// What a snapshot encodes ([`Keyspace::image`]): the entries (user keys, then dedup
+/// records) and the WATCH version record. Holding it keeps those entries alive; the keyspace
+/// copies an entry before changing one an image shares.
+///
+/// The entries are gathered in hash-map order (the cheapest pass while the keyspace lock is
+/// held) and put in SCAN order by [`KeyspaceImage::records`], after the lock is released.
 pub struct KeyspaceImage {
     entries: Vec<(Bytes, Arc<Entry>)>,
+    /// How many of `entries` are user keys (the rest are dedup records).
+    users: usize,
     versions: Option<(Bytes, Entry)>,
 }
 
 impl KeyspaceImage {
-    /// Every record the snapshot holds, in encoding order.
+    /// Every record the snapshot holds, in encoding order: user keys in SCAN order, then the
+    /// dedup records in SCAN order, then the version record (deterministic: the same on
+    /// every replica). Sorts on each call (O(n log n), no lock needed).
     pub fn records(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
-        self.entries
-            .iter()
-            .map(|(k, e)| (k, &**e))
+        let scan_order = |range: std::ops::Range<usize>| {
+            let mut v: Vec<(u64, usize)> = range
+                .map(|i| (scan_hash(&self.entries[i].0), i))
+                .collect();
+            v.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| self.entries[a.1].0.cmp(&self.entries[b.1].0))
+            });
+            v
+        };
+        let mut order = scan_order(0..self.users);
+        order.extend(scan_order(self.users..self.entries.len()));
+        order
+            .into_iter()
+            .map(move |(_, i)| {
+                let (k, e) = &self.entries[i];
+                (k, &**e)
+            })
             .chain(self.versions.as_ref().map(|(k, e)| (k, e)))
     }
 
@@ -588,23 +610,20 @@ impl Keyspace {
     /// A consistent view of every entry for the codec — user keys in SCAN order, then the
     /// dedup records — plus the version record: pointer copies only (no value is copied), so a snapshot holds
     /// the keyspace lock for O(keys) and encodes the image after releasing it.
+    ///
+    /// Under the lock this is one pass over the hash map (two reference-count increments per
+    /// key, no lookups, no ordered-index walk); [`KeyspaceImage::records`] sorts afterwards.
     pub fn image(&self) -> KeyspaceImage {
         let mut entries = Vec::with_capacity(self.raw_len());
-        self.push_image(&mut entries);
+        entries.extend(self.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
+        let users = entries.len();
+        if let Some(r) = &self.records {
+            entries.extend(r.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
+        }
         KeyspaceImage {
             entries,
+            users,
             versions: self.versions_record(),
-        }
-    }
-
-    fn push_image(&self, out: &mut Vec<(Bytes, Arc<Entry>)>) {
-        for (_, k) in &self.order {
-            if let Some(e) = self.map.get(&k[..]) {
-                out.push((k.clone(), Arc::clone(e)));
-            }
-        }
-        if let Some(r) = &self.records {
-            r.push_image(out);
         }
     }
 
