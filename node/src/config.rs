@@ -59,6 +59,9 @@ pub struct Config {
     /// Connections beyond this are refused with `-ERR max number of clients reached`
     /// (runtime-changeable).
     pub maxclients: usize,
+    /// Connections the peer (Raft/admin gRPC) port holds at once; more are closed on accept
+    /// (`raft::peer_limits`, docs/security.md). Default 256.
+    pub peer_max_connections: usize,
     /// Largest bulk string a client may send (runtime-changeable; applies to new connections).
     #[serde(deserialize_with = "de_bytes")]
     pub proto_max_bulk_len: u64,
@@ -340,6 +343,7 @@ impl Default for Config {
             requirepass: None,
             log_level: "info".to_string(),
             maxclients: 10_000,
+            peer_max_connections: crate::raft::peer_limits::DEFAULT_MAX_CONNECTIONS,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             maxmemory: 0,
@@ -397,6 +401,9 @@ impl Config {
         }
         if self.snapshot_log_bytes < 1024 * 1024 {
             return bad("snapshot-log-bytes must be at least 1mb".into());
+        }
+        if self.peer_max_connections == 0 {
+            return bad("peer-max-connections must be at least 1".into());
         }
         if self.maxclients == 0 {
             return bad("maxclients must be at least 1".into());

@@ -260,3 +260,216 @@ fn peer_rpc_with_wrong_secret_is_rejected_before_its_body() {
     let () = c.set("still", "serving").expect("writes after the attack");
     assert_eq!(c.get::<_, String>("still").unwrap(), "serving");
 }
+
+/// Limits by RPC kind: with the right credentials, a 10 MiB vote (votes carry a few dozen
+/// bytes) is refused with `RESOURCE_EXHAUSTED` from its gRPC frame header, before its body is
+/// buffered — it used to be accepted up to the 64 MiB AppendEntries limit, buffered, decoded
+/// and only then found malformed (`INVALID_ARGUMENT`). Eight at once leave peak RSS nearly
+/// flat. A snapshot chunk above its limit is refused the same way; an AppendEntries of the
+/// same 10 MiB is within its limit (it reaches the handler and is refused there as malformed).
+/// Afterwards votes, admin calls and writes still work.
+#[test]
+fn oversized_vote_is_refused_before_its_body_is_buffered() {
+    use sdr_proto::admin as apb;
+    use sdr_proto::raft as pb;
+    let mut cluster = TestCluster::start(1);
+    let raft_port = cluster.members[0].1;
+    let cluster_id = cluster.cluster_id.clone();
+    let secret = cluster.secret.clone();
+    let pid = cluster.nodes[0].pid();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let before = peak_rss(pid);
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{raft_port}");
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the peer port");
+        let client =
+            pb::raft_client::RaftClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
+        let big = vec![9u8; 10 * 1024 * 1024];
+
+        let err = client
+            .clone()
+            .vote(stamped(
+                pb::VoteRequest {
+                    vote: big.clone(),
+                    ..Default::default()
+                },
+                &cluster_id,
+                &secret,
+            ))
+            .await
+            .expect_err("a 10 MiB vote is refused");
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let mut c = client.clone();
+            let req = stamped(
+                pb::VoteRequest {
+                    vote: big.clone(),
+                    ..Default::default()
+                },
+                &cluster_id,
+                &secret,
+            );
+            tasks.push(tokio::spawn(async move { c.vote(req).await }));
+        }
+        for t in tasks {
+            let err = t.await.expect("task").expect_err("refused");
+            // The status, or the reset of a stream the node stopped reading.
+            assert!(
+                matches!(
+                    err.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Cancelled | tonic::Code::Unknown
+                ),
+                "{err:?}"
+            );
+        }
+
+        let chunk = vec![1u8; 5 * 1024 * 1024];
+        let err = client
+            .clone()
+            .install_snapshot(stamped(
+                pb::SnapshotChunk {
+                    data: chunk,
+                    ..Default::default()
+                },
+                &cluster_id,
+                &secret,
+            ))
+            .await
+            .expect_err("a 5 MiB snapshot chunk is refused");
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+
+        let err = client
+            .clone()
+            .append(stamped(
+                pb::AppendRequest {
+                    entries: vec![big.clone()],
+                    ..Default::default()
+                },
+                &cluster_id,
+                &secret,
+            ))
+            .await
+            .expect_err("garbage entries are malformed");
+        assert_eq!(
+            err.code(),
+            tonic::Code::InvalidArgument,
+            "within the append limit: {err:?}"
+        );
+
+        // A well-formed small vote still reaches Raft (and gets a Raft answer or refusal,
+        // never RESOURCE_EXHAUSTED); admin calls work.
+        let r = client
+            .clone()
+            .vote(stamped(pb::VoteRequest::default(), &cluster_id, &secret))
+            .await;
+        if let Err(e) = r {
+            assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+        }
+        let mut admin = apb::admin_client::AdminClient::new(channel);
+        let st = admin
+            .status(stamped(apb::StatusRequest {}, &cluster_id, &secret))
+            .await
+            .expect("authenticated status")
+            .into_inner();
+        assert_eq!(st.node_id, 1);
+    });
+    let grown = peak_rss(pid).saturating_sub(before);
+    eprintln!("peak RSS grew by {grown} bytes during 9 x 10 MiB votes");
+    assert!(
+        grown < 40 * 1024 * 1024,
+        "the node buffered oversized votes: peak RSS grew by {grown} bytes"
+    );
+    let mut c = cluster.leader_conn();
+    let () = c.set("still", "serving").expect("writes after the attack");
+}
+
+/// True once the peer closed `s` (EOF or reset); false while it stays open.
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut b = [0u8; 16];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+/// `peer-max-connections: 4`: of eight raw TCP connections to the peer port, those beyond
+/// the fourth are closed on accept (they used to be held, each costing a descriptor and an
+/// HTTP/2 connection), the node keeps serving clients meanwhile, and the four it holds are
+/// closed once they fail to send the HTTP/2 preface in time (5 s), so silent sockets cannot
+/// hold the slots. Then a real peer call gets through.
+#[test]
+fn peer_connections_beyond_the_limit_are_refused() {
+    use sdr_proto::admin as apb;
+    let mut cluster = TestCluster::start_with(1, "peer-max-connections: 4\n");
+    let raft_port = cluster.members[0].1;
+    let cluster_id = cluster.cluster_id.clone();
+    let secret = cluster.secret.clone();
+    let mut socks: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", raft_port)).expect("tcp connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut closed = vec![false; socks.len()];
+    for (i, s) in socks.iter_mut().enumerate() {
+        closed[i] = closed_by_peer(s);
+    }
+    let early = closed.iter().filter(|c| **c).count();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "checked well before the preface deadline"
+    );
+    assert!(
+        early >= 4,
+        "connections past the limit are refused: {closed:?}"
+    );
+    assert!(early < 8, "up to the limit are held: {closed:?}");
+
+    // The node serves clients meanwhile.
+    let mut c = cluster.leader_conn();
+    let () = c
+        .set("during", "ok")
+        .expect("a write while the peer port is full");
+
+    // The held ones never speak HTTP/2: the node closes them.
+    assert!(
+        eventually(15, || {
+            for (i, s) in socks.iter_mut().enumerate() {
+                if !closed[i] {
+                    closed[i] = closed_by_peer(s);
+                }
+            }
+            closed.iter().all(|c| *c)
+        }),
+        "silent connections are closed after the preface deadline: {closed:?}"
+    );
+    drop(socks);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{raft_port}");
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("a peer connects once slots are free");
+        let mut admin = apb::admin_client::AdminClient::new(channel);
+        let st = admin
+            .status(stamped(apb::StatusRequest {}, &cluster_id, &secret))
+            .await
+            .expect("authenticated status")
+            .into_inner();
+        assert_eq!(st.node_id, 1);
+    });
+}

@@ -407,7 +407,8 @@ impl KeyWrite {
                     // The object moves as it is: a converted encoding stays converted.
                     let large = ks.encoding_sticky(src);
                     if let Some(e) = ks.remove(src) {
-                        ks.insert(dst.clone(), e.value, e.expire_at, now);
+                        // The entry's `Arc` moves: a value a snapshot image shares is not copied.
+                        ks.insert_entry(dst.clone(), e, now);
                         ks.set_encoding_sticky(dst, large);
                     }
                 }

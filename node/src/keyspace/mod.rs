@@ -6,6 +6,8 @@
 //!   contents plus a sticky set of converted keys; thresholds from the node's CONFIG).
 //! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
 //!   deadline, cost of a key).
+//! - [`slot_index`]: the user keys of each cluster hash slot (COUNTKEYSINSLOT and
+//!   GETKEYSINSLOT in O(keys in the slot)).
 //! - [`versions`]: per-key modification versions for WATCH (touched by every mutation here,
 //!   carried by snapshots as a reserved record).
 //! - [`zset`]: [`ZSet`], the sorted-set value (member map + ordered (score, member) index).
@@ -32,6 +34,7 @@
 pub mod codec;
 pub mod encoding;
 pub mod sampling;
+pub mod slot_index;
 pub mod stream;
 pub mod versions;
 pub mod zset;
@@ -102,20 +105,42 @@ impl Value {
     }
 }
 
-/// What a snapshot encodes ([`Keyspace::image`]): the entries in SCAN order (dedup records
-/// after the user keys) and the WATCH version record. Holding it keeps those entries alive;
-/// the keyspace copies an entry before changing one an image shares.
+/// What a snapshot encodes ([`Keyspace::image`]): the entries (user keys, then dedup
+/// records) and the WATCH version record. Holding it keeps those entries alive; the keyspace
+/// copies an entry before changing one an image shares.
+///
+/// The entries are gathered in hash-map order (the cheapest pass while the keyspace lock is
+/// held) and put in SCAN order by [`KeyspaceImage::records`], after the lock is released.
 pub struct KeyspaceImage {
     entries: Vec<(Bytes, Arc<Entry>)>,
+    /// How many of `entries` are user keys (the rest are dedup records).
+    users: usize,
     versions: Option<(Bytes, Entry)>,
 }
 
 impl KeyspaceImage {
-    /// Every record the snapshot holds, in encoding order.
+    /// Every record the snapshot holds, in encoding order: user keys in SCAN order, then the
+    /// dedup records in SCAN order, then the version record (deterministic: the same on
+    /// every replica). Sorts on each call (O(n log n), no lock needed).
     pub fn records(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
-        self.entries
-            .iter()
-            .map(|(k, e)| (k, &**e))
+        let scan_order = |range: std::ops::Range<usize>| {
+            let mut v: Vec<(u64, usize)> = range
+                .map(|i| (scan_hash(&self.entries[i].0), i))
+                .collect();
+            v.sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| self.entries[a.1].0.cmp(&self.entries[b.1].0))
+            });
+            v
+        };
+        let mut order = scan_order(0..self.users);
+        order.extend(scan_order(self.users..self.entries.len()));
+        order
+            .into_iter()
+            .map(move |(_, i)| {
+                let (k, e) = &self.entries[i];
+                (k, &**e)
+            })
             .chain(self.versions.as_ref().map(|(k, e)| (k, e)))
     }
 
@@ -170,6 +195,8 @@ pub struct Keyspace {
     /// Keys whose value has converted to Redis's large encoding (or, for a string, was
     /// modified in place): [`encoding`]. Derived, not in snapshots.
     sticky: HashSet<Bytes>,
+    /// User keys by hash slot ([`slot_index`]); derived, not in snapshots.
+    slots: slot_index::SlotIndex,
 }
 
 /// Prefix of every key the node reserves (dedup records, the time floor): user commands
@@ -336,6 +363,7 @@ impl Keyspace {
         self.order.clear();
         self.expiries.clear();
         self.sticky.clear();
+        self.slots.clear();
         self.mem = 0;
     }
 
@@ -378,36 +406,63 @@ impl Keyspace {
             self.expiries.insert((d, key.clone()));
         }
         self.order.insert((scan_hash(&key), key.clone()));
+        self.slots.insert(&key);
         if encoding::starts_large(&entry.value) {
             self.sticky.insert(key.clone());
         }
         self.map.insert(key, Arc::new(entry));
     }
 
-    /// Removes `key` whatever its deadline; returns the entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Stores an entry taken out by [`Keyspace::remove`] under `key` (RENAME): the `Arc`
+    /// moves, so a value a snapshot image shares is not copied. Same rules as
+    /// [`Keyspace::insert`]: an entry expired at `now_ms` or an empty aggregate is not stored.
+    pub fn insert_entry(&mut self, key: Bytes, entry: Arc<Entry>, now_ms: u64) {
+        self.remove(&key);
+        if entry.is_expired(now_ms) || entry.value.is_empty_aggregate() {
+            return;
+        }
+        let key = own(&key);
+        self.mem += entry_cost(&key, &entry);
+        if let Some(d) = entry.expire_at {
+            self.expiries.insert((d, key.clone()));
+        }
+        self.order.insert((scan_hash(&key), key.clone()));
+        self.slots.insert(&key);
+        if encoding::starts_large(&entry.value) {
+            self.sticky.insert(key.clone());
+        }
+        self.map.insert(key, entry);
+    }
+
+    /// Removes `key` whatever its deadline; returns the entry as it was stored.
+    ///
+    /// The entry comes back still behind its `Arc` and is never copied: while a snapshot
+    /// image shares it, dropping the result only drops this keyspace's reference (a DEL of a
+    /// 64 MiB value during an encode costs no allocation). A caller that needs the value takes
+    /// it with `Arc::try_unwrap` or clones only what it replies with; RENAME moves the `Arc`
+    /// itself ([`Keyspace::insert_entry`]).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Arc<Entry>> {
         let e = self.remove_untracked(key)?;
         self.versions.touch(key);
         Some(e)
     }
 
     /// [`Keyspace::remove`] without a WATCH touch (snapshot restore).
-    fn remove_untracked(&mut self, key: &[u8]) -> Option<Entry> {
+    fn remove_untracked(&mut self, key: &[u8]) -> Option<Arc<Entry>> {
         let (k, e) = self.map.remove_entry(key)?;
-        // Shared only while a snapshot image holds it: then the caller gets a copy.
-        let e = Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone());
         self.sticky.remove(key);
         self.mem = self.mem.saturating_sub(entry_cost(&k, &e));
         if let Some(d) = e.expire_at {
             self.expiries.remove(&(d, k.clone()));
         }
+        self.slots.remove(&k);
         self.order.remove(&(scan_hash(&k), k));
         Some(e)
     }
 
     /// Removes a live key; returns its entry (`None` if missing or expired — an expired key is
     /// removed too).
-    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+    pub fn remove_live(&mut self, key: &[u8], now_ms: u64) -> Option<Arc<Entry>> {
         let e = self.remove(key)?;
         if e.is_expired(now_ms) {
             None
@@ -462,6 +517,7 @@ impl Keyspace {
             };
             self.mem += entry_cost(key, &entry);
             self.order.insert((scan_hash(key), key.clone()));
+            self.slots.insert(key);
             self.map.insert(key.clone(), Arc::new(entry));
         }
         self.versions.touch(key);
@@ -518,6 +574,14 @@ impl Keyspace {
         })
     }
 
+    /// The live keys of hash slot `slot` in byte order (CLUSTER GETKEYSINSLOT): O(keys in
+    /// the slot), through the [`slot_index`].
+    pub fn keys_in_slot(&self, slot: u16, now_ms: u64) -> impl Iterator<Item = &Bytes> + '_ {
+        self.slots
+            .keys_in(slot)
+            .filter(move |k| self.contains(k, now_ms))
+    }
+
     /// One SCAN step from `cursor`: visits about `count` positions and returns the next cursor
     /// (0 when done) and the live keys visited that pass `filter`.
     pub fn scan(
@@ -546,23 +610,20 @@ impl Keyspace {
     /// A consistent view of every entry for the codec — user keys in SCAN order, then the
     /// dedup records — plus the version record: pointer copies only (no value is copied), so a snapshot holds
     /// the keyspace lock for O(keys) and encodes the image after releasing it.
+    ///
+    /// Under the lock this is one pass over the hash map (two reference-count increments per
+    /// key, no lookups, no ordered-index walk); [`KeyspaceImage::records`] sorts afterwards.
     pub fn image(&self) -> KeyspaceImage {
         let mut entries = Vec::with_capacity(self.raw_len());
-        self.push_image(&mut entries);
+        entries.extend(self.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
+        let users = entries.len();
+        if let Some(r) = &self.records {
+            entries.extend(r.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
+        }
         KeyspaceImage {
             entries,
+            users,
             versions: self.versions_record(),
-        }
-    }
-
-    fn push_image(&self, out: &mut Vec<(Bytes, Arc<Entry>)>) {
-        for (_, k) in &self.order {
-            if let Some(e) = self.map.get(&k[..]) {
-                out.push((k.clone(), Arc::clone(e)));
-            }
-        }
-        if let Some(r) = &self.records {
-            r.push_image(out);
         }
     }
 
@@ -626,6 +687,7 @@ impl Keyspace {
             self.expiries.insert((d, key.clone()));
         }
         self.order.insert((scan_hash(&key), key.clone()));
+        self.slots.insert(&key);
         if encoding::starts_large(&entry.value) {
             self.sticky.insert(key.clone());
         }

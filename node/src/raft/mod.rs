@@ -8,6 +8,7 @@
 //!   and outbound client).
 //! - [`admin_client`]: leader discovery and membership changes for `sdr-node admin`.
 //! - [`auth`]: cluster id + shared secret on every peer RPC.
+//! - [`peer_limits`]: the peer port's connection limit and per-RPC-kind message sizes.
 //! - [`bootstrap`]: forming the group exactly once.
 //! - [`log_budget`]: snapshots and purges triggered by the log's bytes, not only its length.
 
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod log_budget;
 pub mod network;
+pub mod peer_limits;
 pub mod pubsub_peer;
 pub mod service;
 pub mod types;

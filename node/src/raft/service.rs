@@ -329,7 +329,7 @@ async fn report_health(raft: Raft, reporter: tonic_health::server::HealthReporte
 /// [`super::network::PEER_MESSAGE_LIMIT`].
 const RAFT_MESSAGE_LIMIT: usize = super::network::PEER_MESSAGE_LIMIT;
 /// Admin requests are a member address or a voter list.
-const ADMIN_MESSAGE_LIMIT: usize = 64 * 1024;
+const ADMIN_MESSAGE_LIMIT: usize = super::peer_limits::SMALL_MESSAGE_LIMIT;
 /// Concurrent HTTP/2 streams (RPCs in flight) one peer connection may open. Raft sends one
 /// AppendEntries at a time per follower plus votes and snapshot chunks; the admin tool one call.
 const MAX_STREAMS_PER_CONNECTION: u32 = 16;
@@ -344,17 +344,20 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves the Raft, admin, Pub/Sub delivery and health services on `addr` until `shutdown` resolves.
 ///
-/// Peer credentials are checked by an interceptor before a request body is read; streams and
-/// concurrency per connection, header size and message sizes are bounded (docs/security.md).
+/// Peer credentials are checked by an interceptor before a request body is read; connections
+/// (at most `max_connections`), streams and concurrency per connection, header size and
+/// message sizes per RPC kind are bounded ([`super::peer_limits`], docs/security.md).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     addr: std::net::SocketAddr,
+    max_connections: usize,
     raft: Raft,
     auth: PeerAuth,
     book: AddressBook,
     id: NodeId,
     pubsub: std::sync::Arc<dyn super::pubsub_peer::PeerSink>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
     use tonic::service::interceptor::InterceptedService;
     let raft_svc = InterceptedService::new(
         pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), auth.clone()))
@@ -381,7 +384,16 @@ pub async fn serve(
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
     tokio::spawn(report_health(raft, reporter));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let incoming = super::peer_limits::LimitedIncoming::new(
+        listener,
+        max_connections,
+        std::sync::Arc::default(),
+    );
     tonic::transport::Server::builder()
+        .layer(super::peer_limits::MessageLimitLayer)
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
@@ -390,6 +402,19 @@ pub async fn serve(
         .add_service(raft_svc)
         .add_service(admin_svc)
         .add_service(pubsub_svc)
-        .serve_with_shutdown(addr, shutdown)
-        .await
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Why the peer gRPC server stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("peer gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
 }

@@ -268,15 +268,13 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            // A full scan: the keyspace has no per-slot index (docs/sharding.md).
-            let keys = ks
-                .keys(ks.timeline(clock::now_ms()))
-                .filter(|(k, _)| key_slot(k) == slot)
-                .map(|(k, _)| k.clone());
+            // The keyspace's slot index: O(keys in the slot) under the lock, not a scan of
+            // every key (docs/security.md). Live keys only, in byte order.
+            let keys = ks.keys_in_slot(slot, ks.timeline(clock::now_ms()));
             if argv.len() == 3 {
                 Frame::Integer(keys.count() as i64)
             } else {
-                Frame::Array(keys.take(limit).map(Frame::Bulk).collect())
+                Frame::Array(keys.take(limit).cloned().map(Frame::Bulk).collect())
             }
         }
         _ => Frame::err(format!(

@@ -36,6 +36,8 @@ fn raft_config(cfg: &Config) -> anyhow::Result<Arc<openraft::Config>> {
         // Keep one snapshot interval of log behind the newest snapshot, so that boot can fall
         // back to the previous snapshot if the newest is corrupt (storage refuses a gap).
         max_in_snapshot_log_to_keep: cfg.snapshot_every,
+        // The receiving side's InstallSnapshot limit is derived from this.
+        snapshot_max_chunk_size: crate::raft::peer_limits::SNAPSHOT_CHUNK_BYTES,
         ..Default::default()
     };
     Ok(Arc::new(
@@ -106,12 +108,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen for peers on {addr}"))?;
         let mut stop = shutdown_tx.subscribe();
         let (r, b, id) = (raft.clone(), book.clone(), cfg.node_id);
+        let max_conns = cfg.peer_max_connections;
         let sink: Arc<dyn crate::raft::pubsub_peer::PeerSink> = pubsub.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop.changed().await;
             };
-            if let Err(e) = service::serve(addr, r, auth, b, id, sink, shutdown).await {
+            if let Err(e) = service::serve(addr, max_conns, r, auth, b, id, sink, shutdown).await {
                 tracing::error!(error = %e, "peer gRPC server failed");
             }
         });

@@ -212,9 +212,10 @@ impl StateMachineStore {
     }
 
     /// Builds, persists and records a snapshot of the current state (blocking; run it on a
-    /// blocking thread). The keyspace is encoded under its *read* lock: clients keep reading,
-    /// apply waits for the encode (one pass, no clone of the keyspace), and the file is written
-    /// with no lock held.
+    /// blocking thread). Only the image ([`crate::keyspace::Keyspace::image`], one pointer
+    /// copy per key) is taken under the keyspace's *read* lock; the encode and the file write
+    /// run with no lock held, so applies go on meanwhile (docs/benchmarks.md, "Snapshot
+    /// stall").
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>> {
         let (meta, image) = {
             let ks = self
