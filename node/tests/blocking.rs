@@ -881,3 +881,57 @@ fn no_loss_no_duplicate_under_a_leader_kill() {
         missing.len()
     );
 }
+
+#[test]
+fn wait_counts_the_members_holding_the_writes() {
+    // Standalone: no other member; errors in Redis's order (count, then timeout).
+    let node = TestNode::start(&[]);
+    let mut c = RawConn::connect(node.port).expect("c");
+    assert_eq!(call(&mut c, &["WAIT", "0", "0"]), ":0\r\n");
+    let t = Instant::now();
+    assert_eq!(call(&mut c, &["WAIT", "1", "100"]), ":0\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    assert_eq!(
+        call(&mut c, &["WAIT", "x", "y"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        call(&mut c, &["WAIT", "1", "y"]),
+        "-ERR timeout is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        call(&mut c, &["WAIT", "1", "-1"]),
+        "-ERR timeout is negative\r\n"
+    );
+    assert_eq!(
+        call(&mut c, &["WAIT", "x", "0"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+
+    let mut cluster = TestCluster::start(3);
+    let leader = cluster.wait_for_leader();
+    let port = cluster.node(leader).port;
+    let mut c = RawConn::connect(port).expect("c");
+    call(&mut c, &["SET", "w", "1"]);
+    assert_eq!(call(&mut c, &["WAIT", "2", "5000"]), ":2\r\n");
+    // A pipelined write is counted too: WAIT runs after it completed.
+    send(&mut c, &["SET", "w", "2"]);
+    send(&mut c, &["WAIT", "2", "5000"]);
+    assert_eq!(read(&mut c), "+OK\r\n");
+    assert_eq!(read(&mut c), ":2\r\n");
+    let follower = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node_id() != Some(leader))
+        .and_then(|n| n.node_id())
+        .expect("a follower");
+    let fport = cluster.node(follower).port;
+    let mut f = RawConn::connect(fport).expect("c");
+    assert!(call(&mut f, &["WAIT", "1", "0"]).starts_with("-ERR WAIT cannot be used with replica"));
+    cluster.node(follower).kill9();
+    call(&mut c, &["SET", "w", "3"]);
+    let t = Instant::now();
+    assert_eq!(call(&mut c, &["WAIT", "2", "300"]), ":1\r\n");
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(call(&mut c, &["WAIT", "1", "0"]), ":1\r\n");
+}

@@ -33,6 +33,7 @@ const PS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast", "may_replicate"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const WM: &[&str] = &["write", "movablekeys"];
+const NS: &[&str] = &["noscript"];
 const WNB: &[&str] = &["write", "noscript", "blocking"];
 const WDNB: &[&str] = &["write", "denyoom", "noscript", "blocking"];
 const WNBF: &[&str] = &["write", "noscript", "blocking", "fast"];
@@ -203,6 +204,7 @@ static TABLE: &[CommandSpec] = &[
     c("unlink", -2, WF, KALL, Write, G::Generic, "4.0.0", "Asynchronously deletes one or more keys."),
     c("unsubscribe", -1, PS, K0, Server, G::PubSub, "2.0.0", "Stops listening to messages posted to channels."),
     c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
+    c("wait", 3, NS, K0, Server, G::Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
     c("xack", -4, WF, K1, Write, G::Stream, "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
     c("xadd", -5, WDF, K1, Write, G::Stream, "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist."),

@@ -16,6 +16,8 @@
 //!   the replicated per-key versions.
 //! - [`blocking`]: BLPOP & co. and CLIENT UNBLOCK — the registry of blocked clients keyed by
 //!   key (woken by the state machine's apply) and a blocked client's wait / re-propose loop.
+//! - [`wait`]: WAIT — how many other members hold the client's writes (Raft replication
+//!   progress on the leader).
 //! - [`pubsub`]: Pub/Sub state — the subscription registry, per-subscriber bounded mailboxes,
 //!   the ordered, bounded links forwarding published messages to the other nodes.
 //! - [`pubsub_cmds`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, subscriber mode.
@@ -60,6 +62,7 @@ pub mod session;
 pub mod state;
 pub mod stats;
 pub mod transaction;
+pub mod wait;
 pub mod write_path;
 
 pub use run::run;

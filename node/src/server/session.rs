@@ -10,6 +10,8 @@
 //! - a write that follows a read is proposed only after that read executed, so the read cannot
 //!   observe it;
 //! - server commands (PING, AUTH, CONFIG, ...) run at their position.
+//! - a blocking command (BLPOP, ...) runs in a batch of its own after the earlier replies were
+//!   sent, and waits in `blocking` while the session watches the socket for the client leaving.
 //!
 //! All replies of a batch are encoded into one buffer and written with one `write`.
 //!
@@ -500,6 +502,15 @@ async fn execute_batch(
                     }
                 }
                 slots.push(ReplySlot::DoneRun(frames));
+            }
+            Kind::Server if spec.name == "wait" => {
+                // WAIT counts the members holding every earlier write of the connection.
+                flush_run(node, &mut run, &mut slots);
+                resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+                has_pending_read = false;
+                let reply = super::wait::execute(node, &argv).await;
+                slots.push(ReplySlot::Done(reply));
+                resolved = slots.len();
             }
             Kind::Server => {
                 // Earlier writes are submitted before a server command runs.
