@@ -233,6 +233,19 @@ fn each_command_pops_at_once_waits_wakes_and_times_out() {
         wait_blocked(p, 0);
     }
     assert_eq!(call(&mut c, &["LRANGE", "d4", "0", "-1"]), arr(&["v"]));
+    // Woken, BLMOVE meets a destination of another type: WRONGTYPE, as Redis; nothing moves.
+    call(&mut pusher, &["SET", "wrongdst", "x"]);
+    send(&mut c, &["BLMOVE", "wsrc", "wrongdst", "LEFT", "LEFT", "0"]);
+    wait_blocked(p, 1);
+    call(&mut pusher, &["RPUSH", "wsrc", "kept"]);
+    assert_eq!(
+        read(&mut c),
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    );
+    assert_eq!(
+        call(&mut pusher, &["LRANGE", "wsrc", "0", "-1"]),
+        arr(&["kept"])
+    );
     // A list created by another command wakes too (here LMOVE into the watched key).
     call(&mut pusher, &["RPUSH", "src", "moved"]);
     send(&mut c, &["BLPOP", "dst", "0"]);

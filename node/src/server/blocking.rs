@@ -418,14 +418,11 @@ pub async fn execute(
     let mut metrics = node.raft.metrics();
     let mut shutdown = node.shutdown_signal();
     let mut proposal = argv.to_vec();
-    let mut is_first = true;
     loop {
         let reply = propose(node, proposal).await;
-        // A re-proposal that meets another type (the key changed since the wake-up) keeps
-        // waiting: Redis serves a blocked client only from a key of the right type.
-        let raced_type = !is_first && reply.error_code() == Some(ErrorCode::WrongType);
-        is_first = false;
-        if !is_empty_reply(&reply) && !raced_type {
+        // Data, or an error such as BLMOVE's destination of another type (Redis replies
+        // WRONGTYPE to the woken client too).
+        if !is_empty_reply(&reply) {
             reg.served();
             return reply;
         }
