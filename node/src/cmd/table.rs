@@ -37,7 +37,6 @@ const NS: &[&str] = &["noscript"];
 const WNB: &[&str] = &["write", "noscript", "blocking"];
 const WDNB: &[&str] = &["write", "denyoom", "noscript", "blocking"];
 const WNBF: &[&str] = &["write", "noscript", "blocking", "fast"];
-const WBM: &[&str] = &["write", "blocking", "movablekeys"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 const RBM: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WBM: &[&str] = &["write", "blocking", "movablekeys"];

@@ -275,13 +275,21 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// Whether `argv` names a blocking command (cheap: most commands fail the first-letter test).
+/// The commands served here (`XREAD`/`XREADGROUP BLOCK` belong to the streams family).
+pub fn serves(name: &str) -> bool {
+    matches!(
+        name,
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop"
+    )
+}
+
+/// Whether `argv` names a command served here (cheap: most commands fail the first-letter
+/// test).
 pub fn is_blocking(argv: &[Bytes]) -> bool {
     let Some(name) = argv.first() else {
         return false;
     };
-    matches!(name.first(), Some(b'b' | b'B'))
-        && cmd::lookup(name).is_some_and(|s| s.flags.contains(&"blocking"))
+    matches!(name.first(), Some(b'b' | b'B')) && cmd::lookup(name).is_some_and(|s| serves(s.name))
 }
 
 /// The connection of a blocked client, watched while it waits: its closing ends the wait, and

@@ -445,7 +445,7 @@ async fn execute_batch(
                         .as_ref()
                         .is_some_and(|c| c.forward_to_leader);
                     // A blocking command is never relayed: the relay has a request timeout.
-                    let forward = forward && !spec.flags.contains(&"blocking");
+                    let forward = forward && !super::blocking::serves(spec.name);
                     let reply = if forward {
                         // Inline, in command order: on a follower nothing else of this batch
                         // is pending locally except already-answered server commands. The
@@ -524,7 +524,7 @@ async fn execute_batch(
             }
             // Outside MULTI (queued above), a blocking command waits for data on the leader
             // (server::blocking); earlier commands of the batch complete first.
-            Kind::Write if spec.flags.contains(&"blocking") => {
+            Kind::Write if super::blocking::serves(spec.name) => {
                 flush_run(node, &mut run, &mut slots);
                 resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
                 has_pending_read = false;
