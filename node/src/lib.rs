@@ -15,7 +15,7 @@
 //!   and the openraft state machine over [`keyspace`].
 //! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
-//!   linearizable-read barrier, active expiry, INFO and CONFIG.
+//!   linearizable-read barrier, blocked clients (BLPOP & co.), active expiry, INFO and CONFIG.
 //! - [`cluster`]: hash slots and member addresses (for `-MOVED` and peer connections).
 //! - [`codec_core`]: varints, length-prefixed bytes and the bounds-checked reader shared by
 //!   [`keyspace::codec`] and [`storage::codec`].

@@ -48,6 +48,7 @@ pub enum ErrorCode {
     InvalidObj,
     NoGroup,
     BusyGroup,
+    Unblocked,
 }
 
 /// One row of the contract.
@@ -123,6 +124,8 @@ pub const TABLE: &[CodeInfo] = &[
         "the stream key or its consumer group does not exist (XREADGROUP, XPENDING, XCLAIM, XGROUP, XINFO)"),
     row(ErrorCode::BusyGroup, "BUSYGROUP", NoEffect,
         "XGROUP CREATE of a consumer group that already exists"),
+    row(ErrorCode::Unblocked, "UNBLOCKED", NoEffect,
+        "a blocked command was ended by `CLIENT UNBLOCK id ERROR` before it popped anything"),
 ];
 
 impl ErrorCode {

@@ -1,5 +1,11 @@
 //! List commands: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP (with count) LRANGE LLEN LINDEX LPOS
-//! LSET LTRIM LINSERT LREM.
+//! LSET LTRIM LINSERT LREM, LMOVE RPOPLPUSH LMPOP, and the blocking forms BLPOP BRPOP BLMOVE
+//! BRPOPLPUSH BLMPOP.
+//!
+//! A blocking command applies exactly like its non-blocking form with the blocking reply
+//! shape (BLPOP: `[key, value]`); when nothing can be popped it replies the timeout reply
+//! (nil array, nil for BLMOVE/BRPOPLPUSH) — which is Redis's answer inside MULTI and scripts.
+//! Waiting for data is the server layer's job (`server::blocking`), never apply's.
 
 use std::collections::VecDeque;
 
@@ -58,6 +64,20 @@ pub enum ListWrite {
         left: bool,
         count: Option<usize>,
     },
+    /// LMOVE / RPOPLPUSH / BLMOVE / BRPOPLPUSH: pop from `src`, push onto `dst`.
+    Move {
+        src: Bytes,
+        dst: Bytes,
+        from_left: bool,
+        to_left: bool,
+    },
+    /// LMPOP / BLMPOP (`count` set: `[key, [values]]`) and BLPOP / BRPOP (`count` unset:
+    /// `[key, value]`): pops from the first key of `keys` holding a list.
+    MPop {
+        keys: Vec<Bytes>,
+        left: bool,
+        count: Option<usize>,
+    },
 }
 
 const NOT_POSITIVE: &str = "value is out of range, must be positive";
@@ -113,7 +133,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "lrange" => ListRead::Range(a(1), int_arg(&argv[2])?, int_arg(&argv[3])?).into(),
         "llen" => ListRead::Len(a(1)).into(),
         "lindex" => ListRead::Index(a(1), int_arg(&argv[2])).into(),
-        _ => return Err(super::unknown_command(argv)),
+        _ => return parse_more(name, argv),
     })
 }
 
@@ -392,6 +412,64 @@ impl ListWrite {
                     None => popped.first().map_or(Frame::Null, bulk),
                 })
             }
+            ListWrite::Move {
+                src,
+                dst,
+                from_left,
+                to_left,
+            } => {
+                // Redis order: source type, missing source (nil), destination type.
+                if get_list(ks, src, now)?.is_none() {
+                    return Ok(Frame::Null);
+                }
+                get_list(ks, dst, now)?;
+                let pop = ListWrite::Pop {
+                    key: src.clone(),
+                    left: *from_left,
+                    count: None,
+                };
+                let value = match pop.write_inner(ks, now)? {
+                    Frame::Bulk(v) => v,
+                    other => return Ok(other),
+                };
+                let push = ListWrite::Push {
+                    key: dst.clone(),
+                    values: vec![value.clone()],
+                    left: *to_left,
+                    only_existing: false,
+                };
+                push.write_inner(ks, now)?;
+                Ok(Frame::Bulk(value))
+            }
+            ListWrite::MPop { keys, left, count } => {
+                // The first key holding a list; a wrong type before it is an error.
+                let mut found = None;
+                for k in keys {
+                    if get_list(ks, k, now)?.is_some() {
+                        found = Some(k);
+                        break;
+                    }
+                }
+                let Some(key) = found else {
+                    return Ok(Frame::NullArray);
+                };
+                let pop = ListWrite::Pop {
+                    key: key.clone(),
+                    left: *left,
+                    count: Some(count.unwrap_or(1)),
+                };
+                let Frame::Array(mut values) = pop.write_inner(ks, now)? else {
+                    return Ok(Frame::NullArray);
+                };
+                let key = Frame::Bulk(key.clone());
+                Ok(match count {
+                    Some(_) => Frame::Array(vec![key, Frame::Array(values)]),
+                    None => match values.pop() {
+                        Some(v) => Frame::Array(vec![key, v]),
+                        None => Frame::NullArray,
+                    },
+                })
+            }
         }
     }
 }
@@ -424,6 +502,101 @@ fn list_rem(l: &mut VecDeque<Bytes>, count: i64, element: &[u8]) -> usize {
         }
     }
     removed
+}
+
+/// `LEFT` / `RIGHT` (Redis's `getListPositionFromObjectOrReply`): `true` for LEFT.
+fn side(b: &[u8]) -> Result<bool, Frame> {
+    if super::eq(b, "left") {
+        Ok(true)
+    } else if super::eq(b, "right") {
+        Ok(false)
+    } else {
+        Err(super::syntax())
+    }
+}
+
+/// LMPOP's arguments from `argv[0]` = the name's slot, `argv[1]` = numkeys (BLMPOP passes its
+/// argv shifted by the timeout), in Redis's order: numkeys, where, COUNT.
+fn parse_lmpop(argv: &[Bytes]) -> Result<ListWrite, Frame> {
+    let n = parse_i64(&argv[1])
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| Frame::err("numkeys should be greater than 0"))?;
+    let where_idx = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_add(2))
+        .filter(|w| *w < argv.len())
+        .ok_or_else(super::syntax)?;
+    let left = side(&argv[where_idx])?;
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < argv.len() {
+        if count.is_none() && super::eq(&argv[j], "count") && j + 1 < argv.len() {
+            let c = parse_i64(&argv[j + 1])
+                .filter(|c| *c >= 1)
+                .and_then(|c| usize::try_from(c).ok())
+                .ok_or_else(|| Frame::err("count should be greater than 0"))?;
+            count = Some(c);
+            j += 2;
+        } else {
+            return Err(super::syntax());
+        }
+    }
+    Ok(ListWrite::MPop {
+        keys: argv[2..where_idx].to_vec(),
+        left,
+        count: Some(count.unwrap_or(1)),
+    })
+}
+
+/// The list commands added with the blocking family (LMOVE, RPOPLPUSH, LMPOP and the
+/// blocking forms), each validating its arguments in Redis's order.
+fn parse_more(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
+    let a = |i: usize| argv[i].clone();
+    let timeout = |i: usize| super::parse_timeout(&argv[i]).map(|_| ());
+    Ok(match name {
+        "lmove" | "blmove" => {
+            let from_left = side(&argv[3])?;
+            let to_left = side(&argv[4])?;
+            if name == "blmove" {
+                timeout(5)?;
+            }
+            ListWrite::Move {
+                src: a(1),
+                dst: a(2),
+                from_left,
+                to_left,
+            }
+            .into()
+        }
+        "rpoplpush" | "brpoplpush" => {
+            if name == "brpoplpush" {
+                timeout(3)?;
+            }
+            ListWrite::Move {
+                src: a(1),
+                dst: a(2),
+                from_left: false,
+                to_left: true,
+            }
+            .into()
+        }
+        "lmpop" => parse_lmpop(argv)?.into(),
+        "blmpop" => {
+            let op = parse_lmpop(&argv[1..])?;
+            timeout(1)?;
+            op.into()
+        }
+        "blpop" | "brpop" => {
+            timeout(argv.len() - 1)?;
+            ListWrite::MPop {
+                keys: argv[1..argv.len() - 1].to_vec(),
+                left: name == "blpop",
+                count: None,
+            }
+            .into()
+        }
+        _ => return Err(super::unknown_command(argv)),
+    })
 }
 
 #[cfg(test)]
@@ -485,6 +658,9 @@ mod tests {
         run(&mut ks, 0, &["set", "s", "v"]);
         let wt = e("WRONGTYPE Operation against a key holding the wrong kind of value");
         for cmd in [
+            &["lmove", "s", "d", "left", "left"][..],
+            &["lmpop", "1", "s", "left"],
+            &["blpop", "s", "0"],
             &["lpush", "s", "a"][..],
             &["rpush", "s", "a"],
             &["lpop", "s"],
@@ -549,5 +725,111 @@ mod tests {
         assert_eq!(run(&mut ks, 0, &["ltrim", "l", "5", "1"]), Frame::ok());
         assert_eq!(run(&mut ks, 0, &["exists", "l"]), i(0));
         assert_eq!(run(&mut ks, 0, &["ltrim", "no", "0", "1"]), Frame::ok());
+    }
+
+    #[test]
+    fn move_and_mpop_commands() {
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["rpush", "a", "1", "2", "3"]);
+        assert_eq!(
+            run(&mut ks, 0, &["lmove", "a", "b", "left", "right"]),
+            b("1")
+        );
+        assert_eq!(run(&mut ks, 0, &["rpoplpush", "a", "b"]), b("3"));
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "b", "0", "-1"]),
+            arr(&["3", "1"])
+        );
+        // Rotation on one key.
+        assert_eq!(
+            run(&mut ks, 0, &["lmove", "b", "b", "left", "right"]),
+            b("3")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "b", "0", "-1"]),
+            arr(&["1", "3"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lmove", "none", "b", "left", "left"]),
+            Frame::Null
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lmove", "a", "b", "up", "left"]),
+            e("ERR syntax error")
+        );
+        run(&mut ks, 0, &["set", "s", "v"]);
+        let wt = e("WRONGTYPE Operation against a key holding the wrong kind of value");
+        // Destination type is checked before popping (nothing moves).
+        assert_eq!(run(&mut ks, 0, &["lmove", "a", "s", "left", "left"]), wt);
+        assert_eq!(run(&mut ks, 0, &["llen", "a"]), i(1));
+        // Missing source: nil even when the destination has another type (Redis's order).
+        assert_eq!(
+            run(&mut ks, 0, &["lmove", "none", "s", "left", "left"]),
+            Frame::Null
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["lmpop", "3", "none", "a", "b", "left", "count", "5"]
+            ),
+            Frame::Array(vec![b("a"), arr(&["2"])])
+        );
+        assert_eq!(run(&mut ks, 0, &["exists", "a"]), i(0));
+        assert_eq!(
+            run(&mut ks, 0, &["lmpop", "1", "none", "right"]),
+            Frame::NullArray
+        );
+        assert_eq!(run(&mut ks, 0, &["lmpop", "2", "s", "b", "right"]), wt);
+        for (cmd, err) in [
+            (
+                &["lmpop", "0", "a", "left"][..],
+                "ERR numkeys should be greater than 0",
+            ),
+            (&["lmpop", "2", "a", "left"], "ERR syntax error"),
+            (&["lmpop", "1", "a", "up"], "ERR syntax error"),
+            (
+                &["lmpop", "1", "a", "left", "count", "0"],
+                "ERR count should be greater than 0",
+            ),
+            (
+                &["lmpop", "1", "a", "left", "count", "1", "count", "1"],
+                "ERR syntax error",
+            ),
+            (&["blpop", "a", "-0.001"], "ERR timeout is negative"),
+            (
+                &["blpop", "a", "nan"],
+                "ERR timeout is not a float or out of range",
+            ),
+            (
+                &["blmpop", "x", "0", "a", "left"],
+                "ERR numkeys should be greater than 0",
+            ),
+            (
+                &["blmpop", "x", "1", "a", "left"],
+                "ERR timeout is not a float or out of range",
+            ),
+        ] {
+            assert_eq!(run(&mut ks, 0, cmd), e(err), "{cmd:?}");
+        }
+        // The blocking forms apply as their non-blocking form, with the blocking reply shape.
+        run(&mut ks, 0, &["rpush", "l", "x", "y"]);
+        assert_eq!(
+            run(&mut ks, 0, &["blpop", "none", "l", "0"]),
+            arr(&["l", "x"])
+        );
+        assert_eq!(run(&mut ks, 0, &["brpop", "none", "0"]), Frame::NullArray);
+        assert_eq!(
+            run(&mut ks, 0, &["brpoplpush", "none", "l", "0"]),
+            Frame::Null
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["blmove", "l", "l", "right", "left", "0"]),
+            b("y")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["blmpop", "0", "1", "l", "left", "count", "9"]),
+            Frame::Array(vec![b("l"), arr(&["y"])])
+        );
     }
 }

@@ -219,6 +219,9 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
 /// Commands whose keys follow a `numkeys` argument (Redis's `keynum` key-specs): name, index
 /// of numkeys, and whether a destination key sits at index 1.
 const NUMKEYS: &[(&str, usize, bool)] = &[
+    ("blmpop", 2, false),
+    ("bzmpop", 2, false),
+    ("lmpop", 1, false),
     ("sintercard", 1, false),
     ("zdiff", 1, false),
     ("zdiffstore", 2, true),
@@ -598,6 +601,33 @@ pub(crate) fn scan_by_position<'a, T: Copy>(
         }
     }
     (0, out)
+}
+
+/// A blocking command's timeout in seconds (fractions allowed), as Redis's
+/// `getTimeoutFromObjectOrReply`: `ceil(seconds * 1000)` milliseconds, `0` = wait forever.
+/// Not a number: `ERR timeout is not a float or out of range`; negative:
+/// `ERR timeout is negative` (also infinities and values past `i64` milliseconds, which
+/// Redis's cast turns negative on x86-64).
+pub fn parse_timeout(b: &[u8]) -> Result<u64, Frame> {
+    let secs = strings::parse_float(b)
+        .ok_or_else(|| Frame::err("timeout is not a float or out of range"))?;
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err(Frame::err("timeout is negative"));
+    }
+    Ok(ms as u64)
+}
+
+/// The argv index of a blocking command's timeout (`None` for any other command): the last
+/// argument, or argument 1 for BLMPOP / BZMPOP.
+pub fn blocking_timeout_index(spec: &CommandSpec, argv: &[Bytes]) -> Option<usize> {
+    if !spec.flags.contains(&"blocking") {
+        return None;
+    }
+    match spec.name {
+        "blmpop" | "bzmpop" => Some(1),
+        _ => argv.len().checked_sub(1).filter(|&i| i >= 1),
+    }
 }
 
 /// ASCII case-insensitive equality with a lowercase literal.
@@ -1051,6 +1081,17 @@ mod tests {
             &["spop", "k"],
             &["srandmember", "k"],
             &["touch", "k"],
+            &["lmove", "k", "d", "left", "right"],
+            &["rpoplpush", "k", "d"],
+            &["lmpop", "1", "k", "left"],
+            &["blpop", "k", "0"],
+            &["brpop", "k", "k2", "1.5"],
+            &["blmove", "k", "d", "left", "right", "0"],
+            &["brpoplpush", "k", "d", "0"],
+            &["blmpop", "0", "1", "k", "right", "count", "2"],
+            &["bzpopmin", "k", "0"],
+            &["bzpopmax", "k", "0"],
+            &["bzmpop", "0", "1", "k", "max"],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

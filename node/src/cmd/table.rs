@@ -33,6 +33,10 @@ const PS: &[&str] = &["pubsub", "noscript", "loading", "stale"];
 const PUB: &[&str] = &["pubsub", "loading", "stale", "fast", "may_replicate"];
 const RM: &[&str] = &["readonly", "movablekeys"];
 const WM: &[&str] = &["write", "movablekeys"];
+const NS: &[&str] = &["noscript"];
+const WNB: &[&str] = &["write", "noscript", "blocking"];
+const WDNB: &[&str] = &["write", "denyoom", "noscript", "blocking"];
+const WNBF: &[&str] = &["write", "noscript", "blocking", "fast"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 const RBM: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WBM: &[&str] = &["write", "blocking", "movablekeys"];
@@ -76,6 +80,14 @@ static TABLE: &[CommandSpec] = &[
     c("bitfield_ro", -2, RF, K1, Read, G::Bitmap, "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings."),
     c("bitop", -4, WD, (2, -1, 1), Write, G::Bitmap, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result."),
     c("bitpos", -3, R, K1, Read, G::Bitmap, "2.8.7", "Finds the first set (1) or clear (0) bit in a string."),
+    c("blmove", 6, WDNB, (1, 2, 1), Write, G::List, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."),
+    c("blmpop", -5, WBM, K0, Write, G::List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    c("blpop", -3, WNB, (1, -2, 1), Write, G::List, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    c("brpop", -3, WNB, (1, -2, 1), Write, G::List, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."),
+    c("brpoplpush", 4, WDNB, (1, 2, 1), Write, G::List, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."),
+    c("bzmpop", -5, WBM, K0, Write, G::SortedSet, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
+    c("bzpopmax", -3, WNBF, (1, -2, 1), Write, G::SortedSet, "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped."),
+    c("bzpopmin", -3, WNBF, (1, -2, 1), Write, G::SortedSet, "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."),
     c("client", -2, NONE, K0, Server, G::Connection, "2.4.0", "A container for client connection commands."),
     c("cluster", -2, NONE, K0, Server, G::Cluster, "3.0.0", "A container for Redis Cluster commands."),
     c("command", -1, LS, K0, Server, G::Server, "2.8.13", "Returns detailed information about all commands."),
@@ -127,6 +139,8 @@ static TABLE: &[CommandSpec] = &[
     c("lindex", 3, R, K1, Read, G::List, "1.0.0", "Returns an element from a list by its index."),
     c("linsert", 5, WD, K1, Write, G::List, "2.2.0", "Inserts an element before or after another element in a list."),
     c("llen", 2, RF, K1, Read, G::List, "1.0.0", "Returns the length of a list."),
+    c("lmove", 5, WD, (1, 2, 1), Write, G::List, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."),
+    c("lmpop", -4, WM, K0, Write, G::List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."),
     c("lpop", -2, WF, K1, Write, G::List, "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."),
     c("lpos", -3, R, K1, Read, G::List, "6.0.6", "Returns the index of matching elements in a list."),
     c("lpush", -3, WDF, K1, Write, G::List, "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist."),
@@ -164,6 +178,7 @@ static TABLE: &[CommandSpec] = &[
     c("renamenx", 3, WF, (1, 2, 1), Write, G::Generic, "1.0.0", "Renames a key only when the target key name doesn't exist."),
     c("reset", 1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], K0, Server, G::Connection, "6.2.0", "Resets the connection."),
     c("rpop", -2, WF, K1, Write, G::List, "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."),
+    c("rpoplpush", 3, WD, (1, 2, 1), Write, G::List, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."),
     c("rpush", -3, WDF, K1, Write, G::List, "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist."),
     c("rpushx", -3, WDF, K1, Write, G::List, "2.2.0", "Appends an element to a list only when the list exists."),
     c("sadd", -3, WDF, K1, Write, G::Set, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist."),
@@ -205,6 +220,7 @@ static TABLE: &[CommandSpec] = &[
     c("unlink", -2, WF, KALL, Write, G::Generic, "4.0.0", "Asynchronously deletes one or more keys."),
     c("unsubscribe", -1, PS, K0, Server, G::PubSub, "2.0.0", "Stops listening to messages posted to channels."),
     c("unwatch", 1, TX_FAST, K0, Server, G::Transactions, "2.2.0", "Forgets about watched keys of a transaction."),
+    c("wait", 3, NS, K0, Server, G::Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."),
     c("watch", -2, TX_FAST, KALL, Server, G::Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction."),
     c("xack", -4, WF, K1, Write, G::Stream, "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."),
     c("xadd", -5, WDF, K1, Write, G::Stream, "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist."),

@@ -485,6 +485,12 @@ pub enum ZSetWrite {
         max: bool,
         count: u64,
     },
+    /// BZPOPMIN / BZPOPMAX: one member from the first key holding a sorted set, replied as
+    /// `[key, member, score]` (nil array when none holds one: the timeout reply).
+    BPop {
+        keys: Vec<Bytes>,
+        max: bool,
+    },
     /// ZRANGESTORE dst src ...
     RangeStore {
         dst: Bytes,
@@ -729,7 +735,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             }
             .into()
         }
-        _ => return Err(super::unknown_command(argv)),
+        _ => return parse_blocking(name, argv),
     })
 }
 
@@ -1142,8 +1148,57 @@ impl ZSetWrite {
                 let dst = c.store.clone().unwrap_or_default();
                 Ok(store(ks, &dst, z, now))
             }
+            ZSetWrite::BPop { keys, max } => {
+                let mut found = None;
+                for k in keys {
+                    if get_zset(ks, k, now)?.is_some() {
+                        found = Some(k);
+                        break;
+                    }
+                }
+                let Some(key) = found else {
+                    return Ok(Frame::NullArray);
+                };
+                let pop = ZSetWrite::Pop {
+                    key: key.clone(),
+                    max: *max,
+                    count: None,
+                };
+                let Frame::Array(mut flat) = pop.write_inner(ks, now)? else {
+                    return Ok(Frame::NullArray);
+                };
+                if flat.len() != 2 {
+                    return Ok(Frame::NullArray);
+                }
+                flat.insert(0, Frame::Bulk(key.clone()));
+                Ok(Frame::Array(flat))
+            }
         }
     }
+}
+
+/// The blocking sorted-set pops (BZPOPMIN, BZPOPMAX, BZMPOP). Each applies like its
+/// non-blocking form and replies the nil array when nothing can be popped (Redis's reply
+/// inside MULTI); waiting is the server layer's (`server::blocking`). Arguments are checked
+/// in Redis's order (BZMPOP: numkeys, where, COUNT, then the timeout).
+fn parse_blocking(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
+    Ok(match name {
+        "bzpopmin" | "bzpopmax" => {
+            let last = argv.len() - 1;
+            super::parse_timeout(&argv[last])?;
+            ZSetWrite::BPop {
+                keys: argv[1..last].to_vec(),
+                max: name == "bzpopmax",
+            }
+            .into()
+        }
+        "bzmpop" => {
+            let op = parse_mpop(&argv[1..])?;
+            super::parse_timeout(&argv[1])?;
+            op.into()
+        }
+        _ => return Err(super::unknown_command(argv)),
+    })
 }
 
 #[cfg(test)]
@@ -1701,6 +1756,56 @@ mod tests {
             }
         }
         assert_eq!(got.len(), 300);
+    }
+
+    #[test]
+    fn blocking_pops_apply_as_their_non_blocking_form() {
+        let mut ks = Keyspace::new();
+        run(&mut ks, 0, &["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+        assert_eq!(
+            run(&mut ks, 0, &["bzpopmin", "none", "z", "0"]),
+            arr(&["z", "a", "1"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["bzpopmax", "z", "0"]),
+            arr(&["z", "c", "3"])
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["bzpopmax", "none", "0"]),
+            Frame::NullArray
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["bzmpop", "0", "1", "z", "min", "count", "5"]),
+            Frame::Array(vec![b("z"), Frame::Array(vec![arr(&["b", "2"])])])
+        );
+        assert_eq!(run(&mut ks, 0, &["exists", "z"]), i(0));
+        assert_eq!(
+            run(&mut ks, 0, &["bzmpop", "0", "1", "z", "min"]),
+            Frame::NullArray
+        );
+        run(&mut ks, 0, &["set", "s", "v"]);
+        assert_eq!(
+            run(&mut ks, 0, &["bzpopmin", "s", "0"]),
+            e("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        for (cmd, err) in [
+            (&["bzpopmin", "z", "-1"][..], "ERR timeout is negative"),
+            (
+                &["bzpopmin", "z", "x"],
+                "ERR timeout is not a float or out of range",
+            ),
+            (
+                &["bzmpop", "x", "0", "z", "min"],
+                "ERR numkeys should be greater than 0",
+            ),
+            (
+                &["bzmpop", "x", "1", "z", "min"],
+                "ERR timeout is not a float or out of range",
+            ),
+            (&["bzmpop", "0", "1", "z", "mid"], "ERR syntax error"),
+        ] {
+            assert_eq!(run(&mut ks, 0, cmd), e(err), "{cmd:?}");
+        }
     }
 }
 

@@ -67,9 +67,10 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "clients" => {
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
                 Stats::get(&s.connected_clients),
-                node.settings().maxclients
+                node.settings().maxclients,
+                node.blocking.blocked_clients()
             );
         }
         "memory" => {

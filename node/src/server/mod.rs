@@ -14,6 +14,10 @@
 //!   INFO, TIME, ...).
 //! - [`transaction`]: MULTI/EXEC/DISCARD/WATCH/UNWATCH — one log entry per EXEC, WATCH by
 //!   the replicated per-key versions.
+//! - [`blocking`]: BLPOP & co. and CLIENT UNBLOCK — the registry of blocked clients keyed by
+//!   key (woken by the state machine's apply) and a blocked client's wait / re-propose loop.
+//! - [`wait`]: WAIT — how many other members hold the client's writes (Raft replication
+//!   progress on the leader).
 //! - [`pubsub`]: Pub/Sub state — the subscription registry, per-subscriber bounded mailboxes,
 //!   the ordered, bounded links forwarding published messages to the other nodes.
 //! - [`pubsub_cmds`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, subscriber mode.
@@ -32,6 +36,7 @@
 //!
 //! ```text
 //! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, info, pubsub_cmds
+//!  │        │  ├──▶ blocking ─▶ write_path  (server_cmds ─▶ blocking for CLIENT UNBLOCK)
 //!  │        │  └──▶ forward, read_barrier, write_path, pubsub_cmds ─▶ pubsub
 //!  └──▶ expiry ─────────┐
 //!                       ▼
@@ -39,6 +44,7 @@
 //!                           ─▶ read_barrier, forward, stats, pubsub
 //! ```
 
+pub mod blocking;
 pub mod cluster_cmds;
 pub mod config_params;
 pub mod eviction;
@@ -56,6 +62,7 @@ pub mod session;
 pub mod state;
 pub mod stats;
 pub mod transaction;
+pub mod wait;
 pub mod write_path;
 
 pub use run::run;

@@ -75,6 +75,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         secret: c.secret.clone(),
     });
     let network = GrpcNetwork::new(auth.clone(), book.clone());
+    let blocking = Arc::new(super::blocking::Registry::default());
+    state_machine.set_ready_keys(blocking.clone());
     let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
     let raft = Raft::new(
         cfg.node_id,
@@ -150,6 +152,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         evictor: Default::default(),
         pubsub,
+        blocking,
         config_params: Default::default(),
         raft: raft.clone(),
         keyspace,

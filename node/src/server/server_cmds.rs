@@ -302,6 +302,21 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
                 ))
             }
         }
+        ("unblock", 3 | 4) => {
+            let Some(id) = crate::resp::parse_i64(&argv[2]) else {
+                return Frame::err("value is not an integer or out of range");
+            };
+            let mode = match argv.get(3).map(|m| lower(m)) {
+                None => super::blocking::UnblockMode::Timeout,
+                Some(m) if m == "timeout" => super::blocking::UnblockMode::Timeout,
+                Some(m) if m == "error" => super::blocking::UnblockMode::Error,
+                Some(_) => {
+                    return Frame::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+                }
+            };
+            let done = u64::try_from(id).is_ok_and(|id| node.blocking.unblock(id, mode));
+            Frame::Integer(i64::from(done))
+        }
         ("info", 2) => Frame::verbatim_text(client_line(node, session.id)),
         ("list", 2) => {
             let ids: Vec<u64> = node.with_clients(|c| c.keys().copied().collect());
@@ -321,6 +336,8 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
                 "    Set client meta attr (LIB-NAME, LIB-VER).",
                 "INFO",
                 "    Return information about the current client connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
                 "LIST",
                 "    Return information about client connections.",
             ]

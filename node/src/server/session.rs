@@ -10,6 +10,8 @@
 //! - a write that follows a read is proposed only after that read executed, so the read cannot
 //!   observe it;
 //! - server commands (PING, AUTH, CONFIG, ...) run at their position.
+//! - a blocking command (BLPOP, ...) runs in a batch of its own after the earlier replies were
+//!   sent, and waits in `blocking` while the session watches the socket for the client leaving.
 //!
 //! All replies of a batch are encoded into one buffer and written with one `write`.
 //!
@@ -182,12 +184,35 @@ async fn connection_loop(
             decoder.set_unauthenticated(!session.authenticated);
             match decoder.decode_command(&mut inbuf) {
                 Ok(Some(argv)) => {
+                    // A command that may block runs in a batch of its own, after the replies
+                    // of the commands before it were sent (a blocked client has them, as in
+                    // Redis); it watches the connection while it waits.
+                    let blocks = super::blocking::is_blocking(&argv);
+                    if blocks && !batch.is_empty() {
+                        let io = None;
+                        execute_batch(node, session, std::mem::take(&mut batch), &mut replies, io)
+                            .await;
+                        if !write_replies(node, stream, &mut replies, &mut outbuf).await? {
+                            return Ok(());
+                        }
+                        if session.closing {
+                            break;
+                        }
+                    }
                     batch.push(argv);
                     // Until the client is authenticated, commands run one at a time, so a
                     // successful AUTH lifts the pre-auth limits for the very next command
                     // (as Redis does) and nothing more is buffered for a client that is not.
-                    if !session.authenticated || batch.len() >= MAX_BATCH_COMMANDS {
-                        execute_batch(node, session, std::mem::take(&mut batch), &mut replies)
+                    if !session.authenticated || batch.len() >= MAX_BATCH_COMMANDS || blocks {
+                        if blocks {
+                            flush_output(node, stream, &mut outbuf).await?;
+                        }
+                        let io = blocks.then_some(super::blocking::ClientIo {
+                            stream: &mut *stream,
+                            inbuf: &mut inbuf,
+                            max_buffer: settings.client_query_buffer_limit,
+                        });
+                        execute_batch(node, session, std::mem::take(&mut batch), &mut replies, io)
                             .await;
                         if !write_replies(node, stream, &mut replies, &mut outbuf).await? {
                             return Ok(());
@@ -205,7 +230,14 @@ async fn connection_loop(
             }
         }
         if !batch.is_empty() {
-            execute_batch(node, session, std::mem::take(&mut batch), &mut replies).await;
+            execute_batch(
+                node,
+                session,
+                std::mem::take(&mut batch),
+                &mut replies,
+                None,
+            )
+            .await;
         }
         if let Some(e) = &protocol_error {
             Stats::add(&node.stats.protocol_errors, 1);
@@ -315,6 +347,7 @@ async fn execute_batch(
     session: &mut Session,
     batch: Vec<Vec<Bytes>>,
     out: &mut Vec<(Protocol, Frame)>,
+    mut io: Option<super::blocking::ClientIo<'_>>,
 ) {
     Stats::add(&node.stats.commands_processed, batch.len() as u64);
     let timeout = node.request_timeout();
@@ -411,6 +444,8 @@ async fn execute_batch(
                         .cluster
                         .as_ref()
                         .is_some_and(|c| c.forward_to_leader);
+                    // A blocking command is never relayed: the relay has a request timeout.
+                    let forward = forward && !super::blocking::serves(spec.name);
                     let reply = if forward {
                         // Inline, in command order: on a follower nothing else of this batch
                         // is pending locally except already-answered server commands. The
@@ -468,6 +503,15 @@ async fn execute_batch(
                 }
                 slots.push(ReplySlot::DoneRun(frames));
             }
+            Kind::Server if spec.name == "wait" => {
+                // WAIT counts the members holding every earlier write of the connection.
+                flush_run(node, &mut run, &mut slots);
+                resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+                has_pending_read = false;
+                let reply = super::wait::execute(node, &argv).await;
+                slots.push(ReplySlot::Done(reply));
+                resolved = slots.len();
+            }
             Kind::Server => {
                 // Earlier writes are submitted before a server command runs.
                 flush_run(node, &mut run, &mut slots);
@@ -477,6 +521,16 @@ async fn execute_batch(
                     switches.push((slots.len(), session.protocol));
                 }
                 slots.push(ReplySlot::Done(reply));
+            }
+            // Outside MULTI (queued above), a blocking command waits for data on the leader
+            // (server::blocking); earlier commands of the batch complete first.
+            Kind::Write if super::blocking::serves(spec.name) => {
+                flush_run(node, &mut run, &mut slots);
+                resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+                has_pending_read = false;
+                let reply = super::blocking::execute(node, session, &argv, &mut io).await;
+                slots.push(ReplySlot::Done(reply));
+                resolved = slots.len();
             }
             // Dispatched on how the command parsed, so the read path can only be handed a
             // `ReadCommand` (the table's kind agrees; `cmd` tests check it).

@@ -62,6 +62,8 @@ pub struct Node {
     pub evictor: super::eviction::Evictor,
     /// Pub/Sub subscriptions, mailboxes and peer links.
     pub pubsub: Arc<super::pubsub::PubSub>,
+    /// Clients blocked in BLPOP & co., keyed by key (woken by the state machine's apply).
+    pub blocking: Arc<super::blocking::Registry>,
     /// Redis parameters stored and reported only (`CONFIG SET save ""`, encodings, ...).
     pub config_params: super::config_params::StoredParams,
     pub config: Config,

@@ -40,8 +40,51 @@ struct Current {
     image: Option<Arc<Vec<u8>>>,
 }
 
+/// Told, after each applied batch of entries, which keys they wrote that now hold a non-empty
+/// list (`false`) or sorted set (`true`) and have a client blocked on them. Implemented by
+/// `server::blocking` (storage never uses `server`); a cheap notification, not part of the
+/// replicated state.
+pub trait ReadyKeys: Send + Sync {
+    /// Whether any client is blocked at all (checked once per applied batch).
+    fn any_waiting(&self) -> bool;
+    /// Whether a client is blocked on `key`.
+    fn waits_on(&self, key: &[u8]) -> bool;
+    /// The keys that got data, in apply order, each once.
+    fn ready(&self, keys: Vec<(bytes::Bytes, bool)>);
+}
+
+/// The keys of `argv` (a write) that have a waiter and hold a non-empty list or sorted set.
+fn collect_ready(
+    w: &dyn ReadyKeys,
+    ks: &crate::keyspace::Keyspace,
+    argv: &[bytes::Bytes],
+    now: u64,
+    out: &mut Vec<(bytes::Bytes, bool)>,
+) {
+    use crate::keyspace::Value;
+    let Some(spec) = argv.first().and_then(|n| crate::cmd::lookup(n)) else {
+        return;
+    };
+    if spec.kind != crate::cmd::Kind::Write {
+        return;
+    }
+    for i in crate::cmd::key_indices(spec, argv) {
+        let Some(k) = argv.get(i) else { continue };
+        if out.iter().any(|(o, _)| o == k) || !w.waits_on(k) {
+            continue;
+        }
+        match ks.get(k, now).map(|e| &e.value) {
+            Some(Value::List(l)) if !l.is_empty() => out.push((k.clone(), false)),
+            Some(Value::ZSet(z)) if !z.is_empty() => out.push((k.clone(), true)),
+            _ => {}
+        }
+    }
+}
+
 struct SmInner {
     keyspace: SharedKeyspace,
+    /// Wake-ups for blocked clients (set once by the server).
+    ready: std::sync::OnceLock<Arc<dyn ReadyKeys>>,
     /// Mutated only under the keyspace write lock (see module docs).
     applied: Mutex<Applied>,
     current: Mutex<Option<Current>>,
@@ -100,6 +143,7 @@ impl StateMachineStore {
         Ok(StateMachineStore {
             inner: Arc::new(SmInner {
                 keyspace,
+                ready: std::sync::OnceLock::new(),
                 applied: Mutex::new(applied),
                 current: Mutex::new(current),
                 snapshots,
@@ -107,6 +151,11 @@ impl StateMachineStore {
                 snapshot_seq: AtomicU64::new(seq),
             }),
         })
+    }
+
+    /// Installs the blocked-client wake-ups (once; later calls are ignored).
+    pub fn set_ready_keys(&self, r: Arc<dyn ReadyKeys>) {
+        let _ = self.inner.ready.set(r);
     }
 
     /// The shared keyspace this state machine applies to.
@@ -170,20 +219,32 @@ impl StateMachineStore {
             .map_err(|_| StorageError::Poisoned("applied state"))?;
         let iter = entries.into_iter();
         let mut out = Vec::with_capacity(iter.size_hint().0);
+        let waiters = self.inner.ready.get().filter(|r| r.any_waiting());
+        let mut ready = Vec::new();
         for e in iter {
             let reply = match e.payload {
                 // Every stamp is floored by the largest applied so far (monotonic per group).
                 EntryPayload::Normal(Request::Command { now_ms, argv }) => {
                     let now = ks.advance_clock(now_ms);
-                    crate::cmd::apply_argv(&mut ks, &argv, now)
+                    let r = crate::cmd::apply_argv(&mut ks, &argv, now);
+                    if let Some(w) = waiters {
+                        collect_ready(w.as_ref(), &ks, &argv, now, &mut ready);
+                    }
+                    r
                 }
                 EntryPayload::Normal(Request::Batch { now_ms, cmds }) => {
                     let now = ks.advance_clock(now_ms);
-                    Frame::Array(
+                    let r = Frame::Array(
                         cmds.iter()
                             .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now))
                             .collect(),
-                    )
+                    );
+                    if let Some(w) = waiters {
+                        for argv in &cmds {
+                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
+                        }
+                    }
+                    r
                 }
                 EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
                     let now = ks.advance_clock(now_ms);
@@ -197,7 +258,13 @@ impl StateMachineStore {
                     cmds,
                 }) => {
                     let now = ks.advance_clock(now_ms);
-                    crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now)
+                    let r = crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now);
+                    if let Some(w) = waiters {
+                        for argv in &cmds {
+                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
+                        }
+                    }
+                    r
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
@@ -207,6 +274,11 @@ impl StateMachineStore {
             };
             applied.last_applied = Some(e.log_id);
             out.push(Response(reply));
+        }
+        drop(applied);
+        drop(ks);
+        if let (Some(w), false) = (waiters, ready.is_empty()) {
+            w.ready(ready);
         }
         Ok(out)
     }

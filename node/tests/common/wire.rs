@@ -77,16 +77,31 @@ impl RawConn {
 
     /// Sends `argv` as a RESP2 multibulk and returns the raw bytes of the reply.
     pub fn call(&mut self, argv: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
+        self.send(argv)?;
+        self.read()
+    }
+
+    /// Sends `argv` without reading the reply (for blocking commands; see [`read`](Self::read)).
+    pub fn send(&mut self, argv: &[Vec<u8>]) -> std::io::Result<()> {
         let mut req = format!("*{}\r\n", argv.len()).into_bytes();
         for a in argv {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
             req.extend_from_slice(a);
             req.extend_from_slice(b"\r\n");
         }
-        self.r.get_mut().write_all(&req)?;
+        self.r.get_mut().write_all(&req)
+    }
+
+    /// Reads the raw bytes of one reply.
+    pub fn read(&mut self) -> std::io::Result<Vec<u8>> {
         let mut raw = Vec::new();
         read_reply(&mut self.r, &mut raw, 0)?;
         Ok(raw)
+    }
+
+    /// Changes the read timeout (10 s by default).
+    pub fn set_read_timeout(&mut self, t: Duration) -> std::io::Result<()> {
+        self.r.get_ref().set_read_timeout(Some(t))
     }
 }
 
