@@ -48,6 +48,8 @@ pub enum ErrorCode {
     InvalidObj,
     NoGroup,
     BusyGroup,
+    NotBusy,
+    Unkillable,
 }
 
 /// One row of the contract.
@@ -123,6 +125,10 @@ pub const TABLE: &[CodeInfo] = &[
         "the stream key or its consumer group does not exist (XREADGROUP, XPENDING, XCLAIM, XGROUP, XINFO)"),
     row(ErrorCode::BusyGroup, "BUSYGROUP", NoEffect,
         "XGROUP CREATE of a consumer group that already exists"),
+    row(ErrorCode::NotBusy, "NOTBUSY", NoEffect,
+        "SCRIPT KILL with no script running"),
+    row(ErrorCode::Unkillable, "UNKILLABLE", NoEffect,
+        "SCRIPT KILL of a script that may write: it runs in the replicated log and stops only at its instruction budget"),
 ];
 
 impl ErrorCode {

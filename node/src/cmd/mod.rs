@@ -214,6 +214,10 @@ pub fn oom_growth(spec: &CommandSpec, argv: &[Bytes]) -> Option<u64> {
 /// Commands whose keys follow a `numkeys` argument (Redis's `keynum` key-specs): name, index
 /// of numkeys, and whether a destination key sits at index 1.
 const NUMKEYS: &[(&str, usize, bool)] = &[
+    ("eval", 2, false),
+    ("eval_ro", 2, false),
+    ("evalsha", 2, false),
+    ("evalsha_ro", 2, false),
     ("sintercard", 1, false),
     ("zdiff", 1, false),
     ("zdiffstore", 2, true),

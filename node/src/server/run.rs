@@ -74,6 +74,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     });
     let network = GrpcNetwork::new(auth.clone(), book.clone());
     let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
+    let scripts = state_machine.scripts();
     let raft = Raft::new(
         cfg.node_id,
         raft_config(&cfg)?,
@@ -148,6 +149,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         evictor: Default::default(),
         pubsub,
         config_params: Default::default(),
+        scripts,
+        scripting: Default::default(),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {

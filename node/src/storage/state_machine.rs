@@ -49,6 +49,9 @@ struct SmInner {
     /// Serializes snapshot builds and installs (file writes and `current`).
     snapshot_lock: tokio::sync::Mutex<()>,
     snapshot_seq: AtomicU64,
+    /// The node's script cache: every applied script entry adds its body (not replicated
+    /// state: an entry always carries its body; see crate::scripting).
+    scripts: crate::scripting::ScriptCache,
 }
 
 /// The Raft state machine. Cheap to clone; the snapshot builder is a clone.
@@ -105,6 +108,7 @@ impl StateMachineStore {
                 snapshots,
                 snapshot_lock: tokio::sync::Mutex::new(()),
                 snapshot_seq: AtomicU64::new(seq),
+                scripts: crate::scripting::ScriptCache::default(),
             }),
         })
     }
@@ -112,6 +116,11 @@ impl StateMachineStore {
     /// The shared keyspace this state machine applies to.
     pub fn keyspace(&self) -> SharedKeyspace {
         self.inner.keyspace.clone()
+    }
+
+    /// The node's script cache (shared with the server, which serves EVALSHA from it).
+    pub fn scripts(&self) -> crate::scripting::ScriptCache {
+        self.inner.scripts.clone()
     }
 
     /// The last applied log id (for INFO).
@@ -198,6 +207,20 @@ impl StateMachineStore {
                 }) => {
                     let now = ks.advance_clock(now_ms);
                     crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now)
+                }
+                EntryPayload::Normal(Request::Script {
+                    now_ms,
+                    body,
+                    keys,
+                    args,
+                    budget,
+                    flags,
+                }) => {
+                    let now = ks.advance_clock(now_ms);
+                    self.inner.scripts.insert(&body);
+                    crate::scripting::commands::apply_script(
+                        &mut ks, &body, &keys, &args, now, budget, flags,
+                    )
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
