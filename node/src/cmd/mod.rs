@@ -472,6 +472,10 @@ impl WriteCommand {
 /// errors become the reply. Each call is one write for WATCH versions.
 pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
     ks.begin_write();
+    if argv.first().is_some_and(|n| eq(n, "eval")) {
+        // An EVAL queued in a transaction (its entry carries the body).
+        return crate::scripting::commands::apply_eval_argv(ks, argv, now_ms);
+    }
     match Command::parse(argv) {
         Ok(cmd) => cmd.apply(ks, now_ms),
         Err(f) => f,

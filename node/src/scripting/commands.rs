@@ -104,6 +104,35 @@ pub fn apply_script(
     reply
 }
 
+/// Applies an `EVAL body numkeys ...` argv queued in a MULTI/EXEC transaction (its entry
+/// carries the body): the budget is the default `busy-reply-threshold`'s (5000 ms), a
+/// constant so that every replica agrees.
+pub fn apply_eval_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
+    if argv.len() < 3 {
+        return crate::cmd::wrong_args("eval");
+    }
+    let (keys, args) = match split_keys(argv) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    APPLYING.fetch_add(1, Ordering::Relaxed);
+    let reply = engine::run(
+        Access::Write(ks),
+        &Script {
+            body: &argv[1],
+            keys,
+            args,
+            now_ms,
+            read_only: false,
+            limits: Limits::for_threshold_ms(5000),
+            sharded: false,
+            kill: None,
+        },
+    );
+    APPLYING.fetch_sub(1, Ordering::Relaxed);
+    reply
+}
+
 /// The keys and arguments of an EVAL-family argv (`name body numkeys key... arg...`), or
 /// Redis's error for a bad `numkeys`.
 pub fn split_keys(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Frame> {

@@ -185,6 +185,10 @@ fn run_inner(
     libs::install_random(&lua, &math)?;
     g.raw_set("bit", libs::bit_table(&lua)?)?;
     let cjson: Table = lua.load(libs::CJSON_LUA).set_name("@cjson").eval()?;
+    for name in ["encode", "decode"] {
+        let f: mlua::Function = cjson.raw_get(name)?;
+        cjson.raw_set(name, as_c_function(&lua, f)?)?;
+    }
     g.raw_set("cjson", cjson)?;
     g.raw_set("KEYS", string_array(&lua, s.keys)?)?;
     g.raw_set("ARGV", string_array(&lua, s.args)?)?;
@@ -290,6 +294,38 @@ fn run_inner(
     });
     lua.remove_hook();
     result
+}
+
+/// `f` behind a Rust (C) function, as the C libraries Redis ships are: a script's tail call
+/// to it keeps the script's frame, and its error is `ERR <source>:<line>: <message>` at the
+/// calling line, as `luaL_error` reports from lua-cjson.
+fn as_c_function(lua: &Lua, f: mlua::Function) -> mlua::Result<mlua::Function> {
+    lua.create_function(move |lua, args: MultiValue| match f.call::<MultiValue>(args) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            fn message(e: &mlua::Error) -> Option<String> {
+                match e {
+                    // mlua appends a traceback to errors of functions called from Rust.
+                    mlua::Error::RuntimeError(m) => {
+                        Some(m.split("\nstack traceback:").next().unwrap_or(m).to_string())
+                    }
+                    mlua::Error::CallbackError { cause, .. } => message(cause),
+                    _ => None,
+                }
+            }
+            let Some(msg) = message(&e) else {
+                return Err(e);
+            };
+            let place = lua
+                .inspect_stack(1)
+                .map(|d| {
+                    let src = d.source().short_src.map(|s| s.into_owned()).unwrap_or_default();
+                    format!("{src}:{}: ", d.curr_line())
+                })
+                .unwrap_or_default();
+            Err(mlua::Error::external(CallError(format!("ERR {place}{msg}"))))
+        }
+    })
 }
 
 /// A command error raised by `redis.call` (its reply text, code first).
@@ -583,7 +619,7 @@ local function protect(t, missing)
     mt.__index = function(_, k)
       local v = store[k]
       if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 0)
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
       end
       return v
     end
@@ -601,11 +637,11 @@ for name, v in pairs(store) do
 end
 local rawsetmt, rawnext = setmetatable, next
 store.setmetatable = function(t, mt)
-  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
   return rawsetmt(t, mt)
 end
 store.rawset = function(t, k, v)
-  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
   return rawset(t, k, v)
 end
 -- pairs/next over a protected table walk what it holds.

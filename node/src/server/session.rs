@@ -599,8 +599,24 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
         tx::flag(session);
         return Some(e);
     }
+    if matches!(spec.name, "eval" | "evalsha") {
+        // Queued as an EVAL of its body (EVALSHA resolved now, NOSCRIPT otherwise): the
+        // transaction's entry runs it at apply time (crate::scripting::commands).
+        return Some(match crate::scripting::commands::forwardable(node, argv) {
+            Ok(a) => {
+                if spec.name == "eval" {
+                    node.scripts.insert(&argv[1]);
+                }
+                tx::queue(session, a)
+            }
+            Err(e) => {
+                tx::flag(session);
+                e
+            }
+        });
+    }
     if spec.group == Group::Scripting && spec.name != "function" {
-        // A deviation (docs/scripting.md): Redis runs a script inside EXEC.
+        // A deviation (docs/scripting.md): Redis queues these too.
         tx::flag(session);
         return Some(Frame::err(format!(
             "Command not allowed inside a transaction: '{}'",
