@@ -746,7 +746,7 @@ mod tests {
         assert_eq!(
             eval(&mut ks, body, &[], &[]),
             Frame::Error(format!(
-                "ERR Script attempted to access nonexistent global variable 'x' script: {}, on @user_script:1.",
+                "ERR user_script:1: Script attempted to access nonexistent global variable 'x' script: {}, on @user_script:1.",
                 sha1hex(body.as_bytes())
             ))
         );
