@@ -49,6 +49,8 @@ pub enum ErrorCode {
     NoGroup,
     BusyGroup,
     Unblocked,
+    NotBusy,
+    Unkillable,
 }
 
 /// One row of the contract.
@@ -126,6 +128,10 @@ pub const TABLE: &[CodeInfo] = &[
         "XGROUP CREATE of a consumer group that already exists"),
     row(ErrorCode::Unblocked, "UNBLOCKED", NoEffect,
         "a blocked command was ended by `CLIENT UNBLOCK id ERROR` before it popped anything"),
+    row(ErrorCode::NotBusy, "NOTBUSY", NoEffect,
+        "SCRIPT KILL with no script running"),
+    row(ErrorCode::Unkillable, "UNKILLABLE", NoEffect,
+        "SCRIPT KILL of a script that may write: it runs in the replicated log and stops only at its instruction budget"),
 ];
 
 impl ErrorCode {

@@ -222,6 +222,10 @@ const NUMKEYS: &[(&str, usize, bool)] = &[
     ("blmpop", 2, false),
     ("bzmpop", 2, false),
     ("lmpop", 1, false),
+    ("eval", 2, false),
+    ("eval_ro", 2, false),
+    ("evalsha", 2, false),
+    ("evalsha_ro", 2, false),
     ("sintercard", 1, false),
     ("zdiff", 1, false),
     ("zdiffstore", 2, true),
@@ -479,6 +483,10 @@ impl WriteCommand {
 /// errors become the reply. Each call is one write for WATCH versions.
 pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
     ks.begin_write();
+    if argv.first().is_some_and(|n| eq(n, "eval")) {
+        // An EVAL queued in a transaction (its entry carries the body).
+        return crate::scripting::commands::apply_eval_argv(ks, argv, now_ms);
+    }
     match Command::parse(argv) {
         Ok(cmd) => cmd.apply(ks, now_ms),
         Err(f) => f,

@@ -40,6 +40,9 @@ const WNBF: &[&str] = &["write", "noscript", "blocking", "fast"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 const RBM: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WBM: &[&str] = &["write", "blocking", "movablekeys"];
+const EVAL: &[&str] = &["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys", "movablekeys"];
+const EVAL_RO: &[&str] = &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"];
+const SCRIPT: &[&str] = &["noscript"];
 
 #[allow(clippy::too_many_arguments)]
 const fn c(
@@ -99,6 +102,10 @@ static TABLE: &[CommandSpec] = &[
     c("del", -2, W, KALL, Write, G::Generic, "1.0.0", "Deletes one or more keys."),
     c("discard", 1, TX_FAST, K0, Server, G::Transactions, "2.0.0", "Discards a transaction."),
     c("echo", 2, FAST, K0, Server, G::Connection, "1.0.0", "Returns the given string."),
+    c("eval", -3, EVAL, K0, Server, G::Scripting, "2.6.0", "Executes a server-side Lua script."),
+    c("eval_ro", -3, EVAL_RO, K0, Server, G::Scripting, "7.0.0", "Executes a read-only server-side Lua script."),
+    c("evalsha", -3, EVAL, K0, Server, G::Scripting, "2.6.0", "Executes a server-side Lua script by SHA1 digest."),
+    c("evalsha_ro", -3, EVAL_RO, K0, Server, G::Scripting, "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest."),
     c("exec", 1, TX, K0, Server, G::Transactions, "1.2.0", "Executes all commands in a transaction."),
     c("exists", -2, RF, KALL, Read, G::Generic, "3.0.3", "Determines whether one or more keys exist."),
     c("expire", -3, WF, K1, Write, G::Generic, "1.0.0", "Sets the expiration time of a key in seconds."),
@@ -184,6 +191,7 @@ static TABLE: &[CommandSpec] = &[
     c("sadd", -3, WDF, K1, Write, G::Set, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist."),
     c("scan", -2, R, K0, Read, G::Generic, "2.8.0", "Iterates over the key names in the database."),
     c("scard", 2, RF, K1, Read, G::Set, "1.0.0", "Returns the number of members in a set."),
+    c("script", -2, SCRIPT, K0, Server, G::Scripting, "2.6.0", "A container for Lua scripts management commands."),
     c("sdiff", -2, R, KALL, Read, G::Set, "1.0.0", "Returns the difference of multiple sets."),
     c("sdiffstore", -3, WD, KALL, Write, G::Set, "1.0.0", "Stores the difference of multiple sets in a key."),
     c("select", 2, LSF, K0, Server, G::Connection, "2.0.0", "Changes the selected database."),

@@ -48,7 +48,28 @@ pub enum Request {
         watches: Vec<(Bytes, u64, bool)>,
         cmds: Vec<Vec<Bytes>>,
     },
+    /// A Lua script that may write (EVAL/EVALSHA, or SCRIPT LOAD with
+    /// [`SCRIPT_LOAD_ONLY`]): run at apply time by every replica, under the one keyspace
+    /// lock, from its body (EVALSHA resolved it when proposing), with `now_ms` for time and
+    /// an instruction `budget` (0 = none) so all replicas stop a runaway script at the same
+    /// point (crate::scripting). Appended last so the tags of older entries are unchanged.
+    Script {
+        now_ms: u64,
+        body: Bytes,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        budget: u64,
+        /// [`SCRIPT_SHARDED`] | [`SCRIPT_LOAD_ONLY`].
+        flags: u8,
+    },
 }
+
+/// `Request::Script` flag: the group is one shard of a sharded cluster (every key the script
+/// touches must hash to one slot).
+pub const SCRIPT_SHARDED: u8 = 1;
+/// `Request::Script` flag: SCRIPT LOAD — only add the body to every replica's script cache;
+/// the reply is its SHA1.
+pub const SCRIPT_LOAD_ONLY: u8 = 2;
 
 /// The reply to a client, produced by applying the entry: the command's reply for `Command`, an
 /// array of per-command replies for `Batch`, `Frame::Simple("OK")` for entries that have no
@@ -74,6 +95,9 @@ impl std::fmt::Display for Request {
             Request::Expire { keys, .. } => write!(f, "expire {} keys", keys.len()),
             Request::Transaction { cmds, .. } => {
                 write!(f, "transaction of {} commands", cmds.len())
+            }
+            Request::Script { body, keys, .. } => {
+                write!(f, "script of {} bytes ({} keys)", body.len(), keys.len())
             }
         }
     }

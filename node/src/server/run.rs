@@ -78,6 +78,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let blocking = Arc::new(super::blocking::Registry::default());
     state_machine.set_ready_keys(blocking.clone());
     let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
+    let scripts = state_machine.scripts();
     let raft = Raft::new(
         cfg.node_id,
         raft_config(&cfg)?,
@@ -154,6 +155,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         pubsub,
         blocking,
         config_params: Default::default(),
+        scripts,
+        scripting: Default::default(),
         raft: raft.clone(),
         keyspace,
         settings: RwLock::new(Settings {

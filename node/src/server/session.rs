@@ -488,6 +488,15 @@ async fn execute_batch(
                 slots.push(ReplySlot::Done(reply));
                 resolved = slots.len();
             }
+            Kind::Server if spec.group == Group::Scripting && spec.name != "function" => {
+                // A script sees every earlier command of the batch applied.
+                flush_run(node, &mut run, &mut slots);
+                resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+                has_pending_read = false;
+                let reply = script_command(node, session, spec, &argv).await;
+                slots.push(ReplySlot::Done(reply));
+                resolved = slots.len();
+            }
             Kind::Server if spec.group == Group::PubSub => {
                 flush_run(node, &mut run, &mut slots);
                 let mut frames = pubsub_cmds::execute(node, session, &argv);
@@ -644,6 +653,30 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
         tx::flag(session);
         return Some(e);
     }
+    if matches!(spec.name, "eval" | "evalsha") {
+        // Queued as an EVAL of its body (EVALSHA resolved now, NOSCRIPT otherwise): the
+        // transaction's entry runs it at apply time (crate::scripting::commands).
+        return Some(match crate::scripting::commands::forwardable(node, argv) {
+            Ok(a) => {
+                if spec.name == "eval" {
+                    node.scripts.insert(&argv[1]);
+                }
+                tx::queue(session, a)
+            }
+            Err(e) => {
+                tx::flag(session);
+                e
+            }
+        });
+    }
+    if spec.group == Group::Scripting && spec.name != "function" {
+        // A deviation (docs/scripting.md): Redis queues these too.
+        tx::flag(session);
+        return Some(Frame::err(format!(
+            "Command not allowed inside a transaction: '{}'",
+            spec.name
+        )));
+    }
     if spec.kind != Kind::Server {
         // The planted `stale-read-in-multi` bug queues reads on any member (crate::faults).
         let local_reads = node.config.unsafe_test_faults.stale_read_in_multi;
@@ -660,6 +693,50 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
         }
     }
     Some(tx::queue(session, argv.to_vec()))
+}
+
+/// EVAL* and SCRIPT (crate::scripting::commands), routed: the keys of an EVAL name its slot
+/// (`-MOVED`/`-CROSSSLOT` as Redis Cluster); a script that may write, and SCRIPT LOAD (a log
+/// entry), go to the leader — `-MOVED`, or forwarded with `forward-to-leader` (an EVALSHA
+/// travels as an EVAL of the body this node holds); EVAL_RO/EVALSHA_RO after READONLY run
+/// on a follower's local state.
+async fn script_command(
+    node: &Arc<Node>,
+    session: &mut Session,
+    spec: &'static CommandSpec,
+    argv: &[Bytes],
+) -> Frame {
+    use crate::scripting::commands as sc;
+    let load = spec.name == "script" && argv.len() == 3 && cmd::eq(&argv[1], "load");
+    if spec.name == "script" && !load {
+        return sc::execute(node, argv, false).await;
+    }
+    let ro = sc::is_ro_command(spec.name);
+    match route(node, spec, argv, false) {
+        None => sc::execute(node, argv, false).await,
+        Some(Route::Reply(f)) => f,
+        Some(Route::ToLeader { .. }) if ro && session.readonly => {
+            sc::execute(node, argv, true).await
+        }
+        Some(Route::ToLeader { slot, addr }) => {
+            let forward = node
+                .config
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.forward_to_leader);
+            if !forward {
+                return errors::moved(slot, &addr);
+            }
+            let argv = match sc::forwardable(node, argv) {
+                Ok(a) => a,
+                Err(e) => return e,
+            };
+            session
+                .forwarder
+                .forward(&addr, &argv, session.protocol, node.request_timeout())
+                .await
+        }
+    }
 }
 
 /// `maxmemory`: a command that may grow memory (Redis's `denyoom`) when the keyspace's memory

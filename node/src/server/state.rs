@@ -66,6 +66,10 @@ pub struct Node {
     pub blocking: Arc<super::blocking::Registry>,
     /// Redis parameters stored and reported only (`CONFIG SET save ""`, encodings, ...).
     pub config_params: super::config_params::StoredParams,
+    /// The script cache EVALSHA resolves against (shared with the state machine).
+    pub scripts: crate::scripting::ScriptCache,
+    /// Read-only scripts running now, for SCRIPT KILL.
+    pub scripting: crate::scripting::commands::Running,
     pub config: Config,
     pub settings: RwLock<Settings>,
     pub stats: Stats,

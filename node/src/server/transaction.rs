@@ -178,13 +178,18 @@ async fn exec(
     let items: Vec<Item> = cmds
         .into_iter()
         .map(|argv| match cmd::lookup(&argv[0]) {
-            Some(spec) if spec.kind == Kind::Server => Item::Server(argv),
+            // A queued EVAL (crate::scripting) is data: it runs in the transaction's entry.
+            Some(spec) if spec.kind == Kind::Server && spec.name != "eval" => Item::Server(argv),
             _ => Item::Data(Command::parse(&argv), argv),
         })
         .collect();
     let has_write = items
         .iter()
-        .any(|i| matches!(i, Item::Data(Ok(c), _) if c.is_write()));
+        .any(|i| match i {
+            Item::Data(Ok(c), _) => c.is_write(),
+            Item::Data(Err(_), argv) => cmd::eq(&argv[0], "eval"),
+            Item::Server(_) => false,
+        });
     let timeout = node.request_timeout();
     let data: Vec<Frame> = if has_write {
         let data_cmds: Vec<Vec<Bytes>> = items

@@ -43,6 +43,9 @@ const REQUEST_BATCH: u8 = 3;
 /// `Request::Transaction`: varint watch count, per watch the key as bytes, its seen version
 /// (u64le) and a u8 existed flag (0/1); then the commands as in `Request::Batch`.
 const REQUEST_TRANSACTION: u8 = 4;
+/// `Request::Script`: the body as bytes, the budget (u64le), the flags (u8), then the keys
+/// and the arguments, each a varint count and length-prefixed bytes.
+const REQUEST_SCRIPT: u8 = 5;
 
 /// A decoding failure. Offsets are relative to the start of the slice given to `decode_*`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +172,27 @@ fn put_request(out: &mut Vec<u8>, r: &Request) {
                 put_u8(out, u8::from(*existed));
             }
             put_cmds(out, cmds);
+            return;
+        }
+        Request::Script {
+            now_ms,
+            body,
+            keys,
+            args,
+            budget,
+            flags,
+        } => {
+            put_u8(out, REQUEST_SCRIPT);
+            put_u64(out, *now_ms);
+            put_bytes(out, body);
+            put_u64(out, *budget);
+            put_u8(out, *flags);
+            for list in [keys, args] {
+                put_varint(out, list.len() as u64);
+                for item in list {
+                    put_bytes(out, item);
+                }
+            }
             return;
         }
     };
@@ -443,6 +467,28 @@ impl<'a> Reader<'a> {
                 cmds,
             });
         }
+        if tag == REQUEST_SCRIPT {
+            let body = Bytes::copy_from_slice(self.bytes("script body")?);
+            let budget = self.u64("script budget")?;
+            let flags = self.u8("script flags")?;
+            let mut lists = [Vec::new(), Vec::new()];
+            for list in &mut lists {
+                let n = self.count("script item count", 1)?;
+                list.reserve(n);
+                for _ in 0..n {
+                    list.push(Bytes::copy_from_slice(self.bytes("script item")?));
+                }
+            }
+            let [keys, args] = lists;
+            return Ok(Request::Script {
+                now_ms,
+                body,
+                keys,
+                args,
+                budget,
+                flags,
+            });
+        }
         // Each item costs at least its 1-byte length.
         let n = self.count("request item count", 1)?;
         let mut items = Vec::with_capacity(n);
@@ -539,6 +585,9 @@ pub fn entry_size_hint(e: &Entry<TypeConfig>) -> usize {
                 20 + watches.iter().map(|(k, _, _)| k.len() + 20).sum::<usize>()
                     + cmds.iter().map(|c| args(c)).sum::<usize>()
             }
+            EntryPayload::Normal(Request::Script {
+                body, keys, args: a, ..
+            }) => 30 + body.len() + args(keys) + args(a),
         }
 }
 

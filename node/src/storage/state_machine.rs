@@ -92,6 +92,9 @@ struct SmInner {
     /// Serializes snapshot builds and installs (file writes and `current`).
     snapshot_lock: tokio::sync::Mutex<()>,
     snapshot_seq: AtomicU64,
+    /// The node's script cache: every applied script entry adds its body (not replicated
+    /// state: an entry always carries its body; see crate::scripting).
+    scripts: crate::scripting::ScriptCache,
 }
 
 /// The Raft state machine. Cheap to clone; the snapshot builder is a clone.
@@ -149,6 +152,7 @@ impl StateMachineStore {
                 snapshots,
                 snapshot_lock: tokio::sync::Mutex::new(()),
                 snapshot_seq: AtomicU64::new(seq),
+                scripts: crate::scripting::ScriptCache::default(),
             }),
         })
     }
@@ -161,6 +165,11 @@ impl StateMachineStore {
     /// The shared keyspace this state machine applies to.
     pub fn keyspace(&self) -> SharedKeyspace {
         self.inner.keyspace.clone()
+    }
+
+    /// The node's script cache (shared with the server, which serves EVALSHA from it).
+    pub fn scripts(&self) -> crate::scripting::ScriptCache {
+        self.inner.scripts.clone()
     }
 
     /// The last applied log id (for INFO).
@@ -265,6 +274,20 @@ impl StateMachineStore {
                         }
                     }
                     r
+                }
+                EntryPayload::Normal(Request::Script {
+                    now_ms,
+                    body,
+                    keys,
+                    args,
+                    budget,
+                    flags,
+                }) => {
+                    let now = ks.advance_clock(now_ms);
+                    self.inner.scripts.insert(&body);
+                    crate::scripting::commands::apply_script(
+                        &mut ks, &body, &keys, &args, now, budget, flags,
+                    )
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
