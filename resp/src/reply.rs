@@ -233,7 +233,11 @@ impl ReplyDecoder {
                                 parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
                             if n == -1 && kind == AggKind::Array {
                                 Some(Frame::NullArray)
-                            } else if n < 0 || n as u64 > self.limits.max_array_len {
+                            } else if n < 0
+                                || elements(kind, n as u64) > self.limits.max_array_len
+                            {
+                                // A map or attribute of n pairs holds 2n frames: the element
+                                // bound applies to those (found by the reply fuzz target).
                                 return Err(proto("invalid multibulk length"));
                             } else if self.stack.len() >= self.limits.max_depth {
                                 return Err(proto("too deeply nested array"));
@@ -378,6 +382,14 @@ fn held_size(f: &Frame) -> u64 {
 /// Decodes one whole reply off the front of `buf` with default [`ReplyLimits`]; `Ok(None)`
 /// (and `buf` untouched) if `buf` does not hold a whole reply yet. For one-shot use on stored
 /// bytes; a connection keeps a [`ReplyDecoder`] instead, which never re-parses.
+/// The frames an aggregate header of `n` announces: `n`, or `2n` for a map or attribute.
+fn elements(kind: AggKind, n: u64) -> u64 {
+    match kind {
+        AggKind::Map | AggKind::Attribute => n.saturating_mul(2),
+        _ => n,
+    }
+}
+
 pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
     decode_frame_with(buf, ReplyLimits::default())
 }
@@ -774,5 +786,19 @@ mod tests {
         let mut out = BytesMut::new();
         f.encode(&mut out);
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    /// Found by the `resp_reply_decoder` fuzz target: a map of n pairs was bounded by n, not by
+    /// the 2n frames it holds.
+    #[test]
+    fn a_map_counts_both_frames_of_each_pair_against_the_limit() {
+        let limits = ReplyLimits {
+            max_array_len: 3,
+            ..ReplyLimits::default()
+        };
+        let mut ok = BytesMut::from(&b"%1\r\n:1\r\n:2\r\n"[..]);
+        assert!(ReplyDecoder::new(limits).decode(&mut ok).expect("fits").is_some());
+        let mut big = BytesMut::from(&b"%2\r\n:1\r\n:2\r\n:3\r\n:4\r\n"[..]);
+        assert!(ReplyDecoder::new(limits).decode(&mut big).is_err());
     }
 }
