@@ -92,10 +92,12 @@ pub fn parse(argv: &[Bytes], readonly: bool) -> Result<Sort, Frame> {
     Ok(s)
 }
 
-/// The argv positions of SORT's keys: the sorted key and the STORE destination (the keys
-/// BY/GET patterns name are not known before the command runs, as in Redis).
+/// The argv positions of SORT's keys: the sorted key and the STORE destination — the last
+/// one, which is the one SORT writes, as Redis's `sortGetKeys` reports (the keys BY/GET
+/// patterns name are not known before the command runs, as in Redis).
 pub fn key_indices(argv: &[Bytes]) -> Vec<usize> {
     let mut out = vec![1];
+    let mut store = None;
     let mut j = 2;
     while j < argv.len() {
         let left = argv.len() - j - 1;
@@ -104,12 +106,12 @@ pub fn key_indices(argv: &[Bytes]) -> Vec<usize> {
         } else if (eq(&argv[j], "by") || eq(&argv[j], "get")) && left >= 1 {
             j += 1;
         } else if eq(&argv[j], "store") && left >= 1 {
-            out.push(j + 1);
+            store = Some(j + 1);
             j += 1;
         }
         j += 1;
     }
-    out.retain(|&i| i < argv.len());
+    out.extend(store);
     out
 }
 
@@ -497,6 +499,10 @@ mod tests {
         let v = |w: &[&str]| w.iter().map(|s| Bytes::from(s.to_string())).collect::<Vec<_>>();
         assert_eq!(key_indices(&v(&["sort", "k", "by", "store", "store", "d"])), vec![1, 5]);
         assert_eq!(key_indices(&v(&["sort", "k", "limit", "0", "1"])), vec![1]);
+        assert_eq!(
+            key_indices(&v(&["sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"])),
+            vec![1, 7]
+        );
         assert!(cluster_denial(&v(&["sort", "k", "by", "nosort"])).is_none());
         assert!(cluster_denial(&v(&["sort", "k", "by", "w_*"])).is_some());
         assert!(cluster_denial(&v(&["sort_ro", "k", "get", "#"])).is_some());
