@@ -443,6 +443,32 @@ mod tests {
         );
     }
 
+    /// SPOP draws from a stream seeded by the entry, so a writing script may call it and
+    /// replicas still agree; the read-side random commands stay refused there.
+    #[test]
+    fn spop_in_a_writing_script_pops_alike_on_every_replica() {
+        let body = b("redis.call('sadd', KEYS[1], 'a', 'b', 'c', 'd', 'e', 'f') \
+                      local p = redis.call('spop', KEYS[1], 2) \
+                      redis.call('set', KEYS[2], table.concat(p, ',')) return p");
+        let keys = [b("{s}set"), b("{s}out")];
+        let (mut a, mut c) = (Keyspace::new(), Keyspace::new());
+        let ra = apply_script(&mut a, &body, &keys, &[], 42, 1_000_000, 0);
+        let rc = apply_script(&mut c, &body, &keys, &[], 42, 1_000_000, 0);
+        assert!(matches!(&ra, Frame::Array(v) if v.len() == 2), "{ra:?}");
+        assert_eq!(ra, rc);
+        assert_eq!(a, c);
+        let r = apply_script(
+            &mut a,
+            &b("return redis.call('srandmember', KEYS[1])"),
+            &keys[..1],
+            &[],
+            43,
+            1_000_000,
+            0,
+        );
+        assert!(matches!(r, Frame::Error(_)), "{r:?}");
+    }
+
     #[test]
     fn undeclared_cross_slot_keys_are_refused_when_sharded() {
         let mut ks = Keyspace::new();

@@ -53,8 +53,9 @@ pub struct Script<'a> {
 const HOOK_EVERY: u32 = 1000;
 
 /// Commands whose reply is random: refused in a run that may write (its replicas would draw
-/// differently), served in read-only runs.
-const RANDOM_COMMANDS: &[&str] = &["hrandfield", "randomkey", "spop", "srandmember", "zrandmember"];
+/// differently), served in read-only runs. SPOP is not one: its draw is seeded from the
+/// entry (`cmd::random::write_rng`), so every replica pops the same members.
+const RANDOM_COMMANDS: &[&str] = &["hrandfield", "randomkey", "srandmember", "zrandmember"];
 
 /// The Redis version scripts see (`redis.REDIS_VERSION`), the one sdr is compared with.
 const REDIS_VERSION: &str = "7.0.15";
