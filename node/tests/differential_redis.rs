@@ -509,7 +509,10 @@ fn gen_hashes(g: &mut Gen) -> Vec<String> {
         16 => {
             let mut w = words(&["hrandfield", &k]);
             if g.chance(0.7) {
-                w.push(g.pick(&["1", "3", "-5", "0", "100", "x", "-9223372036854775808"]).to_string());
+                w.push(
+                    g.pick(&["1", "3", "-5", "0", "100", "x", "-9223372036854775808"])
+                        .to_string(),
+                );
                 if g.chance(0.4) {
                     w.push(g.pick(&["withvalues", "WITHVALUES", "bogus"]).to_string());
                 }
@@ -521,7 +524,10 @@ fn gen_hashes(g: &mut Gen) -> Vec<String> {
             if g.chance(0.4) {
                 w.extend(["match".to_string(), g.pick(&["a*", "*", "f?"]).to_string()]);
             }
-            w.extend(["count".to_string(), g.pick(&["100", "100", "0"]).to_string()]);
+            w.extend([
+                "count".to_string(),
+                g.pick(&["100", "100", "0"]).to_string(),
+            ]);
             w
         }
         _ => words(&["hset", &k, &f]),

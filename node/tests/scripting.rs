@@ -40,13 +40,27 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return {}", "0"],
         vec!["eval", "return 1e20", "0"],
         // KEYS / ARGV.
-        vec!["eval", "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}", "2", "k1", "k2", "a1", "a2"],
+        vec![
+            "eval",
+            "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}",
+            "2",
+            "k1",
+            "k2",
+            "a1",
+            "a2",
+        ],
         vec!["eval", "return #KEYS + #ARGV * 10", "1", "k", "a", "b"],
         vec!["eval", "return 1", "3", "a"],
         vec!["eval", "return 1", "-1"],
         vec!["eval", "return 1", "x"],
         // Conversions RESP -> Lua.
-        vec!["eval", "return redis.call('set', KEYS[1], ARGV[1])", "1", "s", "hello"],
+        vec![
+            "eval",
+            "return redis.call('set', KEYS[1], ARGV[1])",
+            "1",
+            "s",
+            "hello",
+        ],
         vec!["eval", "return redis.call('get', KEYS[1])", "1", "s"],
         vec!["eval", "return type(redis.call('get', 'missing'))", "0"],
         vec!["eval", "return tostring(redis.call('get', 'missing'))", "0"],
@@ -57,9 +71,21 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return redis.call('incrbyfloat', 'f', 1.5)", "0"],
         vec!["eval", "return redis.call('rpush', 'l', 1, 2.5, 'c')", "0"],
         vec!["eval", "return redis.call('lrange', 'l', 0, -1)", "0"],
-        vec!["eval", "redis.call('hset', 'h', 'a', 1, 'b', 2) return redis.call('hgetall', 'h')", "0"],
-        vec!["eval", "return redis.call('zadd', 'z', 1.5, 'm', 2, 'n')", "0"],
-        vec!["eval", "return redis.call('zrange', 'z', 0, -1, 'withscores')", "0"],
+        vec![
+            "eval",
+            "redis.call('hset', 'h', 'a', 1, 'b', 2) return redis.call('hgetall', 'h')",
+            "0",
+        ],
+        vec![
+            "eval",
+            "return redis.call('zadd', 'z', 1.5, 'm', 2, 'n')",
+            "0",
+        ],
+        vec![
+            "eval",
+            "return redis.call('zrange', 'z', 0, -1, 'withscores')",
+            "0",
+        ],
         vec!["eval", "return redis.call('zscore', 'z', 'm')", "0"],
         vec!["eval", "return redis.call('exists', 's', 'nope')", "0"],
         vec!["eval", "return redis.call('set', 'k', 3.14)", "0"],
@@ -70,7 +96,11 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return redis.call('incr', 's')", "0"],
         vec!["eval", "local x = 1\nreturn redis.call('incr', 's')", "0"],
         vec!["eval", "return redis.pcall('incr', 's')", "0"],
-        vec!["eval", "local r = redis.pcall('incr', 's') return r['err']", "0"],
+        vec![
+            "eval",
+            "local r = redis.pcall('incr', 's') return r['err']",
+            "0",
+        ],
         vec!["eval", "return redis.call('nosuchcommand')", "0"],
         vec!["eval", "return redis.pcall('nosuchcommand')", "0"],
         vec!["eval", "return redis.call('get')", "0"],
@@ -78,7 +108,11 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return redis.call('get', {})", "0"],
         vec!["eval", "return redis.call('lpush', 's', 'x')", "0"],
         vec!["eval", "return pcall(redis.call, 'incr', 's')", "0"],
-        vec!["eval", "local ok, e = pcall(redis.call, 'incr', 's') return e", "0"],
+        vec![
+            "eval",
+            "local ok, e = pcall(redis.call, 'incr', 's') return e",
+            "0",
+        ],
         vec!["eval", "return redis.call('multi')", "0"],
         vec!["eval", "return redis.call('eval', 'return 1', '0')", "0"],
         vec!["eval", "error('raised')", "0"],
@@ -106,9 +140,17 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return cjson.encode(3.14159265358979)", "0"],
         vec!["eval", "return cjson.encode({})", "0"],
         vec!["eval", "return cjson.encode('\\n\\t\"')", "0"],
-        vec!["eval", "return cjson.decode('[1,2,{\"a\":\"b\"}]')[3].a", "0"],
+        vec![
+            "eval",
+            "return cjson.decode('[1,2,{\"a\":\"b\"}]')[3].a",
+            "0",
+        ],
         vec!["eval", "return cjson.decode('{\"n\":1.5}').n * 2", "0"],
-        vec!["eval", "return tostring(cjson.decode('[null]')[1] == cjson.null)", "0"],
+        vec![
+            "eval",
+            "return tostring(cjson.decode('[null]')[1] == cjson.null)",
+            "0",
+        ],
         vec!["eval", "local t = {} t[20] = 1 return cjson.encode(t)", "0"],
         vec!["eval", "return cjson.encode(function() end)", "0"],
         vec!["eval", "return bit.band(0xff, 0x0f)", "0"],
@@ -124,18 +166,35 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["eval", "return table.concat({'a', 'b'}, ',')", "0"],
         vec!["eval", "return math.floor(2.7)", "0"],
         vec!["eval", "return redis.LOG_WARNING", "0"],
-        vec!["eval", "redis.log(redis.LOG_NOTICE, 'hello from a script') return 1", "0"],
+        vec![
+            "eval",
+            "redis.log(redis.LOG_NOTICE, 'hello from a script') return 1",
+            "0",
+        ],
         vec!["eval", "redis.log(1)", "0"],
         vec!["eval", "return redis.REDIS_VERSION", "0"],
         // Shebang flags.
-        vec!["eval", "#!lua flags=no-writes\nreturn redis.call('get', 's')", "0"],
-        vec!["eval", "#!lua flags=no-writes\nreturn redis.call('set', 's', 'y')", "0"],
+        vec![
+            "eval",
+            "#!lua flags=no-writes\nreturn redis.call('get', 's')",
+            "0",
+        ],
+        vec![
+            "eval",
+            "#!lua flags=no-writes\nreturn redis.call('set', 's', 'y')",
+            "0",
+        ],
         vec!["eval", "#!lua flags=bogus\nreturn 1", "0"],
         vec!["eval", "#!python\nreturn 1", "0"],
         vec!["eval", "#!lua\nreturn 1", "0"],
         // EVAL_RO.
         vec!["eval_ro", "return redis.call('get', KEYS[1])", "1", "s"],
-        vec!["eval_ro", "return redis.call('set', KEYS[1], 'z')", "1", "s"],
+        vec![
+            "eval_ro",
+            "return redis.call('set', KEYS[1], 'z')",
+            "1",
+            "s",
+        ],
         vec!["eval_ro", "#!lua\nreturn 1", "0"],
         vec!["get", "s"],
         // SCRIPT and EVALSHA.
@@ -146,18 +205,39 @@ fn cases() -> Vec<Vec<&'static str>> {
         vec!["script", "load", "return +"],
         vec!["evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
         vec!["evalsha", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"],
-        vec!["evalsha_ro", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
-        vec!["script", "exists", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "ffffffffffffffffffffffffffffffffffffffff"],
+        vec![
+            "evalsha_ro",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+            "0",
+        ],
+        vec![
+            "script",
+            "exists",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+            "ffffffffffffffffffffffffffffffffffffffff",
+        ],
         vec!["eval", "return 'cached by eval'", "0"],
-        vec!["script", "exists", "3b0c9ee1a1c05d4ec4d7e7b9d0e6ba2b6a3b6ef1"],
+        vec![
+            "script",
+            "exists",
+            "3b0c9ee1a1c05d4ec4d7e7b9d0e6ba2b6a3b6ef1",
+        ],
         vec!["script", "flush", "async"],
         vec!["script", "flush", "bogus"],
-        vec!["script", "exists", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"],
+        vec![
+            "script",
+            "exists",
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
+        ],
         vec!["script", "kill"],
         vec!["eval"],
         vec!["evalsha", "x"],
     ];
-    v.push(vec!["eval", "return redis.call('del', 's', 'n', 'f', 'l', 'h', 'z', 'x', 'k')", "0"]);
+    v.push(vec![
+        "eval",
+        "return redis.call('del', 's', 'n', 'f', 'l', 'h', 'z', 'x', 'k')",
+        "0",
+    ]);
     v
 }
 
@@ -182,7 +262,12 @@ fn scripts_reply_exactly_as_redis_7() {
             ));
         }
     }
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 /// Polls `f` until it returns true (at most 10 s).
@@ -226,7 +311,9 @@ fn script_writes_replicate_and_evalsha_works_on_followers() {
             .expect("client")
             .get_connection()
             .expect("conn");
-        redis::cmd("READONLY").query::<()>(&mut c).expect("readonly");
+        redis::cmd("READONLY")
+            .query::<()>(&mut c)
+            .expect("readonly");
         // Every replica applied the script's writes (a follower serves READONLY reads locally).
         eventually(
             || {
@@ -295,7 +382,11 @@ fn runaway_script_is_aborted_and_replicas_stay_equal() {
         .query::<i64>(&mut leader)
         .expect_err("aborted");
     assert!(e.to_string().contains("budget"), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     // pcall cannot catch the abort.
     let e = redis::cmd("EVAL")
         .arg("while true do pcall(function() while true do end end) end")
@@ -304,13 +395,28 @@ fn runaway_script_is_aborted_and_replicas_stay_equal() {
         .expect_err("aborted");
     assert!(e.to_string().contains("budget"), "{e}");
     // The node keeps serving; the write before the loop stays, on every replica.
-    let v: i64 = redis::cmd("INCR").arg("runaway").query(&mut leader).expect("incr");
+    let v: i64 = redis::cmd("INCR")
+        .arg("runaway")
+        .query(&mut leader)
+        .expect("incr");
     assert_eq!(v, 2);
-    for n in cluster.nodes.iter().filter(|n| n.node_id() != Some(leader_id)) {
+    for n in cluster
+        .nodes
+        .iter()
+        .filter(|n| n.node_id() != Some(leader_id))
+    {
         let mut c = n.conn();
-        redis::cmd("READONLY").query::<()>(&mut c).expect("readonly");
+        redis::cmd("READONLY")
+            .query::<()>(&mut c)
+            .expect("readonly");
         eventually(
-            || redis::cmd("GET").arg("runaway").query::<Option<i64>>(&mut c).ok() == Some(Some(2)),
+            || {
+                redis::cmd("GET")
+                    .arg("runaway")
+                    .query::<Option<i64>>(&mut c)
+                    .ok()
+                    == Some(Some(2))
+            },
             "replica equal",
         );
     }

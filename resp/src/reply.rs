@@ -125,9 +125,9 @@ impl ReplyDecoder {
                         // A blob error may carry CR/LF; as a `Frame::Error` it would be
                         // re-encoded as a one-line `-` error, so line breaks become spaces
                         // (a forwarded reply must never turn into two).
-                        BlobKind::Error => Frame::Error(
-                            String::from_utf8_lossy(&b).replace(['\r', '\n'], " "),
-                        ),
+                        BlobKind::Error => {
+                            Frame::Error(String::from_utf8_lossy(&b).replace(['\r', '\n'], " "))
+                        }
                         BlobKind::Verbatim => {
                             // The header checked n >= 4; the format is 3 bytes and a ':'.
                             if b.get(3) != Some(&b':') {
@@ -233,8 +233,7 @@ impl ReplyDecoder {
                                 parse_i64(body).ok_or_else(|| proto("invalid multibulk length"))?;
                             if n == -1 && kind == AggKind::Array {
                                 Some(Frame::NullArray)
-                            } else if n < 0
-                                || elements(kind, n as u64) > self.limits.max_array_len
+                            } else if n < 0 || elements(kind, n as u64) > self.limits.max_array_len
                             {
                                 // A map or attribute of n pairs holds 2n frames: the element
                                 // bound applies to those (found by the reply fuzz target).
@@ -797,7 +796,10 @@ mod tests {
             ..ReplyLimits::default()
         };
         let mut ok = BytesMut::from(&b"%1\r\n:1\r\n:2\r\n"[..]);
-        assert!(ReplyDecoder::new(limits).decode(&mut ok).expect("fits").is_some());
+        assert!(ReplyDecoder::new(limits)
+            .decode(&mut ok)
+            .expect("fits")
+            .is_some());
         let mut big = BytesMut::from(&b"%2\r\n:1\r\n:2\r\n:3\r\n:4\r\n"[..]);
         assert!(ReplyDecoder::new(limits).decode(&mut big).is_err());
     }

@@ -417,8 +417,14 @@ mod tests {
     #[test]
     fn float_increments_random_fields_and_scan() {
         let mut ks = Keyspace::new();
-        assert_eq!(run(&mut ks, 0, &["hincrbyfloat", "h", "f", "1.5"]), b("1.5"));
-        assert_eq!(run(&mut ks, 0, &["hincrbyfloat", "h", "f", "-0.25"]), b("1.25"));
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "f", "1.5"]),
+            b("1.5")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["hincrbyfloat", "h", "f", "-0.25"]),
+            b("1.25")
+        );
         assert_eq!(
             run(&mut ks, 0, &["hincrbyfloat", "h", "f", "inf"]),
             e("ERR value is NaN or Infinity")
@@ -427,13 +433,21 @@ mod tests {
             run(&mut ks, 0, &["hincrbyfloat", "h", "f", "x"]),
             e("ERR value is not a valid float")
         );
-        run(&mut ks, 0, &["hset", "h", "s", "abc", "big", "1.7976931348623157e308"]);
+        run(
+            &mut ks,
+            0,
+            &["hset", "h", "s", "abc", "big", "1.7976931348623157e308"],
+        );
         assert_eq!(
             run(&mut ks, 0, &["hincrbyfloat", "h", "s", "1"]),
             e("ERR hash value is not a float")
         );
         assert_eq!(
-            run(&mut ks, 0, &["hincrbyfloat", "h", "big", "1.7976931348623157e308"]),
+            run(
+                &mut ks,
+                0,
+                &["hincrbyfloat", "h", "big", "1.7976931348623157e308"]
+            ),
             e("ERR increment would produce NaN or Infinity")
         );
         assert_eq!(run(&mut ks, 0, &["hrandfield", "no"]), Frame::Null);
@@ -446,12 +460,18 @@ mod tests {
             Frame::Array(v) => assert_eq!(v.len(), 14),
             other => panic!("{other:?}"),
         }
-        assert_eq!(run(&mut ks, 0, &["hrandfield", "h", "1", "bogus"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["hrandfield", "h", "1", "bogus"]),
+            e("ERR syntax error")
+        );
         assert_eq!(
             run(&mut ks, 0, &["hscan", "h", "0", "match", "b*"]),
             Frame::Array(vec![b("0"), arr(&["big", "1.7976931348623157e308"])])
         );
-        assert_eq!(run(&mut ks, 0, &["hscan", "h", "x"]), e("ERR invalid cursor"));
+        assert_eq!(
+            run(&mut ks, 0, &["hscan", "h", "x"]),
+            e("ERR invalid cursor")
+        );
         // A hashtable-encoded hash walks by position: every field exactly once overall.
         let mut w = vec!["hset".to_string(), "big2".to_string()];
         for n in 0..600 {
@@ -462,7 +482,8 @@ mod tests {
         run(&mut ks, 0, &refs);
         let (mut cursor, mut seen) = ("0".to_string(), std::collections::BTreeSet::new());
         loop {
-            let Frame::Array(r) = run(&mut ks, 0, &["hscan", "big2", &cursor, "count", "50"]) else {
+            let Frame::Array(r) = run(&mut ks, 0, &["hscan", "big2", &cursor, "count", "50"])
+            else {
                 panic!("hscan reply")
             };
             let (Frame::Bulk(c), Frame::Array(items)) = (&r[0], &r[1]) else {

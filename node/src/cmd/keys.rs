@@ -692,15 +692,25 @@ mod tests {
         assert_eq!(run(&mut ks, 0, &["copy", "l", "b", "replace"]), i(1));
         assert_eq!(run(&mut ks, 0, &["lrange", "b", "0", "-1"]), arr(&["x"]));
         assert_eq!(run(&mut ks, 0, &["rpush", "b", "y"]), i(2));
-        assert_eq!(run(&mut ks, 0, &["llen", "l"]), i(1), "the copy is independent");
+        assert_eq!(
+            run(&mut ks, 0, &["llen", "l"]),
+            i(1),
+            "the copy is independent"
+        );
         assert_eq!(run(&mut ks, 0, &["copy", "no", "c"]), i(0));
         assert_eq!(
             run(&mut ks, 0, &["copy", "a", "a"]),
             e("ERR source and destination objects are the same")
         );
-        assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "db", "1"]), e("ERR DB index is out of range"));
+        assert_eq!(
+            run(&mut ks, 0, &["copy", "a", "c", "db", "1"]),
+            e("ERR DB index is out of range")
+        );
         assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "db", "0"]), i(1));
-        assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "bogus"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["copy", "a", "c", "bogus"]),
+            e("ERR syntax error")
+        );
         assert_eq!(run(&mut ks, 0, &["touch", "a", "a", "zz"]), i(2));
         let Frame::Bulk(k) = run(&mut ks, 0, &["randomkey"]) else {
             panic!("randomkey")

@@ -190,7 +190,11 @@ fn non_negative(b: &[u8], msg: &str) -> Result<u64, Frame> {
 /// at most `want` of them (0 = all), comparing at most `maxlen` elements (0 = all).
 fn lpos(l: &VecDeque<Bytes>, element: &[u8], rank: i64, want: u64, maxlen: u64) -> Vec<i64> {
     let skip = rank.unsigned_abs() - 1;
-    let limit = if maxlen == 0 { usize::MAX } else { maxlen as usize };
+    let limit = if maxlen == 0 {
+        usize::MAX
+    } else {
+        maxlen as usize
+    };
     let hits = |(i, x): (usize, &Bytes)| (x[..] == *element).then_some(i as i64);
     let found: Box<dyn Iterator<Item = i64>> = if rank > 0 {
         Box::new(l.iter().enumerate().take(limit).filter_map(hits))
@@ -315,7 +319,11 @@ impl ListWrite {
                     return Err(Frame::err("no such key"));
                 };
                 let index = index.clone()?;
-                let i = if index < 0 { l.len() as i64 + index } else { index };
+                let i = if index < 0 {
+                    l.len() as i64 + index
+                } else {
+                    index
+                };
                 if i < 0 || i >= l.len() as i64 {
                     return Err(Frame::err("index out of range"));
                 }
@@ -681,8 +689,14 @@ mod tests {
         run(&mut ks, 0, &["rpush", "l", "a", "b", "a", "c", "a"]);
         assert_eq!(run(&mut ks, 0, &["rpushx", "l", "z"]), i(6));
         assert_eq!(run(&mut ks, 0, &["lset", "l", "-1", "y"]), Frame::ok());
-        assert_eq!(run(&mut ks, 0, &["lset", "l", "6", "y"]), e("ERR index out of range"));
-        assert_eq!(run(&mut ks, 0, &["lset", "no", "0", "y"]), e("ERR no such key"));
+        assert_eq!(
+            run(&mut ks, 0, &["lset", "l", "6", "y"]),
+            e("ERR index out of range")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["lset", "no", "0", "y"]),
+            e("ERR no such key")
+        );
         assert_eq!(run(&mut ks, 0, &["lpos", "l", "a"]), i(0));
         assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank", "2"]), i(2));
         assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank", "-1"]), i(4));
@@ -699,7 +713,10 @@ mod tests {
             Frame::Array(vec![i(0), i(2)])
         );
         assert_eq!(run(&mut ks, 0, &["lpos", "l", "q"]), Frame::Null);
-        assert_eq!(run(&mut ks, 0, &["lpos", "no", "q", "count", "1"]), arr(&[]));
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "no", "q", "count", "1"]),
+            arr(&[])
+        );
         assert_eq!(
             run(&mut ks, 0, &["lpos", "l", "a", "rank", "0"]),
             e("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")
@@ -708,20 +725,32 @@ mod tests {
             run(&mut ks, 0, &["lpos", "l", "a", "count", "-1"]),
             e("ERR COUNT can't be negative")
         );
-        assert_eq!(run(&mut ks, 0, &["lpos", "l", "a", "rank"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["lpos", "l", "a", "rank"]),
+            e("ERR syntax error")
+        );
         assert_eq!(run(&mut ks, 0, &["linsert", "l", "before", "c", "x"]), i(7));
         assert_eq!(run(&mut ks, 0, &["linsert", "l", "after", "q", "x"]), i(-1));
         assert_eq!(run(&mut ks, 0, &["linsert", "no", "after", "q", "x"]), i(0));
-        assert_eq!(run(&mut ks, 0, &["linsert", "l", "middle", "q", "x"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["linsert", "l", "middle", "q", "x"]),
+            e("ERR syntax error")
+        );
         assert_eq!(
             run(&mut ks, 0, &["lrange", "l", "0", "-1"]),
             arr(&["a", "b", "a", "x", "c", "a", "y"])
         );
         assert_eq!(run(&mut ks, 0, &["lrem", "l", "-1", "a"]), i(1));
         assert_eq!(run(&mut ks, 0, &["lrem", "l", "0", "a"]), i(2));
-        assert_eq!(run(&mut ks, 0, &["lrange", "l", "0", "-1"]), arr(&["b", "x", "c", "y"]));
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "l", "0", "-1"]),
+            arr(&["b", "x", "c", "y"])
+        );
         assert_eq!(run(&mut ks, 0, &["ltrim", "l", "1", "-2"]), Frame::ok());
-        assert_eq!(run(&mut ks, 0, &["lrange", "l", "0", "-1"]), arr(&["x", "c"]));
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "l", "0", "-1"]),
+            arr(&["x", "c"])
+        );
         assert_eq!(run(&mut ks, 0, &["ltrim", "l", "5", "1"]), Frame::ok());
         assert_eq!(run(&mut ks, 0, &["exists", "l"]), i(0));
         assert_eq!(run(&mut ks, 0, &["ltrim", "no", "0", "1"]), Frame::ok());

@@ -34,7 +34,9 @@ pub(crate) fn write_rng(now_ms: u64, key: &[u8], len: usize) -> sdr_seeded::Rng 
     for &b in key {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
     }
-    sdr_seeded::Rng::new(h ^ now_ms.rotate_left(17) ^ (len as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93))
+    sdr_seeded::Rng::new(
+        h ^ now_ms.rotate_left(17) ^ (len as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93),
+    )
 }
 
 /// The error for a negative count whose repetitions would exceed [`MAX_REPEAT`].

@@ -211,9 +211,8 @@ impl SetRead {
                     sscan(s, intset, *cursor, pattern.as_deref(), count)
                 }),
             },
-            SetRead::RandMember(key, count) => get_set(ks, key, now).and_then(|s| {
-                rand_member(s, *count, &mut super::random::read_rng(now))
-            }),
+            SetRead::RandMember(key, count) => get_set(ks, key, now)
+                .and_then(|s| rand_member(s, *count, &mut super::random::read_rng(now))),
         })
     }
 }
@@ -341,7 +340,9 @@ fn rand_member(
     }
     let all: Vec<&Bytes> = s.iter().collect();
     let idx = super::random::pick(rng, all.len(), count);
-    Ok(Frame::Array(idx.into_iter().map(|i| bulk(all[i])).collect()))
+    Ok(Frame::Array(
+        idx.into_iter().map(|i| bulk(all[i])).collect(),
+    ))
 }
 
 /// The sets named by `keys` (`None` = missing), or WRONGTYPE if any of them — not only the
@@ -435,8 +436,7 @@ fn sscan(
         nums.sort();
         out.extend(nums.into_iter().map(|(_, m)| bulk(m)));
     } else {
-        let (n, visited) =
-            super::scan_by_position(s.iter().map(|m| (m, ())), cursor, count, keep);
+        let (n, visited) = super::scan_by_position(s.iter().map(|m| (m, ())), cursor, count, keep);
         next = n;
         out.extend(visited.into_iter().map(|(m, ())| bulk(m)));
     }
@@ -710,12 +710,22 @@ mod tests {
             run(&mut ks, 0, &["spop", "s", "-1"]),
             e("ERR value is out of range, must be positive")
         );
-        assert_eq!(run(&mut ks, 0, &["spop", "s", "1", "2"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["spop", "s", "1", "2"]),
+            e("ERR syntax error")
+        );
         assert_eq!(run(&mut ks, 0, &["spop", "s", "0"]), set(&[]));
         let Frame::Bulk(one) = run(&mut ks, 7, &["spop", "s"]) else {
             panic!("spop reply")
         };
-        assert_eq!(run(&mut ks, 0, &["sismember", "s", &String::from_utf8_lossy(&one)]), i(0));
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["sismember", "s", &String::from_utf8_lossy(&one)]
+            ),
+            i(0)
+        );
         match run(&mut ks, 7, &["spop", "s", "2"]) {
             Frame::Set(v) => assert_eq!(v.len(), 2),
             other => panic!("{other:?}"),

@@ -186,9 +186,7 @@ impl Sort {
                         let top = len - 1 - start as usize;
                         items.extend(all[..=top].iter().rev().take(n).map(|m| item(m)));
                     } else {
-                        items.extend(
-                            z.iter().skip(start as usize).take(n).map(|(m, _)| item(m)),
-                        );
+                        items.extend(z.iter().skip(start as usize).take(n).map(|(m, _)| item(m)));
                     }
                 }
                 end -= start;
@@ -237,7 +235,11 @@ impl Sort {
         if end < start {
             return Ok(out);
         }
-        for it in items.iter().skip(start as usize).take((end - start + 1) as usize) {
+        for it in items
+            .iter()
+            .skip(start as usize)
+            .take((end - start + 1) as usize)
+        {
             if self.gets.is_empty() {
                 out.push(Some(it.elem.clone()));
             }
@@ -272,7 +274,9 @@ impl Sort {
                 let n = vals.len();
                 ks.remove(dst);
                 if n > 0 {
-                    let list = vals.into_iter().map(|v| v.map_or_else(Bytes::new, |b| own(&b)));
+                    let list = vals
+                        .into_iter()
+                        .map(|v| v.map_or_else(Bytes::new, |b| own(&b)));
                     ks.insert(own(dst), Value::List(list.collect()), None, now);
                 }
                 Frame::Integer(n as i64)
@@ -287,7 +291,11 @@ fn limits((offset, count): (i64, i64), len: usize) -> (i64, i64) {
     let len = len as i64;
     let start = offset.max(0).min(len);
     let count = count.max(-1).min(len);
-    let mut end = if count < 0 { len - 1 } else { start + count - 1 };
+    let mut end = if count < 0 {
+        len - 1
+    } else {
+        start + count - 1
+    };
     let start = if start >= len {
         end = len - 2;
         len - 1
@@ -414,7 +422,10 @@ mod tests {
             run(&mut ks, 0, &["sort", "s"]),
             e("WRONGTYPE Operation against a key holding the wrong kind of value")
         );
-        assert_eq!(run(&mut ks, 0, &["sort", "l", "bogus"]), e("ERR syntax error"));
+        assert_eq!(
+            run(&mut ks, 0, &["sort", "l", "bogus"]),
+            e("ERR syntax error")
+        );
         assert_eq!(
             run(&mut ks, 0, &["sort_ro", "l", "store", "d"]),
             e("ERR syntax error")
@@ -433,26 +444,33 @@ mod tests {
             arr(&["2", "3", "1"])
         );
         assert_eq!(
-            run(&mut ks, 0, &["sort", "ids", "by", "w_*", "get", "#", "get", "h_*->name"]),
-            Frame::Array(vec![
-                b("2"),
-                Frame::Null,
-                b("3"),
-                b("c"),
-                b("1"),
-                b("a")
-            ])
+            run(
+                &mut ks,
+                0,
+                &["sort", "ids", "by", "w_*", "get", "#", "get", "h_*->name"]
+            ),
+            Frame::Array(vec![b("2"), Frame::Null, b("3"), b("c"), b("1"), b("a")])
         );
         assert_eq!(
             run(&mut ks, 0, &["sort", "ids", "by", "nosort", "store", "dst"]),
             i(3)
         );
-        assert_eq!(run(&mut ks, 0, &["lrange", "dst", "0", "-1"]), arr(&["1", "2", "3"]));
         assert_eq!(
-            run(&mut ks, 0, &["sort", "ids", "get", "h_*->name", "store", "dst"]),
+            run(&mut ks, 0, &["lrange", "dst", "0", "-1"]),
+            arr(&["1", "2", "3"])
+        );
+        assert_eq!(
+            run(
+                &mut ks,
+                0,
+                &["sort", "ids", "get", "h_*->name", "store", "dst"]
+            ),
             i(3)
         );
-        assert_eq!(run(&mut ks, 0, &["lrange", "dst", "0", "-1"]), arr(&["a", "", "c"]));
+        assert_eq!(
+            run(&mut ks, 0, &["lrange", "dst", "0", "-1"]),
+            arr(&["a", "", "c"])
+        );
         assert_eq!(run(&mut ks, 0, &["sort", "nokey", "store", "dst"]), i(0));
         assert_eq!(run(&mut ks, 0, &["exists", "dst"]), i(0));
     }
@@ -466,7 +484,11 @@ mod tests {
             arr(&["a", "b"])
         );
         assert_eq!(
-            run(&mut ks, 0, &["sort", "l", "by", "x", "desc", "limit", "1", "2"]),
+            run(
+                &mut ks,
+                0,
+                &["sort", "l", "by", "x", "desc", "limit", "1", "2"]
+            ),
             arr(&["b", "a"])
         );
         // As in Redis, a constant BY turns sorting off even if a later BY has a `*`.
@@ -496,11 +518,20 @@ mod tests {
 
     #[test]
     fn keys_and_cluster_denial() {
-        let v = |w: &[&str]| w.iter().map(|s| Bytes::from(s.to_string())).collect::<Vec<_>>();
-        assert_eq!(key_indices(&v(&["sort", "k", "by", "store", "store", "d"])), vec![1, 5]);
+        let v = |w: &[&str]| {
+            w.iter()
+                .map(|s| Bytes::from(s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            key_indices(&v(&["sort", "k", "by", "store", "store", "d"])),
+            vec![1, 5]
+        );
         assert_eq!(key_indices(&v(&["sort", "k", "limit", "0", "1"])), vec![1]);
         assert_eq!(
-            key_indices(&v(&["sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"])),
+            key_indices(&v(&[
+                "sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"
+            ])),
             vec![1, 7]
         );
         assert!(cluster_denial(&v(&["sort", "k", "by", "nosort"])).is_none());

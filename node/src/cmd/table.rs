@@ -40,8 +40,22 @@ const WNBF: &[&str] = &["write", "noscript", "blocking", "fast"];
 const WDM: &[&str] = &["write", "denyoom", "movablekeys"];
 const RBM: &[&str] = &["readonly", "blocking", "movablekeys"];
 const WBM: &[&str] = &["write", "blocking", "movablekeys"];
-const EVAL: &[&str] = &["noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys", "movablekeys"];
-const EVAL_RO: &[&str] = &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"];
+const EVAL: &[&str] = &[
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "may_replicate",
+    "no_mandatory_keys",
+    "movablekeys",
+];
+const EVAL_RO: &[&str] = &[
+    "readonly",
+    "noscript",
+    "stale",
+    "skip_monitor",
+    "no_mandatory_keys",
+    "movablekeys",
+];
 const SCRIPT: &[&str] = &["noscript"];
 
 #[allow(clippy::too_many_arguments)]

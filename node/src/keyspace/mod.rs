@@ -124,9 +124,8 @@ impl KeyspaceImage {
     /// every replica). Sorts on each call (O(n log n), no lock needed).
     pub fn records(&self) -> impl Iterator<Item = (&Bytes, &Entry)> + '_ {
         let scan_order = |range: std::ops::Range<usize>| {
-            let mut v: Vec<(u64, usize)> = range
-                .map(|i| (scan_hash(&self.entries[i].0), i))
-                .collect();
+            let mut v: Vec<(u64, usize)> =
+                range.map(|i| (scan_hash(&self.entries[i].0), i)).collect();
             v.sort_unstable_by(|a, b| {
                 a.0.cmp(&b.0)
                     .then_with(|| self.entries[a.1].0.cmp(&self.entries[b.1].0))

@@ -136,7 +136,8 @@ pub fn apply_eval_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame 
 /// The keys and arguments of an EVAL-family argv (`name body numkeys key... arg...`), or
 /// Redis's error for a bad `numkeys`.
 pub fn split_keys(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Frame> {
-    let n = parse_i64(&argv[2]).ok_or_else(|| Frame::err("value is not an integer or out of range"))?;
+    let n =
+        parse_i64(&argv[2]).ok_or_else(|| Frame::err("value is not an integer or out of range"))?;
     let rest = &argv[3..];
     if n > rest.len() as i64 {
         return Err(Frame::err(
@@ -151,9 +152,9 @@ pub fn split_keys(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Frame> {
 
 /// The script EVALSHA names, from this node's cache, or `NOSCRIPT`.
 pub fn resolve_sha(node: &Node, sha: &[u8]) -> Result<Bytes, Frame> {
-    node.scripts.get(sha).ok_or_else(|| {
-        Frame::error(ErrorCode::NoScript, "No matching script. Please use EVAL.")
-    })
+    node.scripts
+        .get(sha)
+        .ok_or_else(|| Frame::error(ErrorCode::NoScript, "No matching script. Please use EVAL."))
 }
 
 /// The argv to forward to the leader for an EVALSHA received here: an EVAL of the body this
@@ -392,7 +393,9 @@ mod tests {
         let argv = [b("eval"), b("return 1"), b("2"), b("k")];
         assert_eq!(
             split_keys(&argv).err(),
-            Some(Frame::err("Number of keys can't be greater than number of args"))
+            Some(Frame::err(
+                "Number of keys can't be greater than number of args"
+            ))
         );
         let argv = [b("eval"), b("return 1"), b("-1")];
         assert_eq!(

@@ -87,7 +87,11 @@ fn single(lua: &Lua, field: &str, v: Value) -> mlua::Result<Value> {
     Ok(Value::Table(t))
 }
 
-fn array<'a>(lua: &Lua, items: impl Iterator<Item = &'a Frame>, resp3: bool) -> mlua::Result<Value> {
+fn array<'a>(
+    lua: &Lua,
+    items: impl Iterator<Item = &'a Frame>,
+    resp3: bool,
+) -> mlua::Result<Value> {
     let t = lua.create_table()?;
     for (i, f) in items.enumerate() {
         t.raw_set(i + 1, frame_to_lua(lua, f, resp3)?)?;
@@ -164,7 +168,10 @@ fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
     if let Value::Table(m) = field("map") {
         let mut out = Vec::new();
         for (k, v) in m.pairs::<Value, Value>().flatten() {
-            out.push((to_frame(&k, resp3, depth + 1), to_frame(&v, resp3, depth + 1)));
+            out.push((
+                to_frame(&k, resp3, depth + 1),
+                to_frame(&v, resp3, depth + 1),
+            ));
         }
         return Frame::Map(out);
     }
@@ -289,7 +296,10 @@ mod tests {
             Frame::Array(vec![Frame::Integer(1), Frame::Integer(2)])
         );
         assert_eq!(eval("return {ok='fine'}"), Frame::Simple("fine".into()));
-        assert_eq!(eval("return {err='MY code'}"), Frame::Error("MY code".into()));
+        assert_eq!(
+            eval("return {err='MY code'}"),
+            Frame::Error("MY code".into())
+        );
         assert_eq!(eval("return {double=1.5}"), Frame::Double(1.5));
         assert_eq!(
             eval("local t = {} t[1] = t return t"),

@@ -301,32 +301,43 @@ fn run_inner(
 /// to it keeps the script's frame, and its error is `ERR <source>:<line>: <message>` at the
 /// calling line, as `luaL_error` reports from lua-cjson.
 fn as_c_function(lua: &Lua, f: mlua::Function) -> mlua::Result<mlua::Function> {
-    lua.create_function(move |lua, args: MultiValue| match f.call::<MultiValue>(args) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            fn message(e: &mlua::Error) -> Option<String> {
-                match e {
-                    // mlua appends a traceback to errors of functions called from Rust.
-                    mlua::Error::RuntimeError(m) => {
-                        Some(m.split("\nstack traceback:").next().unwrap_or(m).to_string())
+    lua.create_function(
+        move |lua, args: MultiValue| match f.call::<MultiValue>(args) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                fn message(e: &mlua::Error) -> Option<String> {
+                    match e {
+                        // mlua appends a traceback to errors of functions called from Rust.
+                        mlua::Error::RuntimeError(m) => Some(
+                            m.split("\nstack traceback:")
+                                .next()
+                                .unwrap_or(m)
+                                .to_string(),
+                        ),
+                        mlua::Error::CallbackError { cause, .. } => message(cause),
+                        _ => None,
                     }
-                    mlua::Error::CallbackError { cause, .. } => message(cause),
-                    _ => None,
                 }
+                let Some(msg) = message(&e) else {
+                    return Err(e);
+                };
+                let place = lua
+                    .inspect_stack(1)
+                    .map(|d| {
+                        let src = d
+                            .source()
+                            .short_src
+                            .map(|s| s.into_owned())
+                            .unwrap_or_default();
+                        format!("{src}:{}: ", d.curr_line())
+                    })
+                    .unwrap_or_default();
+                Err(mlua::Error::external(CallError(format!(
+                    "ERR {place}{msg}"
+                ))))
             }
-            let Some(msg) = message(&e) else {
-                return Err(e);
-            };
-            let place = lua
-                .inspect_stack(1)
-                .map(|d| {
-                    let src = d.source().short_src.map(|s| s.into_owned()).unwrap_or_default();
-                    format!("{src}:{}: ", d.curr_line())
-                })
-                .unwrap_or_default();
-            Err(mlua::Error::external(CallError(format!("ERR {place}{msg}"))))
-        }
-    })
+        },
+    )
 }
 
 /// A command error raised by `redis.call` (its reply text, code first).
@@ -706,7 +717,12 @@ mod tests {
     fn calls_commands_and_converts() {
         let mut ks = Keyspace::new();
         assert_eq!(
-            eval(&mut ks, "return redis.call('set', KEYS[1], ARGV[1])", &["k"], &["v"]),
+            eval(
+                &mut ks,
+                "return redis.call('set', KEYS[1], ARGV[1])",
+                &["k"],
+                &["v"]
+            ),
             Frame::ok()
         );
         assert_eq!(
@@ -780,14 +796,31 @@ mod tests {
         let mut ks = Keyspace::new();
         let body = "redis.call('incr', 'n') while true do end";
         let r = eval(&mut ks, body, &[], &[]);
-        assert!(matches!(&r, Frame::Error(e) if e.contains("budget")), "{r:?}");
+        assert!(
+            matches!(&r, Frame::Error(e) if e.contains("budget")),
+            "{r:?}"
+        );
         let body = "while true do pcall(function() while true do end end) end";
         let r = eval(&mut ks, body, &[], &[]);
-        assert!(matches!(&r, Frame::Error(e) if e.contains("budget")), "{r:?}");
+        assert!(
+            matches!(&r, Frame::Error(e) if e.contains("budget")),
+            "{r:?}"
+        );
         // Writes before the abort stay (as Redis keeps a failed script's writes).
-        assert_eq!(eval(&mut ks, "return redis.call('get', 'n')", &[], &[]), Frame::bulk("1"));
-        let r = eval(&mut ks, "local t = {} while true do t[#t + 1] = string.rep('x', 1000) end", &[], &[]);
-        assert!(matches!(&r, Frame::Error(e) if e.contains("memory") || e.contains("budget")), "{r:?}");
+        assert_eq!(
+            eval(&mut ks, "return redis.call('get', 'n')", &[], &[]),
+            Frame::bulk("1")
+        );
+        let r = eval(
+            &mut ks,
+            "local t = {} while true do t[#t + 1] = string.rep('x', 1000) end",
+            &[],
+            &[],
+        );
+        assert!(
+            matches!(&r, Frame::Error(e) if e.contains("memory") || e.contains("budget")),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -807,16 +840,37 @@ mod tests {
                 kill: None,
             },
         );
-        assert!(matches!(&r, Frame::Error(e) if e.starts_with("ERR Write commands are not allowed from read-only scripts.")), "{r:?}");
-        let r = eval(&mut ks, "#!lua flags=no-writes\nreturn redis.call('set', 'a', 1)", &[], &[]);
-        assert!(matches!(&r, Frame::Error(e) if e.contains("on @user_script:2.")), "{r:?}");
+        assert!(
+            matches!(&r, Frame::Error(e) if e.starts_with("ERR Write commands are not allowed from read-only scripts.")),
+            "{r:?}"
+        );
+        let r = eval(
+            &mut ks,
+            "#!lua flags=no-writes\nreturn redis.call('set', 'a', 1)",
+            &[],
+            &[],
+        );
+        assert!(
+            matches!(&r, Frame::Error(e) if e.contains("on @user_script:2.")),
+            "{r:?}"
+        );
     }
 
     #[test]
     fn random_is_deterministic_per_run() {
         let mut ks = Keyspace::new();
-        let a = eval(&mut ks, "return {math.random(100), math.random(100)}", &[], &[]);
-        let b = eval(&mut ks, "return {math.random(100), math.random(100)}", &[], &[]);
+        let a = eval(
+            &mut ks,
+            "return {math.random(100), math.random(100)}",
+            &[],
+            &[],
+        );
+        let b = eval(
+            &mut ks,
+            "return {math.random(100), math.random(100)}",
+            &[],
+            &[],
+        );
         assert_eq!(a, b);
         assert_eq!(
             eval(&mut ks, "return redis.call('time')[1]", &[], &[]),

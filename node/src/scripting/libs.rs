@@ -99,7 +99,10 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("tobit", lua.create_function(|_, x: f64| Ok(out(tobit(x))))?)?;
     t.raw_set("bnot", lua.create_function(|_, x: f64| Ok(out(!tobit(x))))?)?;
-    t.raw_set("bswap", lua.create_function(|_, x: f64| Ok(out(tobit(x).swap_bytes())))?)?;
+    t.raw_set(
+        "bswap",
+        lua.create_function(|_, x: f64| Ok(out(tobit(x).swap_bytes())))?,
+    )?;
     type Fold = fn(u32, u32) -> u32;
     let folds: [(&str, Fold); 3] = [
         ("band", |a, b| a & b),
@@ -110,7 +113,9 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
         t.raw_set(
             name,
             lua.create_function(move |_, (first, rest): (f64, Variadic<f64>)| {
-                Ok(out(rest.iter().fold(tobit(first), |acc, &x| f(acc, tobit(x)))))
+                Ok(out(rest
+                    .iter()
+                    .fold(tobit(first), |acc, &x| f(acc, tobit(x)))))
             })?,
         )?;
     }
@@ -361,7 +366,9 @@ mod tests {
     #[test]
     fn bit_ops_follow_luabitop() {
         let lua = Lua::new();
-        lua.globals().set("bit", bit_table(&lua).expect("bit")).expect("set");
+        lua.globals()
+            .set("bit", bit_table(&lua).expect("bit"))
+            .expect("set");
         let v = |src: &str| -> String { lua.load(src).eval::<String>().expect(src) };
         assert_eq!(v("return tostring(bit.tobit(0xffffffff))"), "-1");
         assert_eq!(v("return tostring(bit.tobit(2^32 + 1))"), "1");
@@ -385,15 +392,22 @@ mod tests {
         assert_eq!(v("return cjson.encode({1, 2, 'a/b'})"), r#"[1,2,"a\/b"]"#);
         assert_eq!(v("return cjson.encode({})"), "{}");
         assert_eq!(v("return cjson.encode(0.1)"), "0.1");
-        assert_eq!(v("return cjson.encode({a={b=true}})"), r#"{"a":{"b":true}}"#);
+        assert_eq!(
+            v("return cjson.encode({a={b=true}})"),
+            r#"{"a":{"b":true}}"#
+        );
         assert_eq!(v("return cjson.encode('\\n\\1')"), r#""\n\u0001""#);
         assert_eq!(
-            v(r#"local t = cjson.decode('{"a":[1,2,{"b":null}],"c":"\\u00e9"}') return t.a[2] .. tostring(t.a[3].b == cjson.null) .. t.c"#),
+            v(
+                r#"local t = cjson.decode('{"a":[1,2,{"b":null}],"c":"\\u00e9"}') return t.a[2] .. tostring(t.a[3].b == cjson.null) .. t.c"#
+            ),
             "2true\u{e9}"
         );
         let e = lua.load("return cjson.decode('[1,')").eval::<String>();
         assert!(e.is_err());
-        let e = lua.load("local t = {} t[20] = 1 return cjson.encode(t)").eval::<String>();
+        let e = lua
+            .load("local t = {} t[20] = 1 return cjson.encode(t)")
+            .eval::<String>();
         assert!(format!("{e:?}").contains("excessively sparse array"));
     }
 }

@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn sha1_matches_redis() {
         // redis-cli SCRIPT LOAD "return 1"
-        assert_eq!(sha1hex(b"return 1"), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        assert_eq!(
+            sha1hex(b"return 1"),
+            "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        );
         assert_eq!(sha1hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 

@@ -1056,7 +1056,10 @@ impl StoredParams {
     /// The current value of `name` (its default if never set); `None` for an unknown name.
     pub fn value(&self, name: &str) -> Option<String> {
         let p = find(name)?;
-        Some(self.with(|m| m.get(p.name).cloned()).unwrap_or_else(|| p.default.to_string()))
+        Some(
+            self.with(|m| m.get(p.name).cloned())
+                .unwrap_or_else(|| p.default.to_string()),
+        )
     }
 
     /// Back to Redis's defaults.

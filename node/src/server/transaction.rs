@@ -183,13 +183,11 @@ async fn exec(
             _ => Item::Data(Command::parse(&argv), argv),
         })
         .collect();
-    let has_write = items
-        .iter()
-        .any(|i| match i {
-            Item::Data(Ok(c), _) => c.is_write(),
-            Item::Data(Err(_), argv) => cmd::eq(&argv[0], "eval"),
-            Item::Server(_) => false,
-        });
+    let has_write = items.iter().any(|i| match i {
+        Item::Data(Ok(c), _) => c.is_write(),
+        Item::Data(Err(_), argv) => cmd::eq(&argv[0], "eval"),
+        Item::Server(_) => false,
+    });
     let timeout = node.request_timeout();
     let data: Vec<Frame> = if has_write {
         let data_cmds: Vec<Vec<Bytes>> = items

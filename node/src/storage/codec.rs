@@ -586,7 +586,10 @@ pub fn entry_size_hint(e: &Entry<TypeConfig>) -> usize {
                     + cmds.iter().map(|c| args(c)).sum::<usize>()
             }
             EntryPayload::Normal(Request::Script {
-                body, keys, args: a, ..
+                body,
+                keys,
+                args: a,
+                ..
             }) => 30 + body.len() + args(keys) + args(a),
         }
 }
