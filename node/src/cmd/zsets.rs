@@ -1942,16 +1942,10 @@ impl Combine {
     }
 }
 
-/// Calls of ZRANDMEMBER so far in this process: mixed into each call's seed.
-static RAND_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Largest number of members one ZRANDMEMBER with a negative count returns: the reply is
-/// built in memory before it is sent, so an unbounded count could exhaust it.
-const MAX_RAND_REPEAT: u64 = 1 << 20;
-
+/// ZRANDMEMBER: a bulk (or nil) without a count; with one, members per Redis's count rules
+/// (`super::random`, shared with SRANDMEMBER and HRANDFIELD).
 fn rand_member(z: Option<&ZSet>, count: Option<i64>, withscores: bool, now: u64) -> Frame {
-    let calls = RAND_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut rng = sdr_seeded::Rng::new(now ^ calls.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = super::random::read_rng(now);
     let Some(count) = count else {
         return match z {
             None => Frame::Null,
@@ -1966,27 +1960,12 @@ fn rand_member(z: Option<&ZSet>, count: Option<i64>, withscores: bool, now: u64)
     let Some(z) = z else {
         return Frame::Array(Vec::new());
     };
-    if count == 0 {
-        return Frame::Array(Vec::new());
+    if count < 0 && count.unsigned_abs() > super::random::MAX_REPEAT {
+        return super::random::too_many_repeats();
     }
     let all: Vec<(&Bytes, f64)> = z.iter().collect();
-    if count < 0 {
-        let n = count.unsigned_abs();
-        if n > MAX_RAND_REPEAT {
-            return Frame::err(format!(
-                "count is out of range: sdr returns at most {MAX_RAND_REPEAT} members with repetitions"
-            ));
-        }
-        let picks = (0..n).map(|_| all[rng.below(all.len() as u64) as usize]);
-        return members_reply(picks.collect::<Vec<_>>(), withscores);
-    }
-    let n = count as u64;
-    if n >= all.len() as u64 {
-        return members_reply(all, withscores);
-    }
-    let mut idx: Vec<usize> = (0..all.len()).collect();
-    rng.shuffle(&mut idx);
-    members_reply(idx[..n as usize].iter().map(|&i| all[i]), withscores)
+    let picks = super::random::pick(&mut rng, all.len(), count);
+    members_reply(picks.into_iter().map(|i| all[i]), withscores)
 }
 
 /// A score as Redis 7.0 stores it in a listpack and ZSCAN prints it (`d2string`): an
