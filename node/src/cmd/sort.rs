@@ -96,6 +96,9 @@ pub fn parse(argv: &[Bytes], readonly: bool) -> Result<Sort, Frame> {
 /// one, which is the one SORT writes, as Redis's `sortGetKeys` reports (the keys BY/GET
 /// patterns name are not known before the command runs, as in Redis).
 pub fn key_indices(argv: &[Bytes]) -> Vec<usize> {
+    if argv.len() < 2 {
+        return Vec::new();
+    }
     let mut out = vec![1];
     let mut store = None;
     let mut j = 2;
