@@ -753,16 +753,33 @@ mod tests {
     #[test]
     fn key_indices_stay_inside_argv_for_every_command_and_length() {
         let words = [
-            "k", "1", "0", "-1", "2", "numkeys", "store", "by", "get", "limit", "streams",
-            "block", "count", "key", "$", ">", "group", "idempotent", "set",
+            "k",
+            "1",
+            "0",
+            "-1",
+            "2",
+            "numkeys",
+            "store",
+            "by",
+            "get",
+            "limit",
+            "streams",
+            "block",
+            "count",
+            "key",
+            "$",
+            ">",
+            "group",
+            "idempotent",
+            "set",
         ];
         for spec in table() {
             for len in 0..8usize {
                 for start in 0..words.len() {
                     let mut a = vec![Bytes::copy_from_slice(spec.name.as_bytes())];
-                    a.extend(
-                        (0..len).map(|j| Bytes::copy_from_slice(words[(start + j * 7) % words.len()].as_bytes())),
-                    );
+                    a.extend((0..len).map(|j| {
+                        Bytes::copy_from_slice(words[(start + j * 7) % words.len()].as_bytes())
+                    }));
                     for i in key_indices(spec, &a) {
                         assert!(i < a.len(), "{}: index {i} for argv {:?}", spec.name, a);
                         assert!(i > 0, "{}: index 0 (the name) for argv {:?}", spec.name, a);
