@@ -44,6 +44,8 @@ pub enum KeyRead {
     ObjectHelp,
     /// RANDOMKEY (draws from the per-process read stream).
     RandomKey,
+    /// `MEMORY USAGE|STATS|DOCTOR|MALLOC-STATS|PURGE|HELP` ([`MemorySub`]).
+    Memory(MemorySub),
     /// SORT_RO.
     Sort(super::sort::Sort),
 }
@@ -55,6 +57,85 @@ pub enum ObjectSub {
     Encoding,
     Refcount,
     Freq,
+}
+
+/// The `MEMORY` subcommands. Sizes are the keyspace's own estimate (the one `maxmemory`
+/// accounting uses: key bytes, a fixed per-key overhead, string bytes, a per-element constant
+/// for aggregates), not allocator figures: the node does not run on jemalloc, so, like a Redis
+/// built with libc malloc, it has no allocator statistics to report (docs/commands.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemorySub {
+    /// `MEMORY USAGE key [SAMPLES count]`: the sample count is accepted and ignored, since the
+    /// estimate is O(1) and needs no sampling.
+    Usage(Bytes),
+    Stats,
+    Doctor,
+    MallocStats,
+    Purge,
+    Help,
+}
+
+/// `MEMORY HELP`, as Redis 7.0 prints it.
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Redis 7.0's `MEMORY DOCTOR` answer for an instance whose issue detector has too little
+/// data (Redis needs 5 MB of used memory before it reports anything else).
+const MEMORY_DOCTOR_EMPTY: &str = "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.";
+const MEMORY_DOCTOR_FINE: &str = "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.";
+
+fn parse_memory(argv: &[Bytes]) -> Result<KeyRead, Frame> {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+    let fixed = |want: usize, name: &str, s: MemorySub| {
+        if argv.len() == want {
+            Ok(KeyRead::Memory(s))
+        } else {
+            Err(super::wrong_args(&format!("memory|{name}")))
+        }
+    };
+    match sub.as_str() {
+        "help" => fixed(2, "help", MemorySub::Help),
+        "stats" => fixed(2, "stats", MemorySub::Stats),
+        "doctor" => fixed(2, "doctor", MemorySub::Doctor),
+        "malloc-stats" => fixed(2, "malloc-stats", MemorySub::MallocStats),
+        "purge" => fixed(2, "purge", MemorySub::Purge),
+        "usage" => {
+            if argv.len() < 3 {
+                return Err(super::wrong_args("memory|usage"));
+            }
+            let mut j = 3;
+            while j < argv.len() {
+                if argv[j].eq_ignore_ascii_case(b"samples") && j + 1 < argv.len() {
+                    let n = super::int_arg(&argv[j + 1])?;
+                    if n < 0 {
+                        return Err(super::syntax());
+                    }
+                    j += 2;
+                } else {
+                    return Err(super::syntax());
+                }
+            }
+            Ok(KeyRead::Memory(MemorySub::Usage(argv[2].clone())))
+        }
+        _ => Err(Frame::err(format!(
+            "unknown subcommand '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
+        ))),
+    }
 }
 
 /// `OBJECT HELP`, as Redis 7.0 prints it (without IDLETIME, which is not served).
@@ -176,6 +257,7 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         }
         "type" => KeyRead::Type(a(1)).into(),
         "object" => parse_object(argv)?.into(),
+        "memory" => parse_memory(argv)?.into(),
         "keys" => KeyRead::Keys(a(1)).into(),
         "scan" => {
             let cursor = super::scan_cursor(&argv[1])?;
@@ -300,6 +382,51 @@ fn random_key(ks: &Keyspace, now: u64) -> Frame {
         .map_or(Frame::Null, |(k, _)| Frame::Bulk(k.clone()))
 }
 
+fn memory_reply(sub: &MemorySub, ks: &Keyspace, now: u64) -> Frame {
+    let simple_lines =
+        |lines: &[&str]| Frame::Array(lines.iter().map(|l| Frame::Simple((*l).into())).collect());
+    match sub {
+        MemorySub::Help => simple_lines(MEMORY_HELP),
+        MemorySub::Usage(k) => ks
+            .memory_usage(k, now)
+            .map_or(Frame::Null, |n| Frame::Integer(n as i64)),
+        MemorySub::Doctor => Frame::Bulk(Bytes::from_static(
+            if ks.approx_memory_bytes() < 5 << 20 {
+                MEMORY_DOCTOR_EMPTY
+            } else {
+                MEMORY_DOCTOR_FINE
+            }
+            .as_bytes(),
+        )),
+        MemorySub::MallocStats => Frame::bulk("Stats not supported for the current allocator"),
+        MemorySub::Purge => Frame::ok(),
+        MemorySub::Stats => {
+            let dataset = ks.approx_memory_bytes();
+            let keys = ks.len();
+            let int = |n: usize| Frame::Integer(n as i64);
+            let field = |name: &str| Frame::bulk(name);
+            Frame::map([
+                (field("keys.count"), int(keys)),
+                (
+                    field("keys.bytes-per-key"),
+                    int(if keys == 0 { 0 } else { dataset / keys }),
+                ),
+                (field("dataset.bytes"), int(dataset)),
+                (
+                    field("db.0"),
+                    Frame::map([
+                        (field("overhead.hashtable.main"), int(keys * 24)),
+                        (
+                            field("overhead.hashtable.expires"),
+                            int(ks.expires_len() * 24),
+                        ),
+                    ]),
+                ),
+            ])
+        }
+    }
+}
+
 impl KeyRead {
     pub(super) fn read(&self, ks: &Keyspace, now: u64) -> Frame {
         match self {
@@ -312,6 +439,7 @@ impl KeyRead {
                     .map(|l| Frame::Simple((*l).into()))
                     .collect(),
             ),
+            KeyRead::Memory(sub) => memory_reply(sub, ks, now),
             KeyRead::Object(sub, k) => {
                 let Some(e) = ks.get(k, now) else {
                     return Frame::Null;
@@ -505,6 +633,55 @@ mod tests {
         run(&mut ks, 0, &["hset", "h", "f", "v"]);
         run(&mut ks, 0, &["sadd", "s", "m"]);
         ks
+    }
+
+    #[test]
+    fn memory_usage_grows_with_the_value_and_is_nil_for_missing_or_expired_keys() {
+        let mut ks = seeded();
+        let small = match run(&mut ks, 0, &["memory", "usage", "a"]) {
+            Frame::Integer(n) => n,
+            other => panic!("{other:?}"),
+        };
+        assert!(small > 0);
+        let big = "x".repeat(40_000);
+        run(&mut ks, 0, &["set", "a", &big]);
+        let Frame::Integer(n) = run(&mut ks, 0, &["MEMORY", "USAGE", "a", "SAMPLES", "0"]) else {
+            panic!()
+        };
+        assert!(n >= 40_000 && n < 42_000, "{n}");
+        assert_eq!(run(&mut ks, 0, &["memory", "usage", "zz"]), Frame::Null);
+        run(&mut ks, 0, &["pexpireat", "b", "10"]);
+        assert_eq!(run(&mut ks, 20, &["memory", "usage", "b"]), Frame::Null);
+        // Redis 7.0's errors.
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "usage", "a", "samples", "-1"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "usage", "a", "samples", "x"]),
+            e("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "usage", "a", "bogus"]),
+            e("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "usage"]),
+            e("ERR wrong number of arguments for 'memory|usage' command")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "stats", "x"]),
+            e("ERR wrong number of arguments for 'memory|stats' command")
+        );
+        assert_eq!(
+            run(&mut ks, 0, &["memory", "nope"]),
+            e("ERR unknown subcommand 'nope'. Try MEMORY HELP.")
+        );
+        assert_eq!(run(&mut ks, 0, &["memory", "purge"]), Frame::ok());
+        assert!(matches!(run(&mut ks, 0, &["memory", "help"]), Frame::Array(l) if l.len() == 14));
+        assert!(
+            matches!(run(&mut ks, 0, &["memory", "doctor"]), Frame::Bulk(b) if b.starts_with(b"Hi Sam"))
+        );
     }
 
     #[test]

@@ -251,6 +251,14 @@ pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
         // A container (key spec 0 0 0 in COMMAND, as Redis); its key subcommands name argv[2].
         return if argv.len() >= 3 { vec![2] } else { Vec::new() };
     }
+    if spec.name == "memory" {
+        // Only MEMORY USAGE names a key (argv[2]), as `COMMAND GETKEYS memory usage k` says.
+        return if argv.len() >= 3 && argv[1].eq_ignore_ascii_case(b"usage") {
+            vec![2]
+        } else {
+            Vec::new()
+        };
+    }
     if let Some(keys) = streams::key_indices(spec.name, argv) {
         return keys;
     }
@@ -990,6 +998,7 @@ mod tests {
             &["pfdebug", "encoding", "k"],
             &["pfselftest"],
             &["object", "encoding", "k"],
+            &["memory", "usage", "k"],
             &["dbsize"],
             &["decr", "k"],
             &["decrby", "k", "1"],

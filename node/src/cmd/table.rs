@@ -170,6 +170,7 @@ static TABLE: &[CommandSpec] = &[
     c("lrem", 4, W, K1, Write, G::List, "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed."),
     c("lset", 4, WD, K1, Write, G::List, "1.0.0", "Sets the value of an element in a list by its index."),
     c("ltrim", 4, W, K1, Write, G::List, "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."),
+    c("memory", -2, NONE, K0, Read, G::Generic, "4.0.0", "A container for memory diagnostics commands."),
     c("mget", -2, RF, KALL, Read, G::Str, "1.0.0", "Atomically returns the string values of one or more keys."),
     c("mset", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
     c("msetnx", -3, WD, (1, -1, 2), Write, G::Str, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."),

@@ -278,6 +278,12 @@ impl Keyspace {
         self.expiries.len()
     }
 
+    /// `MEMORY USAGE`: the estimate `maxmemory` accounting charges for `key` (its bytes, the
+    /// per-key overhead, its value), or `None` if the key is absent or expired at `now_ms`.
+    pub fn memory_usage(&self, key: &[u8], now_ms: u64) -> Option<usize> {
+        self.get(key, now_ms).map(|e| entry_cost(key, e))
+    }
+
     /// Running estimate of the memory held by keys and values (dedup records included).
     pub fn approx_memory_bytes(&self) -> usize {
         self.mem + self.records.as_ref().map_or(0, |r| r.mem)
