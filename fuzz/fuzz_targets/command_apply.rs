@@ -431,6 +431,14 @@ fn model_step(m: &mut Model, argv: &[Bytes], reply: Option<&Frame>) {
     }
 }
 
+/// RANDOMKEY, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER: reads whose draws come from the
+/// per-process read stream (docs/commands.md), so two keyspaces may answer them differently.
+fn is_random_read(argv: &[Bytes]) -> bool {
+    ["randomkey", "srandmember", "hrandfield", "zrandmember"]
+        .iter()
+        .any(|n| argv[0].eq_ignore_ascii_case(n.as_bytes()))
+}
+
 fn snapshot(ks: &Keyspace) -> Vec<u8> {
     let mut out = Vec::new();
     codec::encode(ks, &mut out);
@@ -450,7 +458,18 @@ fuzz_target!(|data: &[u8]| {
         stamp = stamp.saturating_add_signed(s.dt);
         let ra = apply(&mut a, &s.argv, stamp);
         let rb = apply(&mut b, &s.argv, stamp);
-        assert_eq!(ra, rb, "replies differ for {:?}", s.argv);
+        if is_random_read(&s.argv) {
+            // Reads that draw from the per-process read stream may answer differently on two
+            // replicas (only writes must be deterministic): compare the reply types only.
+            assert_eq!(
+                ra.as_ref().map(std::mem::discriminant),
+                rb.as_ref().map(std::mem::discriminant),
+                "reply types differ for {:?}",
+                s.argv
+            );
+        } else {
+            assert_eq!(ra, rb, "replies differ for {:?}", s.argv);
+        }
         if let Some(r) = &ra {
             check_reply(r);
         }

@@ -58,6 +58,10 @@ pub enum Frame {
     Array(Vec<Frame>),
     /// RESP3 `%N\r\n` + N key/value pairs; RESP2: a flat array of 2N.
     Map(Vec<(Frame, Frame)>),
+    /// RESP3 `*N\r\n` of N two-element arrays; RESP2: a flat array of 2N. Redis 7's shape
+    /// for `WITHSCORES` / `WITHVALUES` replies (`ZRANGE`, `ZPOPMIN k n`, `ZRANDMEMBER`,
+    /// `HRANDFIELD`, ...), which nest each pair only for a RESP3 client.
+    Pairs(Vec<(Frame, Frame)>),
     /// RESP3 `~N\r\n...`; RESP2: an array.
     Set(Vec<Frame>),
     /// RESP3 `,1.5\r\n` (`inf`, `-inf`); RESP2: a bulk string of the same text.
@@ -185,6 +189,20 @@ impl Frame {
                 for (k, v) in pairs {
                     k.encode_as(proto, out);
                     v.encode_as(proto, out);
+                }
+            }
+            Frame::Pairs(pairs) => {
+                if resp3 {
+                    put_header(out, b'*', pairs.len() as i64);
+                } else {
+                    put_header(out, b'*', 2 * pairs.len() as i64);
+                }
+                for (a, b) in pairs {
+                    if resp3 {
+                        put_header(out, b'*', 2);
+                    }
+                    a.encode_as(proto, out);
+                    b.encode_as(proto, out);
                 }
             }
             Frame::Double(d) => {

@@ -373,6 +373,7 @@ fn held_size(f: &Frame) -> u64 {
         | Frame::Boolean(_)
         | Frame::Array(_)
         | Frame::Map(_)
+        | Frame::Pairs(_)
         | Frame::Set(_)
         | Frame::Push(_) => 8,
     }

@@ -279,7 +279,7 @@ impl HashWrite {
 }
 
 /// HRANDFIELD: a bulk (or nil) without a count; with one, an array per Redis's count rules,
-/// flat `field, value, …` with WITHVALUES (the RESP2 shape; see docs/commands.md).
+/// with WITHVALUES `[field, value]` pairs (flat in RESP2, nested in RESP3, as Redis 7.0).
 fn rand_field(
     h: Option<&BTreeMap<Bytes, Bytes>>,
     count: Option<i64>,
@@ -299,14 +299,17 @@ fn rand_field(
         return Err(super::random::too_many_repeats());
     }
     let all: Vec<(&Bytes, &Bytes)> = h.iter().collect();
-    let mut out = Vec::new();
-    for i in super::random::pick(rng, all.len(), count) {
-        out.push(bulk(all[i].0));
-        if withvalues {
-            out.push(bulk(all[i].1));
-        }
-    }
-    Ok(Frame::Array(out))
+    let picks = super::random::pick(rng, all.len(), count);
+    Ok(if withvalues {
+        Frame::Pairs(
+            picks
+                .into_iter()
+                .map(|i| (bulk(all[i].0), bulk(all[i].1)))
+                .collect(),
+        )
+    } else {
+        Frame::Array(picks.into_iter().map(|i| bulk(all[i].0)).collect())
+    })
 }
 
 /// HSCAN. A hash Redis would hold as a `listpack` comes back whole with cursor 0, as Redis
@@ -453,10 +456,10 @@ mod tests {
         assert_eq!(run(&mut ks, 0, &["hrandfield", "no"]), Frame::Null);
         assert_eq!(run(&mut ks, 0, &["hrandfield", "no", "3"]), arr(&[]));
         assert_eq!(
-            run(&mut ks, 0, &["hrandfield", "h", "10", "withvalues"]),
+            run2(&mut ks, 0, &["hrandfield", "h", "10", "withvalues"]),
             arr(&["big", "1.7976931348623157e308", "f", "1.25", "s", "abc"])
         );
-        match run(&mut ks, 0, &["hrandfield", "h", "-7", "withvalues"]) {
+        match run2(&mut ks, 0, &["hrandfield", "h", "-7", "withvalues"]) {
             Frame::Array(v) => assert_eq!(v.len(), 14),
             other => panic!("{other:?}"),
         }

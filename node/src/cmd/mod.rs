@@ -716,6 +716,22 @@ pub(crate) mod testutil {
         }
     }
 
+    /// `f` as a RESP2 client reads it (doubles as bulks, pairs and maps flat, sets as
+    /// arrays): for assertions written in RESP2 shapes.
+    pub fn resp2(f: Frame) -> Frame {
+        let mut out = bytes::BytesMut::new();
+        f.encode_as(crate::resp::Protocol::Resp2, &mut out);
+        match crate::resp::decode_frame(&mut out) {
+            Ok(Some(f)) => f,
+            other => panic!("re-decoding {f:?}: {other:?}"),
+        }
+    }
+
+    /// [`run`], the reply in its RESP2 shape ([`resp2`]).
+    pub fn run2(ks: &mut Keyspace, now: u64, words: &[&str]) -> Frame {
+        resp2(run(ks, now, words))
+    }
+
     pub fn b(s: &str) -> Frame {
         Frame::bulk(s)
     }

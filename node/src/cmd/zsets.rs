@@ -29,33 +29,16 @@ const NOT_POSITIVE: &str = "value is out of range, must be positive";
 
 // ---- scores: parsing and the one reply function ----
 
-/// A score reply. The only place a score becomes a frame: RESP2 bulk of `%.17g`.
+/// A score reply. The only place a score becomes a frame: a double (RESP3 `,%.17g`, RESP2 a
+/// bulk of the same text, as Redis 7.0's `addReplyDouble`).
 pub(crate) fn score_reply(s: f64) -> Frame {
-    Frame::Bulk(Bytes::from(format_score(s)))
+    Frame::Double(s)
 }
 
-/// C's `%.17g` (what Redis 7.0's `addReplyDouble` prints), with `inf`/`-inf`.
+/// C's `%.17g` (what Redis 7.0's `addReplyDouble` prints), with `inf`/`-inf`: the RESP2
+/// text of a score, shared with the encoder's RESP3 doubles.
 pub(crate) fn format_score(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    if d.is_nan() {
-        return "nan".to_string();
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    // 17 significant digits, correctly rounded (as glibc), then %g's style choice.
-    let e = format!("{d:.16e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..17).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", strip_zeros(mant), exp.unsigned_abs())
-    } else {
-        let prec = (16 - exp) as usize;
-        strip_zeros(&format!("{d:.prec$}"))
-    }
+    crate::resp::format_double(d)
 }
 
 fn strip_zeros(s: &str) -> String {
@@ -902,16 +885,19 @@ fn new_zset() -> Value {
     Value::ZSet(ZSet::new())
 }
 
-/// A flat member (, score) array, as RESP2 replies carry ranges and pops.
+/// Members, or with scores `[member, score]` pairs: flat in RESP2, nested in RESP3 (Redis
+/// 7.0's range, pop-with-count and random-member replies).
 fn members_reply<'a>(items: impl IntoIterator<Item = (&'a Bytes, f64)>, withscores: bool) -> Frame {
-    let mut out = Vec::new();
-    for (m, s) in items {
-        out.push(Frame::Bulk(m.clone()));
-        if withscores {
-            out.push(score_reply(s));
-        }
+    if withscores {
+        Frame::Pairs(
+            items
+                .into_iter()
+                .map(|(m, s)| (Frame::Bulk(m.clone()), score_reply(s)))
+                .collect(),
+        )
+    } else {
+        Frame::Array(items.into_iter().map(|(m, _)| Frame::Bulk(m.clone())).collect())
     }
-    Frame::Array(out)
 }
 
 impl ZSetRead {
@@ -1102,6 +1088,16 @@ impl ZSetWrite {
                         }
                     }
                 });
+                if count.is_none() {
+                    // `ZPOPMIN k`: one flat `[member, score]` in both protocols (Redis's
+                    // `use_nested_array` is off without a count).
+                    let mut flat = Vec::with_capacity(2);
+                    for (m, s) in &picked {
+                        flat.push(Frame::Bulk(m.clone()));
+                        flat.push(score_reply(*s));
+                    }
+                    return Ok(Frame::Array(flat));
+                }
                 Ok(members_reply(picked.iter().map(|(m, s)| (m, *s)), true))
             }
             ZSetWrite::MPop { keys, max, count } => {
@@ -1121,10 +1117,10 @@ impl ZSetWrite {
                     max: *max,
                     count: Some(*count),
                 };
-                let Frame::Array(flat) = pop.write_inner(ks, now)? else {
-                    return Ok(Frame::NullArray);
+                let pairs = match pop.write_inner(ks, now)? {
+                    Frame::Pairs(p) => p.into_iter().map(|(m, s)| Frame::Array(vec![m, s])).collect(),
+                    _ => Vec::new(),
                 };
-                let pairs = flat.chunks(2).map(|c| Frame::Array(c.to_vec())).collect();
                 Ok(Frame::Array(vec![
                     Frame::Bulk(key.clone()),
                     Frame::Array(pairs),
@@ -1204,10 +1200,58 @@ fn parse_blocking(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
+    // The assertions below are in RESP2 shapes; `resp3_reply_shapes` checks RESP3's.
+    use super::super::testutil::run2 as run;
     use super::*;
     use crate::keyspace::Keyspace;
 
     const WT: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    /// Redis 7.0's RESP3 reply types: scores are doubles; WITHSCORES ranges, pops with a
+    /// count and ZRANDMEMBER WITHSCORES nest `[member, score]` pairs; ZPOPMIN without a count
+    /// and BZPOPMIN stay flat; ZMPOP nests in both protocols.
+    #[test]
+    fn resp3_reply_shapes() {
+        use super::super::testutil::run as raw;
+        let mut ks = Keyspace::new();
+        raw(&mut ks, 0, &["zadd", "z", "1", "a", "2.5", "b", "3", "c"]);
+        let pair = |m: &str, s: f64| (Frame::bulk(m), Frame::Double(s));
+        assert_eq!(raw(&mut ks, 0, &["zscore", "z", "b"]), Frame::Double(2.5));
+        assert_eq!(
+            raw(&mut ks, 0, &["zmscore", "z", "a", "x"]),
+            Frame::Array(vec![Frame::Double(1.0), Frame::Null])
+        );
+        assert_eq!(raw(&mut ks, 0, &["zincrby", "z", "1", "a"]), Frame::Double(2.0));
+        assert_eq!(
+            raw(&mut ks, 0, &["zrange", "z", "0", "1", "withscores"]),
+            Frame::Pairs(vec![pair("a", 2.0), pair("b", 2.5)])
+        );
+        assert_eq!(
+            raw(&mut ks, 0, &["zrange", "z", "0", "0"]),
+            Frame::Array(vec![Frame::bulk("a")])
+        );
+        assert_eq!(
+            raw(&mut ks, 0, &["zpopmin", "z"]),
+            Frame::Array(vec![Frame::bulk("a"), Frame::Double(2.0)])
+        );
+        assert_eq!(
+            raw(&mut ks, 0, &["zpopmax", "z", "1"]),
+            Frame::Pairs(vec![pair("c", 3.0)])
+        );
+        assert_eq!(
+            raw(&mut ks, 0, &["zmpop", "1", "z", "min"]),
+            Frame::Array(vec![
+                Frame::bulk("z"),
+                Frame::Array(vec![Frame::Array(vec![Frame::bulk("b"), Frame::Double(2.5)])])
+            ])
+        );
+        let mut out = bytes::BytesMut::new();
+        Frame::Pairs(vec![pair("a", 1.5)]).encode_as(crate::resp::Protocol::Resp3, &mut out);
+        assert_eq!(&out[..], b"*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n");
+        out.clear();
+        Frame::Pairs(vec![pair("a", 1.5)]).encode_as(crate::resp::Protocol::Resp2, &mut out);
+        assert_eq!(&out[..], b"*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
+    }
 
     #[test]
     fn score_formatting_is_percent_17g() {

@@ -46,6 +46,22 @@ pub fn frame_to_lua(lua: &Lua, f: &Frame, resp3: bool) -> mlua::Result<Value> {
             }
             single(lua, "set", Value::Table(t))?
         }
+        Frame::Pairs(pairs) => {
+            // RESP2: flat; RESP3: one two-element table per pair (the wire shapes).
+            let t = lua.create_table()?;
+            for (i, (a, b)) in pairs.iter().enumerate() {
+                if resp3 {
+                    let pair = lua.create_table()?;
+                    pair.raw_set(1, frame_to_lua(lua, a, resp3)?)?;
+                    pair.raw_set(2, frame_to_lua(lua, b, resp3)?)?;
+                    t.raw_set(i + 1, pair)?;
+                } else {
+                    t.raw_set(2 * i + 1, frame_to_lua(lua, a, resp3)?)?;
+                    t.raw_set(2 * i + 2, frame_to_lua(lua, b, resp3)?)?;
+                }
+            }
+            Value::Table(t)
+        }
         Frame::Map(pairs) if !resp3 => {
             let t = lua.create_table()?;
             let mut i = 1;
