@@ -41,6 +41,7 @@
 pub mod client;
 pub mod cluster;
 pub mod nemesis;
+pub mod netns;
 pub mod plots;
 pub mod proxy;
 pub mod recorder;

@@ -18,10 +18,10 @@ pub mod schema;
 pub mod target;
 pub mod validate;
 
-pub use duration::Dur;
+pub use duration::{Dur, Offset, Percent};
 pub use schema::{
-    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, RandomSpec, ReadFrom, Scalar,
-    Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
+    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, NetworkKind, RandomSpec,
+    ReadFrom, Scalar, Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
 };
 pub use target::Target;
 
@@ -116,6 +116,37 @@ impl Scenario {
                 .split(',')
                 .map(|x| x.trim().to_string())
                 .collect(),
+        }
+    }
+
+    /// The fault kinds the scenario's nemesis can use.
+    pub fn fault_kinds(&self) -> Vec<FaultKind> {
+        match &self.nemesis {
+            NemesisSpec::None => vec![],
+            NemesisSpec::Schedule(v) => v.iter().map(|s| s.fault).collect(),
+            NemesisSpec::Random(r) => r.faults.clone(),
+        }
+    }
+
+    /// Whether nodes must start under libfaketime (a clock fault is scheduled).
+    pub fn uses_clock_faults(&self) -> bool {
+        self.fault_kinds()
+            .iter()
+            .any(|k| matches!(k, FaultKind::ClockSkew | FaultKind::ClockBump))
+    }
+
+    /// The network backend the scenario needs, and why (for `validate`'s report):
+    /// `netns` when it asks for it or uses `netem`, else `proxy`.
+    pub fn needed_backend(&self) -> (NetworkKind, &'static str) {
+        if self.fault_kinds().contains(&FaultKind::Netem) {
+            (
+                NetworkKind::Netns,
+                "netem faults need network namespaces (root)",
+            )
+        } else if self.network == NetworkKind::Netns {
+            (NetworkKind::Netns, "network: netns (root)")
+        } else {
+            (NetworkKind::Proxy, "link proxies (no root needed)")
         }
     }
 
