@@ -304,7 +304,7 @@ impl Netns {
             })
             .find(|s| !used.contains(s))
             .ok_or(NetnsError::NoSubnet)?;
-        let mut me = Netns {
+        let me = Netns {
             tag: tag.clone(),
             subnet,
             nodes: nodes.to_vec(),
@@ -359,9 +359,6 @@ impl Netns {
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
             me.render(n, &Rules::default())?;
         }
-        // Bridged traffic must not be filtered by a host firewall's bridge hooks.
-        let _ = std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "0");
-        me.torn_down = false;
         Ok(me)
     }
 

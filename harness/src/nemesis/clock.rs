@@ -1,21 +1,23 @@
 //! Clock faults (Jepsen's clock nemesis): a node's wall clock offset for a while
-//! (`clock-skew`, stop = back to the offset it had) or jumped at a moment
-//! (`clock-bump`, cumulative; stop at the end = back to the offset it had). The nodes
+//! (`clock-skew`, undone at `heal-after` or the end) or jumped at a moment (`clock-bump`,
+//! undone only at the end). Offsets add up: each fault adds its `offset` to the
+//! node's current one and its stop subtracts it again, so overlapping faults commute
+//! and every clock is back to real time after the heal phase. The nodes
 //! run under libfaketime with a per-node offset file the system rewrites; only the
 //! wall clock moves (`FAKETIME_DONT_FAKE_MONOTONIC=1`), so timers, Raft elections and
 //! heartbeats keep real time, and the fault reaches what reads the wall clock: the
 //! timestamps the leader stamps on commands (expiry, `TIME`).
 
-use super::{names, resolve_nodes, Applied, BoxFuture, Ctx, Fault};
+use super::{resolve_nodes, Applied, BoxFuture, Ctx, Fault};
 use crate::scenario::{FaultKind, Target};
 
-/// `clock-skew` (set the offset) or `clock-bump` (add to it).
+/// `clock-skew` or `clock-bump`: adds `offset_ms` to the targets' wall-clock offsets.
 pub struct ClockFault {
     pub kind: FaultKind,
     pub target: Target,
     pub offset_ms: i64,
-    /// `(node, offset before)`, to undo.
-    pub(super) before: Vec<(u32, i64)>,
+    /// The nodes it moved, to undo.
+    pub(super) nodes: Vec<u32>,
 }
 
 fn fmt_ms(ms: i64) -> String {
@@ -40,15 +42,10 @@ impl Fault for ClockFault {
             };
             let mut parts = Vec::new();
             for id in &nodes {
-                let now = ctx.cluster.clock_offset(*id);
-                let to = if self.kind == FaultKind::ClockBump {
-                    now.saturating_add(self.offset_ms)
-                } else {
-                    self.offset_ms
-                };
+                let to = ctx.cluster.clock_offset(*id).saturating_add(self.offset_ms);
                 match ctx.cluster.set_clock_offset(*id, to) {
-                    Ok(prev) => {
-                        self.before.push((*id, prev));
+                    Ok(_) => {
+                        self.nodes.push(*id);
                         parts.push(format!("n{id} clock {}", fmt_ms(to)));
                     }
                     Err(e) => return Applied::skipped(e),
@@ -59,16 +56,23 @@ impl Fault for ClockFault {
     }
     fn stop<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
         Box::pin(async move {
-            let before = std::mem::take(&mut self.before);
-            if before.is_empty() {
+            let nodes = std::mem::take(&mut self.nodes);
+            if nodes.is_empty() {
                 return Applied::skipped("no clock to restore");
             }
-            // Undo in reverse so overlapping faults on one node unwind in order.
-            for (id, prev) in before.iter().rev() {
-                let _ = ctx.cluster.set_clock_offset(*id, *prev);
+            let mut parts = Vec::new();
+            for id in &nodes {
+                let to = ctx.cluster.clock_offset(*id).saturating_sub(self.offset_ms);
+                if let Err(e) = ctx.cluster.set_clock_offset(*id, to) {
+                    return Applied::indeterminate(parts.join(", "), e);
+                }
+                parts.push(format!("n{id} clock {}", fmt_ms(to)));
             }
-            let ids: Vec<u32> = before.iter().map(|(i, _)| *i).collect();
-            Applied::ok(format!("clocks of {} restored", names(&ids)))
+            Applied::ok(format!(
+                "{} undone: {}",
+                fmt_ms(self.offset_ms),
+                parts.join(", ")
+            ))
         })
     }
 }

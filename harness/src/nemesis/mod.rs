@@ -223,7 +223,7 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
             kind: step.fault,
             target,
             offset_ms: step.offset.map(|o| o.0).unwrap_or(0),
-            before: vec![],
+            nodes: vec![],
         }),
         FaultKind::RollingRestart | FaultKind::Restart | FaultKind::Resume | FaultKind::Heal => {
             Box::new(RollingRestart)

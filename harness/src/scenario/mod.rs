@@ -475,4 +475,59 @@ expect: linearizable
         let e = parse_err(y);
         assert!(e.to_string().contains("expect"), "{e}");
     }
+
+    #[test]
+    fn network_faults_and_clock_faults_are_validated() {
+        let base = "name: x\ncluster: {nodes: 3}\nworkload: {model: kv}\nduration: 10s\nexpect: linearizable\n";
+        let with = |extra: &str| format!("{base}{extra}");
+        let invalid = |y: &str| match parse_err(y) {
+            ScenarioError::Invalid { key, message, .. } => (key, message),
+            e => panic!("wrong error {e}"),
+        };
+        // netem on the proxy backend: refused, naming the key and the backend it needs.
+        let (key, msg) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 10%}\n",
+        ));
+        assert_eq!(key, "nemesis[0].fault");
+        assert!(msg.contains("network: netns"), "{msg}");
+        let ok = Scenario::from_yaml(
+            &with("network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 10%, delay: 50ms, jitter: 20ms, duplicate: 1%, reorder: 5%, heal-after: 3s}\n"),
+            "ok.yaml",
+        )
+        .expect("netem with netns is valid");
+        assert_eq!(ok.needed_backend().0, NetworkKind::Netns);
+        let e = parse_err(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 200%}\n",
+        ));
+        assert!(e.to_string().contains("200% is not within"), "{e}");
+        let (key, _) = invalid(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 1%, jitter: 5ms}\n",
+        ));
+        assert_eq!(key, "nemesis[0].jitter");
+        let (key, msg) = invalid(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: latency, target: one, latency: 50ms}\n",
+        ));
+        assert_eq!(key, "nemesis[0].fault");
+        assert!(msg.contains("netem"), "{msg}");
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: kill, target: one, loss: 5%}\n",
+        ));
+        assert_eq!(key, "nemesis[0].loss");
+        // Clock faults: an offset is required; only system: sdr.
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: clock-bump, target: one}\n",
+        ));
+        assert_eq!(key, "nemesis[0].offset");
+        let sc = Scenario::from_yaml(
+            &with("nemesis:\n  - {at: 1s, fault: clock-skew, target: one, offset: -90s, heal-after: 2s}\n"),
+            "ok.yaml",
+        )
+        .expect("clock-skew is valid");
+        assert!(sc.uses_clock_faults());
+        assert_eq!(sc.needed_backend().0, NetworkKind::Proxy);
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: clock-bump, target: one, offset: +1s, heal-after: 2s}\n",
+        ));
+        assert_eq!(key, "nemesis[0].heal-after");
+    }
 }
