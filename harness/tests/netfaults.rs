@@ -428,3 +428,58 @@ async fn netns_cluster_serves_and_its_pids_are_the_nodes() {
     drop(c);
     assert!(names_with(&tag).is_empty(), "left: {:?}", names_with(&tag));
 }
+
+#[test]
+fn ctrl_c_of_a_netns_run_removes_its_namespaces() {
+    if !netns_ok("ctrl_c_of_a_netns_run_removes_its_namespaces") {
+        return;
+    }
+    let Some(bin) = node_bin() else {
+        eprintln!("skipping: build sdr-node first (cargo build --release -p sdr-node)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sc = tmp.path().join("netns-long.yaml");
+    std::fs::write(
+        &sc,
+        "name: netns-long\nnetwork: netns\ncluster: {nodes: 3}\nworkload: {model: kv, keys: 4, clients: 2, rate: 50}\nduration: 60s\nexpect: linearizable\n",
+    )
+    .expect("write scenario");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sdr-harness"))
+        .arg("run")
+        .arg(&sc)
+        .arg("--seed")
+        .arg("1")
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .arg("--node-bin")
+        .arg(&bin)
+        .arg("--quiet")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sdr-harness");
+    // Its resources are named after its pid: sdh + 5 base-36 digits.
+    let tag = format!("{}{}", netns::PREFIX, base36(child.id()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while names_with(&tag).len() < 7 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never created its namespaces: {:?}",
+            names_with(&tag)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "interrupted run exits 2: {err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        names_with(&tag).is_empty(),
+        "left after Ctrl-C: {:?}",
+        names_with(&tag)
+    );
+}
