@@ -4,6 +4,7 @@
 #   scripts/chaos.sh                                   every scenarios/*.yaml and scenarios/planted/*.yaml
 #   SCENARIO=scenarios/x.yaml SEED=7 scripts/chaos.sh  one scenario, one seed (`make chaos SCENARIO=… SEED=…`)
 #   CHAOS_QUICK=1 scripts/chaos.sh                     CI set: smoke, partition-majority-minority, planted/stale-reads,
+#                                                      planted/stale-reads-netns (needs root),
 #                                                      external/sentinel-isolate-primary (needs redis-server)
 #   scripts/chaos.sh --scenarios a.yaml b.yaml         these scenarios
 #   SEEDS=20 scripts/chaos.sh …                        seeds 1..20 for each scenario (or SEEDS="3 9 12")
@@ -28,7 +29,7 @@ elif [ -n "${SCENARIO:-}" ]; then
   scenarios=("$SCENARIO")
 elif [ "${CHAOS_QUICK:-0}" != "0" ]; then
   scenarios=(scenarios/smoke.yaml scenarios/partition-majority-minority.yaml scenarios/planted/stale-reads.yaml
-    scenarios/external/sentinel-isolate-primary.yaml)
+    scenarios/planted/stale-reads-netns.yaml scenarios/external/sentinel-isolate-primary.yaml)
 else
   scenarios=(scenarios/*.yaml scenarios/planted/*.yaml)
 fi
@@ -58,6 +59,11 @@ worst=0
 start=$(date +%s)
 for sc in "${scenarios[@]}"; do
   expect=$(sed -n 's/^expect:[[:space:]]*\([a-z-]*\).*/\1/p' "$sc" | head -1)
+  # `network: netns` (and netem) needs root and working `ip netns`: say so and skip elsewhere.
+  if grep -qE '^network:[[:space:]]*netns' "$sc" && { [ "$(id -u)" != 0 ] || ! ip netns list >/dev/null 2>&1; }; then
+    echo "chaos: skipping $(label "$sc"): network: netns needs root and a working \`ip netns\`" >&2
+    continue
+  fi
   for seed in "${seeds[@]}"; do
     log=$(mktemp)
     if [ -t 2 ]; then

@@ -104,7 +104,30 @@ const MAX_BULK: u64 = 64 << 20;
 
 impl Conn {
     pub async fn connect(addr: &str, limit: Duration) -> Result<Conn, ClientError> {
-        let s = match timeout(limit, TcpStream::connect(addr)).await {
+        Conn::connect_from(addr, None, limit).await
+    }
+
+    /// Like [`Conn::connect`], from the local address `from` when given (the netns
+    /// backend's control plane connects from an address no partition cuts).
+    pub async fn connect_from(
+        addr: &str,
+        from: Option<std::net::IpAddr>,
+        limit: Duration,
+    ) -> Result<Conn, ClientError> {
+        let connecting = async {
+            match from {
+                None => TcpStream::connect(addr).await,
+                Some(ip) => {
+                    let to: std::net::SocketAddr = addr
+                        .parse()
+                        .map_err(|e| std::io::Error::other(format!("{addr}: {e}")))?;
+                    let sock = tokio::net::TcpSocket::new_v4()?;
+                    sock.bind(std::net::SocketAddr::new(ip, 0))?;
+                    sock.connect(to).await
+                }
+            }
+        };
+        let s = match timeout(limit, connecting).await {
             Err(_) => return Err(ClientError::ConnectTimeout(addr.to_string())),
             Ok(Err(source)) => {
                 return Err(ClientError::Connect {
@@ -198,7 +221,16 @@ pub async fn info_replication(
     addr: &str,
     limit: Duration,
 ) -> Result<HashMap<String, String>, ClientError> {
-    let mut c = Conn::connect(addr, limit).await?;
+    info_replication_from(addr, None, limit).await
+}
+
+/// [`info_replication`] from the local address `from` (see [`Conn::connect_from`]).
+pub async fn info_replication_from(
+    addr: &str,
+    from: Option<std::net::IpAddr>,
+    limit: Duration,
+) -> Result<HashMap<String, String>, ClientError> {
+    let mut c = Conn::connect_from(addr, from, limit).await?;
     let r = c
         .call(&[b"INFO".to_vec(), b"replication".to_vec()], limit)
         .await?;

@@ -18,7 +18,9 @@
 //!   timeout; transactions as one
 //!   pipelined `MULTI … EXEC` ([`client::txn_outcome`]).
 //! - [`proxy`] — per-directed-link TCP proxy (peer links, and one client link
-//!   per node): reject, blackhole, latency, heal.
+//!   per node): reject, blackhole, latency, heal (the default `network: proxy`).
+//! - [`netns`] — the `network: netns` backend: a network namespace per node on a
+//!   bridge, cuts as nftables rules, `tc netem`, teardown on every exit path.
 //! - [`cluster`] — spawn / kill / terminate / pause / resume / restart nodes;
 //!   sharded clusters, spares and membership changes (`sdr-node admin`);
 //!   `process` (children never outlive the harness), `config` (typed node and
@@ -28,7 +30,7 @@
 //!   routes external processes' links through per-source link states.
 //! - [`nemesis`] — faults as one trait with outcome installed / skipped /
 //!   indeterminate, one file per family (`process`, `network`, `disk`,
-//!   `membership`); `plan` (the pure seeded timeline) and `executor`.
+//!   `membership`, `clock`); `plan` (the pure seeded timeline) and `executor`.
 //! - [`runner`] — one run end to end: run folder, load + faults, heal, final
 //!   reads, checker (linearizability per key, or `sdr_checker::txn` for the
 //!   transactional models), `result.json` / `report.html` / `plots.html`, summary.
@@ -41,6 +43,7 @@
 pub mod client;
 pub mod cluster;
 pub mod nemesis;
+pub mod netns;
 pub mod plots;
 pub mod proxy;
 pub mod recorder;

@@ -76,13 +76,16 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Validate { scenario } => match sdr_harness::scenario::Scenario::load(&scenario) {
             Ok(s) => {
+                let (backend, why) = s.needed_backend();
                 println!(
-                    "{}: ok (system {}, {} nodes, {}, expect {:?})",
+                    "{}: ok (system {}, {} nodes, {}, expect {:?}; network backend {}: {})",
                     scenario.display(),
                     s.system.kind.name(),
                     s.cluster.total(),
                     s.duration,
-                    s.expect
+                    s.expect,
+                    backend.name(),
+                    why
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -118,7 +121,8 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 r = run(&opts) => r,
                 _ = tokio::signal::ctrl_c() => {
                     let n = sdr_harness::cluster::kill_all_children();
-                    eprintln!("sdr-harness: interrupted; killed {n} node processes");
+                    let m = sdr_harness::netns::teardown_all();
+                    eprintln!("sdr-harness: interrupted; killed {n} node processes, removed {m} namespace sets");
                     return Ok(ExitCode::from(2));
                 }
             };
@@ -168,6 +172,7 @@ async fn up(
         c = Cluster::start(opts) => c,
         _ = tokio::signal::ctrl_c() => {
             sdr_harness::cluster::kill_all_children();
+            sdr_harness::netns::teardown_all();
             eprintln!("sdr-harness up: interrupted");
             return Ok(ExitCode::from(2));
         }

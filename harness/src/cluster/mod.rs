@@ -19,7 +19,8 @@ pub mod process;
 
 pub use process::{kill_all_children, Guarded};
 
-use crate::client::info_replication;
+use crate::client::info_replication_from;
+use crate::netns::{self, Cut, NetemSpec, Netns};
 use crate::proxy::{LinkState, Proxy};
 use crate::scenario::Scalar;
 use std::collections::{BTreeMap, HashMap};
@@ -107,7 +108,24 @@ pub struct ClusterOptions {
     pub unsafe_test_faults: Vec<String>,
     pub cluster_id: String,
     pub ready_timeout: Duration,
+    /// The network backend (`proxy`: link proxies on 127.0.0.1; `netns`: namespaces).
+    pub network: Network,
+    /// Start nodes under libfaketime so clock faults can move their wall clock.
+    pub fake_clock: bool,
 }
+
+/// The network between nodes and clients (scenario `network:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Per-directed-link TCP proxies on 127.0.0.1 (no root needed).
+    #[default]
+    Proxy,
+    /// One network namespace per node on a bridge; cuts by nftables, netem by tc (root).
+    Netns,
+}
+
+/// Where libfaketime is (Debian package `faketime`).
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 impl ClusterOptions {
     /// An unsharded cluster of `nodes` nodes.
@@ -122,6 +140,8 @@ impl ClusterOptions {
             unsafe_test_faults: vec![],
             cluster_id: "chaos".into(),
             ready_timeout: Duration::from_secs(30),
+            network: Network::Proxy,
+            fake_clock: false,
         }
     }
 }
@@ -140,6 +160,10 @@ pub struct Cluster {
     /// Ports reserved for nodes not started yet (released just before the first start,
     /// so that no proxy or client socket of this process takes them meanwhile).
     held: HashMap<u32, Vec<std::net::TcpListener>>,
+    /// The namespaces (network: netns); dropped (torn down) after the nodes.
+    net: Option<Netns>,
+    /// Clock offsets (ms) written to each node's libfaketime file (fake_clock).
+    clock: HashMap<u32, i64>,
 }
 
 /// Where the `sdr-node` binary is: `explicit` (e.g. `--node-bin`), else
@@ -192,6 +216,24 @@ impl Cluster {
         opts.replicas = opts.replicas.max(1);
         let total = opts.shards * opts.replicas;
         let all = total + opts.spares;
+        if opts.fake_clock && !Path::new(LIBFAKETIME).is_file() {
+            return Err(ClusterError::Io {
+                what: "clock faults".into(),
+                source: std::io::Error::other(format!(
+                    "{LIBFAKETIME} not found (install the Debian package faketime)"
+                )),
+            });
+        }
+        let net = match opts.network {
+            Network::Proxy => None,
+            Network::Netns => {
+                let ids: Vec<u32> = (1..=all).collect();
+                Some(Netns::create(&ids).map_err(|e| ClusterError::Io {
+                    what: "setting up network namespaces".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?)
+            }
+        };
         let mut nodes = Vec::new();
         // Ports stay bound by the harness until their node starts (a spare's until it is added).
         let mut held: HashMap<u32, Vec<std::net::TcpListener>> = HashMap::new();
@@ -212,8 +254,20 @@ impl Cluster {
                 log: dir.join("node.log"),
                 dir,
                 data_dir,
-                port: if all == 1 { 0 } else { free_port(held)? },
-                raft_port: if all == 1 { 0 } else { free_port(held)? },
+                port: if net.is_some() {
+                    netns::RESP_PORT
+                } else if all == 1 {
+                    0
+                } else {
+                    free_port(held)?
+                },
+                raft_port: if net.is_some() {
+                    netns::RAFT_PORT
+                } else if all == 1 {
+                    0
+                } else {
+                    free_port(held)?
+                },
                 child: None,
                 paused: false,
                 active: id <= total,
@@ -223,7 +277,87 @@ impl Cluster {
         let mut links = HashMap::new();
         let mut client_links = HashMap::new();
         let mut admin_file = None;
-        if all > 1 {
+        // A node's own address for peers (netns: its namespace's; else 127.0.0.1).
+        let host = |id: u32| -> std::net::IpAddr {
+            match &net {
+                Some(n) => std::net::IpAddr::V4(n.ip(id)),
+                None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            }
+        };
+        if all > 1 && net.is_some() {
+            // Direct addresses everywhere: the namespaces are the network.
+            let secret = format!("secret-{}", opts.cluster_id);
+            let raft = |m: u32| SocketAddr::new(host(m), netns::RAFT_PORT);
+            let client = |m: u32| SocketAddr::new(host(m), netns::RESP_PORT);
+            let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
+                (1..=opts.shards)
+                    .map(|s| {
+                        let mut v: Vec<u32> = nodes
+                            .iter()
+                            .filter(|n| n.shard == s && n.id <= total)
+                            .map(|n| n.id)
+                            .collect();
+                        if let Some(e) = extra {
+                            if s == 1 {
+                                v.push(e);
+                            }
+                        }
+                        (s, v)
+                    })
+                    .collect()
+            };
+            let section = |gs: Vec<(u32, Vec<u32>)>| -> config::Groups {
+                let members = |ids: &[u32]| -> Vec<config::Member> {
+                    ids.iter()
+                        .map(|m| config::Member {
+                            id: *m,
+                            raft: raft(*m),
+                            client: client(*m),
+                        })
+                        .collect()
+                };
+                if opts.shards == 1 {
+                    config::Groups::Members(members(&gs[0].1))
+                } else {
+                    config::Groups::Shards(
+                        gs.iter()
+                            .map(|(id, ids)| config::Shard {
+                                id: *id,
+                                members: members(ids),
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            let options = config::file_options(&opts.node_options);
+            for node in &nodes {
+                let file = config::NodeFile {
+                    node_id: node.id,
+                    data_dir: node.data_dir.display().to_string(),
+                    bind: host(node.id).to_string(),
+                    port: node.port,
+                    options: options.clone(),
+                    cluster: config::ClusterSection {
+                        id: opts.cluster_id.clone(),
+                        secret: secret.clone(),
+                        raft_listen: Some(raft(node.id)),
+                        groups: section(groups((node.id > total).then_some(node.id))),
+                    },
+                };
+                write_file(&node.config, &file.render()?)?;
+            }
+            let admin = config::AdminFile {
+                cluster: config::ClusterSection {
+                    id: opts.cluster_id.clone(),
+                    secret: secret.clone(),
+                    raft_listen: None,
+                    groups: section(groups(None)),
+                },
+            };
+            let f = opts.dir.join("admin.yaml");
+            write_file(&f, &admin.render()?)?;
+            admin_file = Some(f);
+        } else if all > 1 {
             for from in 0..=all {
                 for to in 1..=all {
                     if from != to && (from > 0 || to > total) {
@@ -354,7 +488,14 @@ impl Cluster {
             client_links,
             admin_file,
             held,
+            net,
+            clock: HashMap::new(),
         };
+        if c.opts.fake_clock {
+            for id in 1..=all {
+                c.write_clock(id, 0)?;
+            }
+        }
         for id in c.ids() {
             c.spawn(id)?;
         }
@@ -428,6 +569,9 @@ impl Cluster {
     }
 
     fn client_addr(&self, n: &Node) -> String {
+        if let Some(net) = &self.net {
+            return format!("{}:{}", net.ip(n.id), n.port);
+        }
         match self.client_links.get(&n.id) {
             Some(p) => p.listen_addr().to_string(),
             None => format!("127.0.0.1:{}", n.port),
@@ -468,8 +612,63 @@ impl Cluster {
     }
 
     /// The node's own RESP address (not proxied; the harness's control plane).
-    fn direct_addr(n: &Node) -> String {
-        format!("127.0.0.1:{}", n.port)
+    fn direct_addr(&self, n: &Node) -> String {
+        match &self.net {
+            Some(net) => format!("{}:{}", net.ip(n.id), n.port),
+            None => format!("127.0.0.1:{}", n.port),
+        }
+    }
+
+    /// The control plane's source address (netns: one that no cut matches).
+    fn control_from(&self) -> Option<std::net::IpAddr> {
+        self.net
+            .as_ref()
+            .map(|n| std::net::IpAddr::V4(n.control_ip()))
+    }
+
+    /// The network namespaces (network: netns).
+    pub fn netns(&self) -> Option<&Netns> {
+        self.net.as_ref()
+    }
+
+    fn clock_file(&self, id: u32) -> Result<PathBuf, ClusterError> {
+        Ok(self.node(id)?.dir.join("faketime.rc"))
+    }
+
+    /// Writes node `id`'s libfaketime offset file (atomically: a rename), so the
+    /// running node's wall clock reads `real + offset_ms` from its next clock read on.
+    fn write_clock(&mut self, id: u32, offset_ms: i64) -> Result<(), ClusterError> {
+        let f = self.clock_file(id)?;
+        let tmp = f.with_extension("rc.tmp");
+        let sign = if offset_ms < 0 { '-' } else { '+' };
+        let a = offset_ms.unsigned_abs();
+        write_file(&tmp, &format!("{sign}{}.{:03}\n", a / 1000, a % 1000))?;
+        std::fs::rename(&tmp, &f).map_err(io(format!("renaming {}", tmp.display())))?;
+        self.clock.insert(id, offset_ms);
+        Ok(())
+    }
+
+    /// Sets node `id`'s wall-clock offset (needs `fake_clock`). Returns the previous one.
+    pub fn set_clock_offset(&mut self, id: u32, offset_ms: i64) -> Result<i64, String> {
+        if !self.opts.fake_clock {
+            return Err("the cluster was not started with fake clocks".into());
+        }
+        let before = self.clock.get(&id).copied().unwrap_or(0);
+        self.write_clock(id, offset_ms).map_err(|e| e.to_string())?;
+        Ok(before)
+    }
+
+    /// Node `id`'s current wall-clock offset in ms (0 without fake clocks).
+    pub fn clock_offset(&self, id: u32) -> i64 {
+        self.clock.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Installs or removes netem on node `id` (network: netns only).
+    pub fn set_netem(&self, id: u32, spec: Option<&NetemSpec>) -> Result<String, String> {
+        match &self.net {
+            Some(n) => n.set_netem(id, spec).map_err(|e| e.to_string()),
+            None => Err("netem needs `network: netns`".into()),
+        }
     }
 
     pub fn data_dir(&self, id: u32) -> Result<PathBuf, ClusterError> {
@@ -479,6 +678,22 @@ impl Cluster {
     fn spawn(&mut self, id: u32) -> Result<(), ClusterError> {
         let single = self.nodes.len() == 1;
         let bin = self.opts.bin.clone();
+        let ns_file = match &self.net {
+            Some(n) => Some(
+                std::fs::File::open(n.ns_path(id))
+                    .map_err(io(format!("opening {}", n.ns_path(id).display())))?,
+            ),
+            None => None,
+        };
+        let bind = match &self.net {
+            Some(n) => n.ip(id).to_string(),
+            None => "127.0.0.1".into(),
+        };
+        let clock_file = self
+            .opts
+            .fake_clock
+            .then(|| self.clock_file(id))
+            .transpose()?;
         let faults = self.opts.unsafe_test_faults.join(",");
         let node = self.node_mut(id)?;
         if node.child.is_some() {
@@ -497,7 +712,7 @@ impl Cluster {
         if single {
             let _ = std::fs::remove_file(node.data_dir.join("port"));
             cmd.arg("--bind")
-                .arg("127.0.0.1")
+                .arg(&bind)
                 .arg("--port")
                 .arg(node.port.to_string());
             cmd.arg("--data-dir").arg(&node.data_dir);
@@ -505,11 +720,36 @@ impl Cluster {
         if !faults.is_empty() {
             cmd.arg("--unsafe-test-faults").arg(&faults);
         }
+        if let Some(f) = &clock_file {
+            // The wall clock follows the file; the monotonic clock (timers, Raft's election
+            // and heartbeat timing, tokio) is left real, as Jepsen's clock nemesis does.
+            cmd.env("LD_PRELOAD", LIBFAKETIME)
+                .env("FAKETIME_TIMESTAMP_FILE", f)
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                .env("FAKETIME_DONT_RESET", "1");
+        }
+        if let Some(f) = &ns_file {
+            use std::os::fd::AsRawFd;
+            let fd = f.as_raw_fd();
+            // SAFETY: setns is async-signal-safe; `fd` stays open until spawn returns
+            // (it is O_CLOEXEC, so the node does not inherit it). The node process itself
+            // enters the namespace, so its pid is the one the harness signals.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.current_dir(&node.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
         let child = Guarded::spawn(cmd).map_err(io(format!("spawning {}", bin.display())))?;
+        drop(ns_file);
         node.child = Some(child);
         node.paused = false;
         Ok(())
@@ -536,9 +776,11 @@ impl Cluster {
                     node.port = s.trim().parse().unwrap_or(0);
                 }
             }
-            if node.port != 0 {
-                let addr = Self::direct_addr(node);
-                if info_replication(&addr, Duration::from_millis(500))
+            let port = node.port;
+            if port != 0 {
+                let n = self.node(id)?;
+                let addr = self.direct_addr(n);
+                if info_replication_from(&addr, self.control_from(), Duration::from_millis(500))
                     .await
                     .is_ok()
                 {
@@ -562,8 +804,12 @@ impl Cluster {
             if !n.active || n.shard != s || n.child.is_none() || n.paused || n.port == 0 {
                 continue;
             }
-            if let Ok(info) =
-                info_replication(&Self::direct_addr(n), Duration::from_millis(500)).await
+            if let Ok(info) = info_replication_from(
+                &self.direct_addr(n),
+                self.control_from(),
+                Duration::from_millis(500),
+            )
+            .await
             {
                 if info.get("role").map(String::as_str) == Some("master") {
                     return Some(n.id);
@@ -670,6 +916,9 @@ impl Cluster {
 
     /// Sets the state of the directed link `from → to`. Returns false if there is no such link.
     pub fn set_link(&self, from: u32, to: u32, s: LinkState) -> bool {
+        if let Some(n) = &self.net {
+            return from != to && n.set_link(from, to, cut_of(s)).is_ok();
+        }
         match self.links.get(&(from, to)) {
             Some(p) => {
                 p.set(s);
@@ -681,6 +930,9 @@ impl Cluster {
 
     /// Sets the state of the client link to node `id` (every client's traffic to it).
     pub fn set_client_link(&self, id: u32, s: LinkState) -> bool {
+        if let Some(n) = &self.net {
+            return n.set_client_link(id, cut_of(s)).is_ok();
+        }
         match self.client_links.get(&id) {
             Some(p) => {
                 p.set(s);
@@ -702,11 +954,17 @@ impl Cluster {
     }
 
     pub fn has_links(&self) -> bool {
-        !self.links.is_empty()
+        match &self.net {
+            Some(n) => n.nodes().len() > 1,
+            None => !self.links.is_empty(),
+        }
     }
 
     /// Heals every link (peer and client).
     pub fn heal_links(&self) {
+        if let Some(n) = &self.net {
+            let _ = n.heal();
+        }
         for p in self.links.values().chain(self.client_links.values()) {
             p.heal();
         }
@@ -775,11 +1033,17 @@ impl Cluster {
     pub async fn add_node(&mut self, id: u32) -> Result<String, String> {
         let (shard, raft, client) = {
             let n = self.node(id).map_err(|e| e.to_string())?;
-            let raft = self
-                .links
-                .get(&(0, id))
-                .map(Proxy::listen_addr)
-                .ok_or(format!("n{id} is not a spare"))?;
+            let raft = match &self.net {
+                Some(net) if self.spare_ids().contains(&id) => {
+                    SocketAddr::new(std::net::IpAddr::V4(net.ip(id)), netns::RAFT_PORT)
+                }
+                Some(_) => return Err(format!("n{id} is not a spare")),
+                None => self
+                    .links
+                    .get(&(0, id))
+                    .map(Proxy::listen_addr)
+                    .ok_or(format!("n{id} is not a spare"))?,
+            };
             (n.shard, raft, self.client_addr(n))
         };
         self.restart(id).await.map_err(|e| e.to_string())?;
@@ -812,6 +1076,15 @@ impl Cluster {
         }
         let _ = self.terminate(id).await;
         Ok(out)
+    }
+}
+
+/// A proxy link state as a netns cut (`Pass` = no cut).
+fn cut_of(s: LinkState) -> Option<Cut> {
+    match s {
+        LinkState::Pass => None,
+        LinkState::Reject => Some(Cut::Reject),
+        LinkState::Blackhole => Some(Cut::Drop),
     }
 }
 

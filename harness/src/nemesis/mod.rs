@@ -8,7 +8,9 @@
 //! - [`process`] — kill / terminate (stop = restart), pause (stop = SIGCONT),
 //!   rolling restart.
 //! - [`network`] — grudges (which directed links a partition shape cuts),
-//!   partitions and added latency through the harness's link proxies.
+//!   partitions (proxies, or nftables with `network: netns`), added latency
+//!   (proxies), netem (netns: `tc netem`).
+//! - [`clock`] — clock-skew / clock-bump (libfaketime offsets, wall clock only).
 //! - [`disk`] — torn WAL tails (kill, truncate or flip bytes, restart).
 //! - [`membership`] — add a spare / remove a member with `sdr-node admin`.
 //! - [`plan`](mod@plan) — the timeline (pure: scenario + seed ⇒ the same actions).
@@ -17,6 +19,7 @@
 //! Faults use the cluster (and, through it, the proxies) and the recorder only
 //! through the executor; `plan` uses neither.
 
+pub mod clock;
 pub mod disk;
 pub mod executor;
 pub mod membership;
@@ -24,10 +27,11 @@ pub mod network;
 pub mod plan;
 pub mod process;
 
+pub use clock::ClockFault;
 pub use disk::{tear_file, TornWalFault};
 pub use executor::Executor;
 pub use membership::{AddNode, RemoveNode};
-pub use network::{cut_off, grudge, isolate, LatencyFault, PartitionFault};
+pub use network::{cut_off, grudge, isolate, LatencyFault, NetemFault, PartitionFault};
 pub use plan::{plan, Action, Planned};
 pub use process::{PauseFault, ProcessFault, RollingRestart};
 
@@ -202,6 +206,23 @@ pub fn build(step: &Step) -> Box<dyn Fault> {
             target,
             tear: step.tear.unwrap_or_default(),
             bytes: step.bytes.unwrap_or(16),
+            nodes: vec![],
+        }),
+        FaultKind::Netem => Box::new(NetemFault {
+            target,
+            spec: crate::netns::NetemSpec {
+                loss: step.loss.map(|p| p.0),
+                delay_ms: step.delay.map(|d| d.0.as_millis() as u64),
+                jitter_ms: step.jitter.map(|d| d.0.as_millis() as u64),
+                duplicate: step.duplicate.map(|p| p.0),
+                reorder: step.reorder.map(|p| p.0),
+            },
+            nodes: vec![],
+        }),
+        FaultKind::ClockSkew | FaultKind::ClockBump => Box::new(ClockFault {
+            kind: step.fault,
+            target,
+            offset_ms: step.offset.map(|o| o.0).unwrap_or(0),
             nodes: vec![],
         }),
         FaultKind::RollingRestart | FaultKind::Restart | FaultKind::Resume | FaultKind::Heal => {

@@ -1,7 +1,9 @@
-//! Network faults through the harness's link proxies: grudges (the directed
-//! links a partition shape cuts, always both ways), partitions, added latency.
+//! Network faults: grudges (the directed links a partition shape cuts, always both
+//! ways), partitions and added latency (through the link proxies, or as nftables rules
+//! with `network: netns`), and `netem` (netns only: `tc netem` on node interfaces).
 
 use super::{names, resolve_nodes, Applied, BoxFuture, Ctx, Fault};
+use crate::netns::NetemSpec;
 use crate::proxy::LinkState;
 use crate::scenario::{FaultKind, LinkMode, Target};
 use sdr_seeded::Rng;
@@ -268,6 +270,56 @@ impl Fault for LatencyFault {
             } else {
                 Applied::ok(format!("{} links", links.len()))
             }
+        })
+    }
+}
+
+/// `tc netem` on the targets' interfaces (network: netns); stop = remove it.
+pub struct NetemFault {
+    pub target: Target,
+    pub spec: NetemSpec,
+    pub(super) nodes: Vec<u32>,
+}
+
+impl Fault for NetemFault {
+    fn kind(&self) -> FaultKind {
+        FaultKind::Netem
+    }
+    fn start<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move {
+            let nodes = match resolve_nodes(&self.target, ctx.cluster, ctx.rng).await {
+                Ok(n) => n,
+                Err(e) => return Applied::skipped(e),
+            };
+            let mut done = Vec::new();
+            let mut errors = Vec::new();
+            for id in &nodes {
+                match ctx.cluster.set_netem(*id, Some(&self.spec)) {
+                    Ok(d) => done.push(format!("n{id}: {d}")),
+                    Err(e) => errors.push(format!("n{id}: {e}")),
+                }
+            }
+            self.nodes = nodes;
+            match (done.is_empty(), errors.is_empty()) {
+                (_, true) => Applied::ok(done.join("; ")),
+                (true, false) => Applied::skipped(errors.join("; ")),
+                (false, false) => Applied::indeterminate(
+                    done.join("; "),
+                    format!("partly applied: {}", errors.join("; ")),
+                ),
+            }
+        })
+    }
+    fn stop<'a>(&'a mut self, ctx: &'a mut Ctx<'_>) -> BoxFuture<'a, Applied> {
+        Box::pin(async move {
+            let nodes = std::mem::take(&mut self.nodes);
+            if nodes.is_empty() {
+                return Applied::skipped("no netem to remove");
+            }
+            for id in &nodes {
+                let _ = ctx.cluster.set_netem(*id, None);
+            }
+            Applied::ok(format!("netem removed from {}", names(&nodes)))
         })
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 /// One timeline entry.
 #[derive(Clone, Debug, PartialEq)]
+// A timeline holds tens of actions: boxing the step would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// Start fault number `id` built from `step`.
     Start { id: usize, step: Step },
@@ -44,6 +46,12 @@ fn random_step(kind: FaultKind, mode: Option<LinkMode>) -> Step {
         tear: None,
         bytes: None,
         cut_clients: None,
+        loss: None,
+        delay: None,
+        jitter: None,
+        duplicate: None,
+        reorder: None,
+        offset: None,
     }
 }
 
@@ -112,6 +120,7 @@ pub fn plan(sc: &Scenario, seed: u64) -> Vec<Planned> {
                     FaultKind::Heal => Some(vec![
                         FaultKind::Partition,
                         FaultKind::Latency,
+                        FaultKind::Netem,
                         FaultKind::Pause,
                     ]),
                     _ => None,

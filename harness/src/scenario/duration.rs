@@ -101,6 +101,103 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// A signed duration (`+30s`, `-2m`, `500ms`), for clock offsets; kept in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offset(pub i64);
+
+impl Offset {
+    pub fn parse(s: &str) -> Result<Offset, String> {
+        let t = s.trim();
+        let (neg, rest) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let d = Dur::parse(rest)?;
+        let ms = i64::try_from(d.0.as_millis()).map_err(|_| format!("offset {s} is too large"))?;
+        Ok(Offset(if neg { -ms } else { ms }))
+    }
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "+" };
+        write!(
+            f,
+            "{sign}{}",
+            Dur(Duration::from_millis(self.0.unsigned_abs()))
+        )
+    }
+}
+
+impl Serialize for Offset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Offset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Offset, D::Error> {
+        let s = String::deserialize(d)
+            .map_err(|_| de::Error::custom("a signed duration with a unit, like +30s or -2m"))?;
+        Offset::parse(&s).map_err(de::Error::custom)
+    }
+}
+
+/// A percentage (`10%`, or a bare number of percent), 0–100.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Percent(pub f64);
+
+impl Percent {
+    pub fn parse(s: &str) -> Result<Percent, String> {
+        let t = s.trim();
+        let n = t.strip_suffix('%').unwrap_or(t).trim();
+        let v: f64 = n
+            .parse()
+            .map_err(|_| format!("bad percentage {s:?} (like 10% or 0.5%)"))?;
+        if !(0.0..=100.0).contains(&v) {
+            return Err(format!("percentage {s} is not within 0%–100%"));
+        }
+        Ok(Percent(v))
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Percent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage like 10%")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Percent, E> {
+                Percent::parse(v).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Percent, E> {
+                Percent::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Percent, E> {
+                Percent::parse(&v.to_string()).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Percent, E> {
+                Percent::parse(&v.to_string()).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +215,18 @@ mod tests {
         assert!(Dur::parse("s").is_err());
         assert_eq!(Dur(Duration::from_millis(1500)).to_string(), "1500ms");
         assert_eq!(Dur(Duration::from_secs(120)).to_string(), "2m");
+    }
+
+    #[test]
+    fn offsets_and_percentages() {
+        assert_eq!(Offset::parse("+30s").unwrap().0, 30_000);
+        assert_eq!(Offset::parse("-2m").unwrap().0, -120_000);
+        assert_eq!(Offset::parse("500ms").unwrap().0, 500);
+        assert!(Offset::parse("-30").is_err());
+        assert_eq!(Offset(-90_000).to_string(), "-90s");
+        assert_eq!(Percent::parse("10%").unwrap().0, 10.0);
+        assert_eq!(Percent::parse("0.5 %").unwrap().0, 0.5);
+        assert!(Percent::parse("101%").is_err());
+        assert!(Percent::parse("lots").is_err());
     }
 }

@@ -18,10 +18,10 @@ pub mod schema;
 pub mod target;
 pub mod validate;
 
-pub use duration::Dur;
+pub use duration::{Dur, Offset, Percent};
 pub use schema::{
-    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, RandomSpec, ReadFrom, Scalar,
-    Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
+    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, NetworkKind, RandomSpec,
+    ReadFrom, Scalar, Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
 };
 pub use target::Target;
 
@@ -116,6 +116,37 @@ impl Scenario {
                 .split(',')
                 .map(|x| x.trim().to_string())
                 .collect(),
+        }
+    }
+
+    /// The fault kinds the scenario's nemesis can use.
+    pub fn fault_kinds(&self) -> Vec<FaultKind> {
+        match &self.nemesis {
+            NemesisSpec::None => vec![],
+            NemesisSpec::Schedule(v) => v.iter().map(|s| s.fault).collect(),
+            NemesisSpec::Random(r) => r.faults.clone(),
+        }
+    }
+
+    /// Whether nodes must start under libfaketime (a clock fault is scheduled).
+    pub fn uses_clock_faults(&self) -> bool {
+        self.fault_kinds()
+            .iter()
+            .any(|k| matches!(k, FaultKind::ClockSkew | FaultKind::ClockBump))
+    }
+
+    /// The network backend the scenario needs, and why (for `validate`'s report):
+    /// `netns` when it asks for it or uses `netem`, else `proxy`.
+    pub fn needed_backend(&self) -> (NetworkKind, &'static str) {
+        if self.fault_kinds().contains(&FaultKind::Netem) {
+            (
+                NetworkKind::Netns,
+                "netem faults need network namespaces (root)",
+            )
+        } else if self.network == NetworkKind::Netns {
+            (NetworkKind::Netns, "network: netns (root)")
+        } else {
+            (NetworkKind::Proxy, "link proxies (no root needed)")
         }
     }
 
@@ -443,5 +474,60 @@ expect: linearizable
         let y = "name: x\nworkload: {model: kv}\nduration: 10s\n";
         let e = parse_err(y);
         assert!(e.to_string().contains("expect"), "{e}");
+    }
+
+    #[test]
+    fn network_faults_and_clock_faults_are_validated() {
+        let base = "name: x\ncluster: {nodes: 3}\nworkload: {model: kv}\nduration: 10s\nexpect: linearizable\n";
+        let with = |extra: &str| format!("{base}{extra}");
+        let invalid = |y: &str| match parse_err(y) {
+            ScenarioError::Invalid { key, message, .. } => (key, message),
+            e => panic!("wrong error {e}"),
+        };
+        // netem on the proxy backend: refused, naming the key and the backend it needs.
+        let (key, msg) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 10%}\n",
+        ));
+        assert_eq!(key, "nemesis[0].fault");
+        assert!(msg.contains("network: netns"), "{msg}");
+        let ok = Scenario::from_yaml(
+            &with("network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 10%, delay: 50ms, jitter: 20ms, duplicate: 1%, reorder: 5%, heal-after: 3s}\n"),
+            "ok.yaml",
+        )
+        .expect("netem with netns is valid");
+        assert_eq!(ok.needed_backend().0, NetworkKind::Netns);
+        let e = parse_err(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 200%}\n",
+        ));
+        assert!(e.to_string().contains("200% is not within"), "{e}");
+        let (key, _) = invalid(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: netem, target: leader, loss: 1%, jitter: 5ms}\n",
+        ));
+        assert_eq!(key, "nemesis[0].jitter");
+        let (key, msg) = invalid(&with(
+            "network: netns\nnemesis:\n  - {at: 1s, fault: latency, target: one, latency: 50ms}\n",
+        ));
+        assert_eq!(key, "nemesis[0].fault");
+        assert!(msg.contains("netem"), "{msg}");
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: kill, target: one, loss: 5%}\n",
+        ));
+        assert_eq!(key, "nemesis[0].loss");
+        // Clock faults: an offset is required; only system: sdr.
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: clock-bump, target: one}\n",
+        ));
+        assert_eq!(key, "nemesis[0].offset");
+        let sc = Scenario::from_yaml(
+            &with("nemesis:\n  - {at: 1s, fault: clock-skew, target: one, offset: -90s, heal-after: 2s}\n"),
+            "ok.yaml",
+        )
+        .expect("clock-skew is valid");
+        assert!(sc.uses_clock_faults());
+        assert_eq!(sc.needed_backend().0, NetworkKind::Proxy);
+        let (key, _) = invalid(&with(
+            "nemesis:\n  - {at: 1s, fault: clock-bump, target: one, offset: +1s, heal-after: 2s}\n",
+        ));
+        assert_eq!(key, "nemesis[0].heal-after");
     }
 }

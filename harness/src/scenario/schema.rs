@@ -1,7 +1,7 @@
 //! The typed scenario file: every section and field, with its default.
 //! Strict (`deny_unknown_fields`); semantic checks are in [`super::validate`].
 
-use super::{Dur, Target};
+use super::{Dur, Offset, Percent, Target};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -21,6 +21,10 @@ pub struct Scenario {
         skip_serializing_if = "SystemSpec::is_default"
     )]
     pub system: SystemSpec,
+    /// The network backend: `proxy` (default: TCP proxies on 127.0.0.1) or `netns`
+    /// (a network namespace per node; root; needed by `netem`).
+    #[serde(default, skip_serializing_if = "NetworkKind::is_default")]
+    pub network: NetworkKind,
     #[serde(default)]
     pub cluster: ClusterSpec,
     /// Options written into every node's config file (kebab-case node config keys).
@@ -105,6 +109,27 @@ impl fmt::Display for Scalar {
             Scalar::Int(i) => write!(f, "{i}"),
             Scalar::Str(s) => write!(f, "{s}"),
             Scalar::List(v) => write!(f, "{}", v.join(",")),
+        }
+    }
+}
+
+/// `network:`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkKind {
+    #[default]
+    Proxy,
+    Netns,
+}
+
+impl NetworkKind {
+    pub fn is_default(&self) -> bool {
+        *self == NetworkKind::Proxy
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::Proxy => "proxy",
+            NetworkKind::Netns => "netns",
         }
     }
 }
@@ -432,6 +457,13 @@ pub enum FaultKind {
     AddNode,
     /// Remove a member from its group (`sdr-node admin remove`), then stop it.
     RemoveNode,
+    /// `tc netem` on the targets' interfaces (loss, delay ± jitter, duplicate, reorder);
+    /// `network: netns` only.
+    Netem,
+    /// Offset the targets' wall clocks by `offset` (libfaketime) until healed.
+    ClockSkew,
+    /// Jump the targets' wall clocks by `offset` at a moment (stays until the end).
+    ClockBump,
 }
 
 impl FaultKind {
@@ -449,6 +481,9 @@ impl FaultKind {
             FaultKind::RollingRestart => "rolling-restart",
             FaultKind::AddNode => "add-node",
             FaultKind::RemoveNode => "remove-node",
+            FaultKind::Netem => "netem",
+            FaultKind::ClockSkew => "clock-skew",
+            FaultKind::ClockBump => "clock-bump",
         }
     }
     /// The faults allowed in `random.faults`.
@@ -516,6 +551,24 @@ pub struct Step {
     /// partition: also cut the client links of nodes cut off from their shard's majority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_clients: Option<bool>,
+    /// netem: packet loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Percent>,
+    /// netem: added delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// netem: delay jitter (±).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
+    /// netem: duplicated packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<Percent>,
+    /// netem: reordered packets (sent at once, ahead of delayed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<Percent>,
+    /// clock-skew / clock-bump: the signed wall-clock offset (`+30s`, `-2m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<Offset>,
 }
 
 /// `nemesis: {random: {...}}`.

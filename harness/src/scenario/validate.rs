@@ -1,8 +1,8 @@
 //! Semantic checks of a parsed scenario; each error names the key path.
 
 use super::{
-    FaultKind, NemesisSpec, ReadFrom, Scalar, Scenario, ScenarioError, Step, SystemKind, Target,
-    RESERVED_NODE_KEYS, UNSAFE_TEST_FAULTS,
+    FaultKind, NemesisSpec, NetworkKind, ReadFrom, Scalar, Scenario, ScenarioError, Step,
+    SystemKind, Target, RESERVED_NODE_KEYS, UNSAFE_TEST_FAULTS,
 };
 
 /// `redis.conf` directives the Redis adapters set themselves (plus every `cluster-*`).
@@ -48,6 +48,15 @@ impl Scenario {
             );
         }
         self.validate_system(origin)?;
+        if self.network == NetworkKind::Netns && self.system.kind != SystemKind::Sdr {
+            return bad(
+                "network",
+                format!(
+                    "netns is implemented for system: sdr only (system {} runs on link proxies)",
+                    self.system.kind.name()
+                ),
+            );
+        }
         let c = &self.cluster;
         if c.shards == 0 || c.shards > 8 {
             return bad(
@@ -525,10 +534,6 @@ impl Scenario {
             s.restart_after.is_some() && !matches!(f, Kill | Terminate),
         )?;
         no("resume-after", s.resume_after.is_some() && f != Pause)?;
-        no(
-            "heal-after",
-            s.heal_after.is_some() && !matches!(f, Partition | Latency),
-        )?;
         no("mode", s.mode.is_some() && f != Partition)?;
         no("latency", s.latency.is_some() && f != Latency)?;
         no("tear", s.tear.is_some() && f != TornWal)?;
@@ -538,6 +543,61 @@ impl Scenario {
             s.target.is_some() && matches!(f, Restart | Resume | Heal | RollingRestart),
         )?;
         no("cut-clients", s.cut_clients.is_some() && f != Partition)?;
+        no("loss", s.loss.is_some() && f != Netem)?;
+        no("delay", s.delay.is_some() && f != Netem)?;
+        no("jitter", s.jitter.is_some() && f != Netem)?;
+        no("duplicate", s.duplicate.is_some() && f != Netem)?;
+        no("reorder", s.reorder.is_some() && f != Netem)?;
+        no(
+            "offset",
+            s.offset.is_some() && !matches!(f, ClockSkew | ClockBump),
+        )?;
+        no(
+            "heal-after",
+            s.heal_after.is_some() && !matches!(f, Partition | Latency | Netem | ClockSkew),
+        )?;
+        if f == Netem {
+            if self.network != NetworkKind::Netns {
+                return bad(
+                    "fault",
+                    "netem needs `network: netns` (tc netem on the nodes' interfaces; root): \
+                     the proxy backend cannot drop, delay or reorder packets inside a connection"
+                        .into(),
+                );
+            }
+            if s.loss.is_none() && s.delay.is_none() && s.duplicate.is_none() && s.reorder.is_none()
+            {
+                return bad(
+                    "fault",
+                    "netem needs at least one of loss, delay, duplicate, reorder".into(),
+                );
+            }
+            if s.jitter.is_some() && s.delay.is_none() {
+                return bad("jitter", "needs `delay` (jitter is ± around it)".into());
+            }
+        }
+        if f == Latency && self.network == NetworkKind::Netns {
+            return bad(
+                "fault",
+                "latency is a proxy fault; with `network: netns` use `fault: netem` with `delay`"
+                    .into(),
+            );
+        }
+        if matches!(f, ClockSkew | ClockBump) {
+            if self.system.kind != SystemKind::Sdr {
+                return bad(
+                    "fault",
+                    format!(
+                        "{} needs system: sdr (nodes started under libfaketime); system {} cannot apply it",
+                        f.name(),
+                        self.system.kind.name()
+                    ),
+                );
+            }
+            if s.offset.is_none() {
+                return bad("offset", format!("is required for fault {}", f.name()));
+            }
+        }
         if f == AddNode && self.cluster.spares == 0 {
             return bad("fault", "add-node needs cluster.spares ≥ 1".into());
         }

@@ -136,6 +136,26 @@ pub trait System: Send + Sync {
     fn client_config(&self) -> ClientConfig;
     /// Pids of every running process this adapter started (tests check cleanup with them).
     fn pids(&self) -> Vec<u32>;
+    /// Installs (`Some`) or removes (`None`) netem on node `id`'s interface; what was
+    /// applied, or why not (only the netns backend has interfaces).
+    fn set_netem(
+        &self,
+        _id: u32,
+        _spec: Option<&crate::netns::NetemSpec>,
+    ) -> Result<String, String> {
+        Err("netem needs `network: netns`".into())
+    }
+    /// Sets node `id`'s wall-clock offset in ms; returns the previous offset.
+    fn set_clock_offset(&mut self, _id: u32, _offset_ms: i64) -> Result<i64, String> {
+        Err(format!(
+            "clock faults are not supported by system {}",
+            self.kind().name()
+        ))
+    }
+    /// Node `id`'s wall-clock offset in ms (0 where clocks are not faked).
+    fn clock_offset(&self, _id: u32) -> i64 {
+        0
+    }
     /// The sdr cluster, for the faults only it supports (disk, membership).
     fn as_sdr(&mut self) -> Option<&mut Cluster> {
         None

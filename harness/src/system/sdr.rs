@@ -2,9 +2,9 @@
 //! Every method delegates; the cluster keeps its own peer and client proxies.
 
 use super::{BoxFuture, ClientConfig, System, SystemError};
-use crate::cluster::{Cluster, ClusterOptions, NodeState};
+use crate::cluster::{Cluster, ClusterOptions, Network, NodeState};
 use crate::proxy::LinkState;
-use crate::scenario::{Scenario, SystemKind};
+use crate::scenario::{NetworkKind, Scenario, SystemKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,6 +28,11 @@ pub async fn start(
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "chaos".into()),
         ready_timeout,
+        network: match sc.network {
+            NetworkKind::Proxy => Network::Proxy,
+            NetworkKind::Netns => Network::Netns,
+        },
+        fake_clock: sc.uses_clock_faults(),
     })
     .await?)
 }
@@ -104,6 +109,15 @@ impl System for Cluster {
     }
     fn pids(&self) -> Vec<u32> {
         Cluster::pids(self)
+    }
+    fn set_netem(&self, id: u32, spec: Option<&crate::netns::NetemSpec>) -> Result<String, String> {
+        Cluster::set_netem(self, id, spec)
+    }
+    fn set_clock_offset(&mut self, id: u32, offset_ms: i64) -> Result<i64, String> {
+        Cluster::set_clock_offset(self, id, offset_ms)
+    }
+    fn clock_offset(&self, id: u32) -> i64 {
+        Cluster::clock_offset(self, id)
     }
     fn as_sdr(&mut self) -> Option<&mut Cluster> {
         Some(self)
