@@ -255,17 +255,10 @@ pub struct ClusterConfig {
     /// address advertised to clients in `-MOVED` (`client`). Use either `members` or `shards`.
     #[serde(default)]
     pub members: Vec<MemberConfig>,
-    /// A sharded cluster: several Raft groups, each owning the hash slots the consistent-hash
-    /// ring assigns it (docs/sharding.md). Node ids are unique across all shards.
+    /// A sharded cluster: several Raft groups, each owning the hash slots the placement
+    /// assigns it (docs/sharding.md). Node ids are unique across all shards.
     #[serde(default)]
     pub shards: Vec<ShardConfig>,
-    /// Virtual nodes per shard on the placement ring.
-    #[serde(default = "default_vnodes")]
-    pub vnodes: u32,
-}
-
-fn default_vnodes() -> u32 {
-    crate::cluster::ring::DEFAULT_VNODES
 }
 
 /// One shard: a Raft group and its initial members.
@@ -430,8 +423,11 @@ impl Config {
             if shard_ids.len() != c.groups().len() {
                 return bad("cluster: shard ids must be unique".into());
             }
-            if c.vnodes == 0 {
-                return bad("cluster: vnodes must be at least 1".into());
+            if c.groups().len() > crate::cluster::placement::MAX_SHARDS {
+                return bad(format!(
+                    "cluster: at most {} shards",
+                    crate::cluster::placement::MAX_SHARDS
+                ));
             }
             let all = c.all_members();
             let mut ids: Vec<u64> = all.iter().map(|m| m.id).collect();

@@ -141,7 +141,7 @@ pub struct ClusterSpec {
     /// Total number of nodes (default: `shards × replicas`, else 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<u32>,
-    /// Raft groups; each owns the slots the consistent-hash ring gives it.
+    /// Raft groups; each owns the slots the node's placement gives it.
     #[serde(default = "one")]
     pub shards: u32,
     /// Members per shard (default: `nodes` with one shard, else 3).

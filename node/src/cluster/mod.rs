@@ -2,12 +2,13 @@
 //!
 //! - [`slot`]: CRC16 (XMODEM) hash slots with `{hash tag}` support, byte-for-byte Redis's
 //!   `CLUSTER KEYSLOT`.
-//! - [`ring`]: consistent-hash placement of slots onto shards (virtual nodes).
+//! - [`placement`]: slots onto shards in few contiguous, balanced ranges, with minimal movement
+//!   when a shard is added or removed.
 //! - [`topology`]: the shard map (slot → group → members → leader), refreshed in the background.
 //! - [`members`]: member addresses (Raft and client) from the cluster file and from the Raft
 //!   membership, for `-MOVED` replies and peer connections.
 
 pub mod members;
-pub mod ring;
+pub mod placement;
 pub mod slot;
 pub mod topology;

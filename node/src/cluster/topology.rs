@@ -1,8 +1,8 @@
 //! The shard map: which Raft group owns each slot, who is in each group, and each group's
 //! current leader.
 //!
-//! Placement comes from the cluster file alone (the consistent-hash ring over the shard ids), so
-//! every node computes the same map without coordination. Leaders change, so each node learns
+//! Placement comes from the cluster file alone (`Placement::new` over the shard ids), so every
+//! node computes the same map without coordination. Leaders change, so each node learns
 //! the other groups' leaders by asking their members' admin service (`Status`) in the
 //! background, every [`REFRESH`]; its own group's leader comes from its local Raft metrics.
 //! A stale entry is harmless: the node it names answers `-MOVED` to the right place.
@@ -15,7 +15,7 @@ use crate::config::{Config, MemberConfig};
 use crate::raft::admin_client::Admin;
 use crate::raft::auth::PeerAuth;
 
-use super::ring::{Ring, RingError};
+use super::placement::{Placement, PlacementError};
 use super::slot::SLOTS;
 
 /// How often other groups' leaders are refreshed.
@@ -25,7 +25,7 @@ pub const REFRESH: Duration = Duration::from_millis(500);
 pub struct Topology {
     /// The group this node belongs to.
     pub my_shard: u64,
-    pub ring: Ring,
+    pub placement: Placement,
     /// Initial members of every group, from the cluster file.
     pub shards: BTreeMap<u64, Vec<MemberConfig>>,
     leaders: RwLock<BTreeMap<u64, u64>>,
@@ -33,7 +33,7 @@ pub struct Topology {
 
 impl Topology {
     /// `None` for a node without a cluster section (a standalone one-member group).
-    pub fn from_config(cfg: &Config) -> Result<Option<Topology>, RingError> {
+    pub fn from_config(cfg: &Config) -> Result<Option<Topology>, PlacementError> {
         let Some(c) = &cfg.cluster else {
             return Ok(None);
         };
@@ -42,7 +42,7 @@ impl Topology {
         let my_shard = c.shard_of(cfg.node_id).map(|g| g.id).unwrap_or(0);
         Ok(Some(Topology {
             my_shard,
-            ring: Ring::new(&ids, c.vnodes)?,
+            placement: Placement::new(&ids)?,
             shards: groups.into_iter().map(|g| (g.id, g.members)).collect(),
             leaders: RwLock::new(BTreeMap::new()),
         }))
@@ -54,7 +54,7 @@ impl Topology {
     }
 
     pub fn shard_for_slot(&self, slot: u16) -> u64 {
-        self.ring.owner(slot)
+        self.placement.owner(slot)
     }
 
     /// The last known leader of `shard` (other groups only; see the module docs).
@@ -85,7 +85,7 @@ impl Topology {
 
     /// Slot ranges `(first, last)` owned by `shard`.
     pub fn ranges_of(&self, shard: u64) -> Vec<(u16, u16)> {
-        self.ring
+        self.placement
             .ranges()
             .into_iter()
             .filter(|r| r.2 == shard)
@@ -98,7 +98,7 @@ impl Topology {
         if self.shards.len() == 1 {
             return SLOTS as usize;
         }
-        self.ring.count(shard)
+        self.placement.count(shard)
     }
 }
 

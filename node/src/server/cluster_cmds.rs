@@ -1,6 +1,6 @@
 //! CLUSTER subcommands in Redis Cluster's reply formats. Each shard (Raft group) is presented
 //! as one master — its Raft leader — with the other members as its replicas, owning the slot
-//! ranges the placement ring gives it (all 16384 for a one-group cluster).
+//! ranges the placement gives it (all 16384 for a one-group cluster).
 
 use std::sync::Arc;
 
