@@ -50,14 +50,23 @@ impl Gen {
             }
             10..=12 => (self.num(-180.0, 180.0), self.num(-85.0, 85.0)),
             13..=15 => {
-                let p = self.pick(&["13.5 38.2", "13.5 38.2", "-73.9 40.7", "0 0", "180 85.05112878", "-180 -85.05112878"]);
+                let p = self.pick(&[
+                    "13.5 38.2",
+                    "13.5 38.2",
+                    "-73.9 40.7",
+                    "0 0",
+                    "180 85.05112878",
+                    "-180 -85.05112878",
+                ]);
                 let (a, b) = p.split_once(' ').unwrap_or((p, p));
                 (a.to_string(), b.to_string())
             }
             16 => (self.num(-180.0, 180.0), self.num(60.0, 85.05)),
             17 => (self.num(-180.0, 180.0), self.num(-85.05, -60.0)),
             18 => {
-                let p = self.pick(&["181 0", "0 86", "-180.1 1", "x 1", "1 y", "inf 0", "1e999 1", " 1 1"]);
+                let p = self.pick(&[
+                    "181 0", "0 86", "-180.1 1", "x 1", "1 y", "inf 0", "1e999 1", " 1 1",
+                ]);
                 let (a, b) = p.split_once(' ').unwrap_or((p, p));
                 (a.to_string(), b.to_string())
             }
@@ -65,13 +74,16 @@ impl Gen {
         }
     }
     fn unit(&mut self) -> String {
-        self.pick(&["m", "km", "km", "KM", "ft", "mi", "mi", "yd"]).to_string()
+        self.pick(&["m", "km", "km", "KM", "ft", "mi", "mi", "yd"])
+            .to_string()
     }
     fn radius(&mut self) -> String {
         match self.below(12) {
             0..=4 => self.below(300).to_string(),
             5..=7 => self.num(0.0, 50.0),
-            8 => self.pick(&["0", "20000", "5000", "-1", "x", "inf"]).to_string(),
+            8 => self
+                .pick(&["0", "20000", "5000", "-1", "x", "inf"])
+                .to_string(),
             _ => (self.below(3_000_000)).to_string(),
         }
     }
@@ -106,7 +118,11 @@ impl Gen {
             add(self, &["any"]);
         }
         if store_words && self.below(3) == 0 {
-            let w = if self.below(2) == 0 { "store" } else { "storedist" };
+            let w = if self.below(2) == 0 {
+                "store"
+            } else {
+                "storedist"
+            };
             let d = self.pick(&["dst", "dst", "s"]);
             add(self, &[w, d]);
         }
@@ -193,7 +209,11 @@ fn gen_geo(g: &mut Gen) -> Vec<Vec<u8>> {
             v
         }
         13..=14 => {
-            let mut v = vec!["geosearchstore".into(), g.pick(&["dst", "dst", "s"]).into(), k];
+            let mut v = vec![
+                "geosearchstore".into(),
+                g.pick(&["dst", "dst", "s"]).into(),
+                k,
+            ];
             v.extend(g.from());
             v.extend(g.by());
             if g.below(2) == 0 {
@@ -202,7 +222,11 @@ fn gen_geo(g: &mut Gen) -> Vec<Vec<u8>> {
             if g.below(10) == 0 {
                 v.push("withdist".into());
             }
-            v.extend(g.options(false, false).into_iter().filter(|o| !o.starts_with("with")));
+            v.extend(
+                g.options(false, false)
+                    .into_iter()
+                    .filter(|o| !o.starts_with("with")),
+            );
             v
         }
         15..=18 => {
@@ -218,10 +242,22 @@ fn gen_geo(g: &mut Gen) -> Vec<Vec<u8>> {
             v.extend(g.options(true, false));
             v
         }
-        22 => vec!["zrange".into(), "dst".into(), "0".into(), "-1".into(), "withscores".into()],
+        22 => vec![
+            "zrange".into(),
+            "dst".into(),
+            "0".into(),
+            "-1".into(),
+            "withscores".into(),
+        ],
         _ => match g.below(4) {
             0 => vec!["set".into(), "s".into(), "str".into()],
-            1 => vec!["zadd".into(), "h".into(), g.pick(&["-1", "inf", "4503599627370496", "12345", "1e300"]).into(), g.member()],
+            1 => vec![
+                "zadd".into(),
+                "h".into(),
+                g.pick(&["-1", "inf", "4503599627370496", "12345", "1e300"])
+                    .into(),
+                g.member(),
+            ],
             2 => vec!["type".into(), "dst".into()],
             _ => vec!["zrem".into(), "g".into(), g.member()],
         },
@@ -312,7 +348,10 @@ fn differential_geo() {
         for _ in 0..40 {
             let (x, y) = g.lonlat();
             let m = g.member();
-            let argv: Vec<Vec<u8>> = ["geoadd", "g", &x, &y, &m].iter().map(|s| s.as_bytes().to_vec()).collect();
+            let argv: Vec<Vec<u8>> = ["geoadd", "g", &x, &y, &m]
+                .iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
             history.push(showcmd(&argv));
             p.same(&argv, &history);
         }
@@ -321,11 +360,19 @@ fn differential_geo() {
             history.push(showcmd(&argv));
             let r = p.same(&argv, &history);
             compared += 1;
-            if argv[0].starts_with(b"geo") && argv[0] != b"geoadd" && r.starts_with(b"*") && !r.starts_with(b"*0") && !r.starts_with(b"*-") {
+            if argv[0].starts_with(b"geo")
+                && argv[0] != b"geoadd"
+                && r.starts_with(b"*")
+                && !r.starts_with(b"*0")
+                && !r.starts_with(b"*-")
+            {
                 nonempty_searches += 1;
             }
         }
     }
     eprintln!("differential geo: {compared} commands, {nonempty_searches} non-empty array replies, all byte-identical");
-    assert!(nonempty_searches > compared / 10, "the generator must find things");
+    assert!(
+        nonempty_searches > compared / 10,
+        "the generator must find things"
+    );
 }

@@ -941,20 +941,43 @@ mod tests {
         let geo = |words: &[&str]| key_indices(spec(words[0]), &argv(words));
         assert_eq!(geo(&["georadius", "s", "1", "2", "3", "m"]), vec![1]);
         assert_eq!(
-            geo(&["georadius", "s", "1", "2", "3", "m", "store", "d", "storedist", "e"]),
+            geo(&[
+                "georadius",
+                "s",
+                "1",
+                "2",
+                "3",
+                "m",
+                "store",
+                "d",
+                "storedist",
+                "e"
+            ]),
             vec![1, 9]
         );
         assert_eq!(
             geo(&["georadiusbymember", "s", "x", "3", "m", "STORE", "d"]),
             vec![1, 6]
         );
-        assert_eq!(geo(&["georadius", "s", "1", "2", "3", "m", "store"]), vec![1]);
+        assert_eq!(
+            geo(&["georadius", "s", "1", "2", "3", "m", "store"]),
+            vec![1]
+        );
         assert_eq!(
             geo(&["georadius_ro", "s", "1", "2", "3", "m", "store", "d"]),
             vec![1]
         );
         assert_eq!(
-            geo(&["geosearchstore", "d", "s", "frommember", "x", "byradius", "1", "m"]),
+            geo(&[
+                "geosearchstore",
+                "d",
+                "s",
+                "frommember",
+                "x",
+                "byradius",
+                "1",
+                "m"
+            ]),
             vec![1, 2]
         );
     }
@@ -1192,7 +1215,16 @@ mod tests {
             &["georadiusbymember", "k", "a", "3", "m"],
             &["georadiusbymember_ro", "k", "a", "3", "m"],
             &["geosearch", "k", "frommember", "a", "byradius", "1", "m"],
-            &["geosearchstore", "d", "k", "frommember", "a", "byradius", "1", "m"],
+            &[
+                "geosearchstore",
+                "d",
+                "k",
+                "frommember",
+                "a",
+                "byradius",
+                "1",
+                "m",
+            ],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

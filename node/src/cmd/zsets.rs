@@ -434,7 +434,13 @@ pub struct AddFlags {
 }
 
 /// The ZADD that GEOADD performs: `pairs` of (geohash score, member) with NX / XX / CH.
-pub(crate) fn geo_add(key: Bytes, nx: bool, xx: bool, ch: bool, pairs: Vec<(f64, Bytes)>) -> ZSetWrite {
+pub(crate) fn geo_add(
+    key: Bytes,
+    nx: bool,
+    xx: bool,
+    ch: bool,
+    pairs: Vec<(f64, Bytes)>,
+) -> ZSetWrite {
     ZSetWrite::Add {
         key,
         flags: AddFlags {

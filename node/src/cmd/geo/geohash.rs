@@ -173,7 +173,7 @@ pub fn decode_score(score: f64) -> Option<[f64; 2]> {
 fn c_double_to_u64(d: f64) -> u64 {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     let cvt = |x: f64| -> i64 {
-        if x.is_nan() || x >= TWO63 || x < -TWO63 {
+        if x.is_nan() || !(-TWO63..TWO63).contains(&x) {
             i64::MIN
         } else {
             x as i64
@@ -339,7 +339,11 @@ impl Shape {
         let lon_delta_top = rad_deg(width / EARTH_RADIUS_M / deg_rad(lat + lat_delta).cos());
         let lon_delta_bottom = rad_deg(width / EARTH_RADIUS_M / deg_rad(lat - lat_delta).cos());
         let south = lat < 0.0;
-        let d = if south { lon_delta_bottom } else { lon_delta_top };
+        let d = if south {
+            lon_delta_bottom
+        } else {
+            lon_delta_top
+        };
         [lon - d, lat - lat_delta, lon + d, lat + lat_delta]
     }
 
@@ -469,7 +473,9 @@ pub fn format_distance(d: f64) -> String {
     }
     let scaled = (d * 10_000.0).round_ties_even();
     // llrint of a value outside i64 yields i64::MIN on x86-64.
-    let v: i64 = if scaled.is_finite() && scaled >= -9.223_372_036_854_776e18 && scaled < 9.223_372_036_854_776e18 {
+    let v: i64 = if scaled.is_finite()
+        && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&scaled)
+    {
         scaled as i64
     } else {
         i64::MIN
@@ -511,7 +517,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (x, y) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             assert_eq!(deinterleave(interleave(x, y)), (x, y));
         }
     }

@@ -126,7 +126,7 @@ fn parse_add(argv: &[Bytes]) -> Result<Op, Frame> {
         at += 1;
     }
     let rest = &argv[at..];
-    if rest.len() % 3 != 0 || (xx && nx) || rest.is_empty() {
+    if !rest.len().is_multiple_of(3) || (xx && nx) || rest.is_empty() {
         return Err(syntax());
     }
     let mut pairs = Vec::with_capacity(rest.len() / 3);
@@ -208,15 +208,15 @@ impl GeoRead {
                 Frame::Array(
                     members
                         .iter()
-                        .map(|m| {
-                            match z.and_then(|z| z.score(m)).and_then(geohash::decode_score) {
+                        .map(
+                            |m| match z.and_then(|z| z.score(m)).and_then(geohash::decode_score) {
                                 None => Frame::NullArray,
                                 Some([x, y]) => Frame::Array(vec![
                                     Frame::bulk(geohash::format_coord(x)),
                                     Frame::bulk(geohash::format_coord(y)),
                                 ]),
-                            }
-                        })
+                            },
+                        )
                         .collect(),
                 )
             }
@@ -271,7 +271,16 @@ mod tests {
             run(
                 ks,
                 0,
-                &["geoadd", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"]
+                &[
+                    "geoadd",
+                    "Sicily",
+                    "13.361389",
+                    "38.115556",
+                    "Palermo",
+                    "15.087269",
+                    "37.502669",
+                    "Catania"
+                ]
             ),
             i(2)
         );
@@ -292,11 +301,19 @@ mod tests {
             b("166274.1516")
         );
         assert_eq!(
-            run(&mut ks, 0, &["geodist", "Sicily", "Palermo", "Catania", "km"]),
+            run(
+                &mut ks,
+                0,
+                &["geodist", "Sicily", "Palermo", "Catania", "km"]
+            ),
             b("166.2742")
         );
         assert_eq!(
-            run(&mut ks, 0, &["geodist", "Sicily", "Palermo", "Catania", "mi"]),
+            run(
+                &mut ks,
+                0,
+                &["geodist", "Sicily", "Palermo", "Catania", "mi"]
+            ),
             b("103.3182")
         );
         assert_eq!(
@@ -304,7 +321,11 @@ mod tests {
             Frame::Null
         );
         assert_eq!(
-            run(&mut ks, 0, &["geohash", "Sicily", "Palermo", "Catania", "x"]),
+            run(
+                &mut ks,
+                0,
+                &["geohash", "Sicily", "Palermo", "Catania", "x"]
+            ),
             Frame::Array(vec![b("sqc8b49rny0"), b("sqdtr74hyu0"), Frame::Null])
         );
         assert_eq!(
@@ -318,7 +339,17 @@ mod tests {
             run(
                 &mut ks,
                 0,
-                &["geosearch", "Sicily", "fromlonlat", "15", "37", "byradius", "200", "km", "asc"]
+                &[
+                    "geosearch",
+                    "Sicily",
+                    "fromlonlat",
+                    "15",
+                    "37",
+                    "byradius",
+                    "200",
+                    "km",
+                    "asc"
+                ]
             ),
             arr(&["Catania", "Palermo"])
         );
@@ -326,7 +357,18 @@ mod tests {
             run(
                 &mut ks,
                 0,
-                &["georadius", "Sicily", "15", "37", "200", "km", "withdist", "withhash", "withcoord", "desc"]
+                &[
+                    "georadius",
+                    "Sicily",
+                    "15",
+                    "37",
+                    "200",
+                    "km",
+                    "withdist",
+                    "withhash",
+                    "withcoord",
+                    "desc"
+                ]
             ),
             Frame::Array(vec![
                 Frame::Array(vec![
@@ -347,7 +389,19 @@ mod tests {
             run(
                 &mut ks,
                 0,
-                &["geosearch", "Sicily", "frommember", "Palermo", "bybox", "400", "400", "km", "asc", "count", "1"]
+                &[
+                    "geosearch",
+                    "Sicily",
+                    "frommember",
+                    "Palermo",
+                    "bybox",
+                    "400",
+                    "400",
+                    "km",
+                    "asc",
+                    "count",
+                    "1"
+                ]
             ),
             arr(&["Palermo"])
         );
@@ -355,13 +409,29 @@ mod tests {
             run(
                 &mut ks,
                 0,
-                &["geosearchstore", "d", "Sicily", "fromlonlat", "15", "37", "byradius", "200", "km", "storedist"]
+                &[
+                    "geosearchstore",
+                    "d",
+                    "Sicily",
+                    "fromlonlat",
+                    "15",
+                    "37",
+                    "byradius",
+                    "200",
+                    "km",
+                    "storedist"
+                ]
             ),
             i(2)
         );
         assert_eq!(
             run(&mut ks, 0, &["zrange", "d", "0", "-1", "withscores"]),
-            arr(&["Catania", "56.441257870158204", "Palermo", "190.44242984775784"])
+            arr(&[
+                "Catania",
+                "56.441257870158204",
+                "Palermo",
+                "190.44242984775784"
+            ])
         );
     }
 
@@ -399,12 +469,20 @@ mod tests {
         }
         // A missing source: an empty reply before the radius is even read (BYMEMBER).
         assert_eq!(
-            run(&mut ks, 0, &["georadiusbymember", "nokey", "x", "bad", "unit"]),
+            run(
+                &mut ks,
+                0,
+                &["georadiusbymember", "nokey", "x", "bad", "unit"]
+            ),
             Frame::Array(vec![])
         );
         run(&mut ks, 0, &["set", "d", "x"]);
         assert_eq!(
-            run(&mut ks, 0, &["georadius", "nokey", "1", "1", "1", "m", "store", "d"]),
+            run(
+                &mut ks,
+                0,
+                &["georadius", "nokey", "1", "1", "1", "m", "store", "d"]
+            ),
             i(0)
         );
         assert_eq!(run(&mut ks, 0, &["exists", "d"]), i(0));

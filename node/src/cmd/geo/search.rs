@@ -15,9 +15,13 @@ use crate::resp::Frame;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// GEORADIUS (`ro`: GEORADIUS_RO, which refuses STORE/STOREDIST).
-    Radius { ro: bool },
+    Radius {
+        ro: bool,
+    },
     /// GEORADIUSBYMEMBER (`ro`: its `_RO` form).
-    RadiusByMember { ro: bool },
+    RadiusByMember {
+        ro: bool,
+    },
     Search,
     SearchStore,
 }
@@ -67,7 +71,9 @@ struct Query {
 enum Plan {
     /// The source key does not exist: an empty array, or (with a destination) delete the
     /// destination and answer 0.
-    Missing { store: Option<Bytes> },
+    Missing {
+        store: Option<Bytes>,
+    },
     Run(Query),
 }
 
@@ -240,7 +246,14 @@ struct Point {
 
 /// Members of `z` with scores in `[min, max)` inside the shape, appended to `out`, stopping
 /// once `out` holds `limit` (0: no limit) points (`geoGetPointsInRange`).
-fn points_in_range(z: &ZSet, min: f64, max: f64, shape: &Shape, out: &mut Vec<Point>, limit: usize) {
+fn points_in_range(
+    z: &ZSet,
+    min: f64,
+    max: f64,
+    shape: &Shape,
+    out: &mut Vec<Point>,
+    limit: usize,
+) {
     for (m, score) in z.from_score(min) {
         if score >= max {
             break;
@@ -312,7 +325,13 @@ fn compare(sort: Sort, a: &Point, b: &Point) -> i32 {
 /// `[lrange, rrange]`. Reproduced step for step so that points at equal distances come out in
 /// Redis's order.
 fn pqsort(v: &mut [Point], cmp: &dyn Fn(&Point, &Point) -> i32, lrange: usize, rrange: usize) {
-    fn med3(v: &[Point], a: usize, b: usize, c: usize, cmp: &dyn Fn(&Point, &Point) -> i32) -> usize {
+    fn med3(
+        v: &[Point],
+        a: usize,
+        b: usize,
+        c: usize,
+        cmp: &dyn Fn(&Point, &Point) -> i32,
+    ) -> usize {
         if cmp(&v[a], &v[b]) < 0 {
             if cmp(&v[b], &v[c]) < 0 {
                 b
@@ -480,7 +499,12 @@ fn reply_points(pts: &[Point], q: &Query) -> Frame {
     )
 }
 
-fn source<'a>(ks: &'a Keyspace, v: Variant, argv: &[Bytes], now: u64) -> Result<Option<&'a ZSet>, Frame> {
+fn source<'a>(
+    ks: &'a Keyspace,
+    v: Variant,
+    argv: &[Bytes],
+    now: u64,
+) -> Result<Option<&'a ZSet>, Frame> {
     crate::cmd::typed(ks, &argv[v.source_index()], now, |val| match val {
         Value::ZSet(z) => Some(z),
         _ => None,
@@ -503,7 +527,12 @@ pub(super) fn read(ks: &Keyspace, v: Variant, argv: &[Bytes], now: u64) -> Resul
 
 /// A search on the write path: with a destination the matches are stored (scores: hashes, or
 /// distances in the request's unit with STOREDIST) and the reply is their count.
-pub(super) fn write(ks: &mut Keyspace, v: Variant, argv: &[Bytes], now: u64) -> Result<Frame, Frame> {
+pub(super) fn write(
+    ks: &mut Keyspace,
+    v: Variant,
+    argv: &[Bytes],
+    now: u64,
+) -> Result<Frame, Frame> {
     let z = source(ks, v, argv, now)?;
     let (dst, stored) = match plan(v, argv, z)? {
         Plan::Missing { store: None } => return Ok(Frame::Array(Vec::new())),
