@@ -10,6 +10,7 @@
 //! - [`strings`]: string commands (GET, SET with all options, INCR family, APPEND, ...).
 //! - [`hashes`], [`lists`], [`sets`]: the aggregate types.
 //! - [`zsets`]: sorted sets (scores parsed and printed as Redis 7.0 does).
+//! - [`geo`]: geo commands on sorted sets (Redis's 52-bit geohash, GEOADD ... GEOSEARCHSTORE).
 //! - [`bitmaps`]: bit commands on strings (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD).
 //! - [`hyperloglog`]: PFADD, PFCOUNT, PFMERGE in Redis's exact HLL representation.
 //! - [`streams`]: streams and consumer groups (XADD ... XINFO), IDs from the stamped time.
@@ -22,6 +23,7 @@
 //! every iteration that affects a write or a reply uses the keyspace's fixed orders.
 
 pub mod bitmaps;
+pub mod geo;
 pub mod glob;
 pub mod hashes;
 pub mod hyperloglog;
@@ -74,6 +76,8 @@ pub enum Group {
     HyperLogLog,
     /// Stream commands: `streams`.
     Stream,
+    /// Geo commands (on sorted sets): `geo`.
+    Geo,
     /// Server commands; the data ones (DBSIZE, FLUSHDB, FLUSHALL) are parsed by `keys`.
     Server,
     /// Connection commands (served by the server layer).
@@ -103,6 +107,7 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
             Group::Stream => "stream",
+            Group::Geo => "geo",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Cluster => "cluster",
@@ -262,6 +267,9 @@ pub fn key_indices(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if let Some(keys) = streams::key_indices(spec.name, argv) {
         return keys;
     }
+    if let Some(keys) = geo::key_indices(spec.name, argv) {
+        return keys;
+    }
     if let Some(&(_, nk, dst)) = NUMKEYS.iter().find(|r| r.0 == spec.name) {
         let n = argv
             .get(nk)
@@ -303,6 +311,7 @@ pub(crate) enum ReadOp {
     Bits(bitmaps::BitRead),
     Hll(hyperloglog::HllRead),
     Stream(streams::StreamRead),
+    Geo(geo::GeoRead),
 }
 
 /// A parsed write command, family-typed: only these are proposed and applied.
@@ -317,6 +326,7 @@ pub(crate) enum WriteOp {
     Bits(bitmaps::BitWrite),
     Hll(hyperloglog::HllWrite),
     Stream(streams::StreamWrite),
+    Geo(geo::GeoWrite),
     Idem(idempotent::IdemOp),
 }
 
@@ -401,6 +411,7 @@ impl Command {
             Group::Bitmap => bitmaps::parse(n, argv)?,
             Group::HyperLogLog => hyperloglog::parse(n, argv)?,
             Group::Stream => streams::parse(n, argv)?,
+            Group::Geo => geo::parse(n, argv)?,
             Group::Sdr => Op::Write(WriteOp::Idem(idempotent::parse(argv)?)),
             // DBSIZE, FLUSHDB and FLUSHALL are Redis "server" commands on the keyspace.
             Group::Generic | Group::Server => keys::parse(n, argv)?,
@@ -460,6 +471,7 @@ impl ReadCommand {
             ReadOp::Bits(op) => op.read(ks, now_ms),
             ReadOp::Hll(op) => op.read(ks, now_ms),
             ReadOp::Stream(op) => op.read(ks, now_ms),
+            ReadOp::Geo(op) => op.read(ks, now_ms),
         }
     }
 }
@@ -482,6 +494,7 @@ impl WriteCommand {
             WriteOp::Bits(op) => op.write(ks, now_ms),
             WriteOp::Hll(op) => op.write(ks, now_ms),
             WriteOp::Stream(op) => op.write(ks, now_ms),
+            WriteOp::Geo(op) => op.write(ks, now_ms),
             WriteOp::Idem(op) => op.write(ks, now_ms),
         }
     }
@@ -941,6 +954,48 @@ mod tests {
             ),
             vec![1, 2]
         );
+        let geo = |words: &[&str]| key_indices(spec(words[0]), &argv(words));
+        assert_eq!(geo(&["georadius", "s", "1", "2", "3", "m"]), vec![1]);
+        assert_eq!(
+            geo(&[
+                "georadius",
+                "s",
+                "1",
+                "2",
+                "3",
+                "m",
+                "store",
+                "d",
+                "storedist",
+                "e"
+            ]),
+            vec![1, 9]
+        );
+        assert_eq!(
+            geo(&["georadiusbymember", "s", "x", "3", "m", "STORE", "d"]),
+            vec![1, 6]
+        );
+        assert_eq!(
+            geo(&["georadius", "s", "1", "2", "3", "m", "store"]),
+            vec![1]
+        );
+        assert_eq!(
+            geo(&["georadius_ro", "s", "1", "2", "3", "m", "store", "d"]),
+            vec![1]
+        );
+        assert_eq!(
+            geo(&[
+                "geosearchstore",
+                "d",
+                "s",
+                "frommember",
+                "x",
+                "byradius",
+                "1",
+                "m"
+            ]),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -1167,6 +1222,25 @@ mod tests {
             &["bzpopmin", "k", "0"],
             &["bzpopmax", "k", "0"],
             &["bzmpop", "0", "1", "k", "max"],
+            &["geoadd", "k", "1", "2", "m"],
+            &["geodist", "k", "a", "b"],
+            &["geohash", "k", "a"],
+            &["geopos", "k", "a"],
+            &["georadius", "k", "1", "2", "3", "m"],
+            &["georadius_ro", "k", "1", "2", "3", "m"],
+            &["georadiusbymember", "k", "a", "3", "m"],
+            &["georadiusbymember_ro", "k", "a", "3", "m"],
+            &["geosearch", "k", "frommember", "a", "byradius", "1", "m"],
+            &[
+                "geosearchstore",
+                "d",
+                "k",
+                "frommember",
+                "a",
+                "byradius",
+                "1",
+                "m",
+            ],
         ];
         let mut covered = std::collections::BTreeSet::new();
         for words in samples {

@@ -416,6 +416,26 @@ pub struct AddFlags {
     incr: bool,
 }
 
+/// The ZADD that GEOADD performs: `pairs` of (geohash score, member) with NX / XX / CH.
+pub(crate) fn geo_add(
+    key: Bytes,
+    nx: bool,
+    xx: bool,
+    ch: bool,
+    pairs: Vec<(f64, Bytes)>,
+) -> ZSetWrite {
+    ZSetWrite::Add {
+        key,
+        flags: AddFlags {
+            nx,
+            xx,
+            ch,
+            ..AddFlags::default()
+        },
+        pairs,
+    }
+}
+
 /// The read commands of this family: executed against `&Keyspace` after a read barrier.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ZSetRead {
