@@ -445,7 +445,7 @@ fn ctrl_c_of_a_netns_run_removes_its_namespaces() {
         "name: netns-long\nnetwork: netns\ncluster: {nodes: 3}\nworkload: {model: kv, keys: 4, clients: 2, rate: 50}\nduration: 60s\nexpect: linearizable\n",
     )
     .expect("write scenario");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sdr-harness"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sdr-harness"))
         .arg("run")
         .arg(&sc)
         .arg("--seed")

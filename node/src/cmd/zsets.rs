@@ -41,14 +41,6 @@ pub(crate) fn format_score(d: f64) -> String {
     crate::resp::format_double(d)
 }
 
-fn strip_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.to_string()
-    }
-}
-
 /// C `isspace`.
 fn c_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
