@@ -501,7 +501,10 @@ pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
         // FUNCTION LOAD/DELETE/FLUSH/RESTORE entries (and any FUNCTION in a transaction).
         return crate::scripting::functions::apply(ks, argv);
     }
-    if argv.first().is_some_and(|n| eq(n, "fcall") || eq(n, "fcall_ro")) {
+    if argv
+        .first()
+        .is_some_and(|n| eq(n, "fcall") || eq(n, "fcall_ro"))
+    {
         return crate::scripting::functions::apply_fcall_argv(ks, argv, now_ms);
     }
     match Command::parse(argv) {

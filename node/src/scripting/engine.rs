@@ -124,7 +124,11 @@ pub fn run(access: Access<'_>, s: &Script<'_>) -> Frame {
         // flags arrive as `read_only`.
         Some(_) => Shebang {
             present: true,
-            len: s.body.iter().position(|&b| b == b'\n').unwrap_or(s.body.len()),
+            len: s
+                .body
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(s.body.len()),
             ..Shebang::default()
         },
         None => match Shebang::parse(s.body) {
@@ -826,20 +830,22 @@ local redis = {
   REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
 }
 local function readonly() error('Attempt to modify a readonly table', 2) end
-setmetatable(redis, { __newindex = readonly })
-local env = {}
-local store = { redis = redis }
-setmetatable(env, {
-  __index = function(_, k)
-    local v = store[k]
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = readonly,
-})
-return env
+-- Both tables carry Redis's error metatable: a missing name is the nonexistent-global error.
+local function guarded(store)
+  local t = {}
+  setmetatable(t, {
+    __index = function(_, k)
+      local v = store[k]
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = readonly,
+  })
+  return t
+end
+return guarded({ redis = guarded(redis) })
 "#;
 
 /// One function a library registered at FUNCTION LOAD.
@@ -918,11 +924,17 @@ pub fn register_library(code: &[u8]) -> Result<Vec<Registered>, String> {
         let (ok, err): (bool, Option<String>) = runner.call(f)?;
         lua.remove_hook();
         if executed.get() > LOAD_BUDGET {
-            return Ok(Err("Error registering functions: FUNCTION LOAD timeout".into()));
+            return Ok(Err(
+                "Error registering functions: FUNCTION LOAD timeout".into()
+            ));
         }
         if !ok {
             let msg = err.unwrap_or_default();
-            let msg = msg.split("\nstack traceback:").next().unwrap_or("").to_string();
+            let msg = msg
+                .split("\nstack traceback:")
+                .next()
+                .unwrap_or("")
+                .to_string();
             return Ok(Err(format!("Error registering functions: {msg}")));
         }
         let order: Table = register.call(false)?;

@@ -140,10 +140,7 @@ pub fn compile_library(code: &Bytes) -> Result<Library, String> {
             name: r.name,
             description: r.description,
             flags: r.flags.iter().fold(0u8, |acc, f| {
-                acc | FLAG_NAMES
-                    .iter()
-                    .position(|n| n == f)
-                    .map_or(0, |i| 1 << i)
+                acc | FLAG_NAMES.iter().position(|n| n == f).map_or(0, |i| 1 << i)
             }),
         })
         .collect();
@@ -179,9 +176,12 @@ impl Registry {
 
     /// The function `name` and its library.
     pub fn function(&self, name: &str) -> Option<(&Library, &FunctionInfo)> {
-        self.libs
-            .values()
-            .find_map(|l| l.functions.iter().find(|f| f.name == name).map(|f| (&**l, f)))
+        self.libs.values().find_map(|l| {
+            l.functions
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| (&**l, f))
+        })
     }
 
     /// Adds `lib`: `Library '<name>' already exists` unless `replace`, and `Function <f>
@@ -666,15 +666,8 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Fram
         return Frame::err("Can not run script on cluster, 'no-cluster' flag is set.");
     }
     if no_writes {
-        return super::commands::read_only_run(
-            node,
-            &code,
-            keys,
-            args,
-            local_read,
-            Some(&fname),
-        )
-        .await;
+        return super::commands::read_only_run(node, &code, keys, args, local_read, Some(&fname))
+            .await;
     }
     let bytes: usize = argv.iter().map(|a| a.len()).sum();
     if bytes > crate::errors::MAX_COMMAND_BYTES {
@@ -748,8 +741,14 @@ mod tests {
 
     #[test]
     fn metadata_errors_are_redis_texts() {
-        assert_eq!(library_name(b"return 1"), Err("Missing library metadata".into()));
-        assert_eq!(library_name(b"#!lua"), Err("Invalid library metadata".into()));
+        assert_eq!(
+            library_name(b"return 1"),
+            Err("Missing library metadata".into())
+        );
+        assert_eq!(
+            library_name(b"#!lua"),
+            Err("Invalid library metadata".into())
+        );
         assert_eq!(
             library_name(b"#!lua\nx"),
             Err("Library name was not given".into())
@@ -769,19 +768,28 @@ mod tests {
     #[test]
     fn load_call_replace_delete_flush() {
         let mut ks = Keyspace::new();
-        assert_eq!(fx(&mut ks, &["function", "load", LIB]), Frame::bulk("mylib"));
+        assert_eq!(
+            fx(&mut ks, &["function", "load", LIB]),
+            Frame::bulk("mylib")
+        );
         assert_eq!(
             fx(&mut ks, &["function", "load", LIB]),
             Frame::err("Library 'mylib' already exists")
         );
         assert_eq!(fcall(&mut ks, "set_get", &["k"], &["v"]), Frame::bulk("v"));
         assert_eq!(fcall(&mut ks, "ro", &["k"], &[]), Frame::bulk("v"));
-        assert_eq!(fcall(&mut ks, "nope", &[], &[]), Frame::err("Function not found"));
+        assert_eq!(
+            fcall(&mut ks, "nope", &[], &[]),
+            Frame::err("Function not found")
+        );
         // A no-writes function refuses writes even on the write path.
         let lib2 = "#!lua name=lib2\nredis.register_function{function_name='w', \
                     callback=function(keys) return redis.call('set', keys[1], 1) end, \
                     flags={'no-writes'}}";
-        assert_eq!(fx(&mut ks, &["function", "load", lib2]), Frame::bulk("lib2"));
+        assert_eq!(
+            fx(&mut ks, &["function", "load", lib2]),
+            Frame::bulk("lib2")
+        );
         let r = fcall(&mut ks, "w", &["k"], &[]);
         assert!(
             matches!(&r, Frame::Error(e) if e.starts_with("ERR Write commands are not allowed from read-only scripts.") && e.ends_with("script: w, on @user_function:2.")),
@@ -800,14 +808,20 @@ mod tests {
             Frame::bulk("mylib")
         );
         assert_eq!(fcall(&mut ks, "set_get", &[], &[]), Frame::Integer(2));
-        assert_eq!(fcall(&mut ks, "ro", &["k"], &[]), Frame::err("Function not found"));
+        assert_eq!(
+            fcall(&mut ks, "ro", &["k"], &[]),
+            Frame::err("Function not found")
+        );
         assert_eq!(
             fx(&mut ks, &["function", "delete", "nope"]),
             Frame::err("Library not found")
         );
         assert_eq!(fx(&mut ks, &["function", "delete", "lib2"]), Frame::ok());
         assert_eq!(ks.functions().libraries().count(), 1);
-        assert_eq!(fx(&mut ks, &["function", "flush", "bad"]), Frame::err("FUNCTION FLUSH only supports SYNC|ASYNC option"));
+        assert_eq!(
+            fx(&mut ks, &["function", "flush", "bad"]),
+            Frame::err("FUNCTION FLUSH only supports SYNC|ASYNC option")
+        );
         assert_eq!(fx(&mut ks, &["function", "flush"]), Frame::ok());
         assert!(ks.functions().is_empty());
         // FLUSHALL-proof bookkeeping: no record left, no dedup record counted.
@@ -845,10 +859,20 @@ mod tests {
             ),
         ];
         for (code, want) in cases {
-            assert_eq!(fx(&mut ks, &["function", "load", code]), Frame::Error(want.to_string()), "{code}");
+            assert_eq!(
+                fx(&mut ks, &["function", "load", code]),
+                Frame::Error(want.to_string()),
+                "{code}"
+            );
         }
-        let r = fx(&mut ks, &["function", "load", "#!lua name=x\nwhile true do end"]);
-        assert_eq!(r, Frame::err("Error registering functions: FUNCTION LOAD timeout"));
+        let r = fx(
+            &mut ks,
+            &["function", "load", "#!lua name=x\nwhile true do end"],
+        );
+        assert_eq!(
+            r,
+            Frame::err("Error registering functions: FUNCTION LOAD timeout")
+        );
         assert!(ks.functions().is_empty());
     }
 
@@ -864,11 +888,17 @@ mod tests {
         let payload = ks.functions().dump();
         assert_eq!(Registry::parse_payload(&payload).map(|c| c.len()), Ok(1));
         for cut in 0..payload.len() {
-            assert!(Registry::parse_payload(&payload[..cut]).is_err(), "prefix {cut}");
+            assert!(
+                Registry::parse_payload(&payload[..cut]).is_err(),
+                "prefix {cut}"
+            );
         }
         let mut bad = payload.clone();
         bad[6] ^= 1;
-        assert_eq!(Registry::parse_payload(&bad), Err(PayloadError::VersionOrChecksum));
+        assert_eq!(
+            Registry::parse_payload(&bad),
+            Err(PayloadError::VersionOrChecksum)
+        );
         let restore = |ks: &mut Keyspace, p: &[u8], policy: Option<&str>| {
             let mut argv = vec![b("function"), b("restore"), Bytes::copy_from_slice(p)];
             if let Some(x) = policy {
@@ -883,7 +913,9 @@ mod tests {
         assert_eq!(restore(&mut ks, &payload, Some("REPLACE")), Frame::ok());
         assert_eq!(
             restore(&mut ks, &payload, Some("bogus")),
-            Frame::err("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+            Frame::err(
+                "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+            )
         );
         assert_eq!(
             restore(&mut ks, b"garbage", None),
@@ -892,7 +924,10 @@ mod tests {
         fx(&mut ks, &["function", "flush"]);
         assert_eq!(restore(&mut ks, &payload, None), Frame::ok());
         assert_eq!(fcall(&mut ks, "set_get", &["a"], &["1"]), Frame::bulk("1"));
-        assert_eq!(restore(&mut ks, &Registry::default().dump(), Some("FLUSH")), Frame::ok());
+        assert_eq!(
+            restore(&mut ks, &Registry::default().dump(), Some("FLUSH")),
+            Frame::ok()
+        );
         assert!(ks.functions().is_empty());
         assert!(!dump.is_empty());
     }
@@ -911,7 +946,10 @@ mod tests {
         let mut back = crate::keyspace::codec::decode(&buf).expect("decodes");
         assert_eq!(back, ks);
         assert_eq!(back.functions(), ks.functions());
-        assert_eq!(fcall(&mut back, "set_get", &["k"], &["w"]), Frame::bulk("w"));
+        assert_eq!(
+            fcall(&mut back, "set_get", &["k"], &["w"]),
+            Frame::bulk("w")
+        );
         let older = crate::keyspace::codec::decode(&old).expect("decodes");
         assert!(older.functions().is_empty());
         assert_eq!(older.len(), 1);
@@ -926,26 +964,41 @@ mod tests {
         fx(&mut ks, &["function", "load", LIB]);
         let bs = |s: &str| Frame::bulk(s.to_string());
         let r = fx(&mut ks, &["function", "list", "libraryname", "MY*"]);
-        let Frame::Array(libs) = &r else { panic!("{r:?}") };
+        let Frame::Array(libs) = &r else {
+            panic!("{r:?}")
+        };
         assert_eq!(libs.len(), 1);
-        let Frame::Map(m) = &libs[0] else { panic!("{r:?}") };
+        let Frame::Map(m) = &libs[0] else {
+            panic!("{r:?}")
+        };
         assert_eq!(m[0], (bs("library_name"), bs("mylib")));
         assert_eq!(m.len(), 3);
-        let Frame::Array(fs) = &m[2].1 else { panic!("{r:?}") };
+        let Frame::Array(fs) = &m[2].1 else {
+            panic!("{r:?}")
+        };
         assert_eq!(
             fs[0],
             Frame::Map(vec![
                 (bs("name"), bs("ro")),
                 (bs("description"), bs("reads")),
-                (bs("flags"), Frame::Set(vec![Frame::Simple("no-writes".into())])),
+                (
+                    bs("flags"),
+                    Frame::Set(vec![Frame::Simple("no-writes".into())])
+                ),
             ])
         );
-        assert_eq!(fx(&mut ks, &["function", "list", "libraryname", "x*"]), Frame::Array(vec![]));
+        assert_eq!(
+            fx(&mut ks, &["function", "list", "libraryname", "x*"]),
+            Frame::Array(vec![])
+        );
         assert_eq!(
             fx(&mut ks, &["function", "list", "libraryname"]),
             Frame::err("library name argument was not given")
         );
-        assert_eq!(fx(&mut ks, &["function", "list", "foo"]), Frame::err("Unknown argument foo"));
+        assert_eq!(
+            fx(&mut ks, &["function", "list", "foo"]),
+            Frame::err("Unknown argument foo")
+        );
         assert_eq!(
             fx(&mut ks, &["function", "stats"]),
             Frame::Map(vec![
