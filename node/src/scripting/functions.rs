@@ -174,12 +174,12 @@ impl Registry {
         self.libs.values().map(|l| l.functions.len()).sum()
     }
 
-    /// The function `name` and its library.
+    /// The function `name` (case-insensitive, as Redis's function dictionary) and its library.
     pub fn function(&self, name: &str) -> Option<(&Library, &FunctionInfo)> {
         self.libs.values().find_map(|l| {
             l.functions
                 .iter()
-                .find(|f| f.name == name)
+                .find(|f| f.name.eq_ignore_ascii_case(name))
                 .map(|f| (&**l, f))
         })
     }
@@ -266,6 +266,14 @@ fn sub_arity(sub: &str) -> Frame {
     ))
 }
 
+/// Redis's `addReplySubcommandSyntaxError` (FLUSH and RESTORE with too many arguments).
+fn sub_syntax(argv: &[Bytes]) -> Frame {
+    Frame::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(&argv[1])
+    ))
+}
+
 fn lower(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_ascii_lowercase()
 }
@@ -326,7 +334,7 @@ pub fn apply(ks: &mut Keyspace, argv: &[Bytes]) -> Frame {
         }
         "flush" => {
             if argv.len() > 3 {
-                return sub_arity("flush");
+                return sub_syntax(argv);
             }
             if argv.len() == 3 && !matches!(lower(&argv[2]).as_str(), "sync" | "async") {
                 return Frame::err("FUNCTION FLUSH only supports SYNC|ASYNC option");
@@ -335,8 +343,11 @@ pub fn apply(ks: &mut Keyspace, argv: &[Bytes]) -> Frame {
             Frame::ok()
         }
         "restore" => {
-            if !(3..=4).contains(&argv.len()) {
+            if argv.len() < 3 {
                 return sub_arity("restore");
+            }
+            if argv.len() > 4 {
+                return sub_syntax(argv);
             }
             let policy = match argv.get(3).map(|p| lower(p)) {
                 None => "append".to_string(),
