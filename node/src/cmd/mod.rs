@@ -231,6 +231,8 @@ const NUMKEYS: &[(&str, usize, bool)] = &[
     ("eval_ro", 2, false),
     ("evalsha", 2, false),
     ("evalsha_ro", 2, false),
+    ("fcall", 2, false),
+    ("fcall_ro", 2, false),
     ("sintercard", 1, false),
     ("zdiff", 1, false),
     ("zdiffstore", 2, true),
@@ -507,6 +509,16 @@ pub fn apply_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame {
     if argv.first().is_some_and(|n| eq(n, "eval")) {
         // An EVAL queued in a transaction (its entry carries the body).
         return crate::scripting::commands::apply_eval_argv(ks, argv, now_ms);
+    }
+    if argv.first().is_some_and(|n| eq(n, "function")) {
+        // FUNCTION LOAD/DELETE/FLUSH/RESTORE entries (and any FUNCTION in a transaction).
+        return crate::scripting::functions::apply(ks, argv);
+    }
+    if argv
+        .first()
+        .is_some_and(|n| eq(n, "fcall") || eq(n, "fcall_ro"))
+    {
+        return crate::scripting::functions::apply_fcall_argv(ks, argv, now_ms);
     }
     match Command::parse(argv) {
         Ok(cmd) => cmd.apply(ks, now_ms),

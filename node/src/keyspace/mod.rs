@@ -196,6 +196,10 @@ pub struct Keyspace {
     sticky: HashSet<Bytes>,
     /// User keys by hash slot ([`slot_index`]); derived, not in snapshots.
     slots: slot_index::SlotIndex,
+    /// The Redis 7 function libraries (replicated state). Snapshots carry them as the
+    /// reserved record [`FUNCTIONS_KEY`] (their `FUNCTION DUMP` payload); this registry is
+    /// rebuilt from it on decode.
+    functions: crate::scripting::functions::Registry,
 }
 
 /// Prefix of every key the node reserves (dedup records, the time floor): user commands
@@ -204,6 +208,10 @@ pub const RESERVED_PREFIX: &[u8] = b"\0sdr:";
 
 /// The snapshot record holding the group's time floor (8 bytes, little endian).
 pub const CLOCK_KEY: &[u8] = b"\0sdr:clock";
+
+/// The snapshot record holding the function libraries (`crate::scripting::functions`'s
+/// versioned, checksummed dump payload). Absent from older snapshots: no libraries.
+pub const FUNCTIONS_KEY: &[u8] = b"\0sdr:functions";
 
 /// Key prefix of the `IDEMPOTENT` dedup records (reserved: user commands naming a key with
 /// it are refused when parsed).
@@ -318,7 +326,31 @@ impl Keyspace {
 
     /// Number of `IDEMPOTENT` dedup records (not user keys).
     pub fn records_len(&self) -> usize {
-        self.records.as_ref().map_or(0, |r| r.len()) - usize::from(self.clock_floor > 0)
+        self.records.as_ref().map_or(0, |r| {
+            r.len()
+                - usize::from(self.clock_floor > 0)
+                - usize::from(r.map.contains_key(FUNCTIONS_KEY))
+        })
+    }
+
+    /// The function libraries (FUNCTION / FCALL).
+    pub fn functions(&self) -> &crate::scripting::functions::Registry {
+        &self.functions
+    }
+
+    /// Replaces the function libraries, and their snapshot record ([`FUNCTIONS_KEY`]).
+    pub fn set_functions(&mut self, reg: crate::scripting::functions::Registry) {
+        let recs = self.records.get_or_insert_with(Box::default);
+        if reg.is_empty() {
+            recs.remove_untracked(FUNCTIONS_KEY);
+        } else {
+            let entry = Entry {
+                value: Value::Str(Bytes::from(reg.dump())),
+                expire_at: None,
+            };
+            recs.insert_raw_user(Bytes::from_static(FUNCTIONS_KEY), entry);
+        }
+        self.functions = reg;
     }
 
     /// The live dedup record `key` (a [`RECORD_PREFIX`] key), `None` if missing or expired.
@@ -661,6 +693,14 @@ impl Keyspace {
             if let Value::Str(v) = &entry.value {
                 if let Ok(b) = <[u8; 8]>::try_from(&v[..]) {
                     self.clock_floor = self.clock_floor.max(u64::from_le_bytes(b));
+                }
+            }
+        }
+        if key[..] == *FUNCTIONS_KEY {
+            if let Value::Str(v) = &entry.value {
+                match crate::scripting::functions::Registry::restore(v) {
+                    Ok(reg) => self.functions = reg,
+                    Err(e) => tracing::warn!("snapshot function libraries not loaded: {e}"),
                 }
             }
         }

@@ -59,7 +59,7 @@ pub enum Request {
         keys: Vec<Bytes>,
         args: Vec<Bytes>,
         budget: u64,
-        /// [`SCRIPT_SHARDED`] | [`SCRIPT_LOAD_ONLY`].
+        /// [`SCRIPT_SHARDED`] | [`SCRIPT_LOAD_ONLY`] | [`SCRIPT_FCALL`].
         flags: u8,
     },
 }
@@ -70,6 +70,9 @@ pub const SCRIPT_SHARDED: u8 = 1;
 /// `Request::Script` flag: SCRIPT LOAD — only add the body to every replica's script cache;
 /// the reply is its SHA1.
 pub const SCRIPT_LOAD_ONLY: u8 = 2;
+/// `Request::Script` flag: FCALL — `body` is the function's name, looked up in the group's
+/// function libraries at apply time (crate::scripting::functions).
+pub const SCRIPT_FCALL: u8 = 4;
 
 /// The reply to a client, produced by applying the entry: the command's reply for `Command`, an
 /// array of per-command replies for `Batch`, `Frame::Simple("OK")` for entries that have no

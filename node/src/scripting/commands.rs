@@ -20,7 +20,7 @@ use bytes::Bytes;
 use crate::clock;
 use crate::errors;
 use crate::keyspace::Keyspace;
-use crate::raft::types::{SCRIPT_LOAD_ONLY, SCRIPT_SHARDED};
+use crate::raft::types::{SCRIPT_FCALL, SCRIPT_LOAD_ONLY, SCRIPT_SHARDED};
 use crate::raft::Request;
 use crate::resp::{parse_i64, ErrorCode, Frame};
 use crate::server::read_barrier::ReadError;
@@ -84,6 +84,11 @@ pub fn apply_script(
         return Frame::Bulk(Bytes::from(super::sha1hex(body)));
     }
     APPLYING.fetch_add(1, Ordering::Relaxed);
+    if flags & SCRIPT_FCALL != 0 {
+        let reply = super::functions::apply_fcall(ks, body, keys, args, now_ms, budget, flags);
+        APPLYING.fetch_sub(1, Ordering::Relaxed);
+        return reply;
+    }
     let reply = engine::run(
         Access::Write(ks),
         &Script {
@@ -98,6 +103,7 @@ pub fn apply_script(
             },
             sharded: flags & SCRIPT_SHARDED != 0,
             kill: None,
+            function: None,
         },
     );
     APPLYING.fetch_sub(1, Ordering::Relaxed);
@@ -127,6 +133,7 @@ pub fn apply_eval_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame 
             limits: Limits::for_threshold_ms(5000),
             sharded: false,
             kill: None,
+            function: None,
         },
     );
     APPLYING.fetch_sub(1, Ordering::Relaxed);
@@ -175,7 +182,7 @@ pub fn forwardable(node: &Node, argv: &[Bytes]) -> Result<Vec<Bytes>, Frame> {
 
 /// True for the EVAL-family commands that take the read path whatever the script says.
 pub fn is_ro_command(name: &str) -> bool {
-    matches!(name, "eval_ro" | "evalsha_ro")
+    matches!(name, "eval_ro" | "evalsha_ro" | "fcall_ro")
 }
 
 /// Runs EVAL* or SCRIPT (arity checked and routed by the session). `local_read`: serve a
@@ -185,11 +192,14 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Fram
     match name.as_str() {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => eval(node, &name, argv, local_read).await,
         "script" => script(node, argv).await,
+        "function" | "fcall" | "fcall_ro" => {
+            super::functions::execute(node, argv, local_read).await
+        }
         other => Frame::err(format!("unknown command '{other}'")),
     }
 }
 
-fn limits(node: &Node) -> Limits {
+pub(crate) fn limits(node: &Node) -> Limits {
     let ms = node
         .config_params
         .value("busy-reply-threshold")
@@ -230,7 +240,7 @@ async fn eval(node: &Arc<Node>, name: &str, argv: &[Bytes], local_read: bool) ->
         return Frame::err("Can not run script on cluster, 'no-cluster' flag is set.");
     }
     if ro_command || sb.no_writes {
-        return read_only(node, &body, keys, args, local_read).await;
+        return read_only_run(node, &body, keys, args, local_read, None).await;
     }
     let bytes: usize = argv.iter().map(|a| a.len()).sum::<usize>() + body.len();
     if bytes > errors::MAX_COMMAND_BYTES {
@@ -251,7 +261,7 @@ async fn eval(node: &Arc<Node>, name: &str, argv: &[Bytes], local_read: bool) ->
     propose(node, req).await
 }
 
-async fn propose(node: &Arc<Node>, req: Request) -> Frame {
+pub(crate) async fn propose(node: &Arc<Node>, req: Request) -> Frame {
     let timeout = node.request_timeout();
     let deadline = tokio::time::Instant::now() + timeout;
     let p = match write_path::propose(&node.raft, req).await {
@@ -261,12 +271,15 @@ async fn propose(node: &Arc<Node>, req: Request) -> Frame {
     write_path::await_reply(p, deadline, timeout).await
 }
 
-async fn read_only(
+/// Runs a read-only script (or, with `function`, the named function of library `body`) on
+/// the read path: a linearizable-read barrier unless `local_read`, then a keyspace read lock.
+pub(crate) async fn read_only_run(
     node: &Arc<Node>,
     body: &Bytes,
     keys: &[Bytes],
     args: &[Bytes],
     local_read: bool,
+    function: Option<&str>,
 ) -> Frame {
     let timeout = node.request_timeout();
     if !local_read {
@@ -296,11 +309,28 @@ async fn read_only(
                 limits: limits(node),
                 sharded: sharded(node),
                 kill: Some(&kill),
+                function,
             },
         )
     };
     node.scripting.end(id);
     reply
+}
+
+/// SCRIPT KILL / FUNCTION KILL: stops the running read-only runs; `UNKILLABLE` for a
+/// replicated one; `NOTBUSY` when nothing runs (Redis's reply).
+pub(crate) fn kill_reply(node: &Node) -> Frame {
+    if node.scripting.kill_all() {
+        Frame::ok()
+    } else if APPLYING.load(Ordering::Relaxed) > 0 {
+        Frame::error(
+            ErrorCode::Unkillable,
+            "The busy script runs in the replicated log on every replica and cannot be \
+             killed; it stops at its instruction budget (busy-reply-threshold).",
+        )
+    } else {
+        Frame::error(ErrorCode::NotBusy, "No scripts in execution right now.")
+    }
 }
 
 async fn script(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
@@ -359,19 +389,7 @@ async fn script(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             };
             propose(node, req).await
         }
-        ("kill", 2) => {
-            if node.scripting.kill_all() {
-                Frame::ok()
-            } else if APPLYING.load(Ordering::Relaxed) > 0 {
-                Frame::error(
-                    ErrorCode::Unkillable,
-                    "The busy script runs in the replicated log on every replica and cannot be \
-                     killed; it stops at its instruction budget (busy-reply-threshold).",
-                )
-            } else {
-                Frame::error(ErrorCode::NotBusy, "No scripts in execution right now.")
-            }
-        }
+        ("kill", 2) => kill_reply(node),
         _ => Frame::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try SCRIPT HELP.",
             String::from_utf8_lossy(&argv[1])

@@ -47,6 +47,9 @@ pub struct Script<'a> {
     pub sharded: bool,
     /// Set by SCRIPT KILL (only runs on the read path have one).
     pub kill: Option<&'a AtomicBool>,
+    /// FCALL: `body` is a function library (`#!lua name=...` first line) and this names the
+    /// function it registers that the run calls with `(keys, args)` (no KEYS/ARGV globals).
+    pub function: Option<&'a str>,
 }
 
 /// Lua instructions between two looks at the budget and the kill flag.
@@ -72,10 +75,19 @@ pub fn check(body: &[u8]) -> Result<Shebang, Frame> {
 }
 
 fn compile(lua: &Lua, body: &[u8], sb: &Shebang) -> Result<mlua::Function, Frame> {
+    compile_named(lua, body, sb, "@user_script")
+}
+
+fn compile_named(
+    lua: &Lua,
+    body: &[u8],
+    sb: &Shebang,
+    chunk: &str,
+) -> Result<mlua::Function, Frame> {
     // The shebang line is skipped but its newline kept, so line numbers stay the user's.
-    let src = &body[sb.len..];
+    let src = &body[sb.len.min(body.len())..];
     lua.load(src)
-        .set_name("@user_script")
+        .set_name(chunk)
         .set_mode(mlua::ChunkMode::Text)
         .into_function()
         .map_err(|e| {
@@ -107,12 +119,29 @@ enum Stop {
 /// Runs `s` against `access` and returns the client's reply. Never panics on script input:
 /// every failure is an error reply.
 pub fn run(access: Access<'_>, s: &Script<'_>) -> Frame {
-    let sb = match Shebang::parse(s.body) {
-        Ok(sb) => sb,
-        Err(e) => return Frame::err(e),
+    let sb = match s.function {
+        // A library's first line is its metadata (checked by FUNCTION LOAD); the function's
+        // flags arrive as `read_only`.
+        Some(_) => Shebang {
+            present: true,
+            len: s
+                .body
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(s.body.len()),
+            ..Shebang::default()
+        },
+        None => match Shebang::parse(s.body) {
+            Ok(sb) => sb,
+            Err(e) => return Frame::err(e),
+        },
     };
     let read_only = s.read_only || sb.no_writes;
-    let sha = sha1hex(s.body);
+    // Errors name the script by SHA1, or the function by its name (as Redis).
+    let sha = match s.function {
+        Some(f) => f.to_string(),
+        None => sha1hex(s.body),
+    };
     let may_write = matches!(access, Access::Write(_)) && !read_only;
     let ks = RefCell::new(access);
     let state = Rc::new(RunState {
@@ -174,7 +203,12 @@ fn run_inner(
         )
     };
     lua.set_memory_limit(s.limits.memory)?;
-    let f = match compile(&lua, s.body, sb) {
+    let chunk = if s.function.is_some() {
+        "@user_function"
+    } else {
+        "@user_script"
+    };
+    let f = match compile_named(&lua, s.body, sb, chunk) {
         Ok(f) => f,
         Err(reply) => return Ok(reply),
     };
@@ -191,8 +225,12 @@ fn run_inner(
         cjson.raw_set(name, as_c_function(&lua, f)?)?;
     }
     g.raw_set("cjson", cjson)?;
-    g.raw_set("KEYS", string_array(&lua, s.keys)?)?;
-    g.raw_set("ARGV", string_array(&lua, s.args)?)?;
+    let keys = string_array(&lua, s.keys)?;
+    let args = string_array(&lua, s.args)?;
+    if s.function.is_none() {
+        g.raw_set("KEYS", keys.clone())?;
+        g.raw_set("ARGV", args.clone())?;
+    }
 
     // The budget and SCRIPT KILL: checked every HOOK_EVERY instructions; once stopped, every
     // check fails again, and the protected-call wrappers re-raise, so pcall cannot catch it.
@@ -273,6 +311,13 @@ fn run_inner(
             Ok(())
         })?;
         let api: mlua::Function = lua.load(API_LUA).set_name("@sdr_api").into_function()?;
+        let register: Value = match s.function {
+            Some(_) => {
+                let t: Table = lua.load(REGISTER_LUA).set_name("@sdr_register").call(())?;
+                t.raw_get("register")?
+            }
+            None => Value::Nil,
+        };
         let runner: mlua::Function = api.call((
             call,
             pcall,
@@ -283,8 +328,9 @@ fn run_inner(
             stopped,
             REDIS_VERSION,
             REDIS_VERSION_NUM,
+            register,
         ))?;
-        let (ok, v): (bool, Value) = runner.call(f)?;
+        let (ok, v): (bool, Value) = runner.call((f, s.function, keys, args))?;
         if let Some(stop) = state.stopped.get() {
             return Ok(stopped_reply(stop, s.limits));
         }
@@ -514,7 +560,7 @@ fn server_command(name: &str, argv: &[Bytes], now_ms: u64) -> Frame {
 /// in Lua. Called with the Rust primitives; returns the runner `function(f)` that calls the
 /// user's function under the error handler and returns `ok, value`.
 const API_LUA: &str = r#"
-local raw_call, raw_pcall, err_text, raw_sha1, raw_log, raw_setresp, stopped, version, version_num = ...
+local raw_call, raw_pcall, err_text, raw_sha1, raw_log, raw_setresp, stopped, version, version_num, register = ...
 local type, error, select, tostring, rawget, rawset, setmetatable, pairs, next =
       type, error, select, tostring, rawget, rawset, setmetatable, pairs, next
 local unpack, rawpcall, rawxpcall, resume = unpack, pcall, xpcall, coroutine.resume
@@ -591,6 +637,8 @@ redis.debug = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = version, version_num
+local registered = register and register(nil)
+if register then redis.register_function = register end
 G.redis = redis
 
 -- Protected calls cannot catch a stopped run (budget or SCRIPT KILL); a pcall'd error
@@ -671,7 +719,7 @@ local function handler(err)
   for level = 2, 64 do
     local i = getinfo(level, 'Sl')
     if not i then break end
-    if i.source == '@user_script' then info = i break end
+    if i.source == '@user_script' or i.source == '@user_function' then info = i break end
   end
   local m = err_text(err)
   if m then err = { err = m }
@@ -682,10 +730,239 @@ local function handler(err)
   end
   return err
 end
-return function(f)
-  return rawxpcall(f, handler)
+return function(f, fname, keys, args)
+  if not fname then return rawxpcall(f, handler) end
+  -- FCALL: run the library so it registers its functions, then call the one named.
+  local ok, e = rawxpcall(f, handler)
+  if not ok then return ok, e end
+  local cb = registered[fname]
+  if not cb then return false, { err = 'ERR Function not found' } end
+  return rawxpcall(function() return cb(keys, args) end, handler)
 end
 "#;
+
+/// `redis.register_function` as Redis 7.0's `luaRegisterFunction` (positional and named
+/// forms, its error texts). Returns `{ register = f }`; `register(nil)` (an internal call)
+/// returns the table name → callback, and `register(false)` the registrations in order,
+/// each `{ name =, desc =, flags = { ... } }`.
+const REGISTER_LUA: &str = r#"
+local type, error, select, next, tostring, lower, find =
+      type, error, select, next, tostring, string.lower, string.find
+local registered, order = {}, {}
+local valid = { ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+                ['no-cluster'] = true, ['allow-cross-slot-keys'] = true }
+local function fail(msg) error({ err = 'ERR ' .. msg }, 0) end
+local function str(v)
+  if type(v) == 'string' then return v end
+  if type(v) == 'number' then return tostring(v) end
+  return nil
+end
+local function register(...)
+  local n = select('#', ...)
+  if n == 1 then
+    local a = ...
+    if a == nil then return registered end
+    if a == false then return order end
+  end
+  if n < 1 or n > 2 then fail('wrong number of arguments to redis.register_function') end
+  local name, cb, desc, flags
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      fail('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in next, t do
+      if type(k) ~= 'string' then fail('named argument key given to redis.register_function is not a string') end
+      local lk = lower(k)
+      if lk == 'function_name' then
+        name = str(v)
+        if not name then fail('function_name argument given to redis.register_function must be a string') end
+      elseif lk == 'description' then
+        desc = str(v)
+        if not desc then fail('description argument given to redis.register_function must be a string') end
+      elseif lk == 'callback' then
+        if type(v) ~= 'function' then fail('callback argument given to redis.register_function must be a function') end
+        cb = v
+      elseif lk == 'flags' then
+        if type(v) ~= 'table' then fail('flags argument to redis.register_function must be a table representing function flags') end
+        flags = {}
+        for _, f in next, v do
+          if type(f) ~= 'string' or not valid[f] then fail('unknown flag given') end
+          flags[#flags + 1] = f
+        end
+      else
+        fail('unknown argument given to redis.register_function')
+      end
+    end
+    if not name then fail('redis.register_function must get a function name argument') end
+    if not cb then fail('redis.register_function must get a callback argument') end
+  else
+    local a, b = ...
+    name = str(a)
+    if not name then fail('first argument to redis.register_function must be a string') end
+    if type(b) ~= 'function' then fail('second argument to redis.register_function must be a function') end
+    cb = b
+  end
+  if name == '' or find(name, '[^%w_]') then
+    fail('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if registered[name] then fail('Function already exists in the library') end
+  registered[name] = cb
+  order[#order + 1] = { name = name, desc = desc, flags = flags or {} }
+end
+return { register = register }
+"#;
+
+/// The environment a library's top level runs in at FUNCTION LOAD (Redis 7.0's library
+/// API): only `redis` with `register_function`, `log`, the `LOG_*` levels and the version;
+/// any other global is Redis's nonexistent-global error, and no global can be set.
+const LOAD_ENV_LUA: &str = r#"
+local register, raw_log, version, version_num = ...
+local error, tostring, select, type, setmetatable = error, tostring, select, type, setmetatable
+local redis = {
+  register_function = register,
+  log = function(...)
+    if select('#', ...) < 2 then error({ err = 'ERR redis.log() requires two arguments or more.' }, 0) end
+    local level, msg = ...
+    raw_log(tonumber(level) or 0, tostring(msg))
+  end,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
+}
+local function readonly() error('Attempt to modify a readonly table', 2) end
+-- Both tables carry Redis's error metatable: a missing name is the nonexistent-global error.
+local function guarded(store)
+  local t = {}
+  setmetatable(t, {
+    __index = function(_, k)
+      local v = store[k]
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = readonly,
+  })
+  return t
+end
+return guarded({ redis = guarded(redis) })
+"#;
+
+/// One function a library registered at FUNCTION LOAD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub name: String,
+    pub description: Option<Bytes>,
+    /// Redis's flag names, as given.
+    pub flags: Vec<String>,
+}
+
+/// Lua instructions a library's top level may run at FUNCTION LOAD (Redis's 500 ms load
+/// timeout at [`super::INSTRUCTIONS_PER_MS`]); deterministic, so every replica agrees.
+pub const LOAD_BUDGET: u64 = 500 * super::INSTRUCTIONS_PER_MS;
+
+/// Runs a library's top level (`code` is the whole library, metadata line included) in the
+/// load environment and returns what it registered, or Redis's error text (without `ERR `).
+pub fn register_library(code: &[u8]) -> Result<Vec<Registered>, String> {
+    let lua = Lua::new_with(StdLib::STRING | StdLib::TABLE, LuaOptions::new())
+        .map_err(|e| format!("Error creating the Lua state: {e}"))?;
+    lua.set_memory_limit(super::MEMORY_LIMIT)
+        .map_err(|e| e.to_string())?;
+    let inner = || -> mlua::Result<Result<Vec<Registered>, String>> {
+        let reg: Table = lua.load(REGISTER_LUA).set_name("@sdr_register").call(())?;
+        let register: mlua::Function = reg.raw_get("register")?;
+        let log = lua.create_function(|_, (level, msg): (f64, mlua::String)| {
+            tracing::info!(target: "sdr::script", level, "{}", msg.to_string_lossy());
+            Ok(())
+        })?;
+        let env: Table = lua.load(LOAD_ENV_LUA).set_name("@sdr_load").call((
+            register.clone(),
+            log,
+            REDIS_VERSION,
+            REDIS_VERSION_NUM,
+        ))?;
+        let len = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+        let f = match lua
+            .load(&code[len..])
+            .set_name("@user_function")
+            .set_mode(mlua::ChunkMode::Text)
+            .set_environment(env)
+            .into_function()
+        {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = match &e {
+                    mlua::Error::SyntaxError { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                return Ok(Err(format!("Error compiling function: {msg}")));
+            }
+        };
+        let executed = Rc::new(Cell::new(0u64));
+        let ex = executed.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                ex.set(ex.get() + u64::from(HOOK_EVERY));
+                if ex.get() > LOAD_BUDGET {
+                    Err(mlua::Error::runtime("FUNCTION LOAD timeout"))
+                } else {
+                    Ok(VmState::Continue)
+                }
+            },
+        );
+        let runner: mlua::Function = lua
+            .load(
+                r#"local f = ...
+                local ok, e = pcall(f)
+                if ok then return true end
+                if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
+                return false, 'ERR ' .. tostring(e)"#,
+            )
+            .set_name("@sdr_load_runner")
+            .into_function()?;
+        let (ok, err): (bool, Option<String>) = runner.call(f)?;
+        lua.remove_hook();
+        if executed.get() > LOAD_BUDGET {
+            return Ok(Err(
+                "Error registering functions: FUNCTION LOAD timeout".into()
+            ));
+        }
+        if !ok {
+            let msg = err.unwrap_or_default();
+            let msg = msg
+                .split("\nstack traceback:")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            return Ok(Err(format!("Error registering functions: {msg}")));
+        }
+        let order: Table = register.call(false)?;
+        let mut out = Vec::new();
+        for item in order.sequence_values::<Table>() {
+            let item = item?;
+            let name: String = item.raw_get("name")?;
+            let description: Option<mlua::String> = item.raw_get("desc")?;
+            let flags: Table = item.raw_get("flags")?;
+            let flags = flags
+                .sequence_values::<String>()
+                .collect::<mlua::Result<Vec<String>>>()?;
+            out.push(Registered {
+                name,
+                description: description.map(|d| Bytes::copy_from_slice(&d.as_bytes())),
+                flags,
+            });
+        }
+        Ok(Ok(out))
+    };
+    match inner() {
+        Ok(r) => r,
+        Err(mlua::Error::MemoryError(_)) => {
+            Err("Error registering functions: not enough memory".into())
+        }
+        Err(e) => Err(format!("Error registering functions: {e}")),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -709,6 +986,7 @@ mod tests {
                 limits: Limits::for_threshold_ms(100),
                 sharded: false,
                 kill: None,
+                function: None,
             },
         )
     }
@@ -838,6 +1116,7 @@ mod tests {
                 limits: Limits::for_threshold_ms(100),
                 sharded: false,
                 kill: None,
+                function: None,
             },
         );
         assert!(

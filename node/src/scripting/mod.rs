@@ -9,6 +9,8 @@
 //! - [`convert`]: the Lua ↔ RESP conversion rules of Redis 7.0, and `%.17g` for numbers.
 //! - [`libs`]: the libraries Redis ships that scripts see (`cjson`, `bit`) and Redis's
 //!   `math.random` (rand48, reseeded to 0 for every run).
+//! - [`functions`]: Redis 7 functions — the replicated, snapshotted library registry,
+//!   FUNCTION as log entries, FCALL/FCALL_RO run by the same engine.
 //! - [`commands`]: the server side — EVAL* proposing a `Request::Script` log entry (or taking
 //!   the read path for read-only scripts), EVALSHA resolving its body, SCRIPT.
 //!
@@ -19,6 +21,7 @@
 pub mod commands;
 pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod libs;
 
 use std::collections::BTreeMap;

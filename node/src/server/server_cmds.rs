@@ -40,7 +40,6 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
         "command" => cmd::command_reply(argv),
         "info" => Frame::verbatim_text(super::info::render(node, &argv[1..]).await),
         "config" => config(node, argv),
-        "function" => function(argv),
         "time" => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -417,24 +416,6 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
 /// loaded, `FLUSH` has nothing to remove and `LIST` nothing to show, so those two answer as
 /// Redis does on an empty registry (tools and Redis's test suite call `FUNCTION FLUSH` before
 /// every test); everything else is refused with an explicit error.
-fn function(argv: &[Bytes]) -> Frame {
-    let sub = lower(&argv[1]);
-    match sub.as_str() {
-        "flush"
-            if argv.len() == 2
-                || (argv.len() == 3 && ["async", "sync"].contains(&lower(&argv[2]).as_str())) =>
-        {
-            Frame::ok()
-        }
-        "flush" => Frame::err("FUNCTION FLUSH only supports SYNC|ASYNC option"),
-        "list" => Frame::Array(Vec::new()),
-        _ => Frame::err(format!(
-            "FUNCTION {} is not supported: this node does not run scripts yet",
-            sub.to_ascii_uppercase()
-        )),
-    }
-}
-
 fn config(node: &Node, argv: &[Bytes]) -> Frame {
     let sub = lower(&argv[1]);
     match sub.as_str() {

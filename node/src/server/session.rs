@@ -488,7 +488,7 @@ async fn execute_batch(
                 slots.push(ReplySlot::Done(reply));
                 resolved = slots.len();
             }
-            Kind::Server if spec.group == Group::Scripting && spec.name != "function" => {
+            Kind::Server if spec.group == Group::Scripting => {
                 // A script sees every earlier command of the batch applied.
                 flush_run(node, &mut run, &mut slots);
                 resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
@@ -669,7 +669,7 @@ fn queue_in_multi(node: &Node, session: &mut Session, argv: &[Bytes]) -> Option<
             }
         });
     }
-    if spec.group == Group::Scripting && spec.name != "function" {
+    if spec.group == Group::Scripting && !matches!(spec.name, "function" | "fcall") {
         // A deviation (docs/scripting.md): Redis queues these too.
         tx::flag(session);
         return Some(Frame::err(format!(
@@ -709,6 +709,11 @@ async fn script_command(
     use crate::scripting::commands as sc;
     let load = spec.name == "script" && argv.len() == 3 && cmd::eq(&argv[1], "load");
     if spec.name == "script" && !load {
+        return sc::execute(node, argv, false).await;
+    }
+    // FUNCTION LOAD/DELETE/FLUSH/RESTORE are log entries (to the leader); the other
+    // subcommands answer from this node's applied libraries.
+    if spec.name == "function" && !crate::scripting::functions::is_write(argv) {
         return sc::execute(node, argv, false).await;
     }
     let ro = sc::is_ro_command(spec.name);

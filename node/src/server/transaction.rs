@@ -178,14 +178,22 @@ async fn exec(
     let items: Vec<Item> = cmds
         .into_iter()
         .map(|argv| match cmd::lookup(&argv[0]) {
-            // A queued EVAL (crate::scripting) is data: it runs in the transaction's entry.
-            Some(spec) if spec.kind == Kind::Server && spec.name != "eval" => Item::Server(argv),
+            // A queued EVAL, FCALL or FUNCTION (crate::scripting) is data: it runs in the
+            // transaction's entry.
+            Some(spec)
+                if spec.kind == Kind::Server
+                    && !matches!(spec.name, "eval" | "fcall" | "function") =>
+            {
+                Item::Server(argv)
+            }
             _ => Item::Data(Command::parse(&argv), argv),
         })
         .collect();
     let has_write = items.iter().any(|i| match i {
         Item::Data(Ok(c), _) => c.is_write(),
-        Item::Data(Err(_), argv) => cmd::eq(&argv[0], "eval"),
+        Item::Data(Err(_), argv) => ["eval", "fcall", "function"]
+            .iter()
+            .any(|n| cmd::eq(&argv[0], n)),
         Item::Server(_) => false,
     });
     let timeout = node.request_timeout();

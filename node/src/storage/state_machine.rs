@@ -284,7 +284,9 @@ impl StateMachineStore {
                     flags,
                 }) => {
                     let now = ks.advance_clock(now_ms);
-                    self.inner.scripts.insert(&body);
+                    if flags & crate::raft::types::SCRIPT_FCALL == 0 {
+                        self.inner.scripts.insert(&body);
+                    }
                     crate::scripting::commands::apply_script(
                         &mut ks, &body, &keys, &args, now, budget, flags,
                     )
