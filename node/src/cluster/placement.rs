@@ -368,9 +368,17 @@ mod tests {
 
     /// Ranges ≤ 16 per shard, every shard within ±10 %, every slot owned by a member.
     fn assert_good(p: &Placement, what: &str) {
+        assert_good_within(p, what, 16)
+    }
+
+    /// [`assert_good`] with a range bound of `max_ranges`.
+    fn assert_good_within(p: &Placement, what: &str, max_ranges: usize) {
         let s = p.loads.len();
         for (shard, n) in p.range_counts() {
-            assert!(n <= 16, "{what}: shard {shard} has {n} ranges ({s} shards)");
+            assert!(
+                n <= max_ranges,
+                "{what}: shard {shard} has {n} ranges ({s} shards)"
+            );
         }
         assert!(
             p.balanced(),
@@ -502,7 +510,11 @@ mod tests {
                 prop_assert_eq!(from, gone, "slot {} of a remaining shard moved", slot);
             }
             prop_assert_eq!(q.count(gone), 0);
-            assert_good(&q, "remove");
+            // A removed shard's ranges may add up to two ranges to each shard that takes
+            // them (one on each side of a range it receives), so a removal from a full
+            // placement can reach 18 (found by this test: 17 on 25 shards); `rebalance`
+            // (Placement::new of the remaining set) is the way back to ≤ 16 (docs/sharding.md).
+            assert_good_within(&q, "remove", 18);
         }
 
         /// Along any history of adds and removes every step moves only the slots it must,

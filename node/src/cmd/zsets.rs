@@ -908,7 +908,12 @@ fn members_reply<'a>(items: impl IntoIterator<Item = (&'a Bytes, f64)>, withscor
                 .collect(),
         )
     } else {
-        Frame::Array(items.into_iter().map(|(m, _)| Frame::Bulk(m.clone())).collect())
+        Frame::Array(
+            items
+                .into_iter()
+                .map(|(m, _)| Frame::Bulk(m.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -1130,7 +1135,10 @@ impl ZSetWrite {
                     count: Some(*count),
                 };
                 let pairs = match pop.write_inner(ks, now)? {
-                    Frame::Pairs(p) => p.into_iter().map(|(m, s)| Frame::Array(vec![m, s])).collect(),
+                    Frame::Pairs(p) => p
+                        .into_iter()
+                        .map(|(m, s)| Frame::Array(vec![m, s]))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 Ok(Frame::Array(vec![
@@ -1233,7 +1241,10 @@ mod tests {
             raw(&mut ks, 0, &["zmscore", "z", "a", "x"]),
             Frame::Array(vec![Frame::Double(1.0), Frame::Null])
         );
-        assert_eq!(raw(&mut ks, 0, &["zincrby", "z", "1", "a"]), Frame::Double(2.0));
+        assert_eq!(
+            raw(&mut ks, 0, &["zincrby", "z", "1", "a"]),
+            Frame::Double(2.0)
+        );
         assert_eq!(
             raw(&mut ks, 0, &["zrange", "z", "0", "1", "withscores"]),
             Frame::Pairs(vec![pair("a", 2.0), pair("b", 2.5)])
@@ -1254,7 +1265,10 @@ mod tests {
             raw(&mut ks, 0, &["zmpop", "1", "z", "min"]),
             Frame::Array(vec![
                 Frame::bulk("z"),
-                Frame::Array(vec![Frame::Array(vec![Frame::bulk("b"), Frame::Double(2.5)])])
+                Frame::Array(vec![Frame::Array(vec![
+                    Frame::bulk("b"),
+                    Frame::Double(2.5)
+                ])])
             ])
         );
         let mut out = bytes::BytesMut::new();

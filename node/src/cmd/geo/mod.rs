@@ -293,7 +293,7 @@ mod tests {
         let mut ks = Keyspace::new();
         sicily(&mut ks);
         assert_eq!(
-            run(&mut ks, 0, &["zscore", "Sicily", "Palermo"]),
+            run2(&mut ks, 0, &["zscore", "Sicily", "Palermo"]),
             b("3479099956230698")
         );
         assert_eq!(
@@ -425,7 +425,7 @@ mod tests {
             i(2)
         );
         assert_eq!(
-            run(&mut ks, 0, &["zrange", "d", "0", "-1", "withscores"]),
+            run2(&mut ks, 0, &["zrange", "d", "0", "-1", "withscores"]),
             arr(&[
                 "Catania",
                 "56.441257870158204",
