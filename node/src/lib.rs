@@ -16,8 +16,9 @@
 //! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.
 //! - [`server`]: the TCP accept loop, per-connection sessions, the write proposer, the batched
 //!   linearizable-read barrier, blocked clients (BLPOP & co.), active expiry, INFO and CONFIG.
-//! - [`scripting`]: Lua scripting (EVAL family, SCRIPT) on Lua 5.1: the sandboxed engine,
-//!   the Lua ↔ RESP conversions, the `cjson`/`bit` libraries, and the replicated script entry.
+//! - [`scripting`]: Lua scripting (EVAL family, SCRIPT) and Redis 7 functions (FUNCTION,
+//!   FCALL) on Lua 5.1: the sandboxed engine, the Lua ↔ RESP conversions, the `cjson`/`bit`
+//!   libraries, the replicated library registry, and the replicated script entry.
 //! - [`cluster`]: hash slots and member addresses (for `-MOVED` and peer connections).
 //! - [`codec_core`]: varints, length-prefixed bytes and the bounds-checked reader shared by
 //!   [`keyspace::codec`] and [`storage::codec`].
