@@ -196,7 +196,7 @@ fn check_reply(f: &Frame) {
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
                 stack.extend(items.iter())
             }
-            Frame::Map(pairs) | Frame::Pairs(pairs) => {
+            Frame::Map(pairs) | Frame::Pairs(pairs) | Frame::ArrayMap(pairs) => {
                 for (k, v) in pairs {
                     stack.push(k);
                     stack.push(v);

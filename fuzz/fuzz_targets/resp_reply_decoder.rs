@@ -97,6 +97,9 @@ fn check(limits: &ReplyLimits, f: &Frame) {
             | Frame::NullArray
             | Frame::Double(_)
             | Frame::Boolean(_) => {}
+            // Encoder-only shapes (the node builds them; the decoder reads plain arrays and
+            // maps), so a decoded frame is never one of these.
+            Frame::Pairs(_) | Frame::ArrayMap(_) => panic!("the decoder built {f:?}"),
         }
     }
 }

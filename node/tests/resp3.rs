@@ -119,7 +119,9 @@ fn shape(f: &Frame) -> String {
         Frame::Push(v) => format!(">[{}]", inner(&mut v.iter())),
         Frame::Map(v) => format!("%[{}]", inner(&mut v.iter().flat_map(|(k, v)| [k, v]))),
         // Never decoded (the decoder reads nested arrays); listed for exhaustiveness.
-        Frame::Pairs(v) => format!("*[{}]", inner(&mut v.iter().flat_map(|(k, v)| [k, v]))),
+        Frame::Pairs(v) | Frame::ArrayMap(v) => {
+            format!("*[{}]", inner(&mut v.iter().flat_map(|(k, v)| [k, v])))
+        }
     }
 }
 
@@ -332,6 +334,40 @@ const EXACT: &[&[&str]] = &[
         "redis.setresp(3); return redis.call('zscore', KEYS[1], 'a')",
         "1",
         "zs",
+    ],
+    // streams: XREAD / XREADGROUP are a map in RESP3, `[key, entries]` arrays in RESP2
+    &["XADD", "xs", "1-1", "f", "v"],
+    &["XADD", "xs", "2-1", "g", "w"],
+    &["XADD", "xs2", "5-0", "h", "x"],
+    &["XREAD", "COUNT", "1", "STREAMS", "xs", "xs2", "0", "0"],
+    &["XREAD", "STREAMS", "xs", "nosuch", "1-1", "0"],
+    &["XREAD", "STREAMS", "xs", "$"],
+    &["XGROUP", "CREATE", "xs", "grp", "0"],
+    &[
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "alice",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "xs",
+        ">",
+    ],
+    &["XREADGROUP", "GROUP", "grp", "alice", "STREAMS", "xs", "0"],
+    &["XREADGROUP", "GROUP", "grp", "bob", "STREAMS", "xs", ">"],
+    &["XREADGROUP", "GROUP", "grp", "bob", "STREAMS", "xs", ">"],
+    &[
+        "EVAL",
+        "return redis.call('xread', 'streams', KEYS[1], '0')",
+        "1",
+        "xs",
+    ],
+    &[
+        "EVAL",
+        "redis.setresp(3); return redis.call('xread', 'streams', KEYS[1], '0')",
+        "1",
+        "xs",
     ],
     // errors
     &["NOSUCH", "a"],

@@ -62,6 +62,9 @@ pub enum Frame {
     /// for `WITHSCORES` / `WITHVALUES` replies (`ZRANGE`, `ZPOPMIN k n`, `ZRANDMEMBER`,
     /// `HRANDFIELD`, ...), which nest each pair only for a RESP3 client.
     Pairs(Vec<(Frame, Frame)>),
+    /// RESP3 `%N\r\n` map; RESP2: an array of N two-element `[key, value]` arrays. Redis 7's
+    /// shape for `XREAD` / `XREADGROUP` (a map only for a RESP3 client).
+    ArrayMap(Vec<(Frame, Frame)>),
     /// RESP3 `~N\r\n...`; RESP2: an array.
     Set(Vec<Frame>),
     /// RESP3 `,1.5\r\n` (`inf`, `-inf`); RESP2: a bulk string of the same text.
@@ -203,6 +206,16 @@ impl Frame {
                     }
                     a.encode_as(proto, out);
                     b.encode_as(proto, out);
+                }
+            }
+            Frame::ArrayMap(pairs) => {
+                put_header(out, if resp3 { b'%' } else { b'*' }, pairs.len() as i64);
+                for (k, v) in pairs {
+                    if !resp3 {
+                        put_header(out, b'*', 2);
+                    }
+                    k.encode_as(proto, out);
+                    v.encode_as(proto, out);
                 }
             }
             Frame::Double(d) => {

@@ -374,6 +374,7 @@ fn held_size(f: &Frame) -> u64 {
         | Frame::Array(_)
         | Frame::Map(_)
         | Frame::Pairs(_)
+        | Frame::ArrayMap(_)
         | Frame::Set(_)
         | Frame::Push(_) => 8,
     }

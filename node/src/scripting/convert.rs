@@ -62,6 +62,18 @@ pub fn frame_to_lua(lua: &Lua, f: &Frame, resp3: bool) -> mlua::Result<Value> {
             }
             Value::Table(t)
         }
+        Frame::ArrayMap(pairs) if !resp3 => {
+            // RESP2: an array of `{key, value}` tables, as the wire shape.
+            let t = lua.create_table()?;
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                let pair = lua.create_table()?;
+                pair.raw_set(1, frame_to_lua(lua, k, resp3)?)?;
+                pair.raw_set(2, frame_to_lua(lua, v, resp3)?)?;
+                t.raw_set(i + 1, pair)?;
+            }
+            Value::Table(t)
+        }
+        Frame::ArrayMap(pairs) => frame_to_lua(lua, &Frame::Map(pairs.clone()), resp3)?,
         Frame::Map(pairs) if !resp3 => {
             let t = lua.create_table()?;
             let mut i = 1;

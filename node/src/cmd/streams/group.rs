@@ -311,15 +311,13 @@ pub(super) fn xreadgroup(ks: &mut Keyspace, r: &ReadArgs, now: u64) -> Result<Fr
             serve_group(s, gname, &cname, serve, count, r.noack, now)
         })
         .unwrap_or_default();
-        out.push(Frame::Array(vec![
-            Frame::Bulk(k.clone()),
-            Frame::Array(entries),
-        ]));
+        out.push((Frame::Bulk(k.clone()), Frame::Array(entries)));
     }
+    // A map of key → entries for a RESP3 client, `[key, entries]` arrays in RESP2 (Redis 7).
     Ok(if out.is_empty() {
         Frame::NullArray
     } else {
-        Frame::Array(out)
+        Frame::ArrayMap(out)
     })
 }
 

@@ -523,17 +523,15 @@ fn xread(ks: &Keyspace, r: &ReadArgs, now: u64) -> Result<Frame, Frame> {
             .take(n)
             .map(|(id, f)| entry_frame(*id, f))
             .collect();
-        out.push(Frame::Array(vec![
-            Frame::Bulk(k.clone()),
-            Frame::Array(entries),
-        ]));
+        out.push((Frame::Bulk(k.clone()), Frame::Array(entries)));
     }
     // Nothing to serve: Redis would block with BLOCK; this node answers as Redis does for a
     // client that cannot block (docs/commands.md, "XREAD BLOCK").
+    // A map of key → entries for a RESP3 client, `[key, entries]` arrays in RESP2 (Redis 7).
     Ok(if out.is_empty() {
         Frame::NullArray
     } else {
-        Frame::Array(out)
+        Frame::ArrayMap(out)
     })
 }
 

@@ -1,6 +1,7 @@
 //! Unit tests per stream command (replies as Redis 7.0 gives them).
 
-use crate::cmd::testutil::{arr, b, e, i, run};
+// Assertions in RESP2 shapes (XREAD's RESP3 map is checked in node/tests/resp3.rs).
+use crate::cmd::testutil::{arr, b, e, i, run2 as run};
 use crate::keyspace::Keyspace;
 use crate::resp::Frame;
 
@@ -442,7 +443,7 @@ fn xinfo_shapes() {
         ],
     );
     assert_eq!(
-        run(&mut ks, 130, &["xinfo", "groups", "s"]),
+        crate::cmd::testutil::run(&mut ks, 130, &["xinfo", "groups", "s"]),
         Frame::Array(vec![Frame::str_map([
             ("name", b("g")),
             ("consumers", i(1)),
@@ -453,25 +454,25 @@ fn xinfo_shapes() {
         ])])
     );
     assert_eq!(
-        run(&mut ks, 130, &["xinfo", "consumers", "s", "g"]),
+        crate::cmd::testutil::run(&mut ks, 130, &["xinfo", "consumers", "s", "g"]),
         Frame::Array(vec![Frame::str_map([
             ("name", b("alice")),
             ("pending", i(1)),
             ("idle", i(30)),
         ])])
     );
-    let Frame::Map(m) = run(&mut ks, 130, &["xinfo", "stream", "s"]) else {
+    let Frame::Map(m) = crate::cmd::testutil::run(&mut ks, 130, &["xinfo", "stream", "s"]) else {
         panic!("map")
     };
     assert_eq!(m.len(), 10);
     assert_eq!(m[0], (b("length"), i(2)));
     assert_eq!(m[9], (b("last-entry"), entry("2-0", &["f", "2-0"])));
     assert_eq!(
-        run(&mut ks, 0, &["xinfo", "stream", "nokey"]),
+        crate::cmd::testutil::run(&mut ks, 0, &["xinfo", "stream", "nokey"]),
         e("ERR no such key")
     );
     assert_eq!(
-        run(&mut ks, 0, &["xinfo", "stream", "s", "bad"]),
+        crate::cmd::testutil::run(&mut ks, 0, &["xinfo", "stream", "s", "bad"]),
         e("ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.")
     );
 }
