@@ -284,158 +284,99 @@ impl Cluster {
                 None => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             }
         };
-        if all > 1 && net.is_some() {
-            // Direct addresses everywhere: the namespaces are the network.
-            let secret = format!("secret-{}", opts.cluster_id);
-            let raft = |m: u32| SocketAddr::new(host(m), netns::RAFT_PORT);
-            let client = |m: u32| SocketAddr::new(host(m), netns::RESP_PORT);
-            let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
-                (1..=opts.shards)
-                    .map(|s| {
-                        let mut v: Vec<u32> = nodes
-                            .iter()
-                            .filter(|n| n.shard == s && n.id <= total)
-                            .map(|n| n.id)
-                            .collect();
-                        if let Some(e) = extra {
-                            if s == 1 {
-                                v.push(e);
-                            }
+        // The member ids of every shard; `extra` (a spare's own file) joins shard 1.
+        let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
+            (1..=opts.shards)
+                .map(|s| {
+                    let mut v: Vec<u32> = nodes
+                        .iter()
+                        .filter(|n| n.shard == s && n.id <= total)
+                        .map(|n| n.id)
+                        .collect();
+                    if let Some(e) = extra {
+                        if s == 1 {
+                            v.push(e);
                         }
-                        (s, v)
+                    }
+                    (s, v)
+                })
+                .collect()
+        };
+        // The groups as one reader sees them: `raft_of(m)` / `client(m)` are its addresses for m.
+        let section_groups = |gs: Vec<(u32, Vec<u32>)>,
+                              raft_of: &dyn Fn(u32) -> SocketAddr,
+                              client: &dyn Fn(u32) -> SocketAddr|
+         -> config::Groups {
+            let members = |ids: &[u32]| -> Vec<config::Member> {
+                ids.iter()
+                    .map(|m| config::Member {
+                        id: *m,
+                        raft: raft_of(*m),
+                        client: client(*m),
                     })
                     .collect()
             };
-            let section = |gs: Vec<(u32, Vec<u32>)>| -> config::Groups {
-                let members = |ids: &[u32]| -> Vec<config::Member> {
-                    ids.iter()
-                        .map(|m| config::Member {
-                            id: *m,
-                            raft: raft(*m),
-                            client: client(*m),
+            if opts.shards == 1 {
+                config::Groups::Members(members(&gs[0].1))
+            } else {
+                config::Groups::Shards(
+                    gs.iter()
+                        .map(|(id, ids)| config::Shard {
+                            id: *id,
+                            members: members(ids),
                         })
-                        .collect()
-                };
-                if opts.shards == 1 {
-                    config::Groups::Members(members(&gs[0].1))
-                } else {
-                    config::Groups::Shards(
-                        gs.iter()
-                            .map(|(id, ids)| config::Shard {
-                                id: *id,
-                                members: members(ids),
-                            })
-                            .collect(),
-                    )
-                }
-            };
-            let options = config::file_options(&opts.node_options);
-            for node in &nodes {
-                let file = config::NodeFile {
-                    node_id: node.id,
-                    data_dir: node.data_dir.display().to_string(),
-                    bind: host(node.id).to_string(),
-                    port: node.port,
-                    options: options.clone(),
-                    cluster: config::ClusterSection {
-                        id: opts.cluster_id.clone(),
-                        secret: secret.clone(),
-                        raft_listen: Some(raft(node.id)),
-                        groups: section(groups((node.id > total).then_some(node.id))),
-                    },
-                };
-                write_file(&node.config, &file.render()?)?;
+                        .collect(),
+                )
             }
-            let admin = config::AdminFile {
-                cluster: config::ClusterSection {
-                    id: opts.cluster_id.clone(),
-                    secret: secret.clone(),
-                    raft_listen: None,
-                    groups: section(groups(None)),
-                },
-            };
-            let f = opts.dir.join("admin.yaml");
-            write_file(&f, &admin.render()?)?;
-            admin_file = Some(f);
-        } else if all > 1 {
-            for from in 0..=all {
-                for to in 1..=all {
-                    if from != to && (from > 0 || to > total) {
-                        let up = local(nodes[(to - 1) as usize].raft_port);
-                        let p = Proxy::start(up)
-                            .await
-                            .map_err(io("starting a link proxy"))?;
-                        links.insert((from, to), p);
+        };
+        if all > 1 {
+            // netns: direct addresses everywhere, the namespaces are the network. Otherwise
+            // every raft link (from 0 = the admin CLI for spares) and every client link goes
+            // through a proxy the network faults act on.
+            if net.is_none() {
+                for from in 0..=all {
+                    for to in 1..=all {
+                        if from != to && (from > 0 || to > total) {
+                            let up = local(nodes[(to - 1) as usize].raft_port);
+                            let p = Proxy::start(up)
+                                .await
+                                .map_err(io("starting a link proxy"))?;
+                            links.insert((from, to), p);
+                        }
                     }
                 }
-            }
-            for n in &nodes {
-                let refusal = format!(
-                    "-CLUSTERDOWN harness proxy: n{} is unreachable (nothing was sent to it)\r\n",
-                    n.id
-                );
-                let p = Proxy::start_client(local(n.port), refusal.as_bytes())
-                    .await
-                    .map_err(io("starting a client proxy"))?;
-                client_links.insert(n.id, p);
+                for n in &nodes {
+                    let refusal = format!(
+                        "-CLUSTERDOWN harness proxy: n{} is unreachable (nothing was sent to it)\r\n",
+                        n.id
+                    );
+                    let p = Proxy::start_client(local(n.port), refusal.as_bytes())
+                        .await
+                        .map_err(io("starting a client proxy"))?;
+                    client_links.insert(n.id, p);
+                }
             }
             let secret = format!("secret-{}", opts.cluster_id);
-            let client_of = |id: u32| {
+            // A member's own addresses (what it listens on, what the admin CLI dials).
+            let direct = |m: u32| match &net {
+                Some(_) => SocketAddr::new(host(m), netns::RAFT_PORT),
+                None => local(nodes[(m - 1) as usize].raft_port),
+            };
+            let direct_client = |m: u32| match &net {
+                Some(_) => SocketAddr::new(host(m), netns::RESP_PORT),
+                None => local(nodes[(m - 1) as usize].port),
+            };
+            // Clients (and the nodes' redirects) go through the client proxy when there is one.
+            let client_of = |m: u32| {
                 client_links
-                    .get(&id)
+                    .get(&m)
                     .map(Proxy::listen_addr)
-                    .unwrap_or_else(|| local(0))
-            };
-            let direct = |m: u32| local(nodes[(m - 1) as usize].raft_port);
-            let direct_client = |m: u32| local(nodes[(m - 1) as usize].port);
-            // The member ids of every shard; `extra` (a spare's own file) joins shard 1.
-            let groups = |extra: Option<u32>| -> Vec<(u32, Vec<u32>)> {
-                (1..=opts.shards)
-                    .map(|s| {
-                        let mut v: Vec<u32> = nodes
-                            .iter()
-                            .filter(|n| n.shard == s && n.id <= total)
-                            .map(|n| n.id)
-                            .collect();
-                        if let Some(e) = extra {
-                            if s == 1 {
-                                v.push(e);
-                            }
-                        }
-                        (s, v)
-                    })
-                    .collect()
-            };
-            // The groups as one reader sees them: `raft_of(m)` / `client(m)` are its addresses for m.
-            let section_groups = |gs: Vec<(u32, Vec<u32>)>,
-                                  raft_of: &dyn Fn(u32) -> SocketAddr,
-                                  client: &dyn Fn(u32) -> SocketAddr|
-             -> config::Groups {
-                let members = |ids: &[u32]| -> Vec<config::Member> {
-                    ids.iter()
-                        .map(|m| config::Member {
-                            id: *m,
-                            raft: raft_of(*m),
-                            client: client(*m),
-                        })
-                        .collect()
-                };
-                if opts.shards == 1 {
-                    config::Groups::Members(members(&gs[0].1))
-                } else {
-                    config::Groups::Shards(
-                        gs.iter()
-                            .map(|(id, ids)| config::Shard {
-                                id: *id,
-                                members: members(ids),
-                            })
-                            .collect(),
-                    )
-                }
+                    .unwrap_or_else(|| direct_client(m))
             };
             let options = config::file_options(&opts.node_options);
             for node in &nodes {
                 let me = node.id;
+                // How `me` reaches m: through the (me, m) link proxy when there is one.
                 let raft_of = |m: u32| -> SocketAddr {
                     if m == me {
                         direct(m)
@@ -449,7 +390,7 @@ impl Cluster {
                 let file = config::NodeFile {
                     node_id: node.id,
                     data_dir: node.data_dir.display().to_string(),
-                    bind: "127.0.0.1".into(),
+                    bind: host(node.id).to_string(),
                     port: node.port,
                     options: options.clone(),
                     cluster: config::ClusterSection {
