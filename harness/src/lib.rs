@@ -1,7 +1,7 @@
 //! `sdr-harness`: Jepsen-style chaos runs of `sdr-node` clusters from YAML scenarios.
 //!
 //! Module map (roles stay apart: the workload decides, clients and nemeses act,
-//! the checker only reads the finished history; the graph of which module may
+//! the checker only reads the history (finished, or per finished key when streaming); the graph of which module may
 //! use which is in docs/architecture.md):
 //! - [`scenario`] — the YAML schema (strict: unknown keys are errors with line
 //!   and column) and its validation (`docs/scenario-format.md`): `schema`,
@@ -34,6 +34,9 @@
 //! - [`runner`] — one run end to end: run folder, load + faults, heal, final
 //!   reads, checker (linearizability per key, or `sdr_checker::txn` for the
 //!   transactional models), `result.json` / `report.html` / `plots.html`, summary.
+//! - [`streaming_check`] — for long runs (`check: streaming`): each independent key
+//!   checked as soon as it has retired and its ops completed, then forgotten (flat
+//!   memory, keys-checked progress).
 //! - [`plots`] — latency-over-time and throughput-over-time SVG graphs with
 //!   fault intervals shaded.
 //!
@@ -49,5 +52,6 @@ pub mod proxy;
 pub mod recorder;
 pub mod runner;
 pub mod scenario;
+pub mod streaming_check;
 pub mod system;
 pub mod workload;

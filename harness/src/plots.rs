@@ -17,7 +17,15 @@ pub struct OpPoint {
     /// `ok`, `fail` or `info`.
     pub outcome: String,
     pub f: String,
+    /// How many completed ops this point stands for: 1, or more once a long history's
+    /// `ok` points are sampled (see [`MAX_OK_POINTS`]).
+    pub weight: u32,
 }
+
+/// At most this many `ok` points are kept (every `fail` and `info` is): beyond it every
+/// other kept `ok` point is dropped and each survivor counts for twice as many ops, so a
+/// history of any length plots in bounded memory, with exact rates up to the sampling.
+pub const MAX_OK_POINTS: usize = 40_000;
 
 /// One fault interval (seconds from the first event of the history).
 #[derive(Clone, Debug, PartialEq)]
@@ -30,11 +38,20 @@ pub struct FaultSpan {
 
 /// Pairs invocations with completions (per process). Returns the points and the time origin (ns).
 pub fn ops_from_history(text: &str) -> (Vec<OpPoint>, i64) {
+    ops_from_reader(text.as_bytes())
+}
+
+/// [`ops_from_history`] reading line by line (a long run's history is never held whole),
+/// sampling `ok` points beyond [`MAX_OK_POINTS`].
+pub fn ops_from_reader<R: std::io::BufRead>(r: R) -> (Vec<OpPoint>, i64) {
     let mut open: HashMap<i64, (i64, String)> = HashMap::new();
-    let mut out = Vec::new();
+    let mut out: Vec<OpPoint> = Vec::new();
     let mut origin = None;
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
+    // Keep one `ok` in `stride`; `oks` = ok points kept, `seen` = ok ops since the last kept.
+    let (mut stride, mut oks, mut seen) = (1u32, 0usize, 0u32);
+    for line in r.lines() {
+        let Ok(line) = line else { break };
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         let (Some(p), Some(t), Some(ty)) = (
@@ -48,12 +65,35 @@ pub fn ops_from_history(text: &str) -> (Vec<OpPoint>, i64) {
         if ty == "invoke" {
             open.insert(p, (t, v["f"].as_str().unwrap_or("").to_string()));
         } else if let Some((t0, f)) = open.remove(&p) {
+            if ty == "ok" {
+                seen += 1;
+                if seen < stride {
+                    continue;
+                }
+                seen = 0;
+                oks += 1;
+            }
             out.push(OpPoint {
                 t: (t0 - o) as f64 / 1e9,
                 latency_ms: (t - t0).max(0) as f64 / 1e6,
                 outcome: ty.to_string(),
                 f,
+                weight: if ty == "ok" { stride } else { 1 },
             });
+            if oks > MAX_OK_POINTS {
+                // Thin the kept ok points by half; each survivor stands for twice as many.
+                let mut i = 0usize;
+                out.retain_mut(|p| {
+                    if p.outcome != "ok" {
+                        return true;
+                    }
+                    i += 1;
+                    p.weight = p.weight.saturating_mul(2);
+                    i % 2 == 1
+                });
+                oks = oks.div_ceil(2);
+                stride = stride.saturating_mul(2);
+            }
         }
     }
     (out, origin.unwrap_or(0))
@@ -311,7 +351,7 @@ pub fn rate_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
         let i = ((done / bucket) as usize).min(n - 1);
         counts
             .entry(o.outcome.as_str())
-            .or_insert_with(|| vec![0.0; n])[i] += 1.0 / bucket;
+            .or_insert_with(|| vec![0.0; n])[i] += o.weight as f64 / bucket;
     }
     let max = counts
         .values()
@@ -360,7 +400,14 @@ pub fn rate_svg(ops: &[OpPoint], spans: &[FaultSpan], t_end: f64) -> String {
 
 /// The whole `plots.html` page.
 pub fn plots_html(title: &str, history: &str, nemesis: &str) -> String {
-    let (ops, origin) = ops_from_history(history);
+    plots_html_from(title, history.as_bytes(), nemesis)
+}
+
+/// [`plots_html`] reading the history line by line.
+pub fn plots_html_from<R: std::io::BufRead>(title: &str, history: R, nemesis: &str) -> String {
+    let (ops, origin) = ops_from_reader(history);
+    let total: u64 = ops.iter().map(|o| o.weight as u64).sum();
+    let sampled = ops.iter().any(|o| o.weight > 1);
     let t_end = ops
         .iter()
         .map(|o| o.t + o.latency_ms / 1000.0)
@@ -371,9 +418,14 @@ pub fn plots_html(title: &str, history: &str, nemesis: &str) -> String {
         h,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0} — latency and rate</title>\
          <style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px;font-size:12px}}</style>\
-         </head><body><h2>{0}</h2><p>{1} operations; shaded: fault intervals (hover for details). <a href=\"report.html\">checker report</a></p>",
+         </head><body><h2>{0}</h2><p>{1} operations{2}; shaded: fault intervals (hover for details). <a href=\"report.html\">checker report</a></p>",
         esc(title),
-        ops.len()
+        total,
+        if sampled {
+            format!(" ({} drawn: ok operations sampled, every fail and info drawn)", ops.len())
+        } else {
+            String::new()
+        }
     );
     h.push_str(&latency_svg(&ops, &spans, t_end));
     h.push_str("<br>");
@@ -408,6 +460,33 @@ mod tests {
 {"time":2600000000,"type":"stop","fault":"pause","detail":"not installed","outcome":"skipped"}
 {"time":2700000000,"type":"start","fault":"partition","detail":"n1 | n2 n3","outcome":"installed"}
 "#;
+
+    #[test]
+    fn long_histories_sample_ok_points_and_keep_every_fail() {
+        let mut h = String::new();
+        let n = 200_000u64;
+        for i in 0..n {
+            let ty = if i % 1000 == 7 { "fail" } else { "ok" };
+            let t = i as i64 * 1_000_000;
+            h.push_str(&format!(
+                "{{\"process\":{},\"type\":\"invoke\",\"f\":\"read\",\"key\":\"k\",\"time\":{t}}}\n\
+                 {{\"process\":{},\"type\":\"{ty}\",\"f\":\"read\",\"key\":\"k\",\"time\":{}}}\n",
+                i % 8,
+                i % 8,
+                t + 500_000
+            ));
+        }
+        let (ops, _) = ops_from_reader(h.as_bytes());
+        let oks = ops.iter().filter(|o| o.outcome == "ok").count();
+        let fails = ops.iter().filter(|o| o.outcome == "fail").count();
+        assert!(oks <= MAX_OK_POINTS + 1, "{oks}");
+        assert!(oks > MAX_OK_POINTS / 4, "{oks}");
+        assert_eq!(fails, 200);
+        let total: u64 = ops.iter().map(|o| o.weight as u64).sum();
+        assert!(total.abs_diff(n) < n / 10, "{total} stands for {n}");
+        // Points stay in time order.
+        assert!(ops.windows(2).all(|w| w[0].t <= w[1].t));
+    }
 
     #[test]
     fn pairs_ops_and_faults() {

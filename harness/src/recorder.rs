@@ -10,6 +10,7 @@
 //!   client continues under a fresh id from [`Recorder::new_process`];
 //! - events are timestamped under the file lock, so file order is time order.
 
+use crate::streaming_check::Tap;
 use sdr_checker::event::{Event, EventKind};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -71,9 +72,17 @@ impl Completion {
     }
 }
 
-/// Writes one event as a JSON line (the checker's typed [`Event`]).
-fn write_event(out: &mut dyn Write, ev: &Event) -> Result<(), RecordError> {
-    serde_json::to_writer(&mut *out, ev).map_err(std::io::Error::from)?;
+/// Writes one event as a JSON line (the checker's typed [`Event`]), and hands the same
+/// line to the streaming checker's tap when there is one.
+fn write_event(out: &mut dyn Write, tap: Option<&Tap>, ev: &Event) -> Result<(), RecordError> {
+    match tap {
+        None => serde_json::to_writer(&mut *out, ev).map_err(std::io::Error::from)?,
+        Some(t) => {
+            let line = serde_json::to_string(ev).map_err(std::io::Error::from)?;
+            out.write_all(line.as_bytes())?;
+            t.line(&ev.key, &line, ev.kind);
+        }
+    }
     out.write_all(b"\n")?;
     Ok(())
 }
@@ -106,6 +115,9 @@ pub struct Counts {
 
 struct Inner {
     out: Box<dyn Write + Send>,
+    /// The streaming checker's input (`check: streaming`), fed under this lock so that
+    /// it sees the lines in file order.
+    tap: Option<Tap>,
     in_flight: HashMap<u64, i64>,
     retired: HashSet<u64>,
     next_process: u64,
@@ -129,6 +141,7 @@ impl Recorder {
             clock,
             inner: Mutex::new(Inner {
                 out: history,
+                tap: None,
                 in_flight: HashMap::new(),
                 retired: HashSet::new(),
                 next_process: 0,
@@ -155,6 +168,19 @@ impl Recorder {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, RecordError> {
         self.inner.lock().map_err(|_| RecordError::Poisoned)
+    }
+
+    /// From now on every history line also goes to `tap` (the streaming checker).
+    pub fn set_tap(&self, tap: Tap) -> Result<(), RecordError> {
+        self.lock()?.tap = Some(tap);
+        Ok(())
+    }
+
+    /// Stops feeding the streaming checker (so that it can finish).
+    pub fn clear_tap(&self) {
+        if let Ok(mut g) = self.lock() {
+            g.tap = None;
+        }
     }
 
     /// A fresh process id.
@@ -197,7 +223,10 @@ impl Recorder {
             time: Some(time),
             error: None,
         };
-        write_event(&mut g.out, &ev)?;
+        {
+            let g = &mut *g;
+            write_event(&mut g.out, g.tap.as_ref(), &ev)?;
+        }
         g.in_flight.insert(process, time);
         g.counts.invoked += 1;
         Ok(Invocation {
@@ -239,7 +268,10 @@ impl Recorder {
             time: Some(time),
             error,
         };
-        write_event(&mut g.out, &ev)?;
+        {
+            let g = &mut *g;
+            write_event(&mut g.out, g.tap.as_ref(), &ev)?;
+        }
         Ok(time)
     }
 

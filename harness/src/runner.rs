@@ -12,6 +12,7 @@ use crate::cluster::ClusterError;
 use crate::nemesis::{plan, Executor};
 use crate::recorder::{Clock, Completion, RecordError, Recorder};
 use crate::scenario::{Expect, Scenario, ScenarioError};
+use crate::streaming_check::{StreamOutcome, StreamingCheck};
 use crate::system::{ClientConfig, System, SystemError};
 use crate::workload::{Generator, Keys, OpArgs};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -230,54 +231,132 @@ async fn client_loop(slot: u32, sh: Shared) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// Reads every key once more after healing (retrying until ok or `deadline`).
+/// The read that closes a key (final reads, and the close reads of retired keys when
+/// streaming): `key` as the history names it and the op, per model.
+fn close_read(model: crate::scenario::Model, key: String) -> (OpArgs, String) {
+    use crate::scenario::Model;
+    use crate::workload::Micro;
+    // Transactional models read each key in a transaction of its own (`key` "" as every
+    // transaction's).
+    match model {
+        Model::List => (OpArgs::LRange, key),
+        Model::ListAppend => (OpArgs::Txn(vec![Micro::ReadList(key)]), String::new()),
+        Model::RwRegister => (OpArgs::Txn(vec![Micro::Read(key)]), String::new()),
+        Model::Kv | Model::Register => (OpArgs::Read, key),
+    }
+}
+
+/// Reads `key` until a read is ok, `deadline` passes or `give_up` is set (retrying every
+/// 100 ms); `process` moves on after an `info`. Returns whether a read was ok.
+async fn read_key(
+    model: crate::scenario::Model,
+    key: String,
+    client: &mut Client,
+    rec: &Recorder,
+    process: &mut u64,
+    deadline: Instant,
+    give_up: Option<&AtomicBool>,
+) -> Result<bool, RecordError> {
+    let (read, key) = close_read(model, key);
+    loop {
+        let inv = rec.invoke(*process, read.f(), &key, read.invoke_value())?;
+        let c = client.execute(&key, &read).await;
+        rec.complete(inv, &c)?;
+        match c {
+            Completion::Ok(_) => return Ok(true),
+            Completion::Info { .. } => *process = rec.new_process()?,
+            Completion::Fail { .. } => {}
+        }
+        if Instant::now() >= deadline || give_up.is_some_and(|g| g.load(Ordering::Relaxed)) {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Final reads see what the primary holds, whatever `read-from` says during the run.
+fn primary_route(route: ClientConfig) -> ClientConfig {
+    ClientConfig {
+        read_from_replicas: false,
+        wait: None,
+        ..route
+    }
+}
+
+/// Reads each of `keys` once more after healing (retrying until ok or `deadline`);
+/// returns how many could not be read.
 async fn final_reads(
     sc: &Scenario,
-    keys: &Keys,
+    keys: Vec<String>,
     addrs: Vec<String>,
     route: ClientConfig,
     rec: &Recorder,
     deadline: Instant,
 ) -> Result<usize, RecordError> {
-    use crate::scenario::Model;
-    use crate::workload::Micro;
-    // Final reads see what the primary holds, whatever `read-from` says during the run.
-    let route = ClientConfig {
-        read_from_replicas: false,
-        wait: None,
-        ..route
-    };
-    let mut client = Client::new(addrs, 0, sc.workload.op_timeout.0).with_config(route);
+    let mut client =
+        Client::new(addrs, 0, sc.workload.op_timeout.0).with_config(primary_route(route));
     let mut process = rec.new_process()?;
     let mut unread = 0;
-    // Every key ever used, retired ones included: a lost write shows on any of them.
-    for key in keys.all() {
-        // Transactional models read each key in a transaction of its own (`key` "" as every
-        // transaction's).
-        let (read, key) = match sc.workload.model {
-            Model::List => (OpArgs::LRange, key),
-            Model::ListAppend => (OpArgs::Txn(vec![Micro::ReadList(key)]), String::new()),
-            Model::RwRegister => (OpArgs::Txn(vec![Micro::Read(key)]), String::new()),
-            Model::Kv | Model::Register => (OpArgs::Read, key),
-        };
-        loop {
-            let inv = rec.invoke(process, read.f(), &key, read.invoke_value())?;
-            let c = client.execute(&key, &read).await;
-            rec.complete(inv, &c)?;
-            match c {
-                Completion::Ok(_) => break,
-                Completion::Info { .. } => process = rec.new_process()?,
-                Completion::Fail { .. } => {}
-            }
-            if Instant::now() >= deadline {
-                unread += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    for key in keys {
+        let model = sc.workload.model;
+        if !read_key(model, key, &mut client, rec, &mut process, deadline, None).await? {
+            unread += 1;
         }
     }
     Ok(unread)
 }
+
+/// Streaming check: closes every key that retires during the run, after one close read
+/// of it (the read a final read would have been; retried for at most [`CLOSE_READ_FOR`]).
+/// Ends at `stop`; the keys retired and not yet closed by then are left in `keys` for the
+/// final reads. Returns how many close reads never succeeded.
+async fn close_retired(
+    sc: Arc<Scenario>,
+    addrs: Vec<String>,
+    route: ClientConfig,
+    rec: Arc<Recorder>,
+    keys: Arc<Keys>,
+    stop: Arc<AtomicBool>,
+    tap: crate::streaming_check::Tap,
+) -> Result<(Vec<String>, usize), RecordError> {
+    let mut client =
+        Client::new(addrs, 0, sc.workload.op_timeout.0).with_config(primary_route(route));
+    let mut process = rec.new_process()?;
+    let mut unread = 0;
+    let mut queue = std::collections::VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        queue.extend(keys.take_retired());
+        let Some(key) = queue.pop_front() else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let deadline = Instant::now() + CLOSE_READ_FOR;
+        let model = sc.workload.model;
+        let ok = read_key(
+            model,
+            key.clone(),
+            &mut client,
+            &rec,
+            &mut process,
+            deadline,
+            Some(&stop),
+        )
+        .await?;
+        if ok || Instant::now() >= deadline {
+            unread += usize::from(!ok);
+            tap.close(&key, false);
+        } else {
+            // Stopped mid-retry: the final reads read it after healing.
+            queue.push_front(key);
+        }
+    }
+    queue.extend(keys.take_retired());
+    Ok((queue.into_iter().collect(), unread))
+}
+
+/// How long a close read of a retired key is retried during the run (through faults)
+/// before the key is checked without it.
+const CLOSE_READ_FOR: Duration = Duration::from_secs(10);
 
 fn progress_bar(enabled: bool, total: Duration) -> ProgressBar {
     if !enabled {
@@ -337,6 +416,30 @@ pub async fn run_in(
     let stop = Arc::new(AtomicBool::new(false));
     let keys = Arc::new(Keys::new(&sc.workload));
     let cas = Arc::new(CasCounts::default());
+    // `check: streaming`: every history line also goes to the per-key checker, and a
+    // closer task reads and closes each key that retires.
+    let streaming = match sc.workload.model.checker_kind() {
+        Some(kind) if sc.streaming() => {
+            let s = StreamingCheck::start(kind, opts.check_timeout)
+                .map_err(io("starting the streaming checker"))?;
+            rec.set_tap(s.tap())?;
+            keys.track_retirements();
+            Some(s)
+        }
+        _ => None,
+    };
+    let closer = streaming.as_ref().map(|s| {
+        tokio::spawn(close_retired(
+            Arc::clone(&sc),
+            addrs.clone(),
+            route.clone(),
+            Arc::clone(&rec),
+            Arc::clone(&keys),
+            Arc::clone(&stop),
+            s.tap(),
+        ))
+    });
+    let stream_progress = streaming.as_ref().map(StreamingCheck::progress);
     let mut clients = Vec::new();
     for slot in 0..sc.workload.clients {
         clients.push(tokio::spawn(client_loop(
@@ -373,8 +476,17 @@ pub async fn run_in(
                 .min(load_end);
             let c = rec.counts();
             pb.set_position(started.elapsed().as_millis() as u64);
+            let checked = stream_progress.as_ref().map_or(String::new(), |p| {
+                format!(
+                    " · keys checked {} ({} ops), violations {}, undecided {}",
+                    p.checked.load(Ordering::Relaxed),
+                    p.ops.load(Ordering::Relaxed),
+                    p.violations.load(Ordering::Relaxed),
+                    p.unknown.load(Ordering::Relaxed)
+                )
+            });
             pb.set_message(format!(
-                "{} ops ({:.0}/s) ok {} fail {} info {} faults {}",
+                "{} ops ({:.0}/s) ok {} fail {} info {} faults {}{checked}",
                 c.invoked,
                 c.invoked as f64 / started.elapsed().as_secs_f64().max(0.001),
                 c.ok,
@@ -402,6 +514,14 @@ pub async fn run_in(
             Err(e) => return Err(RunError::Check(format!("a client task failed: {e}"))),
         }
     }
+    // The closer stops with the clients; what it had not closed is read after healing.
+    let (mut pending, mut unread) = (Vec::new(), 0);
+    if let Some(c) = closer {
+        match c.await {
+            Ok(r) => (pending, unread) = r?,
+            Err(e) => return Err(RunError::Check(format!("the close-read task failed: {e}"))),
+        }
+    }
 
     // Heal phase.
     pb.set_prefix("heal");
@@ -418,9 +538,21 @@ pub async fn run_in(
     }
     let _ = cluster.wait_leader(recovery).await;
     pb.set_prefix("final");
-    let unread = final_reads(
+    // Every key ever used, retired ones included (a lost write shows on any of them);
+    // streaming: the live keys and the retired ones not closed yet (the others had their
+    // close read).
+    let live = keys.live();
+    let to_read = if streaming.is_some() {
+        live.iter()
+            .cloned()
+            .chain(pending.iter().cloned())
+            .collect()
+    } else {
+        keys.all()
+    };
+    unread += final_reads(
         &sc,
-        &keys,
+        to_read,
         cluster.client_addrs(),
         cluster.client_config(),
         &rec,
@@ -430,6 +562,27 @@ pub async fn run_in(
     let cas = cas.stats();
     pb.set_prefix("stop");
     cluster.stop_all().await;
+    let streamed = match streaming {
+        Some(st) => {
+            let tap = st.tap();
+            for k in &pending {
+                tap.close(k, false);
+            }
+            // The last generation of every key is the report's sample.
+            for k in &live {
+                tap.close(k, true);
+            }
+            drop(tap);
+            rec.clear_tap();
+            pb.set_prefix("check");
+            Some(
+                tokio::task::spawn_blocking(move || st.finish())
+                    .await
+                    .map_err(|e| RunError::Check(format!("the streaming checker failed: {e}")))?,
+            )
+        }
+        None => None,
+    };
     rec.flush()?;
     let counts = rec.counts();
     drop(rec);
@@ -452,17 +605,23 @@ pub async fn run_in(
     } else {
         serde_json::json!({"keys": keys.all().len(), "cas": cas})
     };
-    let checked = match sc.workload.model.checker_kind() {
-        Some(kind) => check_linearizable(dir, &hpath, kind, opts, harness_facts)?,
-        None => check_txn(dir, &hpath, &sc, harness_facts)?,
+    let checked = match (sc.workload.model.checker_kind(), streamed) {
+        (Some(kind), Some(st)) => check_streamed(dir, &hpath, kind, opts, harness_facts, st)?,
+        (Some(kind), None) => {
+            let f = std::fs::File::open(&hpath).map_err(io("opening history.jsonl"))?;
+            let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
+                .map_err(|e| RunError::History(e.to_string()))?;
+            check_linearizable(dir, &hpath, history, kind, opts, harness_facts, None)?
+        }
+        (None, _) => check_txn(dir, &hpath, &sc, harness_facts)?,
     };
-    let htext = std::fs::read_to_string(&hpath).map_err(io("reading history.jsonl"))?;
+    let hfile = std::fs::File::open(&hpath).map_err(io("reading history.jsonl"))?;
     let ntext =
         std::fs::read_to_string(dir.join("nemesis.jsonl")).map_err(io("reading nemesis.jsonl"))?;
     let title = format!("{} seed {seed}", sc.name);
     std::fs::write(
         dir.join("plots.html"),
-        crate::plots::plots_html(&title, &htext, &ntext),
+        crate::plots::plots_html_from(&title, BufReader::new(hfile), &ntext),
     )
     .map_err(io("writing plots.html"))?;
     pb.finish_and_clear();
@@ -519,17 +678,36 @@ struct Checked {
 }
 
 /// The linearizability checker over `history.jsonl`; writes `result.json` and `report.html`.
-fn check_linearizable(
+/// Streaming runs: the keys were checked during the run; the report is written for the
+/// keys kept (violations, undecided, the last generation) by checking them once more, and
+/// the verdict is the worse of the two.
+fn check_streamed(
     dir: &Path,
     hpath: &Path,
     kind: sdr_checker::models::ModelKind,
     opts: &RunOptions,
     harness_facts: serde_json::Value,
+    st: StreamOutcome,
+) -> Result<Checked, RunError> {
+    let text = st.kept_lines.join("\n");
+    let history = sdr_checker::history::parse_jsonl_str(&text)
+        .map_err(|e| RunError::History(format!("the kept keys' lines: {e}")))?;
+    check_linearizable(dir, hpath, history, kind, opts, harness_facts, Some(st))
+}
+
+/// Checks `history` (all of `hpath`'s, or the kept keys of a streaming run, whose outcome
+/// `streamed` then joins the verdict and `result.json`); writes `result.json` and
+/// `report.html`.
+fn check_linearizable(
+    dir: &Path,
+    hpath: &Path,
+    history: sdr_checker::History,
+    kind: sdr_checker::models::ModelKind,
+    opts: &RunOptions,
+    harness_facts: serde_json::Value,
+    streamed: Option<StreamOutcome>,
 ) -> Result<Checked, RunError> {
     let t0 = Instant::now();
-    let f = std::fs::File::open(hpath).map_err(io("opening history.jsonl"))?;
-    let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
-        .map_err(|e| RunError::History(e.to_string()))?;
     let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
     let faults = sdr_checker::nemesis::parse_nemesis(BufReader::new(nf))
         .map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
@@ -558,21 +736,55 @@ fn check_linearizable(
     if let Some(obj) = result_doc.as_object_mut() {
         // The harness's own facts about the run, next to the checker's verdict.
         obj.insert("workload".into(), harness_facts);
+        if let Some(st) = &streamed {
+            // The report covers the kept keys; this is every key's outcome.
+            obj.insert(
+                "verdict".into(),
+                serde_json::to_value(worse(result.verdict, st.verdict()))
+                    .map_err(|e| RunError::Check(e.to_string()))?,
+            );
+            if let Some(h) = obj.get_mut("history").and_then(|h| h.as_object_mut()) {
+                h.insert(
+                    "scope".into(),
+                    "streaming run: the keys kept for the report (violations, undecided, \
+                     each slot's last key); `streaming` counts every key"
+                        .into(),
+                );
+            }
+            obj.insert(
+                "streaming".into(),
+                serde_json::to_value(st).map_err(|e| RunError::Check(e.to_string()))?,
+            );
+        }
     }
     let json =
         serde_json::to_string_pretty(&result_doc).map_err(|e| RunError::Check(e.to_string()))?;
     std::fs::write(dir.join("result.json"), json + "\n").map_err(io("writing result.json"))?;
     std::fs::write(dir.join("report.html"), report_html(&input))
         .map_err(io("writing report.html"))?;
-    let verdict_s = match result.verdict {
+    let verdict = match &streamed {
+        None => result.verdict,
+        Some(st) => worse(result.verdict, st.verdict()),
+    };
+    let verdict_s = match verdict {
         Verdict::Linearizable => "linearizable",
         Verdict::NotLinearizable => "NOT linearizable",
         Verdict::Unknown => "unknown",
     };
     Ok(Checked {
-        verdict: result.verdict,
+        verdict,
         verdict_s: verdict_s.into(),
     })
+}
+
+/// The worse of two verdicts: a violation anywhere, else undecided anywhere.
+fn worse(a: Verdict, b: Verdict) -> Verdict {
+    use Verdict::*;
+    match (a, b) {
+        (NotLinearizable, _) | (_, NotLinearizable) => NotLinearizable,
+        (Unknown, _) | (_, Unknown) => Unknown,
+        _ => Linearizable,
+    }
 }
 
 /// The transactional checker (`sdr_checker::txn`) over `history.jsonl`; writes `result.json`

@@ -196,6 +196,8 @@ struct KeysInner {
     /// Recent values per key name, newest last; `None` = no integer value
     /// (absent, deleted, appended to).
     recent: HashMap<String, VecDeque<Option<i64>>>,
+    /// Keys retired since the last [`Keys::take_retired`], when tracking them.
+    retired: Option<Vec<String>>,
 }
 
 impl Keys {
@@ -219,6 +221,7 @@ impl Keys {
                         }
                 ],
                 recent: HashMap::new(),
+                retired: None,
             }),
         }
     }
@@ -257,13 +260,54 @@ impl Keys {
         let mut g = self.lock();
         let n = g.slots.len();
         let s = &mut g.slots[slot % n];
+        let mut gone = None;
         if self.ops_per_key > 0 && s.1 >= self.ops_per_key {
+            gone = Some(s.0);
             *s = (s.0 + 1, 0);
         }
         s.1 += 1;
         let generation = s.0;
+        if let Some(old) = gone {
+            // The retired key's value hints are never asked for again.
+            let old = self.name(slot % n, old);
+            g.recent.remove(&old);
+            if let Some(r) = g.retired.as_mut() {
+                r.push(old);
+            }
+        }
         drop(g);
         self.name(slot % n, generation)
+    }
+
+    /// From now on remember the keys that retire, for [`Keys::take_retired`] (the
+    /// streaming check closes them).
+    pub fn track_retirements(&self) {
+        let mut g = self.lock();
+        if g.retired.is_none() {
+            g.retired = Some(Vec::new());
+        }
+    }
+
+    /// The keys retired since the last call, in retirement order (empty unless
+    /// [`Keys::track_retirements`]). Also forgets their value hints once more (a completion
+    /// that was in flight at retirement may have recorded one).
+    pub fn take_retired(&self) -> Vec<String> {
+        let mut g = self.lock();
+        let out = g.retired.as_mut().map(std::mem::take).unwrap_or_default();
+        for k in &out {
+            g.recent.remove(k);
+        }
+        out
+    }
+
+    /// The current key of every slot (the ones not retired), slot by slot.
+    pub fn live(&self) -> Vec<String> {
+        let g = self.lock();
+        g.slots
+            .iter()
+            .enumerate()
+            .map(|(i, (generation, _))| self.name(i, *generation))
+            .collect()
     }
 
     /// Every key any op was drawn on (retired ones included), slot by slot.

@@ -78,12 +78,13 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             Ok(s) => {
                 let (backend, why) = s.needed_backend();
                 println!(
-                    "{}: ok (system {}, {} nodes, {}, expect {:?}; network backend {}: {})",
+                    "{}: ok (system {}, {} nodes, {}, expect {:?}, checked {}; network backend {}: {})",
                     scenario.display(),
                     s.system.kind.name(),
                     s.cluster.total(),
                     s.duration,
                     s.expect,
+                    if s.streaming() { "by streaming, key by key as keys retire" } else { "at the end" },
                     backend.name(),
                     why
                 );

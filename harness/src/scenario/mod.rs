@@ -20,8 +20,9 @@ pub mod validate;
 
 pub use duration::{Dur, Offset, Percent};
 pub use schema::{
-    ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, NetworkKind, RandomSpec,
-    ReadFrom, Scalar, Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen, WorkloadSpec,
+    CheckMode, ClusterSpec, Expect, FaultKind, LinkMode, Model, NemesisSpec, NetworkKind,
+    RandomSpec, ReadFrom, Scalar, Scenario, Step, SystemKind, SystemSpec, TearMode, TxnLen,
+    WorkloadSpec, STREAMING_AFTER,
 };
 pub use target::Target;
 
@@ -449,6 +450,45 @@ expect: linearizable
         let y = "name: t\nworkload: {model: kv}\nduration: 5s\nexpect: linearizable\n";
         let w = Scenario::from_yaml(y, "t.yaml").expect("parses").workload;
         assert_eq!((w.keys(), w.ops_per_key()), (10, 300));
+    }
+
+    #[test]
+    fn check_mode_resolves_and_refuses_what_cannot_stream() {
+        let base = |extra: &str, dur: &str| {
+            format!("name: t\nworkload: {{model: register{extra}}}\nduration: {dur}\nexpect: linearizable\n")
+        };
+        let s = Scenario::from_yaml(&base("", "10s"), "t.yaml").expect("parses");
+        assert_eq!(s.check, CheckMode::Auto);
+        assert!(!s.streaming(), "short runs check at the end");
+        assert!(Scenario::from_yaml(&base("", "10m"), "t.yaml")
+            .expect("parses")
+            .streaming());
+        let y = base("", "10s") + "check: streaming\n";
+        assert!(Scenario::from_yaml(&y, "t.yaml")
+            .expect("parses")
+            .streaming());
+        let y = base("", "2h") + "check: end\n";
+        assert!(!Scenario::from_yaml(&y, "t.yaml")
+            .expect("parses")
+            .streaming());
+        // Keys that never retire cannot be closed; `auto` falls back, `streaming` is refused.
+        assert!(
+            !Scenario::from_yaml(&base(", ops-per-key: 0", "1h"), "t.yaml")
+                .expect("parses")
+                .streaming()
+        );
+        let y = base(", ops-per-key: 0", "10s") + "check: streaming\n";
+        assert!(
+            parse_err(&y).to_string().contains("ops-per-key: 0"),
+            "{}",
+            parse_err(&y)
+        );
+        let y = "name: t\nworkload: {model: list-append}\nduration: 5s\ncheck: streaming\nexpect: valid\n";
+        assert!(
+            parse_err(y).to_string().contains("transactional"),
+            "{}",
+            parse_err(y)
+        );
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct Scenario {
     #[serde(default = "default_recovery")]
     pub recovery: Dur,
     pub expect: Expect,
+    /// When the history is checked: `end` (all of it after the run), `streaming` (each
+    /// independent key as soon as it has retired; memory stays flat in runs of hours), or
+    /// `auto` (the default: streaming for runs longer than [`STREAMING_AFTER`] of a
+    /// per-key model whose keys retire, else end).
+    #[serde(default, skip_serializing_if = "CheckMode::is_default")]
+    pub check: CheckMode,
     /// Set by the runner in the copy it saves (`scenario.yaml` "as run").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -414,6 +420,37 @@ impl WorkloadSpec {
             self.model.default_mix()
         } else {
             self.mix.clone()
+        }
+    }
+}
+
+/// `check:` (see [`Scenario::check`]).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckMode {
+    #[default]
+    Auto,
+    End,
+    Streaming,
+}
+
+impl CheckMode {
+    pub fn is_default(&self) -> bool {
+        *self == CheckMode::Auto
+    }
+}
+
+/// Runs at least this long check by streaming under `check: auto`.
+pub const STREAMING_AFTER: Duration = Duration::from_secs(300);
+
+impl Scenario {
+    /// Whether this run checks by streaming (`check:` resolved).
+    pub fn streaming(&self) -> bool {
+        let possible = !self.workload.model.is_txn() && self.workload.ops_per_key() > 0;
+        match self.check {
+            CheckMode::End => false,
+            CheckMode::Streaming => possible,
+            CheckMode::Auto => possible && self.duration.0 >= STREAMING_AFTER,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Semantic checks of a parsed scenario; each error names the key path.
 
 use super::{
-    FaultKind, NemesisSpec, NetworkKind, ReadFrom, Scalar, Scenario, ScenarioError, Step,
-    SystemKind, Target, RESERVED_NODE_KEYS, UNSAFE_TEST_FAULTS,
+    CheckMode, FaultKind, NemesisSpec, NetworkKind, ReadFrom, Scalar, Scenario, ScenarioError,
+    Step, SystemKind, Target, RESERVED_NODE_KEYS, UNSAFE_TEST_FAULTS,
 };
 
 /// `redis.conf` directives the Redis adapters set themselves (plus every `cluster-*`).
@@ -48,6 +48,24 @@ impl Scenario {
             );
         }
         self.validate_system(origin)?;
+        if self.check == CheckMode::Streaming {
+            if self.workload.model.is_txn() {
+                return bad(
+                    "check",
+                    "streaming checks independent keys one by one; a transactional model's \
+                     transactions span keys (use check: end)"
+                        .into(),
+                );
+            }
+            if self.workload.ops_per_key() == 0 {
+                return bad(
+                    "check",
+                    "streaming checks each key once it has retired; with ops-per-key: 0 keys \
+                     never retire (set ops-per-key, or use check: end)"
+                        .into(),
+                );
+            }
+        }
         if self.network == NetworkKind::Netns && self.system.kind != SystemKind::Sdr {
             return bad(
                 "network",
