@@ -8,7 +8,7 @@ CLUSTER_FILE ?= $(if $(filter 1,$(SHARDS)),config/cluster-3.yaml,config/cluster-
 FUZZ_TARGET ?= resp_command_decoder
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all build run test test-long fuzz fuzz-smoke redis-suite chaos chaos-external cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
+.PHONY: all build run test test-long fuzz fuzz-smoke redis-suite chaos chaos-external chaos-long cluster cluster-stop bench bench-checker bench-cluster bench-shards fmt clippy clean
 
 all: build
 
@@ -54,6 +54,12 @@ chaos:
 chaos-external:
 	$(CARGO) build --release -p sdr-node -p sdr-harness
 	SEEDS="$(SEEDS)" scripts/chaos.sh --scenarios scenarios/external/*.yaml
+
+## make chaos-long: scenarios/long/ — runs of an hour, checked key by key while they run
+## (`check: streaming`, docs/chaos.md "Long runs"). Not in CI.
+chaos-long:
+	$(CARGO) build --release -p sdr-node -p sdr-harness
+	scripts/chaos.sh --scenarios scenarios/long/*.yaml
 
 ## make cluster: three members of config/cluster-3.yaml in the background
 ## (make cluster SHARDS=3: nine members, three shards, of config/cluster-3x3.yaml).
