@@ -668,7 +668,11 @@ fn one_member_reads_skip_raft_core_only_while_alone() {
     for _ in 0..5 {
         assert_eq!(c.get::<_, String>("k").unwrap(), "v1");
     }
-    assert_eq!(local(&mut c), before + 5, "one member: reads take the fast path");
+    assert_eq!(
+        local(&mut c),
+        before + 5,
+        "one member: reads take the fast path"
+    );
 
     // A second voter joins.
     let (raft2, client2) = (free_port(), free_port());
@@ -679,7 +683,12 @@ fn one_member_reads_skip_raft_core_only_while_alone() {
         &file2,
         format!(
             "{}{FAST}",
-            cluster_yaml(&cluster.cluster_id, &cluster.secret, &members, cluster.tmp())
+            cluster_yaml(
+                &cluster.cluster_id,
+                &cluster.secret,
+                &members,
+                cluster.tmp()
+            )
         ),
     )
     .unwrap();
@@ -710,11 +719,16 @@ fn one_member_reads_skip_raft_core_only_while_alone() {
     );
     assert!(ok, "admin add: {out}");
     let (ok, out) = cluster.admin(&file2, &["status"]);
-    assert!(ok && out.contains("voters=[1, 2]"), "node 2 is a voter: {out}");
+    assert!(
+        ok && out.contains("voters=[1, 2]"),
+        "node 2 is a voter: {out}"
+    );
     let mut c = cluster.node(1).conn();
     let () = c.set("k", "v2").unwrap();
-    let (local_before, barriers_before) =
-        (local(&mut c), common::info_num(&mut c, "stats", "sdr_read_barriers"));
+    let (local_before, barriers_before) = (
+        local(&mut c),
+        common::info_num(&mut c, "stats", "sdr_read_barriers"),
+    );
     for _ in 0..5 {
         assert_eq!(c.get::<_, String>("k").unwrap(), "v2");
     }

@@ -86,11 +86,7 @@ impl ReadBarrier {
     /// Starts the confirmation task on the current runtime. With `local` (this node's id and
     /// its log store), a one-member group confirms reads without a RaftCore round
     /// trip (module docs); without it every read goes through `ensure_linearizable`.
-    pub fn spawn(
-        raft: Raft,
-        timeout: Duration,
-        local: Option<(NodeId, LogStore)>,
-    ) -> ReadBarrier {
+    pub fn spawn(raft: Raft, timeout: Duration, local: Option<(NodeId, LogStore)>) -> ReadBarrier {
         let (tx, rx) = mpsc::unbounded_channel();
         let local = local.map(|(me, log)| LocalCheck {
             me,
@@ -221,7 +217,11 @@ mod tests {
         LogId::new(CommittedLeaderId::new(term, ME), index)
     }
 
-    fn membership(configs: Vec<Vec<u64>>, nodes: &[u64], at: u64) -> Arc<StoredMembership<u64, BasicNode>> {
+    fn membership(
+        configs: Vec<Vec<u64>>,
+        nodes: &[u64],
+        at: u64,
+    ) -> Arc<StoredMembership<u64, BasicNode>> {
         let configs = configs.into_iter().map(BTreeSet::from_iter).collect();
         let nodes: BTreeSet<u64> = nodes.iter().copied().collect();
         Arc::new(StoredMembership::new(
@@ -277,7 +277,10 @@ mod tests {
         m.membership_config = membership(vec![vec![ME, 2, 3], vec![ME]], &[ME, 2, 3], 1);
         assert!(!local_read_allowed(ME, &m, &q), "joint {{1,2,3}} -> {{1}}");
         m.membership_config = membership(vec![vec![2]], &[ME, 2], 1);
-        assert!(!local_read_allowed(ME, &m, &q), "the only voter is another node");
+        assert!(
+            !local_read_allowed(ME, &m, &q),
+            "the only voter is another node"
+        );
     }
 
     #[test]
