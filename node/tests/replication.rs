@@ -653,3 +653,100 @@ fn exec_writes_reach_every_replica_and_survive_a_restart() {
         );
     }
 }
+
+/// The one-member read fast path (`server::read_barrier`): a group whose only voter is the
+/// leader confirms reads without a RaftCore round trip (`sdr_reads_local` counts them); once a
+/// second voter joins, every read goes through `ensure_linearizable` again, and the fast path
+/// comes back only after the member is removed and that membership is applied.
+#[test]
+fn one_member_reads_skip_raft_core_only_while_alone() {
+    let mut cluster = TestCluster::start_with(1, FAST);
+    let local = |c: &mut Connection| common::info_num(c, "stats", "sdr_reads_local");
+    let mut c = cluster.leader_conn();
+    let () = c.set("k", "v1").unwrap();
+    let before = local(&mut c);
+    for _ in 0..5 {
+        assert_eq!(c.get::<_, String>("k").unwrap(), "v1");
+    }
+    assert_eq!(
+        local(&mut c),
+        before + 5,
+        "one member: reads take the fast path"
+    );
+
+    // A second voter joins.
+    let (raft2, client2) = (free_port(), free_port());
+    let mut members = cluster.members.clone();
+    members.push((2, raft2, client2));
+    let file2 = cluster.tmp().join("cluster-2.yaml");
+    std::fs::write(
+        &file2,
+        format!(
+            "{}{FAST}",
+            cluster_yaml(
+                &cluster.cluster_id,
+                &cluster.secret,
+                &members,
+                cluster.tmp()
+            )
+        ),
+    )
+    .unwrap();
+    let mut n2 = TestNode {
+        child: None,
+        dir: cluster.tmp().join("node-2"),
+        port: 0,
+        extra_args: vec![
+            "--config".into(),
+            file2.display().to_string(),
+            "--node-id".into(),
+            "2".into(),
+        ],
+        _tmp: None,
+    };
+    n2.spawn_no_wait().expect("node 2 starts");
+    let (ok, out) = cluster.admin(
+        &cluster.config,
+        &[
+            "add",
+            "--id",
+            "2",
+            "--raft",
+            &format!("127.0.0.1:{raft2}"),
+            "--client",
+            &format!("127.0.0.1:{client2}"),
+        ],
+    );
+    assert!(ok, "admin add: {out}");
+    let (ok, out) = cluster.admin(&file2, &["status"]);
+    assert!(
+        ok && out.contains("voters=[1, 2]"),
+        "node 2 is a voter: {out}"
+    );
+    let mut c = cluster.node(1).conn();
+    let () = c.set("k", "v2").unwrap();
+    let (local_before, barriers_before) = (
+        local(&mut c),
+        common::info_num(&mut c, "stats", "sdr_read_barriers"),
+    );
+    for _ in 0..5 {
+        assert_eq!(c.get::<_, String>("k").unwrap(), "v2");
+    }
+    assert_eq!(local(&mut c), local_before, "two voters: no fast path");
+    assert!(
+        common::info_num(&mut c, "stats", "sdr_read_barriers") >= barriers_before + 5,
+        "two voters: every read confirmed through Raft"
+    );
+
+    // Back to one voter: the fast path returns once the removal is applied.
+    let (ok, out) = cluster.admin(&file2, &["remove", "--id", "2"]);
+    assert!(ok, "admin remove: {out}");
+    assert!(
+        eventually(10, || {
+            let b = local(&mut c);
+            c.get::<_, String>("k").ok().as_deref() == Some("v2") && local(&mut c) > b
+        }),
+        "one voter again: reads take the fast path"
+    );
+    n2.kill9();
+}

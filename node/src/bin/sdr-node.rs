@@ -153,7 +153,14 @@ fn load(args: Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// mimalloc rather than the system allocator: the server allocates per command (argv, replies,
+/// log entries) from several threads, where glibc malloc's per-thread arenas and lock traffic
+/// showed in CPU per request (docs/benchmarks.md "Node").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    sdr_node::server::info::set_mem_allocator("mimalloc");
     let mut args = Args::parse();
     if let Some(Sub::Admin {
         cluster,

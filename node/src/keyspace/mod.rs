@@ -432,8 +432,33 @@ impl Keyspace {
     /// Inserts or replaces `key` (value and deadline). A deadline `<= now_ms` is not stored:
     /// the key is removed instead, so nothing expired is ever written.
     pub fn insert(&mut self, key: Bytes, value: Value, expire_at: Option<u64>, now_ms: u64) {
-        self.remove(&key);
         if matches!(expire_at, Some(d) if d <= now_ms) || value.is_empty_aggregate() {
+            self.remove(&key);
+            return;
+        }
+        if let Some((k, old)) = self.map.get_key_value(&key[..]) {
+            // Overwrite in place: the key keeps its stored copy and its scan-order and slot
+            // entries (they depend on the key only), which remove + insert would take out and
+            // put back — the costliest part of a SET on an existing key. The rest changes
+            // exactly as remove + insert would change it.
+            let k = k.clone();
+            let (old_cost, old_expire) = (entry_cost(&k, old), old.expire_at);
+            let entry = Entry { value, expire_at };
+            self.versions.touch(&k);
+            self.mem = self.mem.saturating_sub(old_cost) + entry_cost(&k, &entry);
+            if old_expire != expire_at {
+                if let Some(d) = old_expire {
+                    self.expiries.remove(&(d, k.clone()));
+                }
+                if let Some(d) = expire_at {
+                    self.expiries.insert((d, k.clone()));
+                }
+            }
+            self.sticky.remove(&k[..]);
+            if encoding::starts_large(&entry.value) {
+                self.sticky.insert(k.clone());
+            }
+            self.map.insert(k, Arc::new(entry));
             return;
         }
         let key = own(&key);

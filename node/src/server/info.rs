@@ -13,6 +13,20 @@ use super::stats::Stats;
 /// Redis 7 semantics.
 pub const REDIS_VERSION: &str = "7.2.0";
 
+/// What `INFO memory` reports as `mem_allocator`: the binary that installs a global allocator
+/// names it here at start ([`set_mem_allocator`]); a library user that does not is on the
+/// system allocator, `libc`, as Redis calls it.
+static MEM_ALLOCATOR: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names the process's global allocator for `INFO memory` (first call wins).
+pub fn set_mem_allocator(name: &'static str) {
+    let _ = MEM_ALLOCATOR.set(name);
+}
+
+fn mem_allocator() -> &'static str {
+    MEM_ALLOCATOR.get().copied().unwrap_or("libc")
+}
+
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -83,12 +97,13 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             let rss = resident_bytes().unwrap_or(0);
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:{}\r\n",
                 human(used as u64),
                 human(rss),
                 settings.maxmemory,
                 human(settings.maxmemory),
-                settings.maxmemory_policy.as_str()
+                settings.maxmemory_policy.as_str(),
+                mem_allocator(),
             );
         }
         "persistence" => {
@@ -105,7 +120,7 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "stats" => {
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_protocol_errors:{}\r\nsdr_proposer_queued_bytes:{}\r\nsdr_proposer_dropped_runs:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\ntotal_error_replies:0\r\nsdr_writes_proposed:{}\r\nsdr_reads_confirmed:{}\r\nsdr_read_barriers:{}\r\nsdr_reads_local:{}\r\nsdr_protocol_errors:{}\r\nsdr_proposer_queued_bytes:{}\r\nsdr_proposer_dropped_runs:{}\r\n",
                 Stats::get(&s.connections_received),
                 Stats::get(&s.commands_processed),
                 Stats::get(&s.net_input_bytes),
@@ -116,6 +131,7 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 Stats::get(&s.writes_proposed),
                 Stats::get(&s.reads_confirmed),
                 Stats::get(&s.read_barriers),
+                node.reads.local_confirmations(),
                 Stats::get(&s.protocol_errors),
                 node.proposer.queued_bytes(),
                 node.proposer.dropped_runs(),

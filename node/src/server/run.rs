@@ -78,6 +78,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let blocking = Arc::new(super::blocking::Registry::default());
     state_machine.set_ready_keys(blocking.clone());
     let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
+    let read_log = log_store.clone();
     let scripts = state_machine.scripts();
     let raft = Raft::new(
         cfg.node_id,
@@ -144,7 +145,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let node = Arc::new(Node {
         id: cfg.node_id,
-        reads: ReadBarrier::spawn(raft.clone(), Duration::from_millis(cfg.request_timeout_ms)),
+        reads: ReadBarrier::spawn(
+            raft.clone(),
+            Duration::from_millis(cfg.request_timeout_ms),
+            Some((cfg.node_id, read_log)),
+        ),
         proposer: Proposer::spawn(
             raft.clone(),
             keyspace.clone(),

@@ -536,6 +536,7 @@ fn config(node: &Node, argv: &[Bytes]) -> Frame {
         }
         "resetstat" if argv.len() == 2 => {
             node.stats.reset();
+            node.reads.reset_stats();
             Frame::ok()
         }
         // Redis 7.0: `config|set` has arity -4, and pairs must be complete.

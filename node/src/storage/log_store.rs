@@ -10,11 +10,12 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
-    Entry, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader, Vote,
+    Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, LogState, OptionalSend, RaftLogReader,
+    Vote,
 };
 use tokio::sync::oneshot;
 
@@ -87,10 +88,29 @@ impl LogMem {
 
 struct LogInner {
     mem: RwLock<LogMem>,
+    /// See [`QuorumChanges`]. Locked inside `mem`'s write lock (append, truncate), never the
+    /// other way round.
+    quorum: Mutex<QuorumChanges>,
     /// Woken after every append, for whoever bounds the log by bytes (`raft::log_budget`).
     appended: tokio::sync::Notify,
     // Dropped after `mem`; joins the writer thread (see `WalHandle`'s `Drop`).
     wal: WalHandle,
+}
+
+/// The storage-side record of what could change who forms a quorum, for the one-member read
+/// fast path (`server::read_barrier`). Each field is updated *before* the change can have any
+/// effect outside this node: the vote before it is written (so before any vote response, or
+/// leadership built on it, leaves this node), a membership entry's index before the entry is
+/// readable by replication or queued for the disk (so before it can commit). A reader that sees
+/// the same values as in a Raft metrics snapshot knows no vote and no membership change was
+/// started since the state that snapshot describes, however late the metrics are published.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuorumChanges {
+    /// The last vote this store was asked to save (the recovered vote at open).
+    pub requested_vote: Option<Vote<NodeId>>,
+    /// Index of the last membership entry appended since open and still in the log (entries
+    /// recovered at open are part of the state openraft starts from, so they are not counted).
+    pub last_membership_appended: Option<u64>,
 }
 
 /// The Raft log store. Cheap to clone; clones (including the `LogReader` openraft asks for)
@@ -144,14 +164,29 @@ impl LogStore {
             vote: rec.vote,
             next_index: rec.next_index,
         };
+        let quorum = QuorumChanges {
+            requested_vote: rec.vote,
+            last_membership_appended: None,
+        };
         mem.push_back(rec.entries);
         Ok(LogStore {
             inner: Arc::new(LogInner {
                 mem: RwLock::new(mem),
+                quorum: Mutex::new(quorum),
                 appended: tokio::sync::Notify::new(),
                 wal,
             }),
         })
+    }
+
+    /// The current [`QuorumChanges`].
+    pub fn quorum_changes(&self) -> QuorumChanges {
+        *self.quorum_mut()
+    }
+
+    fn quorum_mut(&self) -> std::sync::MutexGuard<'_, QuorumChanges> {
+        // Plain data, consistent after any panic: a poisoned lock is still usable.
+        self.inner.quorum.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn read(&self) -> Result<RwLockReadGuard<'_, LogMem>> {
@@ -205,6 +240,14 @@ impl LogStore {
                     "append at index {first} but the log expects {n} (would leave a hole or overwrite)"
                 )));
             }
+        }
+        if let Some(m) = entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.payload, EntryPayload::Membership(_)))
+        {
+            // Before the entry is readable (replication) or queued (commit): see QuorumChanges.
+            self.quorum_mut().last_membership_appended = Some(m.log_id.index);
         }
         let next = first + entries.len() as u64;
         mem.push_back(entries);
@@ -342,6 +385,9 @@ impl LogStore {
     /// Persists `vote` (`<dir>/vote`: tmp, fsync, rename, fsync dir) after every write queued
     /// before it, and returns only once it is durable.
     pub async fn persist_vote(&self, vote: Vote<NodeId>) -> Result<()> {
+        // Before the vote can have any effect: see QuorumChanges. A failed write leaves it set,
+        // which only keeps the read fast path off.
+        self.quorum_mut().requested_vote = Some(vote);
         let (tx, rx) = oneshot::channel();
         self.inner.wal.send(Op::SaveVote { vote, done: tx })?;
         wal::wait(rx).await?;
@@ -370,6 +416,19 @@ impl LogStore {
                 mem.truncate(keep);
             }
             mem.next_index = Some(index);
+            let mut q = self.quorum_mut();
+            if q.last_membership_appended.is_some_and(|m| m >= index) {
+                // The last membership entry left in memory (older ones are in the state
+                // openraft started from, or in a snapshot): what the effective membership
+                // falls back to.
+                q.last_membership_appended = mem
+                    .entries
+                    .iter()
+                    .rev()
+                    .find(|e| matches!(e.payload, EntryPayload::Membership(_)))
+                    .map(|e| e.log_id.index);
+            }
+            drop(q);
             self.inner.wal.send(Op::Truncate { index, done: tx })?;
         }
         wal::wait(rx).await
