@@ -51,6 +51,7 @@ pub enum ErrorCode {
     Unblocked,
     NotBusy,
     Unkillable,
+    BusyKey,
 }
 
 /// One row of the contract.
@@ -132,6 +133,8 @@ pub const TABLE: &[CodeInfo] = &[
         "SCRIPT KILL with no script running"),
     row(ErrorCode::Unkillable, "UNKILLABLE", NoEffect,
         "SCRIPT KILL of a script that may write: it runs in the replicated log and stops only at its instruction budget"),
+    row(ErrorCode::BusyKey, "BUSYKEY", NoEffect,
+        "RESTORE without REPLACE of a key that exists"),
 ];
 
 impl ErrorCode {

@@ -1,11 +1,15 @@
 //! Generic keyspace commands: DEL UNLINK EXISTS TOUCH TYPE KEYS SCAN RANDOMKEY RENAME RENAMENX
 //! COPY EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST DBSIZE
-//! FLUSHDB FLUSHALL OBJECT, and SORT / SORT_RO (parsed and run by [`super::sort`]).
+//! FLUSHDB FLUSHALL OBJECT DUMP RESTORE, and SORT / SORT_RO (parsed and run by
+//! [`super::sort`]). DUMP and RESTORE use Redis's RDB value format
+//! ([`crate::keyspace::rdb`]).
 
 use bytes::Bytes;
 
 use super::{bulk_array, eq, glob, int_arg, syntax};
+use crate::keyspace::rdb::{self, RdbError};
 use crate::keyspace::{Keyspace, Value};
+use crate::resp::ErrorCode;
 use crate::resp::{parse_i64, Frame};
 
 /// Conditions of the EXPIRE family (Redis 7).
@@ -48,6 +52,8 @@ pub enum KeyRead {
     Memory(MemorySub),
     /// SORT_RO.
     Sort(super::sort::Sort),
+    /// `DUMP key`: the RDB payload, nil for a missing key.
+    Dump(Bytes),
 }
 
 /// The `OBJECT` subcommands that name a key. `IDLETIME` is not served: the node keeps no
@@ -214,6 +220,16 @@ pub enum KeyWrite {
     },
     /// SORT (a write: with STORE it creates a key).
     Sort(super::sort::Sort),
+    /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`. The options are
+    /// checked when parsed; the TTL and the payload at apply, after the BUSYKEY check, in
+    /// Redis's order. IDLETIME and FREQ are validated and not kept (docs/commands.md).
+    Restore {
+        key: Bytes,
+        ttl: Bytes,
+        payload: Bytes,
+        replace: bool,
+        absttl: bool,
+    },
 }
 
 /// SCAN's default COUNT.
@@ -256,6 +272,8 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
             .into()
         }
         "type" => KeyRead::Type(a(1)).into(),
+        "dump" => KeyRead::Dump(a(1)).into(),
+        "restore" => parse_restore(argv)?.into(),
         "object" => parse_object(argv)?.into(),
         "memory" => parse_memory(argv)?.into(),
         "keys" => KeyRead::Keys(a(1)).into(),
@@ -364,6 +382,48 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         }
         _ => return Err(super::unknown_command(argv)),
     })
+}
+
+/// RESTORE's options, checked as `restoreCommand` does (before anything else).
+fn parse_restore(argv: &[Bytes]) -> Result<KeyWrite, Frame> {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (false, false);
+    let mut j = 4;
+    while j < argv.len() {
+        let more = j + 1 < argv.len();
+        if eq(&argv[j], "replace") {
+            replace = true;
+        } else if eq(&argv[j], "absttl") {
+            absttl = true;
+        } else if eq(&argv[j], "idletime") && more && !freq {
+            if int_arg(&argv[j + 1])? < 0 {
+                return Err(Frame::err("Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = true;
+            j += 1;
+        } else if eq(&argv[j], "freq") && more && !idle {
+            if !(0..=255).contains(&int_arg(&argv[j + 1])?) {
+                return Err(Frame::err("Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+            freq = true;
+            j += 1;
+        } else {
+            return Err(syntax());
+        }
+        j += 1;
+    }
+    Ok(KeyWrite::Restore {
+        key: argv[1].clone(),
+        ttl: argv[2].clone(),
+        payload: argv[3].clone(),
+        replace,
+        absttl,
+    })
+}
+
+/// The reply to a refused payload or value, from [`RdbError`]'s Redis text.
+fn rdb_error(e: RdbError) -> Frame {
+    Frame::err(e.to_string())
 }
 
 /// RANDOMKEY: a live key at a random SCAN position (the first at or after a random cursor,
@@ -511,6 +571,13 @@ impl KeyRead {
             KeyRead::DbSize => Frame::Integer(ks.len() as i64),
             KeyRead::RandomKey => random_key(ks, now),
             KeyRead::Sort(s) => s.read(ks, now),
+            KeyRead::Dump(k) => match ks.get(k, now) {
+                None => Frame::Null,
+                Some(e) => match rdb::dump(&e.value, ks.encoding_sticky(k)) {
+                    Ok(p) => Frame::Bulk(Bytes::from(p)),
+                    Err(e) => rdb_error(e),
+                },
+            },
         }
     }
 }
@@ -616,6 +683,37 @@ impl KeyWrite {
                 Frame::Integer(1)
             }
             KeyWrite::Sort(s) => s.write(ks, now),
+            KeyWrite::Restore {
+                key,
+                ttl,
+                payload,
+                replace,
+                absttl,
+            } => {
+                if !*replace && ks.contains(key, now) {
+                    return Frame::error(ErrorCode::BusyKey, "Target key name already exists.");
+                }
+                let Some(ttl) = parse_i64(ttl) else {
+                    return Frame::err(super::NOT_INT);
+                };
+                if ttl < 0 {
+                    return Frame::err("Invalid TTL value, must be >= 0");
+                }
+                let value = match rdb::restore(payload) {
+                    Ok(v) => v,
+                    Err(e) => return rdb_error(e),
+                };
+                let expire_at = match (ttl, *absttl) {
+                    (0, _) => None,
+                    (t, true) => Some(t as u64),
+                    (t, false) => Some((now as i64).saturating_add(t) as u64),
+                };
+                // A deadline already past: the key is not stored (and a replaced one is gone),
+                // the reply is still OK, as Redis.
+                ks.remove(key);
+                ks.insert(key.clone(), value, expire_at, now);
+                Frame::ok()
+            }
         }
     }
 }

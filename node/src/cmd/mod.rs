@@ -1081,6 +1081,8 @@ mod tests {
             &["pfdebug", "encoding", "k"],
             &["pfselftest"],
             &["object", "encoding", "k"],
+            &["dump", "k"],
+            &["restore", "k", "0", "payload", "replace"],
             &["memory", "usage", "k"],
             &["dbsize"],
             &["decr", "k"],

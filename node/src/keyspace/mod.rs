@@ -4,6 +4,8 @@
 //! - [`codec`]: the binary snapshot encoding of a whole keyspace.
 //! - [`encoding`]: the `OBJECT ENCODING` name Redis 7.0 would give a value (derived from
 //!   contents plus a sticky set of converted keys; thresholds from the node's CONFIG).
+//! - [`rdb`]: Redis's RDB value encoding for DUMP / RESTORE (listpacks, intsets, ziplists,
+//!   LZF, CRC-64), byte-identical to redis-server 7.0's where the layout allows.
 //! - [`sampling`]: eviction candidates without scanning (key near a SCAN position or a
 //!   deadline, cost of a key).
 //! - [`slot_index`]: the user keys of each cluster hash slot (COUNTKEYSINSLOT and
@@ -33,6 +35,7 @@
 
 pub mod codec;
 pub mod encoding;
+pub mod rdb;
 pub mod sampling;
 pub mod slot_index;
 pub mod stream;

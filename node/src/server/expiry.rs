@@ -32,7 +32,9 @@ pub async fn run(node: Arc<Node>) {
             _ = tick.tick() => {},
             _ = shutdown.changed() => return,
         }
-        if !node.raft.metrics().borrow().state.is_leader() {
+        if !node.raft.metrics().borrow().state.is_leader()
+            || !node.active_expire.load(std::sync::atomic::Ordering::Relaxed)
+        {
             continue;
         }
         for _ in 0..MAX_BATCHES_PER_TICK {

@@ -21,6 +21,7 @@
 //! - [`pubsub`]: Pub/Sub state — the subscription registry, per-subscriber bounded mailboxes,
 //!   the ordered, bounded links forwarding published messages to the other nodes.
 //! - [`pubsub_cmds`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, subscriber mode.
+//! - [`debug_cmds`]: the DEBUG subset (OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, …), node-local.
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
@@ -35,7 +36,7 @@
 //! Imports form a line from `run` down to `state`; a module uses only modules below it:
 //!
 //! ```text
-//! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, info, pubsub_cmds
+//! run ─▶ session ─▶ transaction ─▶ server_cmds ─▶ cluster_cmds, debug_cmds, info, pubsub_cmds
 //!  │        │  ├──▶ blocking ─▶ write_path  (server_cmds ─▶ blocking for CLIENT UNBLOCK)
 //!  │        │  └──▶ forward, read_barrier, write_path, pubsub_cmds ─▶ pubsub
 //!  └──▶ expiry ─────────┐
@@ -47,6 +48,7 @@
 pub mod blocking;
 pub mod cluster_cmds;
 pub mod config_params;
+pub mod debug_cmds;
 pub mod eviction;
 pub mod expiry;
 pub mod fd_limit;

@@ -157,6 +157,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.unsafe_test_faults.ack_before_commit,
         ),
         evictor: Default::default(),
+        active_expire: std::sync::atomic::AtomicBool::new(true),
         pubsub,
         blocking,
         config_params: Default::default(),

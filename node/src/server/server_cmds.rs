@@ -58,6 +58,7 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
             Frame::ok()
         }
         "cluster" => super::cluster_cmds::execute(node, argv).await,
+        "debug" => super::debug_cmds::execute(node, argv).await,
         "reset" => reset(node, session),
         // Inside EXEC (the session runs the subscribe family itself and refuses it in MULTI).
         "publish" | "spublish" | "pubsub" => super::pubsub_cmds::execute_one(node, argv),

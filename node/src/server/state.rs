@@ -80,6 +80,8 @@ pub struct Node {
     pub book: AddressBook,
     /// The shard map; `None` for a standalone node.
     pub topology: Option<Arc<Topology>>,
+    /// `DEBUG SET-ACTIVE-EXPIRE`: whether this node's active expiry loop proposes deletions.
+    pub active_expire: AtomicBool,
     pub(super) next_client_id: AtomicU64,
     pub(super) shutting_down: AtomicBool,
     pub(super) shutdown_tx: watch::Sender<bool>,
