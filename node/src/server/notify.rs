@@ -186,7 +186,15 @@ fn command_events(argv: &[Bytes], kc: &KeyChange) -> Vec<(u32, &'static str)> {
             v
         }
         "setex" | "psetex" => vec![(STRING, "set"), (GENERIC, "expire")],
-        "setnx" | "getset" | "mset" | "msetnx" => vec![(STRING, "set")],
+        "setnx" | "getset" => vec![(STRING, "set")],
+        // One `set` per pair naming the key (MSET k 1 k 2 sets it twice).
+        "mset" | "msetnx" => argv
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|k| **k == kc.key)
+            .map(|_| (STRING, "set"))
+            .collect(),
         "getex" => {
             if gone {
                 vec![(GENERIC, "del")]

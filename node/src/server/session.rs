@@ -187,6 +187,11 @@ async fn connection_loop(
             return Ok(());
         }
         Stats::add(&node.stats.net_input_bytes, n as u64);
+        // Messages queued before these commands arrived go out before their replies (as a
+        // Redis server has already buffered them), whichever branch the select took.
+        if !deliver_mail(node, stream, session, &mut outbuf).await? {
+            return Ok(());
+        }
 
         let mut protocol_error = None;
         loop {

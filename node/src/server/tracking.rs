@@ -295,7 +295,18 @@ impl Tracking {
                     continue;
                 }
                 Change::Expired(keys) => keys.iter().collect(),
-                Change::Command { keys, .. } => keys.iter().map(|k| &k.key).collect(),
+                Change::Command { argv, keys } => {
+                    let mut v: Vec<&Bytes> = keys.iter().map(|k| &k.key).collect();
+                    // Redis signals the destination of a list move before its source.
+                    if argv.first().is_some_and(|n| {
+                        [&b"lmove"[..], b"blmove", b"rpoplpush", b"brpoplpush"]
+                            .iter()
+                            .any(|m| n.eq_ignore_ascii_case(m))
+                    }) {
+                        v.reverse();
+                    }
+                    v
+                }
             };
             for k in keys {
                 for p in g.prefixes.keys() {

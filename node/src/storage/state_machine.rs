@@ -112,6 +112,11 @@ fn apply_observed(
         out.push(Change::Flush);
         return reply;
     }
+    // A refused write, or one whose reply says it changed nothing, modified nothing (some
+    // writes rewrite a key in place even then, moving its version).
+    if matches!(reply, Frame::Error(_)) || (reply == Frame::Integer(0) && noop_on_zero(argv)) {
+        return reply;
+    }
     let mut changed = Vec::new();
     for (k, before) in keys.into_iter().zip(before) {
         // A key created fresh moves no version (WATCH sees creation by existence).
@@ -131,6 +136,18 @@ fn apply_observed(
         });
     }
     reply
+}
+
+/// Writes whose integer reply 0 means "nothing changed" (Redis signals no modification then).
+fn noop_on_zero(argv: &[bytes::Bytes]) -> bool {
+    const NAMES: &[&[u8]] = &[
+        b"hdel", b"srem", b"zrem", b"lrem", b"zremrangebyscore", b"zremrangebyrank",
+        b"zremrangebylex", b"smove", b"hsetnx", b"setnx", b"msetnx", b"renamenx", b"expire",
+        b"pexpire", b"expireat", b"pexpireat", b"persist", b"lpushx", b"rpushx", b"copy",
+        b"sadd", b"xdel", b"xtrim", b"del", b"unlink", b"linsert",
+    ];
+    argv.first()
+        .is_some_and(|n| NAMES.iter().any(|m| n.eq_ignore_ascii_case(m)))
 }
 
 fn is_flush(argv: &[bytes::Bytes]) -> bool {
