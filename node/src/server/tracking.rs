@@ -558,7 +558,7 @@ mod tests {
     fn option_rules_are_redis_s() {
         let (t, _, _) = setup();
         let err = |r: Result<Options, Frame>| match r {
-            Err(Frame::Error(e)) => String::from_utf8_lossy(&e).into_owned(),
+            Err(Frame::Error(e)) => e.to_string(),
             other => panic!("{other:?}"),
         };
         let bc = |p: &[&str]| Options {
