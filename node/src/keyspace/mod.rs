@@ -617,14 +617,19 @@ impl Keyspace {
     /// Removes each of `keys` that is still expired at `now_ms` (a key rewritten since it was
     /// sampled is kept). Returns how many were removed.
     pub fn remove_expired(&mut self, keys: &[Bytes], now_ms: u64) -> usize {
-        let mut n = 0;
+        self.remove_expired_keys(keys, now_ms).len()
+    }
+
+    /// [`Keyspace::remove_expired`], returning the keys removed (in `keys` order).
+    pub fn remove_expired_keys(&mut self, keys: &[Bytes], now_ms: u64) -> Vec<Bytes> {
+        let mut gone = Vec::new();
         for k in keys {
             if matches!(self.map.get(&k[..]), Some(e) if e.is_expired(now_ms)) {
                 self.remove(k);
-                n += 1;
+                gone.push(k.clone());
             }
         }
-        n
+        gone
     }
 
     /// Every live key in SCAN order (deterministic).

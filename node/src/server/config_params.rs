@@ -945,6 +945,19 @@ pub fn find(name: &str) -> Option<&'static Param> {
 /// Checks `value` against the type `p`'s default shows and returns what `CONFIG GET` will
 /// report; the error is Redis's reason text (after "CONFIG SET failed (...) - ").
 pub fn validate(p: &Param, value: &str) -> Result<String, String> {
+    if p.name == "notify-keyspace-events" {
+        // Stored in Redis's normal form (what CONFIG GET shows).
+        return super::notify::parse(value)
+            .map(super::notify::format)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into());
+    }
+    if p.name == "tracking-table-max-keys" {
+        return match value.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n.to_string()),
+            Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".into()),
+            Err(_) => Err("argument couldn't be parsed into an integer".into()),
+        };
+    }
     if p.default == "yes" || p.default == "no" {
         return match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -1045,6 +1058,15 @@ impl StoredParams {
                 if let (Some(l), Ok(n)) = (encoding::limit_for_param(k), v.parse::<usize>()) {
                     encoding::set_limit(l, n);
                 }
+                match k {
+                    "notify-keyspace-events" => {
+                        super::notify::set_flags(super::notify::parse(&v).unwrap_or(0))
+                    }
+                    "tracking-table-max-keys" => {
+                        super::tracking::set_max_keys(v.parse::<u64>().unwrap_or(0))
+                    }
+                    _ => {}
+                }
                 if let Some(other) = alias_of(k).and_then(|a| find(a)) {
                     m.insert(other.name, v.clone());
                 }
@@ -1064,7 +1086,9 @@ impl StoredParams {
 
     /// Back to Redis's defaults.
     pub fn reset(&self) {
-        self.with(|m| m.clear())
+        self.with(|m| m.clear());
+        super::notify::set_flags(0);
+        super::tracking::set_max_keys(1_000_000);
     }
 }
 

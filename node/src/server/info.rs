@@ -81,10 +81,11 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
         "clients" => {
             let _ = write!(
                 out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n",
                 Stats::get(&s.connected_clients),
                 node.settings().maxclients,
-                node.blocking.blocked_clients()
+                node.blocking.blocked_clients(),
+                node.tracking.clients()
             );
         }
         "memory" => {
@@ -145,6 +146,11 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
                 Stats::get(&peer.dropped),
                 Stats::get(&peer.received),
                 node.pubsub.peer_queued_bytes(),
+            );
+            let (keys, items, prefixes) = node.tracking.totals();
+            let _ = write!(
+                out,
+                "tracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
             );
         }
         "replication" => {

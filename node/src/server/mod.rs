@@ -22,6 +22,12 @@
 //!   the ordered, bounded links forwarding published messages to the other nodes.
 //! - [`pubsub_cmds`]: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, (S)PUBLISH, PUBSUB, subscriber mode.
 //! - [`debug_cmds`]: the DEBUG subset (OBJECT, RELOAD, SLEEP, SET-ACTIVE-EXPIRE, …), node-local.
+//! - [`tracking`]: CLIENT TRACKING — the per-node table of keys tracking clients read, BCAST
+//!   prefixes, invalidation messages (RESP3 push or RESP2 redirect).
+//! - [`notify`]: keyspace notifications — `notify-keyspace-events` flags and Redis's event
+//!   names for what each applied write modified.
+//! - [`apply_hooks`]: the state machine's hook into the server (blocked-client wake-ups,
+//!   tracking invalidations, keyspace notifications), run on every node for its own apply.
 //! - [`cluster_cmds`]: CLUSTER INFO / MYID / NODES / KEYSLOT for the Raft group.
 //! - [`forward`]: relaying commands to the leader for `forward-to-leader: true`.
 //! - [`info`]: the INFO sections.
@@ -42,9 +48,11 @@
 //!  └──▶ expiry ─────────┐
 //!                       ▼
 //!                     state (Node, Settings, Session) ─▶ eviction ─▶ proposer ─▶ write_path
-//!                           ─▶ read_barrier, forward, stats, pubsub
+//!                           ─▶ read_barrier, forward, stats, tracking ─▶ pubsub
+//! run ─▶ apply_hooks ─▶ blocking, tracking, notify ─▶ pubsub
 //! ```
 
+pub mod apply_hooks;
 pub mod blocking;
 pub mod cluster_cmds;
 pub mod config_params;
@@ -55,6 +63,7 @@ pub mod fd_limit;
 pub mod forward;
 pub mod info;
 pub mod proposer;
+pub mod notify;
 pub mod pubsub;
 pub mod pubsub_cmds;
 pub mod read_barrier;
@@ -63,6 +72,7 @@ pub mod server_cmds;
 pub mod session;
 pub mod state;
 pub mod stats;
+pub mod tracking;
 pub mod transaction;
 pub mod wait;
 pub mod write_path;

@@ -64,11 +64,17 @@ struct MailboxState {
     killed: bool,
 }
 
-/// One subscriber's queue of messages, filled by publishers and drained by its session.
+/// One connection's queue of messages (Pub/Sub messages, tracking invalidations), filled by
+/// publishers and drained by its session.
 #[derive(Default)]
 pub struct Mailbox {
     state: Mutex<MailboxState>,
     notify: Notify,
+    /// The connection speaks RESP3 (kept current by its session; tracking picks the
+    /// invalidation's form from it).
+    resp3: std::sync::atomic::AtomicBool,
+    /// The connection has a subscription (RESP2 redirect targets must be subscribers).
+    subscribed: std::sync::atomic::AtomicBool,
 }
 
 impl Mailbox {
@@ -140,6 +146,20 @@ impl Mailbox {
     pub fn sent(&self, bytes: u64) {
         let mut s = self.lock();
         s.bytes = s.bytes.saturating_sub(bytes);
+    }
+
+    /// Records the connection's protocol and whether it has subscriptions.
+    pub fn set_mode(&self, resp3: bool, subscribed: bool) {
+        self.resp3.store(resp3, Ordering::Relaxed);
+        self.subscribed.store(subscribed, Ordering::Relaxed);
+    }
+
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
     }
 
     pub fn is_killed(&self) -> bool {
@@ -243,6 +263,12 @@ impl PubSub {
             Ok(l) => *l,
             Err(p) => *p.into_inner(),
         }
+    }
+
+    /// Queues `frame` (about `size` bytes) for one connection, under the same output limit as
+    /// its Pub/Sub messages.
+    pub fn deliver(&self, mb: &Mailbox, frame: Frame, size: u64) -> bool {
+        mb.push(frame, size, self.current_limit())
     }
 
     /// Registers `client`'s mailbox for `name`; false if it already was.

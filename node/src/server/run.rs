@@ -76,7 +76,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     });
     let network = GrpcNetwork::new(auth.clone(), book.clone());
     let blocking = Arc::new(super::blocking::Registry::default());
-    state_machine.set_ready_keys(blocking.clone());
+    let pubsub = super::pubsub::PubSub::new(
+        crate::config::OutputBufferLimits::default().pubsub,
+        auth.clone()
+            .map(|a| crate::raft::pubsub_peer::PeerLinkClient::new(a, cfg.node_id)),
+    );
+    let tracking = super::tracking::Tracking::new(pubsub.clone());
+    state_machine.set_ready_keys(Arc::new(super::apply_hooks::ApplyHooks {
+        blocking: blocking.clone(),
+        tracking: tracking.clone(),
+        pubsub: pubsub.clone(),
+    }));
     let (budget_log, budget_sm) = (log_store.clone(), state_machine.clone());
     let read_log = log_store.clone();
     let scripts = state_machine.scripts();
@@ -90,11 +100,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await
     .context("cannot start raft")?;
 
-    let pubsub = super::pubsub::PubSub::new(
-        crate::config::OutputBufferLimits::default().pubsub,
-        auth.clone()
-            .map(|a| crate::raft::pubsub_peer::PeerLinkClient::new(a, cfg.node_id)),
-    );
     let (shutdown_tx, _) = watch::channel(false);
     tokio::spawn(crate::raft::log_budget::run(
         raft.clone(),
@@ -160,6 +165,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         active_expire: std::sync::atomic::AtomicBool::new(true),
         pubsub,
         blocking,
+        tracking,
         config_params: Default::default(),
         scripts,
         scripting: Default::default(),

@@ -73,6 +73,9 @@ fn reset(node: &Node, session: &mut Session) -> Frame {
     session.multi = None;
     session.watches.clear();
     super::pubsub_cmds::unsubscribe_all(node, session);
+    node.tracking.disable(session.id);
+    session.tracking = None;
+    session.caching = None;
     session.protocol = Protocol::Resp2;
     session.readonly = false;
     session.authenticated = node.settings().requirepass.is_none();
@@ -236,6 +239,111 @@ fn client_line(node: &Node, id: u64) -> String {
     })
 }
 
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with
+/// Redis 7.0's checks in its order (options parsed first, then ON/OFF).
+fn client_tracking(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame {
+    let mut opts = super::tracking::Options::default();
+    let mut i = 1;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        match lower(&args[i]).as_str() {
+            "redirect" if more => {
+                i += 1;
+                if opts.redirect != 0 {
+                    return Frame::err("A client can only redirect to a single other client");
+                }
+                let Some(id) = crate::resp::parse_i64(&args[i]) else {
+                    return Frame::err("value is not an integer or out of range");
+                };
+                if id == 0 {
+                    // Redis treats 0 as "no redirect" (ids start at 1).
+                    i += 1;
+                    continue;
+                }
+                match u64::try_from(id) {
+                    Ok(id) if node.tracking.client_exists(id) => opts.redirect = id,
+                    _ => {
+                        return Frame::err("The client ID you want redirect to does not exist")
+                    }
+                }
+            }
+            "bcast" => opts.bcast = true,
+            "optin" => opts.optin = true,
+            "optout" => opts.optout = true,
+            "noloop" => opts.noloop = true,
+            "prefix" if more => {
+                i += 1;
+                opts.prefixes.push(args[i].clone());
+            }
+            _ => return cmd::syntax(),
+        }
+        i += 1;
+    }
+    match lower(&args[0]).as_str() {
+        "on" => match node.tracking.enable(session.id, opts) {
+            Ok(o) => {
+                session.tracking = Some(o);
+                Frame::ok()
+            }
+            Err(e) => e,
+        },
+        "off" => {
+            node.tracking.disable(session.id);
+            session.tracking = None;
+            session.caching = None;
+            Frame::ok()
+        }
+        _ => cmd::syntax(),
+    }
+}
+
+/// CLIENT TRACKINGINFO: flags, redirect, prefixes (a map).
+fn tracking_info(node: &Node, session: &Session) -> Frame {
+    let info = node.tracking.info(session.id);
+    let mut flags = Vec::new();
+    let (redirect, prefixes) = match &info {
+        None => {
+            flags.push(Frame::bulk("off"));
+            (-1, Vec::new())
+        }
+        Some((o, broken)) => {
+            flags.push(Frame::bulk("on"));
+            if o.bcast {
+                flags.push(Frame::bulk("bcast"));
+            }
+            if o.optin {
+                flags.push(Frame::bulk("optin"));
+                if session.caching == Some(true) {
+                    flags.push(Frame::bulk("caching-yes"));
+                }
+            }
+            if o.optout {
+                flags.push(Frame::bulk("optout"));
+                if session.caching == Some(false) {
+                    flags.push(Frame::bulk("caching-no"));
+                }
+            }
+            if o.noloop {
+                flags.push(Frame::bulk("noloop"));
+            }
+            if *broken {
+                flags.push(Frame::bulk("broken_redirect"));
+            }
+            let prefixes = if o.bcast {
+                o.prefixes.iter().cloned().map(Frame::Bulk).collect()
+            } else {
+                Vec::new()
+            };
+            (o.redirect as i64, prefixes)
+        }
+    };
+    Frame::str_map(vec![
+        ("flags", Frame::Set(flags)),
+        ("redirect", Frame::Integer(redirect)),
+        ("prefixes", Frame::Array(prefixes)),
+    ])
+}
+
 fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
     let sub = lower(&argv[1]);
     let wrong_args = || {
@@ -317,6 +425,29 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
             let done = u64::try_from(id).is_ok_and(|id| node.blocking.unblock(id, mode));
             Frame::Integer(i64::from(done))
         }
+        ("tracking", n) if n >= 3 => client_tracking(node, session, &argv[2..]),
+        ("caching", n) if n >= 3 => {
+            let Some(t) = &session.tracking else {
+                return Frame::err("CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+            };
+            match lower(&argv[2]).as_str() {
+                "yes" if t.optin => session.caching = Some(true),
+                "yes" => {
+                    return Frame::err("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+                }
+                "no" if t.optout => session.caching = Some(false),
+                "no" => {
+                    return Frame::err("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+                }
+                _ => return cmd::syntax(),
+            }
+            Frame::ok()
+        }
+        ("getredir", 2) => Frame::Integer(match &session.tracking {
+            Some(t) => t.redirect as i64,
+            None => -1,
+        }),
+        ("trackinginfo", 2) => tracking_info(node, session),
         ("info", 2) => Frame::verbatim_text(client_line(node, session.id)),
         ("list", 2) => {
             let ids: Vec<u64> = node.with_clients(|c| c.keys().copied().collect());

@@ -94,7 +94,15 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         multi: None,
         watches: Vec::new(),
         subs: Default::default(),
+        tracking: None,
+        caching: None,
+        last_was_client: false,
     };
+    // Every connection has a mailbox: Pub/Sub messages and tracking invalidations (its own,
+    // or those redirected to it) arrive there.
+    let mailbox = super::pubsub::Mailbox::new();
+    session.subs.mailbox = Some(mailbox.clone());
+    node.tracking.connect(session.id, mailbox);
     node.with_clients(|c| {
         c.insert(
             session.id,
@@ -113,6 +121,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         tracing::debug!(client = session.id, error = %e, "connection closed");
     }
     super::pubsub_cmds::unsubscribe_all(&node, &mut session);
+    node.tracking.disconnect(session.id);
     node.with_clients(|c| c.remove(&session.id));
     node.stats
         .connected_clients
@@ -178,6 +187,11 @@ async fn connection_loop(
             return Ok(());
         }
         Stats::add(&node.stats.net_input_bytes, n as u64);
+        // Messages queued before these commands arrived go out before their replies (as a
+        // Redis server has already buffered them), whichever branch the select took.
+        if !deliver_mail(node, stream, session, &mut outbuf).await? {
+            return Ok(());
+        }
 
         let mut protocol_error = None;
         loop {
@@ -382,6 +396,13 @@ async fn execute_batch(
         });
     }
 
+    // NOLOOP: the keys this batch (and a transaction it may run) writes are this client's
+    // own while the batch is in flight (server::tracking).
+    let noloop = session.tracking.as_ref().is_some_and(|t| t.noloop);
+    if noloop {
+        node.tracking.expect_writes(session.id, written_keys(session, &batch));
+    }
+
     // Consecutive writes not yet submitted (see `flush_run`).
     let mut run: Vec<Vec<Bytes>> = Vec::new();
     for argv in batch {
@@ -389,8 +410,25 @@ async fn execute_batch(
             break;
         }
         let Some(name) = argv.first() else { continue };
+        // CLIENT CACHING holds for the next command (or transaction) only; any CLIENT
+        // subcommand in between keeps it, as in Redis.
+        if session.multi.is_none() {
+            if !session.last_was_client {
+                session.caching = None;
+            }
+            session.last_was_client = name.eq_ignore_ascii_case(b"client");
+        }
         if session.multi.is_some() && session.authenticated {
             if let Some(reply) = queue_in_multi(node, session, &argv) {
+                // A read queued in the transaction is remembered now (before EXEC runs it).
+                let read = cmd::lookup(name).filter(|s| s.kind == Kind::Read);
+                if let (Some(spec), false) = (read, matches!(reply, Frame::Error(_))) {
+                    if track_reads(session) {
+                        let keys = cmd::key_indices(spec, &argv);
+                        node.tracking
+                            .remember(session.id, keys.iter().map(|&i| &argv[i]));
+                    }
+                }
                 push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
                 continue;
             }
@@ -477,6 +515,12 @@ async fn execute_batch(
                     continue;
                 }
             }
+        }
+        if spec.kind == Kind::Read && track_reads(session) {
+            // Remembered before the read runs: a write applied after it invalidates.
+            let keys = cmd::key_indices(spec, &argv);
+            node.tracking
+                .remember(session.id, keys.iter().map(|&i| &argv[i]));
         }
         match spec.kind {
             Kind::Server if spec.group == Group::Transactions => {
@@ -613,6 +657,12 @@ async fn execute_batch(
     }
     flush_run(node, &mut run, &mut slots);
     resolve(node, &mut slots, &mut resolved, deadline, timeout).await;
+    if noloop {
+        node.tracking.clear_writes(session.id);
+    }
+    if let Some(mb) = &session.subs.mailbox {
+        mb.set_mode(session.protocol == Protocol::Resp3, session.subs.any());
+    }
     let mut protocol = start_protocol;
     let mut switches = switches.into_iter().peekable();
     for (i, slot) in slots.into_iter().enumerate() {
@@ -626,6 +676,38 @@ async fn execute_batch(
             ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
         }
     }
+}
+
+/// Whether a read by this connection is remembered in the tracking table: default-mode
+/// tracking, and OPTIN with CLIENT CACHING YES / OPTOUT without CLIENT CACHING NO (Redis's
+/// rule).
+fn track_reads(session: &Session) -> bool {
+    match &session.tracking {
+        Some(t) if !t.bcast => {
+            !((t.optin && session.caching != Some(true)) || (t.optout && session.caching == Some(false)))
+        }
+        _ => false,
+    }
+}
+
+/// The keys the write commands of `batch` name, and those of the transaction being queued
+/// (NOLOOP's own writes).
+fn written_keys(session: &Session, batch: &[Vec<Bytes>]) -> Vec<Bytes> {
+    let queued: &[Vec<Bytes>] = session.multi.as_ref().map_or(&[], |m| &m.cmds[..]);
+    let mut out = Vec::new();
+    for argv in batch.iter().chain(queued.iter()) {
+        let Some(spec) = argv.first().and_then(|n| cmd::lookup(n)) else {
+            continue;
+        };
+        if spec.kind == Kind::Write || matches!(spec.name, "eval" | "evalsha" | "fcall") {
+            for i in cmd::key_indices(spec, argv) {
+                if let Some(k) = argv.get(i) {
+                    out.push(k.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Inside MULTI: queue `argv` (`+QUEUED`) after Redis's queue-time checks — unknown command,

@@ -64,6 +64,8 @@ pub struct Node {
     pub pubsub: Arc<super::pubsub::PubSub>,
     /// Clients blocked in BLPOP & co., keyed by key (woken by the state machine's apply).
     pub blocking: Arc<super::blocking::Registry>,
+    /// CLIENT TRACKING's table and clients (invalidated by the state machine's apply).
+    pub tracking: Arc<super::tracking::Tracking>,
     /// Redis parameters stored and reported only (`CONFIG SET save ""`, encodings, ...).
     pub config_params: super::config_params::StoredParams,
     /// The script cache EVALSHA resolves against (shared with the state machine).
@@ -150,6 +152,13 @@ pub struct Session {
     pub multi: Option<super::transaction::Multi>,
     /// WATCHed keys: (key, version seen, existed), sent with EXEC.
     pub watches: Vec<(bytes::Bytes, u64, bool)>,
-    /// Pub/Sub subscriptions and the mailbox messages arrive in.
+    /// Pub/Sub subscriptions and the mailbox messages (and tracking invalidations) arrive in.
     pub subs: super::pubsub::Subscriptions,
+    /// CLIENT TRACKING is on: its options (the node's [`super::tracking::Tracking`] holds the
+    /// same; kept here so reads need no lock to know).
+    pub tracking: Option<super::tracking::Options>,
+    /// CLIENT CACHING YES (`Some(true)`) / NO (`Some(false)`), for the next command only.
+    pub caching: Option<bool>,
+    /// The previous command was CLIENT (which keeps CLIENT CACHING in force).
+    pub last_was_client: bool,
 }

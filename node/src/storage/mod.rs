@@ -41,7 +41,7 @@ use std::path::Path;
 pub use error::StorageError;
 pub use log_store::{AppendTicket, LogStore};
 pub use options::{FsyncPolicy, WalOptions};
-pub use state_machine::{ReadyKeys, StateMachineStore};
+pub use state_machine::{Change, KeyChange, ReadyKeys, StateMachineStore};
 pub use wal::WalStatsSnapshot;
 
 use crate::keyspace::SharedKeyspace;

@@ -40,10 +40,13 @@ struct Current {
     image: Option<Arc<Vec<u8>>>,
 }
 
-/// Told, after each applied batch of entries, which keys they wrote that now hold a non-empty
-/// list (`false`) or sorted set (`true`) and have a client blocked on them. Implemented by
-/// `server::blocking` (storage never uses `server`); a cheap notification, not part of the
-/// replicated state.
+/// Told, after each applied batch of entries, what they did to the keyspace: which keys they
+/// wrote that now hold a non-empty list (`false`) or sorted set (`true`) and have a client
+/// blocked on them ([`ReadyKeys::ready`]), and — when asked for — every key each write
+/// modified ([`ReadyKeys::changed`], for CLIENT TRACKING invalidation and keyspace
+/// notifications). Implemented by `server` (storage never uses `server`); a cheap
+/// notification, not part of the replicated state. Every node calls it for what it applies
+/// itself (leader and followers alike), as a Redis replica fires for what it applies.
 pub trait ReadyKeys: Send + Sync {
     /// Whether any client is blocked at all (checked once per applied batch).
     fn any_waiting(&self) -> bool;
@@ -51,6 +54,138 @@ pub trait ReadyKeys: Send + Sync {
     fn waits_on(&self, key: &[u8]) -> bool;
     /// The keys that got data, in apply order, each once.
     fn ready(&self, keys: Vec<(bytes::Bytes, bool)>);
+    /// Whether [`ReadyKeys::changed`] wants the batch's changes (checked once per batch;
+    /// collecting them costs a type lookup per key before and after each write).
+    fn observes_changes(&self) -> bool {
+        false
+    }
+    /// What the batch changed, in apply order.
+    fn changed(&self, _changes: Vec<Change>) {}
+}
+
+/// One key a write modified (its WATCH version moved): its type before and after the write
+/// (`None`: missing or expired).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChange {
+    pub key: bytes::Bytes,
+    pub before: Option<&'static str>,
+    pub after: Option<&'static str>,
+}
+
+/// What one applied command (or active-expiry entry) changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A write command and the keys among its key arguments that it modified, in argument
+    /// order (each once). Scripts and functions report their declared keys.
+    Command {
+        argv: Vec<bytes::Bytes>,
+        keys: Vec<KeyChange>,
+    },
+    /// Keys removed by active expiry (`Request::Expire`).
+    Expired(Vec<bytes::Bytes>),
+    /// FLUSHALL / FLUSHDB emptied the keyspace.
+    Flush,
+}
+
+/// The type of `key` at `now` (`None`: missing or expired).
+fn type_of(ks: &crate::keyspace::Keyspace, key: &[u8], now: u64) -> Option<&'static str> {
+    ks.get(key, now).map(|e| e.value.type_name())
+}
+
+/// Applies one command and, if `out` is given, records what it modified: the keys of its key
+/// arguments whose version the write moved (see `keyspace::versions`) or that it created, or
+/// [`Change::Flush`].
+fn apply_observed(
+    ks: &mut crate::keyspace::Keyspace,
+    argv: &[bytes::Bytes],
+    now: u64,
+    out: Option<&mut Vec<Change>>,
+) -> Frame {
+    let Some(out) = out else {
+        return crate::cmd::apply_argv(ks, argv, now);
+    };
+    let keys = changed_key_args(argv);
+    let before: Vec<Option<&'static str>> = keys.iter().map(|k| type_of(ks, k, now)).collect();
+    let seq = ks.versions().seq();
+    let reply = crate::cmd::apply_argv(ks, argv, now);
+    if is_flush(argv) && !matches!(reply, Frame::Error(_)) {
+        out.push(Change::Flush);
+        return reply;
+    }
+    // A refused write, or one whose reply says it changed nothing, modified nothing (some
+    // writes rewrite a key in place even then, moving its version).
+    if matches!(reply, Frame::Error(_)) || (reply == Frame::Integer(0) && noop_on_zero(argv)) {
+        return reply;
+    }
+    let mut changed = Vec::new();
+    for (k, before) in keys.into_iter().zip(before) {
+        // A key created fresh moves no version (WATCH sees creation by existence).
+        let after = type_of(ks, &k, now);
+        if ks.versions().changed_since(&k, seq) || before.is_none() != after.is_none() {
+            changed.push(KeyChange {
+                key: k,
+                before,
+                after,
+            });
+        }
+    }
+    if !changed.is_empty() {
+        out.push(Change::Command {
+            argv: argv.to_vec(),
+            keys: changed,
+        });
+    }
+    reply
+}
+
+/// Writes whose integer reply 0 means "nothing changed" (Redis signals no modification then).
+fn noop_on_zero(argv: &[bytes::Bytes]) -> bool {
+    const NAMES: &[&[u8]] = &[
+        b"hdel", b"srem", b"zrem", b"lrem", b"zremrangebyscore", b"zremrangebyrank",
+        b"zremrangebylex", b"smove", b"hsetnx", b"setnx", b"msetnx", b"renamenx", b"expire",
+        b"pexpire", b"expireat", b"pexpireat", b"persist", b"lpushx", b"rpushx", b"copy",
+        b"sadd", b"xdel", b"xtrim", b"del", b"unlink", b"linsert",
+    ];
+    argv.first()
+        .is_some_and(|n| NAMES.iter().any(|m| n.eq_ignore_ascii_case(m)))
+}
+
+fn is_flush(argv: &[bytes::Bytes]) -> bool {
+    argv.first().is_some_and(|n| {
+        n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb")
+    })
+}
+
+/// The distinct key arguments of a write command, in argument order (scripts and functions:
+/// their declared keys); empty for anything else.
+fn changed_key_args(argv: &[bytes::Bytes]) -> Vec<bytes::Bytes> {
+    let Some(spec) = argv.first().and_then(|n| crate::cmd::lookup(n)) else {
+        return Vec::new();
+    };
+    let script = matches!(spec.name, "eval" | "evalsha" | "fcall");
+    if spec.kind != crate::cmd::Kind::Write && !script {
+        return Vec::new();
+    }
+    let mut keys: Vec<bytes::Bytes> = Vec::new();
+    let idx: Vec<usize> = if script {
+        // name body|sha|function numkeys key...
+        let n = argv
+            .get(2)
+            .and_then(|n| crate::resp::parse_i64(n))
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        (3..argv.len().min(3usize.saturating_add(n))).collect()
+    } else {
+        crate::cmd::key_indices(spec, argv)
+    };
+    for i in idx {
+        if let Some(k) = argv.get(i) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
 }
 
 /// The keys of `argv` (a write) that have a waiter and hold a non-empty list or sorted set.
@@ -228,14 +363,18 @@ impl StateMachineStore {
             .map_err(|_| StorageError::Poisoned("applied state"))?;
         let iter = entries.into_iter();
         let mut out = Vec::with_capacity(iter.size_hint().0);
-        let waiters = self.inner.ready.get().filter(|r| r.any_waiting());
+        let hooks = self.inner.ready.get();
+        let waiters = hooks.filter(|r| r.any_waiting());
         let mut ready = Vec::new();
+        let observer = hooks.filter(|r| r.observes_changes());
+        let mut changes: Vec<Change> = Vec::new();
         for e in iter {
+            let obs = observer.is_some().then_some(&mut changes);
             let reply = match e.payload {
                 // Every stamp is floored by the largest applied so far (monotonic per group).
                 EntryPayload::Normal(Request::Command { now_ms, argv }) => {
                     let now = ks.advance_clock(now_ms);
-                    let r = crate::cmd::apply_argv(&mut ks, &argv, now);
+                    let r = apply_observed(&mut ks, &argv, now, obs);
                     if let Some(w) = waiters {
                         collect_ready(w.as_ref(), &ks, &argv, now, &mut ready);
                     }
@@ -243,9 +382,10 @@ impl StateMachineStore {
                 }
                 EntryPayload::Normal(Request::Batch { now_ms, cmds }) => {
                     let now = ks.advance_clock(now_ms);
+                    let mut obs = obs;
                     let r = Frame::Array(
                         cmds.iter()
-                            .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now))
+                            .map(|argv| apply_observed(&mut ks, argv, now, obs.as_deref_mut()))
                             .collect(),
                     );
                     if let Some(w) = waiters {
@@ -258,7 +398,17 @@ impl StateMachineStore {
                 EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
                     let now = ks.advance_clock(now_ms);
                     ks.begin_write();
-                    ks.remove_expired(&keys, now);
+                    match obs {
+                        None => {
+                            ks.remove_expired(&keys, now);
+                        }
+                        Some(obs) => {
+                            let gone = ks.remove_expired_keys(&keys, now);
+                            if !gone.is_empty() {
+                                obs.push(Change::Expired(gone));
+                            }
+                        }
+                    }
                     Frame::ok()
                 }
                 EntryPayload::Normal(Request::Transaction {
@@ -267,7 +417,16 @@ impl StateMachineStore {
                     cmds,
                 }) => {
                     let now = ks.advance_clock(now_ms);
-                    let r = crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now);
+                    let r = match obs {
+                        None => crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now),
+                        // The same as `apply_transaction`, one command at a time.
+                        Some(obs) if !ks.watch_broken(&watches, now) => Frame::Array(
+                            cmds.iter()
+                                .map(|argv| apply_observed(&mut ks, argv, now, Some(&mut *obs)))
+                                .collect(),
+                        ),
+                        Some(_) => Frame::NullArray,
+                    };
                     if let Some(w) = waiters {
                         for argv in &cmds {
                             collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
@@ -287,9 +446,37 @@ impl StateMachineStore {
                     if flags & crate::raft::types::SCRIPT_FCALL == 0 {
                         self.inner.scripts.insert(&body);
                     }
-                    crate::scripting::commands::apply_script(
+                    let seq = ks.versions().seq();
+                    let before: Vec<Option<&'static str>> = match &obs {
+                        Some(_) => keys.iter().map(|k| type_of(&ks, k, now)).collect(),
+                        None => Vec::new(),
+                    };
+                    let r = crate::scripting::commands::apply_script(
                         &mut ks, &body, &keys, &args, now, budget, flags,
-                    )
+                    );
+                    if let Some(obs) = obs {
+                        let mut changed: Vec<KeyChange> = Vec::new();
+                        for (k, before) in keys.iter().zip(before) {
+                            let after = type_of(&ks, k, now);
+                            if (ks.versions().changed_since(k, seq)
+                                || before.is_none() != after.is_none())
+                                && !changed.iter().any(|c| &c.key == k)
+                            {
+                                changed.push(KeyChange {
+                                    key: k.clone(),
+                                    before,
+                                    after,
+                                });
+                            }
+                        }
+                        if !changed.is_empty() {
+                            obs.push(Change::Command {
+                                argv: vec![bytes::Bytes::from_static(b"EVAL")],
+                                keys: changed,
+                            });
+                        }
+                    }
+                    r
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
@@ -304,6 +491,9 @@ impl StateMachineStore {
         drop(ks);
         if let (Some(w), false) = (waiters, ready.is_empty()) {
             w.ready(ready);
+        }
+        if let (Some(o), false) = (observer, changes.is_empty()) {
+            o.changed(changes);
         }
         Ok(out)
     }
