@@ -49,6 +49,8 @@ pub struct ClientEntry {
     pub last_command: String,
     /// The connection's protocol (`resp=` in CLIENT LIST), kept in step with the session's.
     pub protocol: Protocol,
+    /// The selected database (`db=` in CLIENT LIST), kept in step with the session's.
+    pub db: u32,
 }
 
 /// Shared state of a running node, handed to every session.
@@ -152,4 +154,6 @@ pub struct Session {
     pub watches: Vec<(bytes::Bytes, u64, bool)>,
     /// Pub/Sub subscriptions and the mailbox messages arrive in.
     pub subs: super::pubsub::Subscriptions,
+    /// The selected database (SELECT; 0 on connect and after RESET).
+    pub db: u32,
 }

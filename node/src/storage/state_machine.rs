@@ -47,37 +47,74 @@ struct Current {
 pub trait ReadyKeys: Send + Sync {
     /// Whether any client is blocked at all (checked once per applied batch).
     fn any_waiting(&self) -> bool;
-    /// Whether a client is blocked on `key`.
-    fn waits_on(&self, key: &[u8]) -> bool;
-    /// The keys that got data, in apply order, each once.
-    fn ready(&self, keys: Vec<(bytes::Bytes, bool)>);
+    /// Whether a client is blocked on `key` of database `db`.
+    fn waits_on(&self, db: u32, key: &[u8]) -> bool;
+    /// The keys clients wait on in database `db`, in a deterministic order (SWAPDB checks
+    /// them all).
+    fn waited_keys(&self, db: u32) -> Vec<bytes::Bytes>;
+    /// The (database, key)s that got data, in apply order, each once.
+    fn ready(&self, keys: Vec<(u32, bytes::Bytes, bool)>);
 }
 
-/// The keys of `argv` (a write) that have a waiter and hold a non-empty list or sorted set.
+/// The keys of `argv` (a write, applied in `ks`'s active database) that have a waiter and
+/// hold a non-empty list or sorted set. SWAPDB and MOVE bring data into other databases:
+/// their keys there are checked too (SWAPDB: every waited key of both databases).
 fn collect_ready(
     w: &dyn ReadyKeys,
     ks: &crate::keyspace::Keyspace,
     argv: &[bytes::Bytes],
     now: u64,
-    out: &mut Vec<(bytes::Bytes, bool)>,
+    out: &mut Vec<(u32, bytes::Bytes, bool)>,
 ) {
-    use crate::keyspace::Value;
     let Some(spec) = argv.first().and_then(|n| crate::cmd::lookup(n)) else {
         return;
     };
     if spec.kind != crate::cmd::Kind::Write {
         return;
     }
+    let db = ks.active_db();
+    if spec.name == "swapdb" {
+        for n in crate::cmd::keys::swapdb_targets(argv) {
+            for k in w.waited_keys(n) {
+                push_ready(w, ks.db(n), n, &k, now, out);
+            }
+        }
+        return;
+    }
+    if spec.name == "move" {
+        if let (Some(k), Some(n)) = (argv.get(1), crate::cmd::keys::move_target(argv)) {
+            push_ready(w, ks.db(n), n, k, now, out);
+        }
+        return;
+    }
+    if spec.name == "copy" {
+        if let (Some(k), Some(n)) = (argv.get(2), crate::cmd::keys::copy_target(argv)) {
+            push_ready(w, ks.db(n), n, k, now, out);
+            return;
+        }
+    }
     for i in crate::cmd::key_indices(spec, argv) {
         let Some(k) = argv.get(i) else { continue };
-        if out.iter().any(|(o, _)| o == k) || !w.waits_on(k) {
-            continue;
-        }
-        match ks.get(k, now).map(|e| &e.value) {
-            Some(Value::List(l)) if !l.is_empty() => out.push((k.clone(), false)),
-            Some(Value::ZSet(z)) if !z.is_empty() => out.push((k.clone(), true)),
-            _ => {}
-        }
+        push_ready(w, ks, db, k, now, out);
+    }
+}
+
+fn push_ready(
+    w: &dyn ReadyKeys,
+    ks: &crate::keyspace::Keyspace,
+    db: u32,
+    k: &bytes::Bytes,
+    now: u64,
+    out: &mut Vec<(u32, bytes::Bytes, bool)>,
+) {
+    use crate::keyspace::Value;
+    if out.iter().any(|(d, o, _)| *d == db && o == k) || !w.waits_on(db, k) {
+        return;
+    }
+    match ks.get(k, now).map(|e| &e.value) {
+        Some(Value::List(l)) if !l.is_empty() => out.push((db, k.clone(), false)),
+        Some(Value::ZSet(z)) if !z.is_empty() => out.push((db, k.clone(), true)),
+        _ => {}
     }
 }
 
@@ -126,9 +163,10 @@ impl StateMachineStore {
         let mut current = None;
         if let Some((meta, ks, path)) = snapshots.load_newest_valid()? {
             tracing::info!(file = %path.display(), %meta, keys = ks.len(), "loaded snapshot");
-            *keyspace
+            keyspace
                 .write()
-                .map_err(|_| StorageError::Poisoned("keyspace"))? = ks;
+                .map_err(|_| StorageError::Poisoned("keyspace"))?
+                .replace_with(ks);
             applied = Applied {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),
@@ -232,64 +270,8 @@ impl StateMachineStore {
         let mut ready = Vec::new();
         for e in iter {
             let reply = match e.payload {
-                // Every stamp is floored by the largest applied so far (monotonic per group).
-                EntryPayload::Normal(Request::Command { now_ms, argv }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let r = crate::cmd::apply_argv(&mut ks, &argv, now);
-                    if let Some(w) = waiters {
-                        collect_ready(w.as_ref(), &ks, &argv, now, &mut ready);
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Batch { now_ms, cmds }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let r = Frame::Array(
-                        cmds.iter()
-                            .map(|argv| crate::cmd::apply_argv(&mut ks, argv, now))
-                            .collect(),
-                    );
-                    if let Some(w) = waiters {
-                        for argv in &cmds {
-                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
-                        }
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
-                    let now = ks.advance_clock(now_ms);
-                    ks.begin_write();
-                    ks.remove_expired(&keys, now);
-                    Frame::ok()
-                }
-                EntryPayload::Normal(Request::Transaction {
-                    now_ms,
-                    watches,
-                    cmds,
-                }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let r = crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now);
-                    if let Some(w) = waiters {
-                        for argv in &cmds {
-                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
-                        }
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Script {
-                    now_ms,
-                    body,
-                    keys,
-                    args,
-                    budget,
-                    flags,
-                }) => {
-                    let now = ks.advance_clock(now_ms);
-                    if flags & crate::raft::types::SCRIPT_FCALL == 0 {
-                        self.inner.scripts.insert(&body);
-                    }
-                    crate::scripting::commands::apply_script(
-                        &mut ks, &body, &keys, &args, now, budget, flags,
-                    )
+                EntryPayload::Normal(req) => {
+                    self.apply_request(&mut ks, req, waiters.map(|w| w.as_ref()), &mut ready)
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
@@ -306,6 +288,95 @@ impl StateMachineStore {
             w.ready(ready);
         }
         Ok(out)
+    }
+
+    /// Applies one request to `ks` (with its database active: a [`Request::Db`] selects its
+    /// database for `inner` and goes back to db 0 after), collecting wake-ups into `ready`.
+    fn apply_request(
+        &self,
+        ks: &mut crate::keyspace::Keyspace,
+        req: Request,
+        waiters: Option<&dyn ReadyKeys>,
+        ready: &mut Vec<(u32, bytes::Bytes, bool)>,
+    ) -> Frame {
+        match req {
+            // Every stamp is floored by the largest applied so far (monotonic per group).
+            Request::Command { now_ms, argv } => {
+                let now = ks.advance_clock(now_ms);
+                let r = crate::cmd::apply_argv(ks, &argv, now);
+                if let Some(w) = waiters {
+                    collect_ready(w, ks, &argv, now, ready);
+                }
+                r
+            }
+            Request::Batch { now_ms, cmds } => {
+                let now = ks.advance_clock(now_ms);
+                let r = Frame::Array(
+                    cmds.iter()
+                        .map(|argv| crate::cmd::apply_argv(ks, argv, now))
+                        .collect(),
+                );
+                if let Some(w) = waiters {
+                    for argv in &cmds {
+                        collect_ready(w, ks, argv, now, ready);
+                    }
+                }
+                r
+            }
+            Request::Expire { now_ms, keys } => {
+                let now = ks.advance_clock(now_ms);
+                ks.begin_write();
+                ks.remove_expired(&keys, now);
+                Frame::ok()
+            }
+            Request::Transaction {
+                now_ms,
+                watches,
+                cmds,
+            } => {
+                let now = ks.advance_clock(now_ms);
+                let start = ks.active_db();
+                let r = crate::cmd::apply_transaction(ks, &watches, &cmds, now);
+                if let Some(w) = waiters {
+                    // SELECT inside the transaction: each command's keys in its database.
+                    ks.select_db(start);
+                    for argv in &cmds {
+                        if let Some(n) = crate::cmd::select_target(argv, ks.db_count()) {
+                            ks.select_db(n);
+                        }
+                        collect_ready(w, ks, argv, now, ready);
+                    }
+                }
+                ks.select_db(start);
+                r
+            }
+            Request::Script {
+                now_ms,
+                body,
+                keys,
+                args,
+                budget,
+                flags,
+            } => {
+                let now = ks.advance_clock(now_ms);
+                if flags & crate::raft::types::SCRIPT_FCALL == 0 {
+                    self.inner.scripts.insert(&body);
+                }
+                let start = ks.active_db();
+                let r = crate::scripting::commands::apply_script(
+                    ks, &body, &keys, &args, now, budget, flags,
+                );
+                ks.select_db(start);
+                r
+            }
+            Request::Db { db, inner } => {
+                let before = ks.active_db();
+                ks.select_db(db);
+                let r = self.apply_request(ks, *inner, waiters, ready);
+                ks.select_db(before);
+                r
+            }
+        }
     }
 
     /// Builds, persists and records a snapshot of the current state (blocking; run it on a
@@ -398,7 +469,7 @@ impl StateMachineStore {
                 .applied
                 .lock()
                 .map_err(|_| StorageError::Poisoned("applied state"))?;
-            *guard = ks;
+            guard.replace_with(ks);
             *applied = Applied {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),
