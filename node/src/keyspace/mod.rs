@@ -29,6 +29,16 @@
 //! - `expiries: BTreeSet<(deadline_ms, key)>` makes active expiry exact and cheap: the
 //!   leader takes the earliest deadlines instead of sampling at random.
 //!
+//! # Databases
+//!
+//! The shared (root) keyspace holds the *active* database's keys in its own fields and every
+//! other numbered database parked in `dbs` (a `Keyspace` each, created on first use), so the
+//! command code in `cmd` runs unchanged on `&mut Keyspace`: applying a `Request::Db` entry
+//! swaps that database in (O(1) field swaps, [`Keyspace::select_db`]) and back to db 0 after.
+//! The time floor, dedup records and function libraries stay on the root; WATCH versions are
+//! per database. Reads use [`Keyspace::db`]. Snapshots name a key of database n ≠ 0
+//! `\0sdr:db:<n>:<key>` (older snapshots have none: all their keys are db 0's).
+//!
 //! Every operation takes `now_ms` from the caller (the leader's stamped time): a key whose
 //! deadline is `<= now_ms` is absent for every command. Mutating calls remove such a key on
 //! the spot, which is deterministic because `now_ms` comes from the log entry.
@@ -176,7 +186,8 @@ impl Entry {
 /// Fixed per-key overhead used by [`Keyspace::approx_memory_bytes`].
 const KEY_OVERHEAD: usize = 96;
 
-/// All keys of the (single) database. See the module docs for the layout.
+/// The keys of one database — and, for the root keyspace the node shares, the other
+/// databases and the group-wide state. See the module docs ("Layout", "Databases").
 #[derive(Debug, Default, Clone)]
 pub struct Keyspace {
     /// Entries behind `Arc`s: a snapshot takes an [`image`](Keyspace::image) (pointer copies)
