@@ -458,6 +458,9 @@ async fn execute_batch(
                         .is_some_and(|c| c.forward_to_leader);
                     // A blocking command is never relayed: the relay has a request timeout.
                     let forward = forward && !super::blocking::serves(spec.name);
+                    // The relay link does not carry SELECT: a client in another database is
+                    // redirected instead (its command must not land in db 0 on the leader).
+                    let forward = forward && session.db == 0;
                     let reply = if forward {
                         // Inline, in command order: on a follower nothing else of this batch
                         // is pending locally except already-answered server commands. The
@@ -750,7 +753,8 @@ async fn script_command(
                 .cluster
                 .as_ref()
                 .is_some_and(|c| c.forward_to_leader);
-            if !forward {
+            // The relay link does not carry SELECT (see execute_batch): redirect instead.
+            if !forward || session.db != 0 {
                 return errors::moved(slot, &addr);
             }
             let argv = match sc::forwardable(node, argv) {
