@@ -81,6 +81,10 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// How often the leader looks for expired keys to delete through the log.
     pub active_expire_interval_ms: u64,
+    /// Number of databases (SELECT 0 … n-1), as Redis's `databases`; startup only. Every
+    /// member of a group must use the same value (MOVE/SWAPDB/COPY DB check it when applied).
+    /// Sharded clusters have db 0 only, whatever this says.
+    pub databases: u32,
     /// This node's Raft id.
     pub node_id: u64,
     /// Raft timing.
@@ -344,6 +348,7 @@ impl Default for Config {
             timeout: 0,
             request_timeout_ms: 5_000,
             active_expire_interval_ms: 100,
+            databases: 16,
             node_id: 1,
             raft: RaftTuning::default(),
             cluster: None,
@@ -400,6 +405,9 @@ impl Config {
         }
         if self.maxclients == 0 {
             return bad("maxclients must be at least 1".into());
+        }
+        if self.databases == 0 || self.databases > 1_000_000 {
+            return bad("databases must be between 1 and 1000000".into());
         }
         if self.request_timeout_ms == 0 || self.active_expire_interval_ms == 0 {
             return bad("request-timeout-ms and active-expire-interval-ms must be positive".into());

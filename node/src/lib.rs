@@ -10,7 +10,7 @@
 //!   built from the `sdr-resp` error-code contract; unknown outcomes are always `-TIMEOUT`.
 //! - [`cmd`]: the command table and one file per command family; parses an argv into a typed
 //!   command and executes it against the keyspace.
-//! - [`keyspace`]: the in-memory keyspace (strings, hashes, lists, sets, expiry) — pure data, no I/O.
+//! - [`keyspace`]: the in-memory keyspace (strings, hashes, lists, sets, expiry, numbered databases) — pure data, no I/O.
 //! - [`storage`]: durability — the write-ahead log (openraft log storage), vote file, snapshots
 //!   and the openraft state machine over [`keyspace`].
 //! - [`raft`]: the openraft type configuration, log-entry payloads, and the network.

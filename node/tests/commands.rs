@@ -303,9 +303,14 @@ fn connection_and_server_commands() {
     );
     let () = redis::cmd("SELECT").arg(0).query(&mut c).unwrap();
     assert_eq!(
-        err_text(redis::cmd("SELECT").arg(1).query::<()>(&mut c)),
+        err_text(redis::cmd("SELECT").arg(16).query::<()>(&mut c)),
         "ERR DB index is out of range"
     );
+    // Database 1 is another keyspace; back in 0 afterwards.
+    let () = redis::cmd("SELECT").arg(1).query(&mut c).unwrap();
+    let () = c.set("only-in-1", "v").unwrap();
+    let () = redis::cmd("SELECT").arg(0).query(&mut c).unwrap();
+    assert!(!c.exists::<_, bool>("only-in-1").unwrap());
     assert_eq!(
         err_text(redis::cmd("HELLO").arg(4).query::<()>(&mut c)),
         "NOPROTO unsupported protocol version"

@@ -90,7 +90,8 @@ impl Pair {
     }
 
     fn encoding(c: &mut RawConn, key: &[u8]) -> Vec<u8> {
-        c.call(&argv(&[b"object", b"encoding", key])).expect("encoding")
+        c.call(&argv(&[b"object", b"encoding", key]))
+            .expect("encoding")
     }
 
     /// Builds `key` with `cmds` on both, then checks DUMP (identical when `identical`) and
@@ -113,9 +114,18 @@ impl Pair {
         let ok = b"+OK\r\n".to_vec();
         let into_sdr = self
             .nc
-            .call(&[b"restore".to_vec(), b"from-redis".to_vec(), b"0".to_vec(), rp])
+            .call(&[
+                b"restore".to_vec(),
+                b"from-redis".to_vec(),
+                b"0".to_vec(),
+                rp,
+            ])
             .expect("restore");
-        assert_eq!(String::from_utf8_lossy(&into_sdr), "+OK\r\n", "{what}: RESTORE of redis's payload");
+        assert_eq!(
+            String::from_utf8_lossy(&into_sdr),
+            "+OK\r\n",
+            "{what}: RESTORE of redis's payload"
+        );
         let into_redis = self
             .rc
             .call(&[b"restore".to_vec(), b"from-sdr".to_vec(), b"0".to_vec(), np])
@@ -124,8 +134,16 @@ impl Pair {
         let orig_r = Pair::value(&mut self.rc, key);
         let orig_n = Pair::value(&mut self.nc, key);
         assert_eq!(orig_r, orig_n, "{what}: values built differ");
-        assert_eq!(Pair::value(&mut self.nc, b"from-redis"), orig_r, "{what}: sdr restored redis's payload");
-        assert_eq!(Pair::value(&mut self.rc, b"from-sdr"), orig_r, "{what}: redis restored sdr's payload");
+        assert_eq!(
+            Pair::value(&mut self.nc, b"from-redis"),
+            orig_r,
+            "{what}: sdr restored redis's payload"
+        );
+        assert_eq!(
+            Pair::value(&mut self.rc, b"from-sdr"),
+            orig_r,
+            "{what}: redis restored sdr's payload"
+        );
         let enc_r = Pair::encoding(&mut self.rc, b"from-sdr");
         let enc_n = Pair::encoding(&mut self.nc, b"from-redis");
         assert_eq!(
@@ -140,7 +158,9 @@ impl Pair {
 fn element(g: &mut Rng, max_len: u64) -> Vec<u8> {
     match g.below(8) {
         0 => g.below(200).to_string().into_bytes(),
-        1 => ((g.next_u64() as i64) >> g.below(64)).to_string().into_bytes(),
+        1 => ((g.next_u64() as i64) >> g.below(64))
+            .to_string()
+            .into_bytes(),
         2 => format!("{:03}", g.below(50)).into_bytes(),
         3 => {
             let n = 1 + g.below(max_len.min(60));
@@ -148,10 +168,14 @@ fn element(g: &mut Rng, max_len: u64) -> Vec<u8> {
         }
         4 => {
             let n = 1 + g.below(max_len);
-            let unit: Vec<u8> = (0..1 + g.below(4)).map(|_| b'a' + g.below(3) as u8).collect();
+            let unit: Vec<u8> = (0..1 + g.below(4))
+                .map(|_| b'a' + g.below(3) as u8)
+                .collect();
             unit.iter().cycle().take(n as usize).copied().collect()
         }
-        5 => (0..1 + g.below(max_len)).map(|_| g.below(256) as u8).collect(),
+        5 => (0..1 + g.below(max_len))
+            .map(|_| g.below(256) as u8)
+            .collect(),
         6 => format!("member:{}", g.below(100000)).into_bytes(),
         _ => Vec::new(),
     }
@@ -173,11 +197,33 @@ fn differential_dump_restore() {
     let mut checked = 0;
     // Strings: the integer encodings' edges, 20/21 bytes (LZF threshold), embstr/raw edges.
     for s in [
-        "0", "-1", "127", "128", "-128", "-129", "32767", "32768", "2147483647", "2147483648",
-        "-2147483648", "-2147483649", "9223372036854775807", "007", "+1", "1.5", "",
-        "aaaaaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaaaaaa", "abcabcabcabcabcabcabcabc",
+        "0",
+        "-1",
+        "127",
+        "128",
+        "-128",
+        "-129",
+        "32767",
+        "32768",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "-2147483649",
+        "9223372036854775807",
+        "007",
+        "+1",
+        "1.5",
+        "",
+        "aaaaaaaaaaaaaaaaaaaa",
+        "aaaaaaaaaaaaaaaaaaaaa",
+        "abcabcabcabcabcabcabcabc",
     ] {
-        p.check(&format!("string {s:?}"), b"k", &[argv(&[b"set", b"k", s.as_bytes()])], true);
+        p.check(
+            &format!("string {s:?}"),
+            b"k",
+            &[argv(&[b"set", b"k", s.as_bytes()])],
+            true,
+        );
         checked += 1;
     }
     for seed in 0..budget() {
@@ -193,7 +239,10 @@ fn differential_dump_restore() {
             let m = if g.chance(0.1) { 3000 } else { 40 };
             cur.push(element(&mut g, m));
             if cur.len() > 200 {
-                cmds.push(std::mem::replace(&mut cur, vec![b"rpush".to_vec(), b"l".to_vec()]));
+                cmds.push(std::mem::replace(
+                    &mut cur,
+                    vec![b"rpush".to_vec(), b"l".to_vec()],
+                ));
             }
         }
         cmds.push(cur);
@@ -203,11 +252,20 @@ fn differential_dump_restore() {
         let shift = [50, 20, 8, 0][g.below(4) as usize];
         let mut c = vec![b"sadd".to_vec(), b"s".to_vec()];
         for _ in 0..n {
-            c.push((((g.next_u64() as i64) >> shift) >> g.below(8)).to_string().into_bytes());
+            c.push(
+                (((g.next_u64() as i64) >> shift) >> g.below(8))
+                    .to_string()
+                    .into_bytes(),
+            );
         }
         let members = c.len() - 2;
         let distinct: std::collections::BTreeSet<&Vec<u8>> = c[2..].iter().collect();
-        p.check(&format!("intset n={members}"), b"s", &[c.clone()], distinct.len() <= 512);
+        p.check(
+            &format!("intset n={members}"),
+            b"s",
+            &[c.clone()],
+            distinct.len() <= 512,
+        );
         // A set of strings (hashtable: round trip only).
         let mut c = vec![b"sadd".to_vec(), b"t".to_vec()];
         for _ in 0..1 + g.below(40) {
@@ -225,13 +283,19 @@ fn differential_dump_restore() {
             .collect();
         fields.sort();
         fields.dedup_by(|a, b| a.0 == b.0);
-        let small = fields.len() <= 512 && fields.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64);
+        let small =
+            fields.len() <= 512 && fields.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64);
         let mut c = vec![b"hset".to_vec(), b"h".to_vec()];
         for (f, v) in &fields {
             c.push(f.clone());
             c.push(v.clone());
         }
-        p.check(&format!("hash sorted n={}", fields.len()), b"h", &[c], small);
+        p.check(
+            &format!("hash sorted n={}", fields.len()),
+            b"h",
+            &[c],
+            small,
+        );
         let mut c = vec![b"hset".to_vec(), b"h".to_vec()];
         for _ in 0..n {
             c.push(element(&mut g, 20));
@@ -250,8 +314,14 @@ fn differential_dump_restore() {
                 3 => g.below(3).to_string(),
                 // `-0` only where Redis stores it as 0 too (a listpack; its skiplist keeps
                 // -0.0, the store keeps 0: docs/commands.md, "DUMP / RESTORE").
-                4 => ["inf", "-inf", "1e300", "4611686018427387904", "4611686018427387905", "-0"]
-                    [g.below(if n > 128 { 5 } else { 6 }) as usize]
+                4 => [
+                    "inf",
+                    "-inf",
+                    "1e300",
+                    "4611686018427387904",
+                    "4611686018427387905",
+                    "-0",
+                ][g.below(if n > 128 { 5 } else { 6 }) as usize]
                     .to_string(),
                 5 => format!("{}", (g.next_u64() as f64) * 1e-10),
                 _ => format!("-{}.5", g.below(100)),
@@ -278,18 +348,31 @@ fn differential_dump_restore() {
         p.rc.call(&argv(&[b"pttl", b"t1"])).expect("pttl"),
         p.nc.call(&argv(&[b"pttl", b"t1"])).expect("pttl"),
     );
-    let ms = |x: &[u8]| String::from_utf8_lossy(&x[1..x.len() - 2]).parse::<i64>().expect("int");
-    assert!((ms(&a) - ms(&b)).abs() < 2000 && ms(&b) > 90000, "pttl {a:?} {b:?}");
+    let ms = |x: &[u8]| {
+        String::from_utf8_lossy(&x[1..x.len() - 2])
+            .parse::<i64>()
+            .expect("int")
+    };
+    assert!(
+        (ms(&a) - ms(&b)).abs() < 2000 && ms(&b) > 90000,
+        "pttl {a:?} {b:?}"
+    );
     p.both(&r(&[b"restore", b"t1", b"0"], &payload));
     p.both(&r(&[b"restore", b"t1", b"x"], &payload));
     p.both(&r(&[b"restore", b"t2", b"-1"], &payload));
     p.both(&r(&[b"restore", b"t2", b"1", b"absttl"], &payload));
     p.both(&argv(&[b"exists", b"t2"]));
-    p.both(&r(&[b"restore", b"t1", b"1", b"absttl", b"replace"], &payload));
+    p.both(&r(
+        &[b"restore", b"t1", b"1", b"absttl", b"replace"],
+        &payload,
+    ));
     p.both(&argv(&[b"exists", b"t1"]));
     p.both(&r(&[b"restore", b"t3", b"0", b"idletime", b"-1"], &payload));
     p.both(&r(&[b"restore", b"t3", b"0", b"freq", b"256"], &payload));
-    p.both(&r(&[b"restore", b"t3", b"0", b"idletime", b"1", b"freq", b"1"], &payload));
+    p.both(&r(
+        &[b"restore", b"t3", b"0", b"idletime", b"1", b"freq", b"1"],
+        &payload,
+    ));
     p.both(&r(&[b"restore", b"t3", b"0", b"bogus"], &payload));
     p.both(&r(&[b"restore", b"t3", b"0", b"idletime", b"10"], &payload));
     p.both(&argv(&[b"restore", b"t4", b"0", b"garbage-payload"]));

@@ -84,7 +84,10 @@ fn read_frame<R: BufRead>(r: &mut R, raw: &mut Vec<u8>, depth: usize) {
     assert!(depth < 8, "frame nested too deep");
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line).expect("read line");
-    assert!(line.len() >= 3 && line.ends_with(b"\r\n"), "truncated: {line:?}");
+    assert!(
+        line.len() >= 3 && line.ends_with(b"\r\n"),
+        "truncated: {line:?}"
+    );
     raw.extend_from_slice(&line);
     let n = || -> i64 {
         std::str::from_utf8(&line[1..line.len() - 2])
@@ -146,17 +149,31 @@ impl Side {
             c.call(&["HELLO", "3"]);
         }
         assert_eq!(s.w.call(&["FLUSHALL"]), b"+OK\r\n");
-        assert_eq!(s.w.call(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), b"+OK\r\n");
-        assert_eq!(s.t3.call(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
-        assert_eq!(s.n3.call(&["CLIENT", "TRACKING", "on", "NOLOOP"]), b"+OK\r\n");
-        assert_eq!(s.o3.call(&["CLIENT", "TRACKING", "on", "OPTIN"]), b"+OK\r\n");
         assert_eq!(
-            s.b3.call(&["CLIENT", "TRACKING", "on", "BCAST", "NOLOOP", "PREFIX", "a", "PREFIX", "b"]),
+            s.w.call(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(s.t3.call(&["CLIENT", "TRACKING", "on"]), b"+OK\r\n");
+        assert_eq!(
+            s.n3.call(&["CLIENT", "TRACKING", "on", "NOLOOP"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(
+            s.o3.call(&["CLIENT", "TRACKING", "on", "OPTIN"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(
+            s.b3.call(&[
+                "CLIENT", "TRACKING", "on", "BCAST", "NOLOOP", "PREFIX", "a", "PREFIX", "b"
+            ]),
             b"+OK\r\n"
         );
         let rid = int_of(&s.r2.call(&["CLIENT", "ID"]));
         s.r2.call(&["SUBSCRIBE", "__redis__:invalidate"]);
-        assert_eq!(s.t2.call(&["CLIENT", "TRACKING", "on", "REDIRECT", &rid]), b"+OK\r\n");
+        assert_eq!(
+            s.t2.call(&["CLIENT", "TRACKING", "on", "REDIRECT", &rid]),
+            b"+OK\r\n"
+        );
         s.ks.call(&["PSUBSCRIBE", "__key*"]);
         s
     }
@@ -272,7 +289,14 @@ fn run_seed(seed: u64, steps: usize, redis: &mut Side, sdr: &mut Side) {
         let (who, argv) = match rng.below(10) {
             0..=3 => (0, write_cmd(&mut rng)),
             4 => (1, read_cmd(&mut rng)),
-            5 => (2, if rng.chance(0.3) { write_cmd(&mut rng) } else { read_cmd(&mut rng) }),
+            5 => (
+                2,
+                if rng.chance(0.3) {
+                    write_cmd(&mut rng)
+                } else {
+                    read_cmd(&mut rng)
+                },
+            ),
             6 => {
                 if rng.chance(0.5) {
                     let a = vec!["CLIENT".into(), "CACHING".into(), "YES".into()];
@@ -340,8 +364,12 @@ fn tracking_commands_reply_as_redis() {
         &["CLIENT", "TRACKING", "on", "REDIRECT", "x"],
         &["CLIENT", "TRACKING", "maybe"],
         &["CLIENT", "TRACKING", "on", "BOGUS"],
-        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a"],
-        &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "foo", "PREFIX", "bar"],
+        &[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a",
+        ],
+        &[
+            "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "foo", "PREFIX", "bar",
+        ],
         &["CLIENT", "TRACKINGINFO"],
         &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "fo"],
         &["CLIENT", "TRACKING", "on"],
@@ -395,7 +423,10 @@ fn expiry_and_table_eviction_invalidate() {
     let mut t = Conn::open(node.port);
     let mut ks = Conn::open(node.port);
     t.call(&["HELLO", "3"]);
-    assert_eq!(w.call(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]), b"+OK\r\n");
+    assert_eq!(
+        w.call(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]),
+        b"+OK\r\n"
+    );
     ks.call(&["SUBSCRIBE", "__keyevent@0__:expired"]);
     t.call(&["CLIENT", "TRACKING", "on"]);
     assert_eq!(w.call(&["SET", "e", "1", "PX", "300"]), b"+OK\r\n");
@@ -405,12 +436,21 @@ fn expiry_and_table_eviction_invalidate() {
         String::from_utf8_lossy(&f),
         "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$1\r\ne\r\n"
     );
-    assert_eq!(t.drain(), vec![b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\ne\r\n".to_vec()]);
+    assert_eq!(
+        t.drain(),
+        vec![b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\ne\r\n".to_vec()]
+    );
     // Table of one key: reading a second evicts (invalidates) the first.
-    assert_eq!(w.call(&["CONFIG", "SET", "tracking-table-max-keys", "1"]), b"+OK\r\n");
+    assert_eq!(
+        w.call(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+        b"+OK\r\n"
+    );
     t.call(&["GET", "x"]);
     t.call(&["GET", "y"]);
-    assert_eq!(t.drain(), vec![b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nx\r\n".to_vec()]);
+    assert_eq!(
+        t.drain(),
+        vec![b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nx\r\n".to_vec()]
+    );
     let info = String::from_utf8_lossy(&w.call(&["INFO", "stats"])).into_owned();
     assert!(info.contains("tracking_total_keys:1\r\n"), "{info}");
     let info = String::from_utf8_lossy(&w.call(&["INFO", "clients"])).into_owned();

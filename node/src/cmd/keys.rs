@@ -211,13 +211,24 @@ pub enum KeyWrite {
         name: &'static str,
     },
     Persist(Bytes),
+    /// FLUSHDB: the active database.
     Flush,
-    /// COPY src dst [DB 0] [REPLACE].
+    /// FLUSHALL: every database.
+    FlushAll,
+    /// COPY src dst [DB n] [REPLACE].
     Copy {
         src: Bytes,
         dst: Bytes,
         replace: bool,
+        db: Option<i64>,
     },
+    /// MOVE key db.
+    Move {
+        key: Bytes,
+        db: i64,
+    },
+    /// SWAPDB a b (indexes as given; range-checked at apply).
+    SwapDb(i64, i64),
     /// SORT (a write: with STORE it creates a key).
     Sort(super::sort::Sort),
     /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`. The options are
@@ -230,6 +241,57 @@ pub enum KeyWrite {
         replace: bool,
         absttl: bool,
     },
+}
+
+/// Redis's reply for a database index at or beyond `databases` (or negative).
+pub const DB_OUT_OF_RANGE: &str = "DB index is out of range";
+/// Redis's `getIntFromObjectOrReply` for an integer beyond a C int (SELECT, MOVE, COPY DB).
+pub const INT_RANGE: &str = "value is out of range, value must between -2147483648 and 2147483647";
+/// COPY/MOVE onto the very same key.
+const SAME_OBJECT: &str = "source and destination objects are the same";
+
+/// A database index argument (MOVE's, COPY's DB): an integer, else Redis's not-an-integer
+/// error; its range is checked at apply time against the keyspace's `databases`.
+fn db_index(b: &[u8]) -> Result<i64, Frame> {
+    // Redis reads it as a C int: beyond its range, its range error.
+    int_arg(b).and_then(|n| {
+        i32::try_from(n)
+            .map(i64::from)
+            .map_err(|_| Frame::err(INT_RANGE))
+    })
+}
+
+/// `n` as a database index of `ks` (`0 <= n < databases`).
+fn in_range(ks: &Keyspace, n: i64) -> Option<u32> {
+    u32::try_from(n).ok().filter(|&n| n < ks.db_count())
+}
+
+/// The databases a SWAPDB argv names, when both parse and differ (wake-ups after apply).
+pub fn swapdb_targets(argv: &[Bytes]) -> Vec<u32> {
+    let p = |i: usize| {
+        argv.get(i)
+            .and_then(|b| parse_i64(b))
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    match (p(1), p(2)) {
+        (Some(a), Some(b)) if a != b => vec![a, b],
+        _ => Vec::new(),
+    }
+}
+
+/// The destination database of a MOVE argv.
+pub fn move_target(argv: &[Bytes]) -> Option<u32> {
+    argv.get(2)
+        .and_then(|b| parse_i64(b))
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+/// The explicit destination database of a COPY argv (`DB n`).
+pub fn copy_target(argv: &[Bytes]) -> Option<u32> {
+    let i = argv.iter().skip(3).position(|a| eq(a, "db"))? + 3;
+    argv.get(i + 1)
+        .and_then(|b| parse_i64(b))
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// SCAN's default COUNT.
@@ -245,31 +307,47 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
         "sort_ro" => KeyRead::Sort(super::sort::parse(argv, true)?).into(),
         "copy" => {
             let mut replace = false;
+            let mut db = None;
             let mut j = 3;
             while j < argv.len() {
                 if eq(&argv[j], "replace") {
                     replace = true;
                 } else if eq(&argv[j], "db") && j + 1 < argv.len() {
-                    // One database (docs/commands.md): db 0 is this one, any other is out of
-                    // range, as Redis says for an index beyond `databases`.
-                    if int_arg(&argv[j + 1])? != 0 {
-                        return Err(Frame::err("DB index is out of range"));
-                    }
+                    // Range-checked against `databases` at apply time (the keyspace knows it).
+                    db = Some(db_index(&argv[j + 1])?);
                     j += 1;
                 } else {
                     return Err(syntax());
                 }
                 j += 1;
             }
-            if argv[1] == argv[2] {
-                return Err(Frame::err("source and destination objects are the same"));
+            // Redis compares the names only when the database is the same (checked at apply
+            // for an explicit DB).
+            if argv[1] == argv[2] && db.is_none() {
+                return Err(Frame::err(SAME_OBJECT));
             }
             KeyWrite::Copy {
                 src: a(1),
                 dst: a(2),
                 replace,
+                db,
             }
             .into()
+        }
+        "move" => KeyWrite::Move {
+            key: a(1),
+            db: db_index(&argv[2])?,
+        }
+        .into(),
+        "swapdb" => {
+            let int = |b: &[u8], msg: &str| {
+                parse_i64(b)
+                    .filter(|n| i32::try_from(*n).is_ok())
+                    .ok_or_else(|| Frame::err(msg))
+            };
+            let x = int(&argv[1], "invalid first DB index")?;
+            let y = int(&argv[2], "invalid second DB index")?;
+            KeyWrite::SwapDb(x, y).into()
         }
         "type" => KeyRead::Type(a(1)).into(),
         "dump" => KeyRead::Dump(a(1)).into(),
@@ -378,7 +456,11 @@ pub(super) fn parse(name: &str, argv: &[Bytes]) -> Result<super::Op, Frame> {
                 [o] if eq(o, "async") || eq(o, "sync") => {}
                 _ => return Err(syntax()),
             }
-            KeyWrite::Flush.into()
+            if name == "flushall" {
+                KeyWrite::FlushAll.into()
+            } else {
+                KeyWrite::Flush.into()
+            }
         }
         _ => return Err(super::unknown_command(argv)),
     })
@@ -667,21 +749,62 @@ impl KeyWrite {
                 ks.clear();
                 Frame::ok()
             }
-            KeyWrite::Copy { src, dst, replace } => {
+            KeyWrite::FlushAll => {
+                ks.clear_all();
+                Frame::ok()
+            }
+            KeyWrite::Copy {
+                src,
+                dst,
+                replace,
+                db,
+            } => {
+                let target = match db {
+                    None => ks.active_db(),
+                    Some(n) => match in_range(ks, *n) {
+                        Some(n) => n,
+                        None => return Frame::err(DB_OUT_OF_RANGE),
+                    },
+                };
+                if target == ks.active_db() && src == dst {
+                    return Frame::err(SAME_OBJECT);
+                }
                 let Some(e) = ks.get(src, now) else {
                     ks.purge_if_expired(src, now);
                     return Frame::Integer(0);
                 };
-                if !*replace && ks.contains(dst, now) {
-                    return Frame::Integer(0);
-                }
                 let (value, expire_at) = (e.value.clone(), e.expire_at);
                 // The copy keeps the source's encoding, as Redis's dup functions do.
                 let large = ks.encoding_sticky(src);
+                if target != ks.active_db() {
+                    let entry = crate::keyspace::Entry { value, expire_at };
+                    return Frame::Integer(i64::from(
+                        ks.copy_into_db(target, dst, entry, *replace, now),
+                    ));
+                }
+                if !*replace && ks.contains(dst, now) {
+                    return Frame::Integer(0);
+                }
                 ks.insert(dst.clone(), value, expire_at, now);
                 ks.set_encoding_sticky(dst, large);
                 Frame::Integer(1)
             }
+            KeyWrite::Move { key, db } => {
+                let Some(n) = in_range(ks, *db) else {
+                    return Frame::err(DB_OUT_OF_RANGE);
+                };
+                if n == ks.active_db() {
+                    return Frame::err(SAME_OBJECT);
+                }
+                Frame::Integer(i64::from(ks.move_to_db(key, n, now)))
+            }
+            KeyWrite::SwapDb(a, b) => match (in_range(ks, *a), in_range(ks, *b)) {
+                (Some(a), Some(b)) => {
+                    ks.swap_dbs(a, b);
+                    Frame::ok()
+                }
+                _ => Frame::err(DB_OUT_OF_RANGE),
+            },
             KeyWrite::Sort(s) => s.write(ks, now),
             KeyWrite::Restore {
                 key,
@@ -978,7 +1101,7 @@ mod tests {
             e("ERR source and destination objects are the same")
         );
         assert_eq!(
-            run(&mut ks, 0, &["copy", "a", "c", "db", "1"]),
+            run(&mut ks, 0, &["copy", "a", "c", "db", "16"]),
             e("ERR DB index is out of range")
         );
         assert_eq!(run(&mut ks, 0, &["copy", "a", "c", "db", "0"]), i(1));

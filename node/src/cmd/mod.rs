@@ -538,11 +538,42 @@ pub fn apply_transaction(
     if ks.watch_broken(watches, now_ms) {
         return Frame::NullArray;
     }
+    // SELECT inside MULTI switches the database for the commands after it (as Redis); the
+    // caller restores the entry's database afterwards.
     Frame::Array(
         cmds.iter()
-            .map(|argv| apply_argv(ks, argv, now_ms))
+            .map(|argv| match argv.first() {
+                Some(n) if eq(n, "select") => apply_select(ks, argv),
+                _ => apply_argv(ks, argv, now_ms),
+            })
             .collect(),
     )
+}
+
+/// SELECT applied inside an entry (a transaction, a script): switches `ks`'s active database
+/// if the index is valid; the reply is Redis's.
+pub fn apply_select(ks: &mut Keyspace, argv: &[Bytes]) -> Frame {
+    match argv.get(1).and_then(|b| parse_i64(b)) {
+        None => Frame::err(NOT_INT),
+        Some(n) => match select_target(argv, ks.db_count()) {
+            Some(n) => {
+                ks.select_db(n);
+                Frame::ok()
+            }
+            None if i32::try_from(n).is_err() => Frame::err(keys::INT_RANGE),
+            None => Frame::err(keys::DB_OUT_OF_RANGE),
+        },
+    }
+}
+
+/// The database a SELECT argv switches to, if it is one (`0 <= n < db_count`).
+pub fn select_target(argv: &[Bytes], db_count: u32) -> Option<u32> {
+    if !argv.first().is_some_and(|n| eq(n, "select")) || argv.len() != 2 {
+        return None;
+    }
+    parse_i64(&argv[1])
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n < db_count)
 }
 
 /// Runs a read-only transaction against `ks` (the read path): the same rules as
@@ -1133,6 +1164,8 @@ mod tests {
             &["pttl", "k"],
             &["rename", "k", "j"],
             &["renamenx", "k", "j"],
+            &["move", "k", "1"],
+            &["swapdb", "0", "1"],
             &["rpop", "k"],
             &["rpush", "k", "v"],
             &["sadd", "k", "m"],

@@ -569,6 +569,59 @@ mod tests {
     }
 
     #[test]
+    fn several_databases_round_trip_and_old_snapshots_load_into_db_0() {
+        let mut ks = Keyspace::new();
+        ks.begin_write();
+        ks.insert(
+            Bytes::from_static(b"a"),
+            Value::Str(Bytes::from_static(b"0")),
+            None,
+            0,
+        );
+        ks.with_db(3, |d| {
+            d.begin_write();
+            d.insert(
+                Bytes::from_static(b"a"),
+                Value::Str(Bytes::from_static(b"3")),
+                Some(9_999),
+                0,
+            );
+            d.versions.touch(b"a");
+        });
+        ks.with_db(15, |d| {
+            d.insert(
+                Bytes::from_static(b"l"),
+                Value::List([Bytes::from_static(b"x")].into()),
+                None,
+                0,
+            )
+        });
+        let mut out = Vec::new();
+        encode(&ks, &mut out);
+        let back = decode(&out).expect("decode");
+        assert_eq!(back, ks);
+        assert_eq!(
+            back.db(3).get(b"a", 0).map(|e| e.expire_at),
+            Some(Some(9_999))
+        );
+        assert_eq!(back.db(3).versions(), ks.db(3).versions());
+        assert_eq!(back.db(15).len(), 1);
+        // A snapshot written before databases existed (db 0 only) decodes as db 0.
+        let mut old = Keyspace::new();
+        old.insert(
+            Bytes::from_static(b"k"),
+            Value::Str(Bytes::from_static(b"v")),
+            None,
+            0,
+        );
+        let mut out = Vec::new();
+        encode(&old, &mut out);
+        let back = decode(&out).expect("decode");
+        assert_eq!(back.databases().len(), 1);
+        assert!(back.db(0).contains(b"k", 0));
+    }
+
+    #[test]
     fn rejects_lying_lengths_without_allocating() {
         let mut body = b"SDRK\x01".to_vec();
         put_varint(&mut body, u64::MAX);

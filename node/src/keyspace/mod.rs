@@ -29,6 +29,16 @@
 //! - `expiries: BTreeSet<(deadline_ms, key)>` makes active expiry exact and cheap: the
 //!   leader takes the earliest deadlines instead of sampling at random.
 //!
+//! # Databases
+//!
+//! The shared (root) keyspace holds the *active* database's keys in its own fields and every
+//! other numbered database parked in `dbs` (a `Keyspace` each, created on first use), so the
+//! command code in `cmd` runs unchanged on `&mut Keyspace`: applying a `Request::Db` entry
+//! swaps that database in (O(1) field swaps, [`Keyspace::select_db`]) and back to db 0 after.
+//! The time floor, dedup records and function libraries stay on the root; WATCH versions are
+//! per database. Reads use [`Keyspace::db`]. Snapshots name a key of database n ≠ 0
+//! `\0sdr:db:<n>:<key>` (older snapshots have none: all their keys are db 0's).
+//!
 //! Every operation takes `now_ms` from the caller (the leader's stamped time): a key whose
 //! deadline is `<= now_ms` is absent for every command. Mutating calls remove such a key on
 //! the spot, which is deterministic because `now_ms` comes from the log entry.
@@ -116,9 +126,12 @@ impl Value {
 /// held) and put in SCAN order by [`KeyspaceImage::records`], after the lock is released.
 pub struct KeyspaceImage {
     entries: Vec<(Bytes, Arc<Entry>)>,
-    /// How many of `entries` are user keys (the rest are dedup records).
+    /// How many of `entries` are db 0's user keys; `users..others` are the other databases'
+    /// keys (`DB_PREFIX` names); the rest are dedup records.
     users: usize,
-    versions: Option<(Bytes, Entry)>,
+    others: usize,
+    /// The version records: db 0's, then the other databases' (prefixed).
+    versions: Vec<(Bytes, Entry)>,
 }
 
 impl KeyspaceImage {
@@ -136,19 +149,20 @@ impl KeyspaceImage {
             v
         };
         let mut order = scan_order(0..self.users);
-        order.extend(scan_order(self.users..self.entries.len()));
+        order.extend(scan_order(self.users..self.others));
+        order.extend(scan_order(self.others..self.entries.len()));
         order
             .into_iter()
             .map(move |(_, i)| {
                 let (k, e) = &self.entries[i];
                 (k, &**e)
             })
-            .chain(self.versions.as_ref().map(|(k, e)| (k, e)))
+            .chain(self.versions.iter().map(|(k, e)| (k, e)))
     }
 
     /// How many records [`KeyspaceImage::records`] yields.
     pub fn len(&self) -> usize {
-        self.entries.len() + usize::from(self.versions.is_some())
+        self.entries.len() + self.versions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,7 +186,8 @@ impl Entry {
 /// Fixed per-key overhead used by [`Keyspace::approx_memory_bytes`].
 const KEY_OVERHEAD: usize = 96;
 
-/// All keys of the (single) database. See the module docs for the layout.
+/// The keys of one database — and, for the root keyspace the node shares, the other
+/// databases and the group-wide state. See the module docs ("Layout", "Databases").
 #[derive(Debug, Default, Clone)]
 pub struct Keyspace {
     /// Entries behind `Arc`s: a snapshot takes an [`image`](Keyspace::image) (pointer copies)
@@ -203,7 +218,25 @@ pub struct Keyspace {
     /// reserved record [`FUNCTIONS_KEY`] (their `FUNCTION DUMP` payload); this registry is
     /// rebuilt from it on decode.
     functions: crate::scripting::functions::Registry,
+    /// The numbered databases other than the active one (root keyspace only; see "Databases"
+    /// in the module docs): db index → a keyspace holding only that db's keys and WATCH
+    /// versions. Created on first use; never dropped (a db's version table must outlive its
+    /// keys, or a WATCH could miss a change).
+    dbs: BTreeMap<u32, Box<Keyspace>>,
+    /// The database whose keys sit in this keyspace's own fields (root only): 0 at rest, the
+    /// entry's database while an entry applies ([`Keyspace::select_db`]).
+    active: u32,
+    /// How many databases SELECT/MOVE/SWAPDB/COPY DB may name (the `databases` config, set at
+    /// startup by the server; every member of a group must agree). 0 means the default, 16.
+    db_count: u32,
 }
+
+/// The default of the `databases` config (Redis's).
+pub const DEFAULT_DATABASES: u32 = 16;
+
+/// Snapshot key prefix of a key in a database other than 0: `\0sdr:db:<n>:` + key. Older
+/// snapshots have no such keys (every key is in db 0), so the format stays the same.
+pub const DB_PREFIX: &[u8] = b"\0sdr:db:";
 
 /// Prefix of every key the node reserves (dedup records, the time floor): user commands
 /// naming a key with it are refused when parsed.
@@ -220,6 +253,50 @@ pub const FUNCTIONS_KEY: &[u8] = b"\0sdr:functions";
 /// it are refused when parsed).
 pub const RECORD_PREFIX: &[u8] = b"\0sdr:req:";
 
+/// The snapshot name of `key` in database `n` (`n` ≠ 0): `DB_PREFIX` + n + `:` + key.
+fn db_key(n: u32, key: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(DB_PREFIX.len() + 11 + key.len());
+    v.extend_from_slice(DB_PREFIX);
+    v.extend_from_slice(n.to_string().as_bytes());
+    v.push(b':');
+    v.extend_from_slice(key);
+    Bytes::from(v)
+}
+
+/// How a WATCH on `key` in database `n` is named in a `Request::Transaction` (db 0: the key
+/// itself, so older entries mean the same; otherwise its `DB_PREFIX` name).
+pub fn watch_key(n: u32, key: &[u8]) -> Bytes {
+    if n == 0 {
+        own(key)
+    } else {
+        db_key(n, key)
+    }
+}
+
+/// The database and key of a [`watch_key`] name other than db 0's (`None` for db 0's).
+pub fn split_watch_key(key: &[u8]) -> Option<(u32, &[u8])> {
+    split_db_key(key)
+}
+
+/// The database and key of a `DB_PREFIX` snapshot name; `None` for any other key (or a
+/// malformed prefix, which then stays a reserved record).
+fn split_db_key(key: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = key.strip_prefix(DB_PREFIX)?;
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let digits = &rest[..colon];
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((n, &rest[colon + 1..]))
+}
+
+/// An empty database, for reads of a database nothing was ever written to.
+fn empty_db() -> &'static Keyspace {
+    static EMPTY: std::sync::OnceLock<Keyspace> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Keyspace::default)
+}
+
 /// Two keyspaces are equal when they hold the same keys, values and deadlines, and the same
 /// dedup records (the indexes and the memory estimate are derived data).
 impl PartialEq for Keyspace {
@@ -233,6 +310,14 @@ impl PartialEq for Keyspace {
                     _ => true,
                 }
             }
+            && self.dbs.keys().chain(other.dbs.keys()).all(|n| {
+                let (a, b) = (self.dbs.get(n), other.dbs.get(n));
+                a.map_or(0, |d| d.len()) == b.map_or(0, |d| d.len())
+                    && match (a, b) {
+                        (Some(a), Some(b)) => a.map == b.map && a.versions == b.versions,
+                        _ => true,
+                    }
+            })
     }
 }
 impl Eq for Keyspace {}
@@ -297,7 +382,15 @@ impl Keyspace {
 
     /// Running estimate of the memory held by keys and values (dedup records included).
     pub fn approx_memory_bytes(&self) -> usize {
-        self.mem + self.records.as_ref().map_or(0, |r| r.mem)
+        self.mem
+            + self.records.as_ref().map_or(0, |r| r.mem)
+            + self.dbs.values().map(|d| d.mem).sum::<usize>()
+    }
+
+    /// The memory estimate of this database's keys alone (no dedup records, no other
+    /// database).
+    pub fn db_memory_bytes(&self) -> usize {
+        self.mem
     }
 
     /// The group's time floor (largest stamp applied).
@@ -383,9 +476,16 @@ impl Keyspace {
 
     /// True if any watched `(key, seq, existed)` was modified after `seq`, or its existence
     /// at `now_ms` differs from what WATCH saw (see [`versions`]). Deterministic.
+    ///
+    /// A watch on a key of database `n` ≠ 0 names it [`watch_key`]`(n, key)`; the check
+    /// reads that database whichever is active.
     pub fn watch_broken(&self, watches: &[(Bytes, u64, bool)], now_ms: u64) -> bool {
         watches.iter().any(|(k, seen, existed)| {
-            self.versions.changed_since(k, *seen) || self.contains(k, now_ms) != *existed
+            let (db, k) = match split_db_key(k) {
+                Some((n, k)) => (self.db(n), k),
+                None => (self.db(0), &k[..]),
+            };
+            db.versions.changed_since(k, *seen) || db.contains(k, now_ms) != *existed
         })
     }
 
@@ -687,23 +787,39 @@ impl Keyspace {
         let mut entries = Vec::with_capacity(self.raw_len());
         entries.extend(self.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
         let users = entries.len();
+        let mut versions: Vec<(Bytes, Entry)> = self.versions_record().into_iter().collect();
+        // Other databases' keys and version records, under their `DB_PREFIX` names (a key
+        // copy per key of a db other than 0; db 0, the common case, copies none).
+        for (n, db) in &self.dbs {
+            entries.extend(db.map.iter().map(|(k, e)| (db_key(*n, k), Arc::clone(e))));
+            if let Some((k, e)) = db.versions_record() {
+                versions.push((db_key(*n, &k), e));
+            }
+        }
+        let others = entries.len();
         if let Some(r) = &self.records {
             entries.extend(r.map.iter().map(|(k, e)| (k.clone(), Arc::clone(e))));
         }
         KeyspaceImage {
             entries,
             users,
-            versions: self.versions_record(),
+            others,
+            versions,
         }
     }
 
     /// Number of entries (user keys and dedup records) an [`Keyspace::image`] holds.
     pub(crate) fn raw_len(&self) -> usize {
-        self.len() + self.records.as_ref().map_or(0, |r| r.len())
+        self.len()
+            + self.records.as_ref().map_or(0, |r| r.len())
+            + self.dbs.values().map(|d| d.len()).sum::<usize>()
     }
 
-    /// Whether the codec already holds `key` (user key or dedup record).
+    /// Whether the codec already holds `key` (user key, other db's key or dedup record).
     pub(crate) fn contains_raw(&self, key: &[u8]) -> bool {
+        if let Some((n, k)) = split_db_key(key) {
+            return self.dbs.get(&n).is_some_and(|d| d.map.contains_key(k));
+        }
         self.map.contains_key(key)
             || self
                 .records
@@ -714,6 +830,13 @@ impl Keyspace {
     /// Inserts an entry as stored, expired or not (snapshot restore). A [`RECORD_PREFIX`] key
     /// goes to the dedup records (older snapshots kept them among the user keys).
     pub(crate) fn insert_raw(&mut self, key: Bytes, entry: Entry) {
+        if let Some((n, k)) = split_db_key(&key) {
+            if n != 0 {
+                let k = own(k);
+                self.dbs.entry(n).or_default().insert_raw(k, entry);
+            }
+            return;
+        }
         if key[..] == *versions::VERSIONS_KEY {
             if let Value::Str(v) = &entry.value {
                 if let Some(v) = versions::Versions::decode(v) {
@@ -770,6 +893,214 @@ impl Keyspace {
             self.sticky.insert(key.clone());
         }
         self.map.insert(key, Arc::new(entry));
+    }
+}
+
+/// Numbered databases (SELECT, MOVE, SWAPDB, COPY … DB, FLUSHALL). See "Databases" in the
+/// module docs: the root keyspace holds the active database's keys in its own fields and the
+/// others parked in `dbs`; switching swaps the per-database fields (O(1)), so every command
+/// in `cmd` runs unchanged against `&mut Keyspace` while the group-wide state (time floor,
+/// dedup records, function libraries) stays on the root.
+impl Keyspace {
+    /// How many databases exist (the `databases` config).
+    pub fn db_count(&self) -> u32 {
+        if self.db_count == 0 {
+            DEFAULT_DATABASES
+        } else {
+            self.db_count
+        }
+    }
+
+    /// Replaces the contents with `other`'s (snapshot load or install), keeping this node's
+    /// `databases` config.
+    pub fn replace_with(&mut self, other: Keyspace) {
+        let n = self.db_count;
+        *self = other;
+        self.db_count = n;
+    }
+
+    /// Sets the `databases` config (startup; the server calls it on the shared keyspace).
+    pub fn set_db_count(&mut self, n: u32) {
+        self.db_count = n.max(1);
+    }
+
+    /// The database whose keys the commands applying now see.
+    pub fn active_db(&self) -> u32 {
+        self.active
+    }
+
+    /// Database `n` for the read path (the root must be at rest, db 0 active): db 0 is the
+    /// root itself; a database nothing was written to reads as empty.
+    pub fn db(&self, n: u32) -> &Keyspace {
+        if n == self.active {
+            self
+        } else {
+            self.dbs.get(&n).map_or(empty_db(), |d| &**d)
+        }
+    }
+
+    /// Every database that holds keys, in index order, with its keyspace (INFO keyspace,
+    /// active expiry, eviction).
+    pub fn databases(&self) -> Vec<(u32, &Keyspace)> {
+        let mut v: Vec<(u32, &Keyspace)> = Vec::new();
+        if !self.is_empty() {
+            v.push((self.active, self));
+        }
+        v.extend(
+            self.dbs
+                .iter()
+                .filter(|(_, d)| !d.is_empty())
+                .map(|(n, d)| (*n, &**d)),
+        );
+        v.sort_by_key(|(n, _)| *n);
+        v
+    }
+
+    /// Makes database `n` the active one: its keys and versions move into the root's fields,
+    /// the previous active database's are parked. O(1). Callers restore the previous database
+    /// when their entry is done (the root is at db 0 at rest).
+    pub fn select_db(&mut self, n: u32) {
+        if n == self.active {
+            return;
+        }
+        let mut parked = self.dbs.remove(&n).unwrap_or_default();
+        self.swap_data(&mut parked);
+        std::mem::swap(&mut self.versions, &mut parked.versions);
+        self.dbs.insert(self.active, parked);
+        self.active = n;
+    }
+
+    /// Runs `f` with database `n` active, then goes back to the database active before.
+    pub fn with_db<R>(&mut self, n: u32, f: impl FnOnce(&mut Keyspace) -> R) -> R {
+        let before = self.active;
+        self.select_db(n);
+        let r = f(self);
+        self.select_db(before);
+        r
+    }
+
+    /// Swaps the keys (not the WATCH versions, which belong to the database index) with
+    /// `other`.
+    fn swap_data(&mut self, other: &mut Keyspace) {
+        std::mem::swap(&mut self.map, &mut other.map);
+        std::mem::swap(&mut self.order, &mut other.order);
+        std::mem::swap(&mut self.expiries, &mut other.expiries);
+        std::mem::swap(&mut self.mem, &mut other.mem);
+        std::mem::swap(&mut self.sticky, &mut other.sticky);
+        std::mem::swap(&mut self.slots, &mut other.slots);
+    }
+
+    /// Every key of this database counts as modified (as [`Keyspace::clear`] does) without
+    /// removing it; a parked database first starts a write of its own so the touch is newer
+    /// than any WATCH on it.
+    fn touch_every_key(&mut self, own_write: bool) {
+        if own_write {
+            self.versions.begin_write();
+        }
+        if self.map.len() <= versions::MAX_TRACKED {
+            let keys: Vec<Bytes> = self.map.keys().cloned().collect();
+            for k in keys {
+                self.versions.touch(&k);
+            }
+        } else {
+            self.versions.touch_all();
+        }
+    }
+
+    /// The parked database `n` (created empty if new). Not the active one.
+    fn parked_mut(&mut self, n: u32) -> &mut Keyspace {
+        self.dbs.entry(n).or_default()
+    }
+
+    /// FLUSHALL: removes every user key of every database (dedup records stay).
+    pub fn clear_all(&mut self) {
+        self.clear();
+        for db in self.dbs.values_mut() {
+            db.versions.begin_write();
+            db.clear();
+        }
+    }
+
+    /// SWAPDB `a` `b` (both `< db_count`): the two databases exchange their keys. Every key
+    /// of either counts as modified in both (WATCH sees the swap, as Redis's
+    /// touchAllWatchedKeysInDb).
+    pub fn swap_dbs(&mut self, a: u32, b: u32) {
+        if a == b {
+            return;
+        }
+        // Touch the keys both before (they leave) and after (they arrive).
+        self.touch_db(a);
+        self.touch_db(b);
+        if a == self.active || b == self.active {
+            let other = if a == self.active { b } else { a };
+            let mut parked = self.dbs.remove(&other).unwrap_or_default();
+            self.swap_data(&mut parked);
+            self.dbs.insert(other, parked);
+        } else {
+            let mut pa = self.dbs.remove(&a).unwrap_or_default();
+            let mut pb = self.dbs.remove(&b).unwrap_or_default();
+            pa.swap_data(&mut pb);
+            self.dbs.insert(a, pa);
+            self.dbs.insert(b, pb);
+        }
+        self.touch_db(a);
+        self.touch_db(b);
+    }
+
+    fn touch_db(&mut self, n: u32) {
+        if n == self.active {
+            self.touch_every_key(false);
+        } else {
+            self.parked_mut(n).touch_every_key(true);
+        }
+    }
+
+    /// MOVE: moves the live `key` of the active database to database `dst` (≠ active) unless
+    /// `dst` holds it already. Returns whether it moved. The entry's `Arc` moves (no copy).
+    pub fn move_to_db(&mut self, key: &Bytes, dst: u32, now_ms: u64) -> bool {
+        if dst == self.active || !self.purge_if_expired(key, now_ms) {
+            return false;
+        }
+        let target = self.parked_mut(dst);
+        if target.purge_if_expired(key, now_ms) {
+            return false;
+        }
+        let Some(e) = self.remove(key) else {
+            return false;
+        };
+        let target = self.parked_mut(dst);
+        target.versions.begin_write();
+        target.insert_entry(key.clone(), e, now_ms);
+        target.versions.touch(key);
+        true
+    }
+
+    /// COPY … DB `dst`: puts `entry` (already copied by the caller) under `key` in database
+    /// `dst` unless it holds a live `key` and `replace` is false. Returns whether it copied.
+    pub fn copy_into_db(
+        &mut self,
+        dst: u32,
+        key: &Bytes,
+        entry: Entry,
+        replace: bool,
+        now_ms: u64,
+    ) -> bool {
+        if dst == self.active {
+            if !replace && self.contains(key, now_ms) {
+                return false;
+            }
+            self.insert(key.clone(), entry.value, entry.expire_at, now_ms);
+            self.versions.touch(key);
+            return true;
+        }
+        let target = self.parked_mut(dst);
+        if !replace && target.contains(key, now_ms) {
+            return false;
+        }
+        target.versions.begin_write();
+        target.insert(key.clone(), entry.value, entry.expire_at, now_ms);
+        target.versions.touch(key);
+        true
     }
 }
 
@@ -839,5 +1170,74 @@ mod tests {
         });
         assert!(ks.is_empty());
         assert_eq!(ks.approx_memory_bytes(), 0);
+    }
+
+    #[test]
+    fn databases_are_separate_and_switch_in_place() {
+        let mut ks = Keyspace::new();
+        ks.insert(b("k"), Value::Str(b("zero")), None, 0);
+        ks.with_db(3, |d| {
+            d.insert(b("k"), Value::Str(b("three")), Some(500), 0)
+        });
+        assert_eq!(ks.active_db(), 0);
+        assert_eq!(
+            ks.db(0).get(b"k", 0).map(|e| e.value.clone()),
+            Some(Value::Str(b("zero")))
+        );
+        assert_eq!(
+            ks.db(3).get(b"k", 0).map(|e| e.value.clone()),
+            Some(Value::Str(b("three")))
+        );
+        assert!(ks.db(7).is_empty());
+        let dbs: Vec<(u32, usize, usize)> = ks
+            .databases()
+            .into_iter()
+            .map(|(n, d)| (n, d.len(), d.expires_len()))
+            .collect();
+        assert_eq!(dbs, vec![(0, 1, 0), (3, 1, 1)]);
+        ks.swap_dbs(0, 3);
+        assert_eq!(
+            ks.db(0).get(b"k", 0).map(|e| e.value.clone()),
+            Some(Value::Str(b("three")))
+        );
+        assert!(ks.move_to_db(&b("k"), 5, 0));
+        assert!(ks.db(5).contains(b"k", 0) && !ks.db(0).contains(b"k", 0));
+        ks.clear_all();
+        assert!(ks.databases().is_empty());
+    }
+
+    #[test]
+    fn move_refuses_an_existing_destination_key() {
+        let mut ks = Keyspace::new();
+        ks.insert(b("k"), Value::Str(b("a")), None, 0);
+        ks.with_db(1, |d| d.insert(b("k"), Value::Str(b("b")), None, 0));
+        assert!(!ks.move_to_db(&b("k"), 1, 0));
+        ks.insert(b("m"), Value::Str(b("c")), None, 0);
+        assert!(ks.move_to_db(&b("m"), 1, 0));
+        assert!(!ks.contains(b"m", 0));
+        assert!(ks.db(1).contains(b"m", 0));
+        assert!(!ks.move_to_db(&b("absent"), 1, 0));
+    }
+
+    #[test]
+    fn swapdb_breaks_watches_on_both_databases() {
+        let mut ks = Keyspace::new();
+        ks.begin_write();
+        ks.insert(b("k"), Value::Str(b("a")), None, 0);
+        let w0 = vec![(watch_key(0, b"k"), ks.db(0).versions().seq(), true)];
+        let w1 = vec![(watch_key(1, b"k"), ks.db(1).versions().seq(), false)];
+        assert!(!ks.watch_broken(&w0, 0) && !ks.watch_broken(&w1, 0));
+        ks.begin_write();
+        ks.swap_dbs(0, 1);
+        assert!(ks.watch_broken(&w0, 0));
+        assert!(ks.watch_broken(&w1, 0));
+    }
+
+    #[test]
+    fn db_snapshot_names_round_trip_and_reject_garbage() {
+        assert_eq!(split_db_key(&db_key(12, b"x:y")), Some((12, &b"x:y"[..])));
+        assert_eq!(split_db_key(b"\0sdr:db::x"), None);
+        assert_eq!(split_db_key(b"\0sdr:db:99999999999:x"), None);
+        assert_eq!(split_db_key(b"plain"), None);
     }
 }

@@ -62,6 +62,25 @@ pub enum Request {
         /// [`SCRIPT_SHARDED`] | [`SCRIPT_LOAD_ONLY`] | [`SCRIPT_FCALL`].
         flags: u8,
     },
+    /// `inner` applied with database `db` selected (a client that ran SELECT; db 0 entries
+    /// are never wrapped, so entries from before databases existed mean db 0). `inner` is
+    /// never itself a `Db` (the codec refuses nesting). Appended last so the tags of older
+    /// entries are unchanged.
+    Db { db: u32, inner: Box<Request> },
+}
+
+impl Request {
+    /// `req` for database `db`: as is for db 0, wrapped in [`Request::Db`] otherwise.
+    pub fn in_db(db: u32, req: Request) -> Request {
+        if db == 0 {
+            req
+        } else {
+            Request::Db {
+                db,
+                inner: Box::new(req),
+            }
+        }
+    }
 }
 
 /// `Request::Script` flag: the group is one shard of a sharded cluster (every key the script
@@ -102,6 +121,7 @@ impl std::fmt::Display for Request {
             Request::Script { body, keys, .. } => {
                 write!(f, "script of {} bytes ({} keys)", body.len(), keys.len())
             }
+            Request::Db { db, inner } => write!(f, "{inner} in db {db}"),
         }
     }
 }

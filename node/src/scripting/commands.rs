@@ -187,13 +187,18 @@ pub fn is_ro_command(name: &str) -> bool {
 
 /// Runs EVAL* or SCRIPT (arity checked and routed by the session). `local_read`: serve a
 /// read-only script from local state without the barrier (READONLY on a follower).
-pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Frame {
+///
+/// `db` is the client's selected database: a script runs in it (a script entry is wrapped in
+/// `Request::Db`), and `redis.call('SELECT', n)` switches only for the rest of the script.
+pub async fn execute(node: &Arc<Node>, db: u32, argv: &[Bytes], local_read: bool) -> Frame {
     let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
     match name.as_str() {
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => eval(node, &name, argv, local_read).await,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+            eval(node, db, &name, argv, local_read).await
+        }
         "script" => script(node, argv).await,
         "function" | "fcall" | "fcall_ro" => {
-            super::functions::execute(node, argv, local_read).await
+            super::functions::execute(node, db, argv, local_read).await
         }
         other => Frame::err(format!("unknown command '{other}'")),
     }
@@ -212,7 +217,7 @@ fn sharded(node: &Node) -> bool {
     node.topology.as_ref().is_some_and(|t| t.is_sharded())
 }
 
-async fn eval(node: &Arc<Node>, name: &str, argv: &[Bytes], local_read: bool) -> Frame {
+async fn eval(node: &Arc<Node>, db: u32, name: &str, argv: &[Bytes], local_read: bool) -> Frame {
     let (keys, args) = match split_keys(argv) {
         Ok(x) => x,
         Err(e) => return e,
@@ -240,7 +245,7 @@ async fn eval(node: &Arc<Node>, name: &str, argv: &[Bytes], local_read: bool) ->
         return Frame::err("Can not run script on cluster, 'no-cluster' flag is set.");
     }
     if ro_command || sb.no_writes {
-        return read_only_run(node, &body, keys, args, local_read, None).await;
+        return read_only_run(node, db, &body, keys, args, local_read, None).await;
     }
     let bytes: usize = argv.iter().map(|a| a.len()).sum::<usize>() + body.len();
     if bytes > errors::MAX_COMMAND_BYTES {
@@ -258,7 +263,7 @@ async fn eval(node: &Arc<Node>, name: &str, argv: &[Bytes], local_read: bool) ->
         budget: limits(node).budget,
         flags: if sharded(node) { SCRIPT_SHARDED } else { 0 },
     };
-    propose(node, req).await
+    propose(node, Request::in_db(db, req)).await
 }
 
 pub(crate) async fn propose(node: &Arc<Node>, req: Request) -> Frame {
@@ -275,6 +280,7 @@ pub(crate) async fn propose(node: &Arc<Node>, req: Request) -> Frame {
 /// the read path: a linearizable-read barrier unless `local_read`, then a keyspace read lock.
 pub(crate) async fn read_only_run(
     node: &Arc<Node>,
+    db: u32,
     body: &Bytes,
     keys: &[Bytes],
     args: &[Bytes],
@@ -299,7 +305,7 @@ pub(crate) async fn read_only_run(
         };
         let now = ks.timeline(clock::now_ms());
         engine::run(
-            Access::Read(&ks),
+            Access::Read(&ks, db),
             &Script {
                 body,
                 keys,

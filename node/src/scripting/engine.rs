@@ -29,8 +29,12 @@ use super::{libs, sha1hex, Limits, Shebang};
 /// The keyspace a run works on: the state machine's (a replicated run, writes allowed
 /// unless the script is read-only) or a read lock's (the read path: writes refused).
 pub enum Access<'a> {
+    /// The root keyspace with the entry's database active (`redis.call('SELECT', n)`
+    /// switches it; the state machine restores the entry's database afterwards).
     Write(&'a mut Keyspace),
-    Read(&'a Keyspace),
+    /// The root keyspace at rest and the database the script reads (SELECT switches it for
+    /// the rest of the script only).
+    Read(&'a Keyspace, u32),
 }
 
 /// Everything one run needs besides the keyspace.
@@ -501,6 +505,20 @@ fn call_command(
     if spec.flags.contains(&"noscript") {
         return script_err("This Redis command is not allowed from script");
     }
+    if spec.name == "select" {
+        // Redis 7: SELECT inside a script affects only the script.
+        let mut guard = ks.borrow_mut();
+        return match &mut *guard {
+            Access::Write(k) => cmd::apply_select(k, &argv),
+            Access::Read(k, db) => match cmd::select_target(&argv, k.db_count()) {
+                Some(n) => {
+                    *db = n;
+                    Frame::ok()
+                }
+                None => cmd::apply_select(&mut Keyspace::new(), &argv),
+            },
+        };
+    }
     if spec.kind == Kind::Server {
         return server_command(spec.name, &argv, s.now_ms);
     }
@@ -530,8 +548,8 @@ fn call_command(
     let mut guard = ks.borrow_mut();
     match &mut *guard {
         Access::Write(k) => cmd::apply_argv(k, &argv, s.now_ms),
-        Access::Read(k) => match Command::parse(&argv) {
-            Ok(Command::Read(c)) => c.read(k, s.now_ms),
+        Access::Read(k, db) => match Command::parse(&argv) {
+            Ok(Command::Read(c)) => c.read(k.db(*db), s.now_ms),
             Ok(Command::Write(_)) => {
                 script_err("Write commands are not allowed from read-only scripts.")
             }
@@ -1106,7 +1124,7 @@ mod tests {
         let mut ks = Keyspace::new();
         let keys: Vec<Bytes> = Vec::new();
         let r = run(
-            Access::Read(&ks),
+            Access::Read(&ks, 0),
             &Script {
                 body: b"return redis.call('set', 'a', 1)",
                 keys: &keys,

@@ -649,7 +649,7 @@ pub fn apply_fcall_argv(ks: &mut Keyspace, argv: &[Bytes], now_ms: u64) -> Frame
 
 /// Runs FUNCTION or FCALL/FCALL_RO (arity checked and routed by the session). `local_read`:
 /// a read-only function runs on local state without the barrier (READONLY on a follower).
-pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Frame {
+pub async fn execute(node: &Arc<Node>, db: u32, argv: &[Bytes], local_read: bool) -> Frame {
     let name = lower(&argv[0]);
     if name == "function" {
         return function(node, argv).await;
@@ -677,8 +677,16 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Fram
         return Frame::err("Can not run script on cluster, 'no-cluster' flag is set.");
     }
     if no_writes {
-        return super::commands::read_only_run(node, &code, keys, args, local_read, Some(&fname))
-            .await;
+        return super::commands::read_only_run(
+            node,
+            db,
+            &code,
+            keys,
+            args,
+            local_read,
+            Some(&fname),
+        )
+        .await;
     }
     let bytes: usize = argv.iter().map(|a| a.len()).sum();
     if bytes > crate::errors::MAX_COMMAND_BYTES {
@@ -697,7 +705,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes], local_read: bool) -> Fram
         budget: super::commands::limits(node).budget,
         flags: SCRIPT_FCALL | if sharded { SCRIPT_SHARDED } else { 0 },
     };
-    super::commands::propose(node, req).await
+    super::commands::propose(node, Request::in_db(db, req)).await
 }
 
 async fn function(node: &Arc<Node>, argv: &[Bytes]) -> Frame {

@@ -24,11 +24,15 @@ impl ReadyKeys for ApplyHooks {
         self.blocking.any_waiting()
     }
 
-    fn waits_on(&self, key: &[u8]) -> bool {
-        self.blocking.waits_on(key)
+    fn waits_on(&self, db: u32, key: &[u8]) -> bool {
+        self.blocking.waits_on(db, key)
     }
 
-    fn ready(&self, keys: Vec<(Bytes, bool)>) {
+    fn waited_keys(&self, db: u32) -> Vec<Bytes> {
+        self.blocking.waited_keys(db)
+    }
+
+    fn ready(&self, keys: Vec<(u32, Bytes, bool)>) {
         self.blocking.ready(keys)
     }
 

@@ -190,16 +190,44 @@ impl ReadyKeys for Registry {
         self.count.load(Ordering::Relaxed) > 0
     }
 
-    fn waits_on(&self, key: &[u8]) -> bool {
-        self.lock().by_key.contains_key(key)
+    fn waits_on(&self, db: u32, key: &[u8]) -> bool {
+        self.lock().by_key.contains_key(&watch_key(db, key)[..])
     }
 
-    fn ready(&self, keys: Vec<(Bytes, bool)>) {
+    fn waited_keys(&self, db: u32) -> Vec<Bytes> {
+        let g = self.lock();
+        let mut v: Vec<Bytes> = g
+            .by_key
+            .keys()
+            .filter_map(|q| {
+                let (n, k) = split_waited(q);
+                (n == db).then(|| Bytes::copy_from_slice(k))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn ready(&self, keys: Vec<(u32, Bytes, bool)>) {
         let mut g = self.lock();
-        for (k, zset) in keys {
-            g.wake_first(&k, if zset { Wants::ZSet } else { Wants::List });
+        for (db, k, zset) in keys {
+            g.wake_first(
+                &watch_key(db, &k),
+                if zset { Wants::ZSet } else { Wants::List },
+            );
         }
     }
+}
+
+/// The registry's name of `key` in database `db` (the same naming as WATCH's: db 0 keys as
+/// they are, so a blocked client in db 3 is woken by data in db 3 only).
+fn watch_key(db: u32, key: &[u8]) -> Bytes {
+    crate::keyspace::watch_key(db, key)
+}
+
+/// The database and key of a registry name.
+fn split_waited(q: &[u8]) -> (u32, &[u8]) {
+    crate::keyspace::split_watch_key(q).unwrap_or((0, q))
 }
 
 /// One blocked client's place in the registry; leaving it (drop) deregisters.
@@ -369,9 +397,9 @@ fn is_leader(node: &Node) -> bool {
 
 /// Proposes one command through the proposer and waits for its reply, mapping failures as the
 /// session's write path does.
-async fn propose(node: &Node, argv: Vec<Bytes>) -> Frame {
+async fn propose(node: &Node, db: u32, argv: Vec<Bytes>) -> Frame {
     let timeout = node.request_timeout();
-    let rx = node.proposer.submit_run(vec![argv]);
+    let rx = node.proposer.submit_run(db, vec![argv]);
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(mut frames)) if frames.len() == 1 => frames.pop().unwrap_or(Frame::Null),
         Ok(Ok(_)) => errors::wrong_reply_count(),
@@ -422,12 +450,16 @@ pub async fn execute(
         tokio::time::Instant::now()
             + Duration::from_millis(timeout_ms.min(100 * 365 * 24 * 3600 * 1000))
     });
-    let reg = node.blocking.register(session.id, wait_keys.clone(), wants);
+    let db = session.db;
+    let qualified: Vec<Bytes> = wait_keys.iter().map(|k| watch_key(db, k)).collect();
+    let reg = node.blocking.register(session.id, qualified, wants);
+    // A wake-up names the key in the registry's terms; the command names it as the client did.
+    let real = |q: &Bytes| Bytes::copy_from_slice(split_waited(q).1);
     let mut metrics = node.raft.metrics();
     let mut shutdown = node.shutdown_signal();
     let mut proposal = argv.to_vec();
     loop {
-        let reply = propose(node, proposal).await;
+        let reply = propose(node, db, proposal).await;
         // Data, or an error such as BLMOVE's destination of another type (Redis replies
         // WRONGTYPE to the woken client too).
         if !is_empty_reply(&reply) {
@@ -440,7 +472,7 @@ pub async fn execute(
         }
         if let Some(k) = reg.consume() {
             // Woken while the first proposal was in flight: data may be there now.
-            proposal = for_key(name, argv, &k);
+            proposal = for_key(name, argv, &real(&k));
             continue;
         }
         proposal = loop {
@@ -467,7 +499,7 @@ pub async fn execute(
                         return unblock_reply(mode, name);
                     }
                     if let Some(k) = reg.consume() {
-                        break for_key(name, argv, &k);
+                        break for_key(name, argv, &real(&k));
                     }
                 }
                 _ = sleep => return timeout_reply(name),

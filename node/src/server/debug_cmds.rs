@@ -67,7 +67,11 @@ fn atoi(b: &[u8]) -> i64 {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).take(18).collect();
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(18)
+        .collect();
     let v = digits.parse::<i64>().unwrap_or(0);
     if neg {
         -v
@@ -93,8 +97,9 @@ fn syntax_error(sub: &[u8]) -> Frame {
     ))
 }
 
-/// Runs `DEBUG …` (argv\[0\] is DEBUG; arity ≥ 2 checked by the caller).
-pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
+/// Runs `DEBUG …` (argv\[0\] is DEBUG; arity ≥ 2 checked by the caller) for a client whose
+/// selected database is `db`.
+pub async fn execute(node: &Arc<Node>, argv: &[Bytes], db: u32) -> Frame {
     let sub = lower(&argv[1]);
     match (sub.as_str(), argv.len()) {
         ("help", 2) => {
@@ -106,7 +111,7 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
             lines.push(Frame::Simple("    Print this help.".into()));
             Frame::Array(lines)
         }
-        ("object", 3) => object(node, &argv[2]),
+        ("object", 3) => object(node, &argv[2], db),
         ("reload", _) => {
             for o in &argv[2..] {
                 let o = lower(o);
@@ -145,12 +150,13 @@ pub async fn execute(node: &Arc<Node>, argv: &[Bytes]) -> Frame {
     }
 }
 
-fn object(node: &Node, key: &Bytes) -> Frame {
+fn object(node: &Node, key: &Bytes, db: u32) -> Frame {
     let now = node_now(node);
-    let ks = match node.keyspace.read() {
+    let root = match node.keyspace.read() {
         Ok(k) => k,
         Err(p) => p.into_inner(),
     };
+    let ks = root.db(db);
     let Some(e) = ks.get(key, now) else {
         return Frame::err("no such key");
     };
@@ -172,12 +178,20 @@ fn object(node: &Node, key: &Bytes) -> Frame {
     // Access times exist only while an LRU policy tracks them; otherwise idle 0.
     let started_ms = node.started.elapsed().as_millis() as u64;
     let idle_ms = node.evictor.access.idle(key);
-    let idle_s = if idle_ms > started_ms { 0 } else { idle_ms / 1000 };
+    let idle_s = if idle_ms > started_ms {
+        0
+    } else {
+        idle_ms / 1000
+    };
     let lru = ((now / 1000).saturating_sub(idle_s)) & ((1 << 24) - 1);
     let mut extra = String::new();
     if let Value::List(l) = &e.value {
         let (nodes, bytes) = rdb::save::list_layout(l);
-        let avg = if nodes == 0 { 0.0 } else { l.len() as f64 / nodes as f64 };
+        let avg = if nodes == 0 {
+            0.0
+        } else {
+            l.len() as f64 / nodes as f64
+        };
         extra = format!(
             " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:{bytes}"
         );
@@ -209,7 +223,8 @@ async fn reload(node: &Arc<Node>) -> Frame {
     codec::encode(&ks, &mut buf);
     match codec::decode(&buf) {
         Ok(fresh) if fresh == *ks => {
-            *ks = fresh;
+            // Keeps this node's `databases` config (the encoding does not carry it).
+            ks.replace_with(fresh);
             Frame::ok()
         }
         Ok(_) | Err(_) => Frame::err("Error trying to load the RDB dump"),

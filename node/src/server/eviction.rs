@@ -206,12 +206,19 @@ impl Evictor {
                 return (true, evicted);
             }
             let excess = (now.saturating_add(growth) - maxmemory) as usize;
-            let victims = {
+            // Victims come from the database holding the most memory (every database is
+            // subject to eviction, as in Redis; one DEL entry is one database's).
+            let (db, victims) = {
                 let ks = match keyspace.read() {
                     Ok(k) => k,
                     Err(p) => p.into_inner(),
                 };
-                self.victims(&ks, policy, excess)
+                let (db, dks) = ks
+                    .databases()
+                    .into_iter()
+                    .max_by_key(|(n, d)| (d.db_memory_bytes(), std::cmp::Reverse(*n)))
+                    .unwrap_or((0, &*ks));
+                (db, self.victims(dks, policy, excess))
             };
             if victims.is_empty() {
                 return (false, evicted);
@@ -219,7 +226,7 @@ impl Evictor {
             let mut argv = Vec::with_capacity(victims.len() + 1);
             argv.push(Bytes::from_static(b"DEL"));
             argv.extend(victims);
-            let rx = proposer.submit_run(vec![argv]);
+            let rx = proposer.submit_run(db, vec![argv]);
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(replies)) => match replies.first() {
                     Some(Frame::Integer(n)) => evicted += (*n).max(0) as u64,

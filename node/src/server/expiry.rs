@@ -33,27 +33,36 @@ pub async fn run(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         if !node.raft.metrics().borrow().state.is_leader()
-            || !node.active_expire.load(std::sync::atomic::Ordering::Relaxed)
+            || !node
+                .active_expire
+                .load(std::sync::atomic::Ordering::Relaxed)
         {
             continue;
         }
         for _ in 0..MAX_BATCHES_PER_TICK {
-            let (now, keys) = {
+            // Every database: the first (by index) with expired keys gets this entry.
+            let (now, db, keys) = {
                 let k = match node.keyspace.read() {
                     Ok(k) => k,
                     Err(p) => p.into_inner(),
                 };
                 let now = k.timeline(clock::now_ms());
-                (now, k.sample_expired(now, BATCH))
+                let found = k.databases().into_iter().find_map(|(n, d)| {
+                    let keys = d.sample_expired(now, BATCH);
+                    (!keys.is_empty()).then_some((n, keys))
+                });
+                match found {
+                    Some((db, keys)) => (now, db, keys),
+                    None => (now, 0, Vec::new()),
+                }
             };
             if keys.is_empty() {
                 break;
             }
             let n = keys.len();
             let deadline = tokio::time::Instant::now() + node.request_timeout();
-            let reply = match write_path::propose(&node.raft, Request::Expire { now_ms: now, keys })
-                .await
-            {
+            let req = Request::in_db(db, Request::Expire { now_ms: now, keys });
+            let reply = match write_path::propose(&node.raft, req).await {
                 Ok(p) => write_path::await_reply(p, deadline, node.request_timeout()).await,
                 Err(e) => e,
             };

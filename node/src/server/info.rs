@@ -208,14 +208,20 @@ async fn section_text(node: &Arc<Node>, section: &str, out: &mut String) {
             let _ = write!(out, "# Cluster\r\ncluster_enabled:{enabled}\r\n");
         }
         "keyspace" => {
-            let (keys, expires) = node
+            // One line per database that holds keys, in index order (as Redis).
+            let dbs: Vec<(u32, usize, usize)> = node
                 .keyspace
                 .read()
-                .map(|k| (k.len(), k.expires_len()))
-                .unwrap_or((0, 0));
+                .map(|k| {
+                    k.databases()
+                        .into_iter()
+                        .map(|(n, d)| (n, d.len(), d.expires_len()))
+                        .collect()
+                })
+                .unwrap_or_default();
             out.push_str("# Keyspace\r\n");
-            if keys > 0 {
-                let _ = write!(out, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            for (n, keys, expires) in dbs {
+                let _ = write!(out, "db{n}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
         }
         _ => {}

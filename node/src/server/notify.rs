@@ -39,7 +39,8 @@ pub const KEY_MISS: u32 = 1 << 11;
 pub const MODULE: u32 = 1 << 13;
 pub const NEW: u32 = 1 << 14;
 /// `A`: every class except key-miss and new (as Redis).
-pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
 static FLAGS: AtomicU32 = AtomicU32::new(0);
 
@@ -116,9 +117,12 @@ pub fn format(f: u32) -> String {
     s
 }
 
-/// The database a change happened in. One accessor so numbered databases only change it.
-fn db_of(_change: &Change) -> u32 {
-    0
+/// The database a change happened in (FLUSHALL/FLUSHDB fire no keyspace event).
+fn db_of(change: &Change) -> u32 {
+    match change {
+        Change::Command { db, .. } | Change::Expired { db, .. } => *db,
+        Change::Flush => 0,
+    }
 }
 
 /// One event: its class, name and key.
@@ -126,7 +130,9 @@ pub type Event = (u32, &'static str, Bytes);
 
 /// Whether an argument after the command name and the key is `word`.
 fn arg_is(argv: &[Bytes], word: &str) -> bool {
-    argv.iter().skip(2).any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    argv.iter()
+        .skip(2)
+        .any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
 }
 
 fn lower(b: &[u8]) -> String {
@@ -176,11 +182,13 @@ fn command_events(argv: &[Bytes], kc: &KeyChange) -> Vec<(u32, &'static str)> {
     match name.as_str() {
         "set" => {
             let mut v = vec![(STRING, "set")];
-            if argv.len() > 3 && argv[3..].iter().any(|a| {
-                ["ex", "px", "exat", "pxat"]
-                    .iter()
-                    .any(|o| a.eq_ignore_ascii_case(o.as_bytes()))
-            }) {
+            if argv.len() > 3
+                && argv[3..].iter().any(|a| {
+                    ["ex", "px", "exat", "pxat"]
+                        .iter()
+                        .any(|o| a.eq_ignore_ascii_case(o.as_bytes()))
+                })
+            {
                 v.push((GENERIC, "expire"));
             }
             v
@@ -343,15 +351,21 @@ fn lmpop_event(argv: &[Bytes], first_key: usize) -> &'static str {
 pub fn events(change: &Change) -> Vec<Event> {
     match change {
         Change::Flush => Vec::new(),
-        Change::Expired(keys) => keys.iter().map(|k| (EXPIRED, "expired", k.clone())).collect(),
-        Change::Command { argv, keys } => {
+        Change::Expired { keys, .. } => keys
+            .iter()
+            .map(|k| (EXPIRED, "expired", k.clone()))
+            .collect(),
+        Change::Command { argv, keys, .. } => {
             let mut out = Vec::new();
             if argv.is_empty() {
                 return out;
             }
             let name = lower(&argv[0]);
             let mut order: Vec<&KeyChange> = keys.iter().collect();
-            if matches!(name.as_str(), "lmove" | "blmove" | "rpoplpush" | "brpoplpush") {
+            if matches!(
+                name.as_str(),
+                "lmove" | "blmove" | "rpoplpush" | "brpoplpush"
+            ) {
                 // The destination is created and pushed to before the source's pop.
                 order.reverse();
             }
@@ -405,7 +419,11 @@ pub fn publish(pubsub: &PubSub, changes: &[Change]) {
             if f & KEYSPACE != 0 {
                 let mut chan = format!("__keyspace@{db}__:").into_bytes();
                 chan.extend_from_slice(&key);
-                pubsub.publish_local(false, &Bytes::from(chan), &Bytes::from_static(ev.as_bytes()));
+                pubsub.publish_local(
+                    false,
+                    &Bytes::from(chan),
+                    &Bytes::from_static(ev.as_bytes()),
+                );
             }
             if f & KEYEVENT != 0 {
                 let chan = Bytes::from(format!("__keyevent@{db}__:{ev}"));
@@ -420,7 +438,9 @@ mod tests {
     use super::*;
 
     fn argv(a: &[&str]) -> Vec<Bytes> {
-        a.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        a.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     fn kc(k: &str, before: Option<&'static str>, after: Option<&'static str>) -> KeyChange {
@@ -439,7 +459,9 @@ mod tests {
     }
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -457,21 +479,33 @@ mod tests {
     #[test]
     fn set_on_a_new_key_is_new_then_set_then_expire() {
         let c = Change::Command {
+            db: 0,
             argv: argv(&["SET", "k", "v", "EX", "10"]),
             keys: vec![kc("k", None, Some("string"))],
         };
-        assert_eq!(names(&c), pairs(&[("new", "k"), ("set", "k"), ("expire", "k")]));
+        assert_eq!(
+            names(&c),
+            pairs(&[("new", "k"), ("set", "k"), ("expire", "k")])
+        );
     }
 
     #[test]
     fn emptying_pops_fire_the_pop_then_del() {
         let c = Change::Command {
+            db: 0,
             argv: argv(&["RPOPLPUSH", "src", "dst"]),
-            keys: vec![kc("src", Some("list"), None), kc("dst", Some("list"), Some("list"))],
+            keys: vec![
+                kc("src", Some("list"), None),
+                kc("dst", Some("list"), Some("list")),
+            ],
         };
         // The destination's push first, as Redis signals it.
-        assert_eq!(names(&c), pairs(&[("lpush", "dst"), ("rpop", "src"), ("del", "src")]));
+        assert_eq!(
+            names(&c),
+            pairs(&[("lpush", "dst"), ("rpop", "src"), ("del", "src")])
+        );
         let c = Change::Command {
+            db: 0,
             argv: argv(&["HDEL", "h", "f"]),
             keys: vec![kc("h", Some("hash"), None)],
         };
@@ -481,26 +515,34 @@ mod tests {
     #[test]
     fn rename_and_store_and_expire_in_the_past() {
         let c = Change::Command {
+            db: 0,
             argv: argv(&["RENAME", "a", "b"]),
             keys: vec![kc("a", Some("string"), None), kc("b", None, Some("string"))],
         };
-        assert_eq!(names(&c), pairs(&[("new", "b"), ("rename_from", "a"), ("rename_to", "b")]));
+        assert_eq!(
+            names(&c),
+            pairs(&[("new", "b"), ("rename_from", "a"), ("rename_to", "b")])
+        );
         let c = Change::Command {
+            db: 0,
             argv: argv(&["SINTERSTORE", "d", "x", "y"]),
             keys: vec![kc("d", Some("set"), None)],
         };
         assert_eq!(names(&c), pairs(&[("del", "d")]));
         let c = Change::Command {
+            db: 0,
             argv: argv(&["EXPIRE", "k", "-1"]),
             keys: vec![kc("k", Some("string"), None)],
         };
         assert_eq!(names(&c), pairs(&[("del", "k")]));
         let c = Change::Command {
+            db: 0,
             argv: argv(&["ZADD", "z", "INCR", "1", "m"]),
             keys: vec![kc("z", Some("zset"), Some("zset"))],
         };
         assert_eq!(names(&c), pairs(&[("zincr", "z")]));
         let c = Change::Command {
+            db: 0,
             argv: argv(&["INCRBY", "n", "2"]),
             keys: vec![kc("n", Some("string"), Some("string"))],
         };
@@ -509,7 +551,10 @@ mod tests {
 
     #[test]
     fn expiry_fires_expired_and_flush_fires_nothing() {
-        let c = Change::Expired(vec![Bytes::from_static(b"k")]);
+        let c = Change::Expired {
+            db: 0,
+            keys: vec![Bytes::from_static(b"k")],
+        };
         assert_eq!(names(&c), pairs(&[("expired", "k")]));
         assert!(events(&Change::Flush).is_empty());
     }

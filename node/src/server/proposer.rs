@@ -65,6 +65,8 @@ const MAX_IN_FLIGHT: usize = 1;
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
 
 struct Pending {
+    /// The database the run's session has selected: one entry holds one database's runs.
+    db: u32,
     cmds: Vec<Vec<Bytes>>,
     reply: oneshot::Sender<Vec<Frame>>,
     /// `run_bytes(&cmds)`, counted in [`Queue::bytes`] until the run leaves the queue.
@@ -152,11 +154,19 @@ impl Proposer {
 
     /// Queues a run of validated write commands (applied consecutively, in order); the
     /// receiver yields one reply per command once they are applied. `cmds` must not be empty.
-    pub fn submit_run(&self, cmds: Vec<Vec<Bytes>>) -> ReplyRx {
+    ///
+    /// `db` is the session's selected database; consecutive runs of one database share an
+    /// entry, a run of another database starts the next one (`Request::Db` for db ≠ 0).
+    pub fn submit_run(&self, db: u32, cmds: Vec<Vec<Bytes>>) -> ReplyRx {
         let (reply, rx) = oneshot::channel();
         let bytes = run_bytes(&cmds);
         self.queue.bytes.fetch_add(bytes, Ordering::AcqRel);
-        if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending { cmds, reply, bytes }) {
+        if let Err(mpsc::error::SendError(p)) = self.tx.send(Pending {
+            db,
+            cmds,
+            reply,
+            bytes,
+        }) {
             self.queue.release(p.bytes);
             let n = p.cmds.len();
             let _ = p.reply.send(vec![errors::shutting_down(); n]);
@@ -192,8 +202,8 @@ async fn batch_loop(
     ack_before_commit: bool,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    // A run that would have taken the batch past what one peer message carries: it starts
-    // the next batch instead.
+    // A run that would have taken the batch past what one peer message carries, or a run of
+    // another database: it starts the next batch instead.
     let mut carried: Option<Pending> = None;
     loop {
         let first = match carried.take() {
@@ -217,6 +227,7 @@ async fn batch_loop(
             continue;
         }
         let mut bytes = run_bytes(&first.cmds);
+        let db = first.db;
         let mut cmds = first.cmds;
         // (reply channel, number of commands it answers), in order.
         let mut replies = vec![(first.reply, cmds.len())];
@@ -227,7 +238,7 @@ async fn batch_loop(
             };
             match next {
                 None => continue,
-                Some(p) if bytes + p.bytes > crate::errors::MAX_COMMAND_BYTES => {
+                Some(p) if bytes + p.bytes > crate::errors::MAX_COMMAND_BYTES || p.db != db => {
                     carried = Some(p);
                     break;
                 }
@@ -251,6 +262,7 @@ async fn batch_loop(
         } else {
             Request::Batch { now_ms, cmds }
         };
+        let req = Request::in_db(db, req);
         // Proposing only enqueues into Raft; the wait happens in a separate task so the next
         // batch can form while this one is being committed.
         match write_path::propose(&raft, req).await {

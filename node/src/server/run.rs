@@ -54,7 +54,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let port_file = data_dir.join("port");
     let _ = std::fs::remove_file(&port_file);
 
-    let keyspace: SharedKeyspace = Arc::new(RwLock::new(Keyspace::default()));
+    let mut root = Keyspace::default();
+    // Sharded clusters have db 0 only (Redis Cluster); MOVE/SWAPDB/COPY DB are refused in
+    // the session before they could name another.
+    let sharded = cfg.cluster.as_ref().is_some_and(|c| c.shards.len() > 1);
+    root.set_db_count(if sharded { 1 } else { cfg.databases });
+    let keyspace: SharedKeyspace = Arc::new(RwLock::new(root));
     let wal = WalOptions {
         fsync: cfg.fsync,
         segment_bytes: cfg.wal_segment_bytes,

@@ -29,11 +29,7 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
             session.closing = true;
             Frame::ok()
         }
-        "select" => match parse_i64(&argv[1]) {
-            Some(0) => Frame::ok(),
-            Some(_) => Frame::err("DB index is out of range"),
-            None => Frame::err(cmd::NOT_INT),
-        },
+        "select" => select(node, session, &argv[1]),
         "auth" => auth(node, session, &argv[1..]),
         "hello" => hello(node, session, &argv[1..]),
         "client" => client(node, session, argv),
@@ -58,12 +54,48 @@ pub async fn execute(node: &Arc<Node>, session: &mut Session, argv: &[Bytes]) ->
             Frame::ok()
         }
         "cluster" => super::cluster_cmds::execute(node, argv).await,
-        "debug" => super::debug_cmds::execute(node, argv).await,
+        "debug" => super::debug_cmds::execute(node, argv, session.db).await,
         "reset" => reset(node, session),
         // Inside EXEC (the session runs the subscribe family itself and refuses it in MULTI).
         "publish" | "spublish" | "pubsub" => super::pubsub_cmds::execute_one(node, argv),
         other => Frame::err(format!("unknown command '{other}'")),
     }
+}
+
+/// `SELECT n`, as Redis 7.0: not an integer, or beyond a C int (Redis's two errors); in a sharded
+/// cluster only db 0 exists (Redis Cluster's error); otherwise `0 <= n < databases`.
+fn select(node: &Node, session: &mut Session, arg: &[u8]) -> Frame {
+    let Some(n) = parse_i64(arg) else {
+        return Frame::err(cmd::NOT_INT);
+    };
+    if i32::try_from(n).is_err() {
+        return Frame::err(cmd::keys::INT_RANGE);
+    }
+    if n != 0 && single_db(node) {
+        return Frame::err("SELECT is not allowed in cluster mode");
+    }
+    match u32::try_from(n) {
+        Ok(n) if n < node.config.databases => {
+            set_db(node, session, n);
+            Frame::ok()
+        }
+        _ => Frame::err("DB index is out of range"),
+    }
+}
+
+/// Whether this node has db 0 only: one shard of a sharded cluster (Redis Cluster's rule).
+pub fn single_db(node: &Node) -> bool {
+    node.topology.as_ref().is_some_and(|t| t.is_sharded())
+}
+
+/// Selects database `n` for the session (and CLIENT LIST's `db=`).
+pub fn set_db(node: &Node, session: &mut Session, n: u32) {
+    session.db = n;
+    node.with_clients(|c| {
+        if let Some(e) = c.get_mut(&session.id) {
+            e.db = n;
+        }
+    });
 }
 
 /// `RESET`, as Redis 7: discards the transaction and the watched keys, leaves every Pub/Sub
@@ -79,8 +111,10 @@ fn reset(node: &Node, session: &mut Session) -> Frame {
     session.protocol = Protocol::Resp2;
     session.readonly = false;
     session.authenticated = node.settings().requirepass.is_none();
+    session.db = 0;
     node.with_clients(|c| {
         if let Some(e) = c.get_mut(&session.id) {
+            e.db = 0;
             e.name.clear();
             e.protocol = Protocol::Resp2;
         }
@@ -225,11 +259,12 @@ fn valid_client_name(name: &str) -> Result<(), Frame> {
 fn client_line(node: &Node, id: u64) -> String {
     node.with_clients(|c| match c.get(&id) {
         Some(e) => format!(
-            "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+            "id={id} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
             e.addr,
             node.local_addr,
             e.name,
             e.connected_at.elapsed().as_secs(),
+            e.db,
             if e.last_command.is_empty() { "NULL" } else { &e.last_command },
             e.protocol.version(),
             e.lib_name,
@@ -262,9 +297,7 @@ fn client_tracking(node: &Node, session: &mut Session, args: &[Bytes]) -> Frame 
                 }
                 match u64::try_from(id) {
                     Ok(id) if node.tracking.client_exists(id) => opts.redirect = id,
-                    _ => {
-                        return Frame::err("The client ID you want redirect to does not exist")
-                    }
+                    _ => return Frame::err("The client ID you want redirect to does not exist"),
                 }
             }
             "bcast" => opts.bcast = true,
@@ -433,11 +466,15 @@ fn client(node: &Node, session: &mut Session, argv: &[Bytes]) -> Frame {
             match lower(&argv[2]).as_str() {
                 "yes" if t.optin => session.caching = Some(true),
                 "yes" => {
-                    return Frame::err("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+                    return Frame::err(
+                        "CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                    )
                 }
                 "no" if t.optout => session.caching = Some(false),
                 "no" => {
-                    return Frame::err("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
+                    return Frame::err(
+                        "CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                    )
                 }
                 _ => return cmd::syntax(),
             }
@@ -532,6 +569,7 @@ fn config_entries(node: &Node) -> Vec<(&'static str, String, bool)> {
             c.active_expire_interval_ms.to_string(),
             false,
         ),
+        ("databases", c.databases.to_string(), false),
         ("node-id", c.node_id.to_string(), false),
         ("log-level", c.log_level.clone(), false),
     ];

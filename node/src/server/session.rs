@@ -50,22 +50,32 @@ enum ReplySlot {
     DoneRun(Vec<Frame>),
     /// A run of consecutive writes submitted together; `usize` = how many.
     Writes(ReplyRx, usize),
-    Read(ReadCommand),
+    /// A read and the database it reads.
+    Read(ReadCommand, u32),
 }
 
 /// Submits the buffered run of consecutive writes (if any) as one proposer unit. Called before
 /// anything that is not a write takes its place in `slots`, so slot order = command order.
-fn flush_run(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<ReplySlot>) {
-    if !run.is_empty() {
-        let n = run.len();
+fn flush_run(node: &Node, run: &mut Run, slots: &mut Vec<ReplySlot>) {
+    if !run.cmds.is_empty() {
+        let n = run.cmds.len();
         slots.push(ReplySlot::Writes(
-            node.proposer.submit_run(std::mem::take(run)),
+            node.proposer
+                .submit_run(run.db, std::mem::take(&mut run.cmds)),
             n,
         ));
     }
 }
 
-fn push_slot(node: &Node, run: &mut Vec<Vec<Bytes>>, slots: &mut Vec<ReplySlot>, slot: ReplySlot) {
+/// Consecutive writes not yet submitted, and the database they run in (SELECT is a server
+/// command, before which the run is flushed: one run, one database).
+#[derive(Default)]
+struct Run {
+    db: u32,
+    cmds: Vec<Vec<Bytes>>,
+}
+
+fn push_slot(node: &Node, run: &mut Run, slots: &mut Vec<ReplySlot>, slot: ReplySlot) {
     flush_run(node, run, slots);
     slots.push(slot);
 }
@@ -97,6 +107,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
         tracking: None,
         caching: None,
         last_was_client: false,
+        db: 0,
     };
     // Every connection has a mailbox: Pub/Sub messages and tracking invalidations (its own,
     // or those redirected to it) arrive there.
@@ -114,6 +125,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 connected_at: Instant::now(),
                 last_command: String::new(),
                 protocol: Protocol::Resp2,
+                db: 0,
             },
         )
     });
@@ -400,11 +412,12 @@ async fn execute_batch(
     // own while the batch is in flight (server::tracking).
     let noloop = session.tracking.as_ref().is_some_and(|t| t.noloop);
     if noloop {
-        node.tracking.expect_writes(session.id, written_keys(session, &batch));
+        node.tracking
+            .expect_writes(session.id, written_keys(session, &batch));
     }
 
     // Consecutive writes not yet submitted (see `flush_run`).
-    let mut run: Vec<Vec<Bytes>> = Vec::new();
+    let mut run = Run::default();
     for argv in batch {
         if session.closing {
             break;
@@ -484,6 +497,9 @@ async fn execute_batch(
                         .is_some_and(|c| c.forward_to_leader);
                     // A blocking command is never relayed: the relay has a request timeout.
                     let forward = forward && !super::blocking::serves(spec.name);
+                    // The relay link does not carry SELECT: a client in another database is
+                    // redirected instead (its command must not land in db 0 on the leader).
+                    let forward = forward && session.db == 0;
                     let reply = if forward {
                         // Inline, in command order: on a follower nothing else of this batch
                         // is pending locally except already-answered server commands. The
@@ -587,6 +603,14 @@ async fn execute_batch(
             }
             // Dispatched on how the command parsed, so the read path can only be handed a
             // `ReadCommand` (the table's kind agrees; `cmd` tests check it).
+            // A sharded cluster has db 0 only: Redis Cluster's refusals.
+            Kind::Read | Kind::Write
+                if super::server_cmds::single_db(node)
+                    && cluster_refusal(spec.name, &argv).is_some() =>
+            {
+                let reply = cluster_refusal(spec.name, &argv).unwrap_or_else(Frame::ok);
+                push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
+            }
             Kind::Read | Kind::Write => match Command::parse(&argv) {
                 Err(e) => push_slot(node, &mut run, &mut slots, ReplySlot::Done(e)),
                 // READONLY on a follower, or the planted `stale-reads` bug anywhere.
@@ -594,11 +618,11 @@ async fn execute_batch(
                     if (session.readonly && !is_leader(node))
                         || node.config.unsafe_test_faults.stale_reads =>
                 {
-                    let reply = stale_read(node, &c);
+                    let reply = stale_read(node, &c, session.db);
                     push_slot(node, &mut run, &mut slots, ReplySlot::Done(reply));
                 }
                 Ok(Command::Read(c)) => {
-                    push_slot(node, &mut run, &mut slots, ReplySlot::Read(c));
+                    push_slot(node, &mut run, &mut slots, ReplySlot::Read(c, session.db));
                     has_pending_read = true;
                 }
                 Ok(Command::Write(_))
@@ -645,12 +669,13 @@ async fn execute_batch(
                     // what one peer message carries. Large writes only (small ones cannot).
                     let n: usize = argv.iter().map(|a| a.len()).sum();
                     if n >= 1 << 20
-                        && run.iter().flatten().map(|a| a.len()).sum::<usize>() + n
+                        && run.cmds.iter().flatten().map(|a| a.len()).sum::<usize>() + n
                             > errors::MAX_COMMAND_BYTES
                     {
                         flush_run(node, &mut run, &mut slots);
                     }
-                    run.push(argv);
+                    run.db = session.db;
+                    run.cmds.push(argv);
                 }
             },
         }
@@ -673,7 +698,7 @@ async fn execute_batch(
         match slot {
             ReplySlot::Done(f) => out.push((protocol, f)),
             ReplySlot::DoneRun(frames) => out.extend(frames.into_iter().map(|f| (protocol, f))),
-            ReplySlot::Writes(..) | ReplySlot::Read(_) => {}
+            ReplySlot::Writes(..) | ReplySlot::Read(..) => {}
         }
     }
 }
@@ -684,7 +709,8 @@ async fn execute_batch(
 fn track_reads(session: &Session) -> bool {
     match &session.tracking {
         Some(t) if !t.bcast => {
-            !((t.optin && session.caching != Some(true)) || (t.optout && session.caching == Some(false)))
+            !((t.optin && session.caching != Some(true))
+                || (t.optout && session.caching == Some(false)))
         }
         _ => false,
     }
@@ -791,19 +817,19 @@ async fn script_command(
     use crate::scripting::commands as sc;
     let load = spec.name == "script" && argv.len() == 3 && cmd::eq(&argv[1], "load");
     if spec.name == "script" && !load {
-        return sc::execute(node, argv, false).await;
+        return sc::execute(node, session.db, argv, false).await;
     }
     // FUNCTION LOAD/DELETE/FLUSH/RESTORE are log entries (to the leader); the other
     // subcommands answer from this node's applied libraries.
     if spec.name == "function" && !crate::scripting::functions::is_write(argv) {
-        return sc::execute(node, argv, false).await;
+        return sc::execute(node, session.db, argv, false).await;
     }
     let ro = sc::is_ro_command(spec.name);
     match route(node, spec, argv, false) {
-        None => sc::execute(node, argv, false).await,
+        None => sc::execute(node, session.db, argv, false).await,
         Some(Route::Reply(f)) => f,
         Some(Route::ToLeader { .. }) if ro && session.readonly => {
-            sc::execute(node, argv, true).await
+            sc::execute(node, session.db, argv, true).await
         }
         Some(Route::ToLeader { slot, addr }) => {
             let forward = node
@@ -811,7 +837,8 @@ async fn script_command(
                 .cluster
                 .as_ref()
                 .is_some_and(|c| c.forward_to_leader);
-            if !forward {
+            // The relay link does not carry SELECT (see execute_batch): redirect instead.
+            if !forward || session.db != 0 {
                 return errors::moved(slot, &addr);
             }
             let argv = match sc::forwardable(node, argv) {
@@ -873,7 +900,7 @@ async fn resolve(
                 slots[i] = ReplySlot::DoneRun(replies);
                 i += 1;
             }
-            ReplySlot::Read(_) => {
+            ReplySlot::Read(..) => {
                 // The run of reads (and already-done slots) up to the next write.
                 let end = slots[i..]
                     .iter()
@@ -893,8 +920,8 @@ async fn resolve(
                         };
                         let now = ks.timeline(clock::now_ms());
                         for slot in &mut slots[i..end] {
-                            if let ReplySlot::Read(c) = slot {
-                                *slot = ReplySlot::Done(c.read(&ks, now));
+                            if let ReplySlot::Read(c, db) = slot {
+                                *slot = ReplySlot::Done(c.read(ks.db(*db), now));
                                 Stats::add(&node.stats.reads_confirmed, 1);
                             }
                         }
@@ -902,7 +929,7 @@ async fn resolve(
                     Err(e) => {
                         let reply = read_error_reply(&e, timeout);
                         for slot in &mut slots[i..end] {
-                            if let ReplySlot::Read(_) = slot {
+                            if let ReplySlot::Read(..) = slot {
                                 *slot = ReplySlot::Done(reply.clone());
                             }
                         }
@@ -915,16 +942,28 @@ async fn resolve(
     *resolved = i;
 }
 
+/// In a sharded cluster (db 0 only), Redis Cluster's error for MOVE, SWAPDB and COPY … DB.
+fn cluster_refusal(name: &str, argv: &[Bytes]) -> Option<Frame> {
+    match name {
+        "move" => Some(Frame::err("MOVE is not allowed in cluster mode")),
+        "swapdb" => Some(Frame::err("SWAPDB is not allowed in cluster mode")),
+        "copy" if argv.iter().skip(3).any(|a| cmd::eq(a, "db")) => Some(Frame::err(
+            "Copying to another database is not allowed in cluster mode",
+        )),
+        _ => None,
+    }
+}
+
 fn is_leader(node: &Node) -> bool {
     node.raft.metrics().borrow().state.is_leader()
 }
 
-fn stale_read(node: &Node, c: &ReadCommand) -> Frame {
+fn stale_read(node: &Node, c: &ReadCommand, db: u32) -> Frame {
     let ks = match node.keyspace.read() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    c.read(&ks, ks.timeline(clock::now_ms()))
+    c.read(ks.db(db), ks.timeline(clock::now_ms()))
 }
 
 /// Where a keyed command must go when this node is not the leader: `-MOVED <slot> <leader>`

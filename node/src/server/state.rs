@@ -49,6 +49,8 @@ pub struct ClientEntry {
     pub last_command: String,
     /// The connection's protocol (`resp=` in CLIENT LIST), kept in step with the session's.
     pub protocol: Protocol,
+    /// The selected database (`db=` in CLIENT LIST), kept in step with the session's.
+    pub db: u32,
 }
 
 /// Shared state of a running node, handed to every session.
@@ -161,4 +163,6 @@ pub struct Session {
     pub caching: Option<bool>,
     /// The previous command was CLIENT (which keeps CLIENT CACHING in force).
     pub last_was_client: bool,
+    /// The selected database (SELECT; 0 on connect and after RESET).
+    pub db: u32,
 }

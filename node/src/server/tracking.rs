@@ -149,7 +149,9 @@ impl Tracking {
     pub fn enable(&self, id: u64, mut opts: Options) -> Result<Options, Frame> {
         let mut g = self.lock();
         if !opts.bcast && !opts.prefixes.is_empty() {
-            return Err(Frame::err("PREFIX option requires BCAST mode to be enabled"));
+            return Err(Frame::err(
+                "PREFIX option requires BCAST mode to be enabled",
+            ));
         }
         if let Some(cur) = g.clients.get(&id) {
             if cur.opts.bcast != opts.bcast {
@@ -160,7 +162,9 @@ impl Tracking {
             return Err(Frame::err("OPTIN and OPTOUT are not compatible with BCAST"));
         }
         if opts.optin && opts.optout {
-            return Err(Frame::err("You can't specify both OPTIN mode and OPTOUT mode"));
+            return Err(Frame::err(
+                "You can't specify both OPTIN mode and OPTOUT mode",
+            ));
         }
         if let Some(cur) = g.clients.get(&id) {
             if (opts.optin && cur.opts.optout) || (opts.optout && cur.opts.optin) {
@@ -185,7 +189,16 @@ impl Tracking {
             g.prefixes.entry(p.clone()).or_default().insert(id);
         }
         opts.prefixes = all.into_iter().collect();
-        if g.clients.insert(id, Client { opts: opts.clone(), broken: false }).is_none() {
+        if g.clients
+            .insert(
+                id,
+                Client {
+                    opts: opts.clone(),
+                    broken: false,
+                },
+            )
+            .is_none()
+        {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
         Ok(opts)
@@ -294,8 +307,9 @@ impl Tracking {
                     g.items = 0;
                     continue;
                 }
-                Change::Expired(keys) => keys.iter().collect(),
-                Change::Command { argv, keys } => {
+                // Tracking is by key name across databases, as Redis's.
+                Change::Expired { keys, .. } => keys.iter().collect(),
+                Change::Command { argv, keys, .. } => {
                     let mut v: Vec<&Bytes> = keys.iter().map(|k| &k.key).collect();
                     // Redis signals the destination of a list move before its source.
                     if argv.first().is_some_and(|n| {
@@ -345,7 +359,9 @@ impl Tracking {
         };
         g.items = g.items.saturating_sub(ids.len());
         for id in ids {
-            let Some(c) = g.clients.get(&id) else { continue };
+            let Some(c) = g.clients.get(&id) else {
+                continue;
+            };
             if c.opts.bcast {
                 continue;
             }
@@ -385,10 +401,11 @@ impl Tracking {
                 None => return,
             }
         };
-        let size = 32 + keys
-            .as_ref()
-            .map(|k| k.iter().map(|k| k.len() as u64 + 16).sum::<u64>())
-            .unwrap_or(0);
+        let size = 32
+            + keys
+                .as_ref()
+                .map(|k| k.iter().map(|k| k.len() as u64 + 16).sum::<u64>())
+                .unwrap_or(0);
         let value = match keys {
             Some(keys) => Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
             None => Frame::Null,
@@ -464,6 +481,7 @@ mod tests {
 
     fn write(keys: &[&str]) -> Vec<Change> {
         vec![Change::Command {
+            db: 0,
             argv: vec![b("SET")],
             keys: keys
                 .iter()
@@ -545,7 +563,10 @@ mod tests {
         };
         t.enable(1, opts).unwrap();
         t.changed(&write(&["b:2", "a:2", "a:1", "c"]));
-        assert_eq!(a.take(u64::MAX).0, vec![inval(&["a:1", "a:2"]), inval(&["b:2"])]);
+        assert_eq!(
+            a.take(u64::MAX).0,
+            vec![inval(&["a:1", "a:2"]), inval(&["b:2"])]
+        );
         t.expect_writes(1, vec![b("a:1")]);
         t.changed(&write(&["a:1", "a:3"]));
         assert_eq!(a.take(u64::MAX).0, vec![inval(&["a:3"])]);
@@ -567,7 +588,13 @@ mod tests {
             ..Options::default()
         };
         assert_eq!(
-            err(t.enable(1, Options { prefixes: vec![b("a")], ..Options::default() })),
+            err(t.enable(
+                1,
+                Options {
+                    prefixes: vec![b("a")],
+                    ..Options::default()
+                }
+            )),
             "ERR PREFIX option requires BCAST mode to be enabled"
         );
         assert_eq!(
@@ -586,7 +613,14 @@ mod tests {
         t.disable(1);
         assert_eq!((t.clients(), t.totals().2), (0, 0));
         assert_eq!(
-            err(t.enable(1, Options { optin: true, optout: true, ..Options::default() })),
+            err(t.enable(
+                1,
+                Options {
+                    optin: true,
+                    optout: true,
+                    ..Options::default()
+                }
+            )),
             "ERR You can't specify both OPTIN mode and OPTOUT mode"
         );
     }

@@ -131,9 +131,12 @@ async fn watch(node: &Arc<Node>, session: &mut Session, keys: &[Bytes]) -> Frame
         Err(e) => return e,
     };
     let now = ks.timeline(clock::now_ms());
-    let seq = ks.versions().seq();
+    // A key of the selected database (WATCH then SELECT watches the first database's key).
+    let db = ks.db(session.db);
+    let seq = db.versions().seq();
     for k in keys {
-        session.watches.push((k.clone(), seq, ks.contains(k, now)));
+        let name = crate::keyspace::watch_key(session.db, k);
+        session.watches.push((name, seq, db.contains(k, now)));
     }
     Frame::ok()
 }
@@ -151,6 +154,9 @@ enum Item {
     /// A data command (read or write) or one that failed to parse: goes to the entry or the
     /// read path; `Err` is its runtime error reply.
     Data(Result<Command, Frame>, Vec<Bytes>),
+    /// SELECT: part of the entry (the commands after it run in its database, as Redis), and
+    /// the session's database afterwards.
+    Select(Vec<Bytes>),
     Server(Vec<Bytes>),
 }
 
@@ -175,9 +181,13 @@ async fn exec(
             }
         }
     }
+    let single_db = super::server_cmds::single_db(node);
+    let start_db = session.db;
     let items: Vec<Item> = cmds
         .into_iter()
         .map(|argv| match cmd::lookup(&argv[0]) {
+            // In a sharded cluster SELECT answers as Redis Cluster (a server command there).
+            Some(spec) if spec.name == "select" && !single_db => Item::Select(argv),
             // A queued EVAL, FCALL or FUNCTION (crate::scripting) is data: it runs in the
             // transaction's entry.
             Some(spec)
@@ -194,14 +204,14 @@ async fn exec(
         Item::Data(Err(_), argv) => ["eval", "fcall", "function"]
             .iter()
             .any(|n| cmd::eq(&argv[0], n)),
-        Item::Server(_) => false,
+        Item::Select(_) | Item::Server(_) => false,
     });
     let timeout = node.request_timeout();
     let data: Vec<Frame> = if has_write {
         let data_cmds: Vec<Vec<Bytes>> = items
             .iter()
             .filter_map(|i| match i {
-                Item::Data(_, argv) => Some(argv.clone()),
+                Item::Data(_, argv) | Item::Select(argv) => Some(argv.clone()),
                 Item::Server(_) => None,
             })
             .collect();
@@ -218,7 +228,7 @@ async fn exec(
                 node,
                 session,
                 items,
-                non_atomic(node, now_ms, watches, data_cmds).await,
+                non_atomic(node, start_db, now_ms, watches, data_cmds).await,
             )
             .await;
         }
@@ -227,6 +237,7 @@ async fn exec(
             watches,
             cmds: data_cmds,
         };
+        let req = Request::in_db(start_db, req);
         let deadline = tokio::time::Instant::now() + timeout;
         let p = match write_path::propose(&node.raft, req).await {
             Ok(p) => p,
@@ -254,17 +265,32 @@ async fn exec(
         if ks.watch_broken(&watches, now) {
             return Frame::NullArray;
         }
+        let mut db = start_db;
         items
             .iter()
             .filter_map(|i| match i {
-                Item::Data(Ok(Command::Read(c)), _) => Some(c.read(&ks, now)),
+                Item::Data(Ok(Command::Read(c)), _) => Some(c.read(ks.db(db), now)),
                 Item::Data(Ok(Command::Write(_)), _) => None,
                 Item::Data(Err(e), _) => Some(e.clone()),
+                Item::Select(argv) => Some(match cmd::select_target(argv, ks.db_count()) {
+                    Some(n) => {
+                        db = n;
+                        Frame::ok()
+                    }
+                    None => select_error(argv),
+                }),
                 Item::Server(_) => None,
             })
             .collect()
     };
     finish(node, session, items, Ok(data)).await
+}
+
+/// The reply of a SELECT that does not switch (the read path's; the entry's apply gives the
+/// same, `cmd::apply_select`).
+fn select_error(argv: &[Bytes]) -> Frame {
+    let mut ks = crate::keyspace::Keyspace::new();
+    cmd::apply_select(&mut ks, argv)
 }
 
 /// EXEC's reply: the data commands' replies at their positions, the server commands run now.
@@ -281,9 +307,17 @@ async fn finish(
     };
     let mut data = data.into_iter();
     let mut out = Vec::with_capacity(items.len());
+    let db_count = node.config.databases;
     for item in items {
         match item {
             Item::Data(..) => out.push(data.next().unwrap_or_else(errors::wrong_reply_count)),
+            Item::Select(argv) => {
+                let reply = data.next().unwrap_or_else(errors::wrong_reply_count);
+                if let (Some(n), false) = (cmd::select_target(&argv, db_count), reply.is_error()) {
+                    super::server_cmds::set_db(node, session, n);
+                }
+                out.push(reply);
+            }
             Item::Server(argv) => {
                 out.push(Box::pin(super::server_cmds::execute(node, session, &argv)).await)
             }
@@ -297,6 +331,7 @@ async fn finish(
 /// interleave. An abort or error stops it there, with what came before applied.
 async fn non_atomic(
     node: &Arc<Node>,
+    db: u32,
     now_ms: u64,
     watches: Vec<(Bytes, u64, bool)>,
     cmds: Vec<Vec<Bytes>>,
@@ -310,6 +345,7 @@ async fn non_atomic(
             watches: watches.take().unwrap_or_default(),
             cmds: vec![argv],
         };
+        let req = Request::in_db(db, req);
         let deadline = tokio::time::Instant::now() + timeout;
         let p = write_path::propose(&node.raft, req).await?;
         match write_path::await_reply(p, deadline, timeout).await {

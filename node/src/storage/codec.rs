@@ -46,6 +46,9 @@ const REQUEST_TRANSACTION: u8 = 4;
 /// `Request::Script`: the body as bytes, the budget (u64le), the flags (u8), then the keys
 /// and the arguments, each a varint count and length-prefixed bytes.
 const REQUEST_SCRIPT: u8 = 5;
+/// `Request::Db`: the database index in the u64 slot other requests use for `now_ms`, then
+/// the inner request (tag and all; never another `Db`).
+const REQUEST_DB: u8 = 6;
 
 /// A decoding failure. Offsets are relative to the start of the slice given to `decode_*`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +175,12 @@ fn put_request(out: &mut Vec<u8>, r: &Request) {
                 put_u8(out, u8::from(*existed));
             }
             put_cmds(out, cmds);
+            return;
+        }
+        Request::Db { db, inner } => {
+            put_u8(out, REQUEST_DB);
+            put_u64(out, u64::from(*db));
+            put_request(out, inner);
             return;
         }
         Request::Script {
@@ -414,9 +423,26 @@ impl<'a> Reader<'a> {
     }
 
     fn request(&mut self) -> Result<Request, CodecError> {
+        self.request_in(false)
+    }
+
+    /// One request; `nested` inside a `Request::Db` (which may not nest: no recursion on
+    /// input beyond one level).
+    fn request_in(&mut self, nested: bool) -> Result<Request, CodecError> {
         let offset = self.pos();
         let tag = self.u8("request tag")?;
         let now_ms = self.u64("request now_ms")?;
+        if tag == REQUEST_DB && !nested {
+            let Ok(db) = u32::try_from(now_ms) else {
+                return Err(CodecError::InvalidTag {
+                    what: "request database",
+                    tag,
+                    offset,
+                });
+            };
+            let inner = Box::new(self.request_in(true)?);
+            return Ok(Request::Db { db, inner });
+        }
         if tag == REQUEST_BATCH {
             // Each command costs at least its 1-byte argument count.
             let n = self.count("batch command count", 1)?;
@@ -570,28 +596,33 @@ pub fn encode_entry(e: &Entry<TypeConfig>, out: &mut Vec<u8>) {
 /// log and replication batches by bytes; memberships count as a flat 64 KiB.
 pub fn entry_size_hint(e: &Entry<TypeConfig>) -> usize {
     const FIXED: usize = 64;
-    let args =
-        |argv: &[bytes::Bytes]| -> usize { 10 + argv.iter().map(|a| a.len() + 10).sum::<usize>() };
     FIXED
         + match &e.payload {
             EntryPayload::Blank => 0,
             EntryPayload::Membership(_) => 64 * 1024,
-            EntryPayload::Normal(Request::Command { argv, .. }) => args(argv),
-            EntryPayload::Normal(Request::Expire { keys, .. }) => args(keys),
-            EntryPayload::Normal(Request::Batch { cmds, .. }) => {
-                10 + cmds.iter().map(|c| args(c)).sum::<usize>()
-            }
-            EntryPayload::Normal(Request::Transaction { watches, cmds, .. }) => {
-                20 + watches.iter().map(|(k, _, _)| k.len() + 20).sum::<usize>()
-                    + cmds.iter().map(|c| args(c)).sum::<usize>()
-            }
-            EntryPayload::Normal(Request::Script {
-                body,
-                keys,
-                args: a,
-                ..
-            }) => 30 + body.len() + args(keys) + args(a),
+            EntryPayload::Normal(r) => request_size_hint(r),
         }
+}
+
+fn request_size_hint(r: &Request) -> usize {
+    let args =
+        |argv: &[bytes::Bytes]| -> usize { 10 + argv.iter().map(|a| a.len() + 10).sum::<usize>() };
+    match r {
+        Request::Command { argv, .. } => args(argv),
+        Request::Expire { keys, .. } => args(keys),
+        Request::Batch { cmds, .. } => 10 + cmds.iter().map(|c| args(c)).sum::<usize>(),
+        Request::Transaction { watches, cmds, .. } => {
+            20 + watches.iter().map(|(k, _, _)| k.len() + 20).sum::<usize>()
+                + cmds.iter().map(|c| args(c)).sum::<usize>()
+        }
+        Request::Script {
+            body,
+            keys,
+            args: a,
+            ..
+        } => 30 + body.len() + args(keys) + args(a),
+        Request::Db { inner, .. } => 10 + request_size_hint(inner),
+    }
 }
 
 /// Decodes exactly one entry written by [`encode_entry`].
@@ -724,6 +755,16 @@ mod tests {
                 }),
             },
             Entry {
+                log_id: lid(3, 1, 5),
+                payload: EntryPayload::Normal(Request::Db {
+                    db: 3,
+                    inner: Box::new(Request::Batch {
+                        now_ms: 77,
+                        cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k")]],
+                    }),
+                }),
+            },
+            Entry {
                 log_id: lid(2, 0, 4),
                 payload: EntryPayload::Normal(Request::Expire {
                     now_ms: 9,
@@ -753,6 +794,31 @@ mod tests {
                 Err(CodecError::TrailingBytes { .. })
             ));
         }
+    }
+
+    /// A db-0 request is never wrapped, so its bytes are those written before databases
+    /// existed (old logs decode unchanged: the tags did not move); a `Db` may not nest.
+    #[test]
+    fn db_entries_wrap_and_old_entries_keep_their_bytes() {
+        let cmd = Request::Command {
+            now_ms: 5,
+            argv: vec![Bytes::from_static(b"GET"), Bytes::from_static(b"k")],
+        };
+        assert_eq!(Request::in_db(0, cmd.clone()), cmd);
+        let nested = Request::Db {
+            db: 1,
+            inner: Box::new(Request::Db {
+                db: 2,
+                inner: Box::new(cmd),
+            }),
+        };
+        let e = Entry {
+            log_id: lid(1, 1, 1),
+            payload: EntryPayload::Normal(nested),
+        };
+        let mut buf = Vec::new();
+        encode_entry(&e, &mut buf);
+        assert!(decode_entry(&buf).is_err(), "nested Db must be refused");
     }
 
     #[test]

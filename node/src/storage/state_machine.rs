@@ -50,10 +50,13 @@ struct Current {
 pub trait ReadyKeys: Send + Sync {
     /// Whether any client is blocked at all (checked once per applied batch).
     fn any_waiting(&self) -> bool;
-    /// Whether a client is blocked on `key`.
-    fn waits_on(&self, key: &[u8]) -> bool;
-    /// The keys that got data, in apply order, each once.
-    fn ready(&self, keys: Vec<(bytes::Bytes, bool)>);
+    /// Whether a client is blocked on `key` of database `db`.
+    fn waits_on(&self, db: u32, key: &[u8]) -> bool;
+    /// The keys clients wait on in database `db`, in a deterministic order (SWAPDB checks
+    /// them all).
+    fn waited_keys(&self, db: u32) -> Vec<bytes::Bytes>;
+    /// The (database, key)s that got data, in apply order, each once.
+    fn ready(&self, keys: Vec<(u32, bytes::Bytes, bool)>);
     /// Whether [`ReadyKeys::changed`] wants the batch's changes (checked once per batch;
     /// collecting them costs a type lookup per key before and after each write).
     fn observes_changes(&self) -> bool {
@@ -76,13 +79,14 @@ pub struct KeyChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A write command and the keys among its key arguments that it modified, in argument
-    /// order (each once). Scripts and functions report their declared keys.
+    /// order (each once), in database `db`. Scripts and functions report their declared keys.
     Command {
+        db: u32,
         argv: Vec<bytes::Bytes>,
         keys: Vec<KeyChange>,
     },
-    /// Keys removed by active expiry (`Request::Expire`).
-    Expired(Vec<bytes::Bytes>),
+    /// Keys removed by active expiry (`Request::Expire`) from database `db`.
+    Expired { db: u32, keys: Vec<bytes::Bytes> },
     /// FLUSHALL / FLUSHDB emptied the keyspace.
     Flush,
 }
@@ -131,6 +135,7 @@ fn apply_observed(
     }
     if !changed.is_empty() {
         out.push(Change::Command {
+            db: ks.active_db(),
             argv: argv.to_vec(),
             keys: changed,
         });
@@ -141,19 +146,40 @@ fn apply_observed(
 /// Writes whose integer reply 0 means "nothing changed" (Redis signals no modification then).
 fn noop_on_zero(argv: &[bytes::Bytes]) -> bool {
     const NAMES: &[&[u8]] = &[
-        b"hdel", b"srem", b"zrem", b"lrem", b"zremrangebyscore", b"zremrangebyrank",
-        b"zremrangebylex", b"smove", b"hsetnx", b"setnx", b"msetnx", b"renamenx", b"expire",
-        b"pexpire", b"expireat", b"pexpireat", b"persist", b"lpushx", b"rpushx", b"copy",
-        b"sadd", b"xdel", b"xtrim", b"del", b"unlink", b"linsert",
+        b"hdel",
+        b"srem",
+        b"zrem",
+        b"lrem",
+        b"zremrangebyscore",
+        b"zremrangebyrank",
+        b"zremrangebylex",
+        b"smove",
+        b"hsetnx",
+        b"setnx",
+        b"msetnx",
+        b"renamenx",
+        b"expire",
+        b"pexpire",
+        b"expireat",
+        b"pexpireat",
+        b"persist",
+        b"lpushx",
+        b"rpushx",
+        b"copy",
+        b"sadd",
+        b"xdel",
+        b"xtrim",
+        b"del",
+        b"unlink",
+        b"linsert",
     ];
     argv.first()
         .is_some_and(|n| NAMES.iter().any(|m| n.eq_ignore_ascii_case(m)))
 }
 
 fn is_flush(argv: &[bytes::Bytes]) -> bool {
-    argv.first().is_some_and(|n| {
-        n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb")
-    })
+    argv.first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb"))
 }
 
 /// The distinct key arguments of a write command, in argument order (scripts and functions:
@@ -188,31 +214,65 @@ fn changed_key_args(argv: &[bytes::Bytes]) -> Vec<bytes::Bytes> {
     keys
 }
 
-/// The keys of `argv` (a write) that have a waiter and hold a non-empty list or sorted set.
+/// The keys of `argv` (a write, applied in `ks`'s active database) that have a waiter and
+/// hold a non-empty list or sorted set. SWAPDB and MOVE bring data into other databases:
+/// their keys there are checked too (SWAPDB: every waited key of both databases).
 fn collect_ready(
     w: &dyn ReadyKeys,
     ks: &crate::keyspace::Keyspace,
     argv: &[bytes::Bytes],
     now: u64,
-    out: &mut Vec<(bytes::Bytes, bool)>,
+    out: &mut Vec<(u32, bytes::Bytes, bool)>,
 ) {
-    use crate::keyspace::Value;
     let Some(spec) = argv.first().and_then(|n| crate::cmd::lookup(n)) else {
         return;
     };
     if spec.kind != crate::cmd::Kind::Write {
         return;
     }
+    let db = ks.active_db();
+    if spec.name == "swapdb" {
+        for n in crate::cmd::keys::swapdb_targets(argv) {
+            for k in w.waited_keys(n) {
+                push_ready(w, ks.db(n), n, &k, now, out);
+            }
+        }
+        return;
+    }
+    if spec.name == "move" {
+        if let (Some(k), Some(n)) = (argv.get(1), crate::cmd::keys::move_target(argv)) {
+            push_ready(w, ks.db(n), n, k, now, out);
+        }
+        return;
+    }
+    if spec.name == "copy" {
+        if let (Some(k), Some(n)) = (argv.get(2), crate::cmd::keys::copy_target(argv)) {
+            push_ready(w, ks.db(n), n, k, now, out);
+            return;
+        }
+    }
     for i in crate::cmd::key_indices(spec, argv) {
         let Some(k) = argv.get(i) else { continue };
-        if out.iter().any(|(o, _)| o == k) || !w.waits_on(k) {
-            continue;
-        }
-        match ks.get(k, now).map(|e| &e.value) {
-            Some(Value::List(l)) if !l.is_empty() => out.push((k.clone(), false)),
-            Some(Value::ZSet(z)) if !z.is_empty() => out.push((k.clone(), true)),
-            _ => {}
-        }
+        push_ready(w, ks, db, k, now, out);
+    }
+}
+
+fn push_ready(
+    w: &dyn ReadyKeys,
+    ks: &crate::keyspace::Keyspace,
+    db: u32,
+    k: &bytes::Bytes,
+    now: u64,
+    out: &mut Vec<(u32, bytes::Bytes, bool)>,
+) {
+    use crate::keyspace::Value;
+    if out.iter().any(|(d, o, _)| *d == db && o == k) || !w.waits_on(db, k) {
+        return;
+    }
+    match ks.get(k, now).map(|e| &e.value) {
+        Some(Value::List(l)) if !l.is_empty() => out.push((db, k.clone(), false)),
+        Some(Value::ZSet(z)) if !z.is_empty() => out.push((db, k.clone(), true)),
+        _ => {}
     }
 }
 
@@ -261,9 +321,10 @@ impl StateMachineStore {
         let mut current = None;
         if let Some((meta, ks, path)) = snapshots.load_newest_valid()? {
             tracing::info!(file = %path.display(), %meta, keys = ks.len(), "loaded snapshot");
-            *keyspace
+            keyspace
                 .write()
-                .map_err(|_| StorageError::Poisoned("keyspace"))? = ks;
+                .map_err(|_| StorageError::Poisoned("keyspace"))?
+                .replace_with(ks);
             applied = Applied {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),
@@ -371,112 +432,8 @@ impl StateMachineStore {
         for e in iter {
             let obs = observer.is_some().then_some(&mut changes);
             let reply = match e.payload {
-                // Every stamp is floored by the largest applied so far (monotonic per group).
-                EntryPayload::Normal(Request::Command { now_ms, argv }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let r = apply_observed(&mut ks, &argv, now, obs);
-                    if let Some(w) = waiters {
-                        collect_ready(w.as_ref(), &ks, &argv, now, &mut ready);
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Batch { now_ms, cmds }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let mut obs = obs;
-                    let r = Frame::Array(
-                        cmds.iter()
-                            .map(|argv| apply_observed(&mut ks, argv, now, obs.as_deref_mut()))
-                            .collect(),
-                    );
-                    if let Some(w) = waiters {
-                        for argv in &cmds {
-                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
-                        }
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Expire { now_ms, keys }) => {
-                    let now = ks.advance_clock(now_ms);
-                    ks.begin_write();
-                    match obs {
-                        None => {
-                            ks.remove_expired(&keys, now);
-                        }
-                        Some(obs) => {
-                            let gone = ks.remove_expired_keys(&keys, now);
-                            if !gone.is_empty() {
-                                obs.push(Change::Expired(gone));
-                            }
-                        }
-                    }
-                    Frame::ok()
-                }
-                EntryPayload::Normal(Request::Transaction {
-                    now_ms,
-                    watches,
-                    cmds,
-                }) => {
-                    let now = ks.advance_clock(now_ms);
-                    let r = match obs {
-                        None => crate::cmd::apply_transaction(&mut ks, &watches, &cmds, now),
-                        // The same as `apply_transaction`, one command at a time.
-                        Some(obs) if !ks.watch_broken(&watches, now) => Frame::Array(
-                            cmds.iter()
-                                .map(|argv| apply_observed(&mut ks, argv, now, Some(&mut *obs)))
-                                .collect(),
-                        ),
-                        Some(_) => Frame::NullArray,
-                    };
-                    if let Some(w) = waiters {
-                        for argv in &cmds {
-                            collect_ready(w.as_ref(), &ks, argv, now, &mut ready);
-                        }
-                    }
-                    r
-                }
-                EntryPayload::Normal(Request::Script {
-                    now_ms,
-                    body,
-                    keys,
-                    args,
-                    budget,
-                    flags,
-                }) => {
-                    let now = ks.advance_clock(now_ms);
-                    if flags & crate::raft::types::SCRIPT_FCALL == 0 {
-                        self.inner.scripts.insert(&body);
-                    }
-                    let seq = ks.versions().seq();
-                    let before: Vec<Option<&'static str>> = match &obs {
-                        Some(_) => keys.iter().map(|k| type_of(&ks, k, now)).collect(),
-                        None => Vec::new(),
-                    };
-                    let r = crate::scripting::commands::apply_script(
-                        &mut ks, &body, &keys, &args, now, budget, flags,
-                    );
-                    if let Some(obs) = obs {
-                        let mut changed: Vec<KeyChange> = Vec::new();
-                        for (k, before) in keys.iter().zip(before) {
-                            let after = type_of(&ks, k, now);
-                            if (ks.versions().changed_since(k, seq)
-                                || before.is_none() != after.is_none())
-                                && !changed.iter().any(|c| &c.key == k)
-                            {
-                                changed.push(KeyChange {
-                                    key: k.clone(),
-                                    before,
-                                    after,
-                                });
-                            }
-                        }
-                        if !changed.is_empty() {
-                            obs.push(Change::Command {
-                                argv: vec![bytes::Bytes::from_static(b"EVAL")],
-                                keys: changed,
-                            });
-                        }
-                    }
-                    r
+                EntryPayload::Normal(req) => {
+                    self.apply_request(&mut ks, req, waiters.map(|w| w.as_ref()), &mut ready, obs)
                 }
                 EntryPayload::Blank => Frame::ok(),
                 EntryPayload::Membership(m) => {
@@ -496,6 +453,153 @@ impl StateMachineStore {
             o.changed(changes);
         }
         Ok(out)
+    }
+
+    /// Applies one request to `ks` (with its database active: a [`Request::Db`] selects its
+    /// database for `inner` and goes back to db 0 after), collecting wake-ups into `ready`.
+    fn apply_request(
+        &self,
+        ks: &mut crate::keyspace::Keyspace,
+        req: Request,
+        waiters: Option<&dyn ReadyKeys>,
+        ready: &mut Vec<(u32, bytes::Bytes, bool)>,
+        obs: Option<&mut Vec<Change>>,
+    ) -> Frame {
+        match req {
+            // Every stamp is floored by the largest applied so far (monotonic per group).
+            Request::Command { now_ms, argv } => {
+                let now = ks.advance_clock(now_ms);
+                let r = apply_observed(ks, &argv, now, obs);
+                if let Some(w) = waiters {
+                    collect_ready(w, ks, &argv, now, ready);
+                }
+                r
+            }
+            Request::Batch { now_ms, cmds } => {
+                let now = ks.advance_clock(now_ms);
+                let mut obs = obs;
+                let r = Frame::Array(
+                    cmds.iter()
+                        .map(|argv| apply_observed(ks, argv, now, obs.as_deref_mut()))
+                        .collect(),
+                );
+                if let Some(w) = waiters {
+                    for argv in &cmds {
+                        collect_ready(w, ks, argv, now, ready);
+                    }
+                }
+                r
+            }
+            Request::Expire { now_ms, keys } => {
+                let now = ks.advance_clock(now_ms);
+                ks.begin_write();
+                match obs {
+                    None => {
+                        ks.remove_expired(&keys, now);
+                    }
+                    Some(obs) => {
+                        let gone = ks.remove_expired_keys(&keys, now);
+                        if !gone.is_empty() {
+                            obs.push(Change::Expired {
+                                db: ks.active_db(),
+                                keys: gone,
+                            });
+                        }
+                    }
+                }
+                Frame::ok()
+            }
+            Request::Transaction {
+                now_ms,
+                watches,
+                cmds,
+            } => {
+                let now = ks.advance_clock(now_ms);
+                let start = ks.active_db();
+                let r = match obs {
+                    None => crate::cmd::apply_transaction(ks, &watches, &cmds, now),
+                    // The same as `apply_transaction`, one command at a time.
+                    Some(obs) if !ks.watch_broken(&watches, now) => Frame::Array(
+                        cmds.iter()
+                            .map(|argv| match argv.first() {
+                                Some(n) if n.eq_ignore_ascii_case(b"select") => {
+                                    crate::cmd::apply_select(ks, argv)
+                                }
+                                _ => apply_observed(ks, argv, now, Some(&mut *obs)),
+                            })
+                            .collect(),
+                    ),
+                    Some(_) => Frame::NullArray,
+                };
+                if let Some(w) = waiters {
+                    // SELECT inside the transaction: each command's keys in its database.
+                    ks.select_db(start);
+                    for argv in &cmds {
+                        if let Some(n) = crate::cmd::select_target(argv, ks.db_count()) {
+                            ks.select_db(n);
+                        }
+                        collect_ready(w, ks, argv, now, ready);
+                    }
+                }
+                ks.select_db(start);
+                r
+            }
+            Request::Script {
+                now_ms,
+                body,
+                keys,
+                args,
+                budget,
+                flags,
+            } => {
+                let now = ks.advance_clock(now_ms);
+                if flags & crate::raft::types::SCRIPT_FCALL == 0 {
+                    self.inner.scripts.insert(&body);
+                }
+                let start = ks.active_db();
+                let seq = ks.versions().seq();
+                let before: Vec<Option<&'static str>> = match &obs {
+                    Some(_) => keys.iter().map(|k| type_of(ks, k, now)).collect(),
+                    None => Vec::new(),
+                };
+                let r = crate::scripting::commands::apply_script(
+                    ks, &body, &keys, &args, now, budget, flags,
+                );
+                // A script's own SELECT ends with it: its declared keys are the entry's db's.
+                ks.select_db(start);
+                if let Some(obs) = obs {
+                    let mut changed: Vec<KeyChange> = Vec::new();
+                    for (k, before) in keys.iter().zip(before) {
+                        let after = type_of(ks, k, now);
+                        if (ks.versions().changed_since(k, seq)
+                            || before.is_none() != after.is_none())
+                            && !changed.iter().any(|c| &c.key == k)
+                        {
+                            changed.push(KeyChange {
+                                key: k.clone(),
+                                before,
+                                after,
+                            });
+                        }
+                    }
+                    if !changed.is_empty() {
+                        obs.push(Change::Command {
+                            db: start,
+                            argv: vec![bytes::Bytes::from_static(b"EVAL")],
+                            keys: changed,
+                        });
+                    }
+                }
+                r
+            }
+            Request::Db { db, inner } => {
+                let before = ks.active_db();
+                ks.select_db(db);
+                let r = self.apply_request(ks, *inner, waiters, ready, obs);
+                ks.select_db(before);
+                r
+            }
+        }
     }
 
     /// Builds, persists and records a snapshot of the current state (blocking; run it on a
@@ -588,7 +692,7 @@ impl StateMachineStore {
                 .applied
                 .lock()
                 .map_err(|_| StorageError::Poisoned("applied state"))?;
-            *guard = ks;
+            guard.replace_with(ks);
             *applied = Applied {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),

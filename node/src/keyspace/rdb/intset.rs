@@ -39,7 +39,10 @@ pub fn parse(blob: &[u8]) -> Result<Vec<i64>, RdbError> {
     let head = blob.get(..8).ok_or(RdbError::BadFormat)?;
     let width = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
     let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-    if !matches!(width, 2 | 4 | 8) || (blob.len() - 8) / width != len || (blob.len() - 8) % width != 0 {
+    if !matches!(width, 2 | 4 | 8)
+        || (blob.len() - 8) / width != len
+        || (blob.len() - 8) % width != 0
+    {
         return Err(RdbError::BadFormat);
     }
     let mut out: Vec<i64> = Vec::with_capacity(len);
@@ -65,7 +68,10 @@ mod tests {
     fn matches_redis_bytes() {
         // redis-server 7.0: SADD s 1 2 300 → DUMP s holds this intset.
         let blob = build(&mut [300, 1, 2]);
-        assert_eq!(blob, b"\x02\x00\x00\x00\x03\x00\x00\x00\x01\x00\x02\x00,\x01".to_vec());
+        assert_eq!(
+            blob,
+            b"\x02\x00\x00\x00\x03\x00\x00\x00\x01\x00\x02\x00,\x01".to_vec()
+        );
         assert_eq!(parse(&blob), Ok(vec![1, 2, 300]));
         assert_eq!(parse(&build(&mut [1, 1 << 40])), Ok(vec![1, 1 << 40]));
     }

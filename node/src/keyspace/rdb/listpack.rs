@@ -202,7 +202,11 @@ pub fn parse(lp: &[u8]) -> Result<Vec<LpValue>, RdbError> {
         } else if b & 0xe0 == 0xc0 {
             let lo = take(p + 1, 1)?[0];
             let u = (u64::from(b & 0x1f) << 8) | u64::from(lo);
-            let v = if u >= 1 << 12 { u as i64 - (1 << 13) } else { u as i64 };
+            let v = if u >= 1 << 12 {
+                u as i64 - (1 << 13)
+            } else {
+                u as i64
+            };
             (LpValue::Int(v), 2)
         } else if b & 0xf0 == 0xe0 {
             let lo = take(p + 1, 1)?[0];
@@ -226,7 +230,10 @@ pub fn parse(lp: &[u8]) -> Result<Vec<LpValue>, RdbError> {
                 }
                 0xf3 => {
                     let d = take(p + 1, 4)?;
-                    (LpValue::Int(i64::from(i32::from_le_bytes([d[0], d[1], d[2], d[3]]))), 5)
+                    (
+                        LpValue::Int(i64::from(i32::from_le_bytes([d[0], d[1], d[2], d[3]]))),
+                        5,
+                    )
                 }
                 0xf4 => {
                     let d = take(p + 1, 8)?;
@@ -272,11 +279,33 @@ mod tests {
     #[test]
     fn every_width_roundtrips() {
         let ints = [
-            0i64, 127, 128, -1, -4096, 4095, 4096, -4097, 32767, -32768, 32768, 8_388_607,
-            -8_388_608, 8_388_608, i64::from(i32::MAX), i64::from(i32::MIN), i64::MAX, i64::MIN,
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -4097,
+            32767,
+            -32768,
+            32768,
+            8_388_607,
+            -8_388_608,
+            8_388_608,
+            i64::from(i32::MAX),
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
         ];
         let mut lp = Listpack::new();
-        let strs = [vec![b'x'; 63], vec![b'y'; 64], vec![b'z'; 4095], vec![b'w'; 4096], b"007".to_vec()];
+        let strs = [
+            vec![b'x'; 63],
+            vec![b'y'; 64],
+            vec![b'z'; 4095],
+            vec![b'w'; 4096],
+            b"007".to_vec(),
+        ];
         for i in ints {
             lp.push_int(i);
         }

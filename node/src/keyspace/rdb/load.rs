@@ -160,11 +160,16 @@ fn load_object(t: u8, r: &mut Reader<'_>) -> Result<Value, RdbError> {
         }
         types::LIST_ZIPLIST => {
             let items = ziplist::parse(&r.string()?)?;
-            non_empty(Value::List(items.into_iter().map(LpValue::into_bytes).collect()))
+            non_empty(Value::List(
+                items.into_iter().map(LpValue::into_bytes).collect(),
+            ))
         }
         types::SET_INTSET => {
             let ints = intset::parse(&r.string()?)?;
-            let s: BTreeSet<Bytes> = ints.into_iter().map(|i| Bytes::from(i.to_string())).collect();
+            let s: BTreeSet<Bytes> = ints
+                .into_iter()
+                .map(|i| Bytes::from(i.to_string()))
+                .collect();
             non_empty(Value::Set(s))
         }
         types::ZSET_ZIPLIST => pairs_to_zset(ziplist::parse(&r.string()?)?),
@@ -278,7 +283,12 @@ mod tests {
         v11.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(restore(&v11), Err(RdbError::VersionOrChecksum));
         // A well-framed but truncated object, an empty set, an unknown type.
-        for body in [&b"\x00\x05ab"[..], b"\x02\x00", b"\x63", b"\x02\x02\x01a\x01a"] {
+        for body in [
+            &b"\x00\x05ab"[..],
+            b"\x02\x00",
+            b"\x63",
+            b"\x02\x02\x01a\x01a",
+        ] {
             let mut x = body.to_vec();
             x.extend_from_slice(&10u16.to_le_bytes());
             let crc = crc64::crc64(0, &x);

@@ -67,8 +67,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             }
             out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
             op -= usize::from(lit == 0); // undo run if length is zero
-            // lzf_c.c's loop, unrolled part included: it may count past `maxlen` by up to two
-            // bytes when `maxlen` is 17 (all within the input), and so must this.
+                                         // lzf_c.c's loop, unrolled part included: it may count past `maxlen` by up to two
+                                         // bytes when `maxlen` is 17 (all within the input), and so must this.
             let mut done = false;
             if maxlen > 16 {
                 for _ in 0..16 {
@@ -210,7 +210,10 @@ mod tests {
         // last two bytes as literals).
         let a = vec![b'a'; 30];
         let c = compress(&a, 26).expect("compressible");
-        assert_eq!(c, vec![0x01, b'a', b'a', 0xe0, 0x11, 0x00, 0x01, b'a', b'a']);
+        assert_eq!(
+            c,
+            vec![0x01, b'a', b'a', 0xe0, 0x11, 0x00, 0x01, b'a', b'a']
+        );
         assert_eq!(decompress(&c, 30), Some(a));
     }
 
@@ -220,13 +223,21 @@ mod tests {
         let mut x = 12345u64;
         let mut v = Vec::new();
         for i in 0..20000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            v.push(if i % 3 == 0 { (x >> 60) as u8 } else { b'a' + (i % 7) as u8 });
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.push(if i % 3 == 0 {
+                (x >> 60) as u8
+            } else {
+                b'a' + (i % 7) as u8
+            });
         }
         roundtrip(&v);
         roundtrip(&[7u8; 5000]);
         // Random data does not compress.
-        let rnd: Vec<u8> = (0..64u64).map(|i| (i.wrapping_mul(0x9e3779b97f4a7c15) >> 56) as u8).collect();
+        let rnd: Vec<u8> = (0..64u64)
+            .map(|i| (i.wrapping_mul(0x9e3779b97f4a7c15) >> 56) as u8)
+            .collect();
         assert!(compress(&rnd, 60).is_none());
         assert_eq!(decompress(&[0x05, b'a'], 6), None);
         assert_eq!(decompress(&[0x20, 0x00], 3), None);

@@ -230,7 +230,15 @@ mod tests {
 
     #[test]
     fn lengths_and_strings_roundtrip() {
-        for n in [0u64, 63, 64, 16383, 16384, u64::from(u32::MAX), u64::from(u32::MAX) + 1] {
+        for n in [
+            0u64,
+            63,
+            64,
+            16383,
+            16384,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+        ] {
             let mut out = Vec::new();
             put_len(&mut out, n);
             assert_eq!(Reader::new(&out).len(), Ok(n));

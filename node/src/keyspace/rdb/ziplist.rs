@@ -132,7 +132,11 @@ mod tests {
         zl[8..10].copy_from_slice(&3u16.to_le_bytes());
         assert_eq!(
             parse(&zl),
-            Ok(vec![LpValue::Str(Bytes::from_static(b"a")), LpValue::Int(1), LpValue::Int(300)])
+            Ok(vec![
+                LpValue::Str(Bytes::from_static(b"a")),
+                LpValue::Int(1),
+                LpValue::Int(300)
+            ])
         );
         for cut in 0..zl.len() {
             assert!(parse(&zl[..cut]).is_err());
