@@ -522,6 +522,8 @@ pub async fn run_in(
             Err(e) => return Err(RunError::Check(format!("the close-read task failed: {e}"))),
         }
     }
+    // Keys a client retired after the closer stopped (it was finishing its last op).
+    pending.extend(keys.take_retired());
 
     // Heal phase.
     pb.set_prefix("heal");
@@ -608,10 +610,11 @@ pub async fn run_in(
     let checked = match (sc.workload.model.checker_kind(), streamed) {
         (Some(kind), Some(st)) => check_streamed(dir, &hpath, kind, opts, harness_facts, st)?,
         (Some(kind), None) => {
+            let t0 = Instant::now();
             let f = std::fs::File::open(&hpath).map_err(io("opening history.jsonl"))?;
             let history = sdr_checker::history::parse_jsonl(BufReader::new(f))
                 .map_err(|e| RunError::History(e.to_string()))?;
-            check_linearizable(dir, &hpath, history, kind, opts, harness_facts, None)?
+            check_linearizable(dir, &hpath, history, kind, opts, harness_facts, None, t0)?
         }
         (None, _) => check_txn(dir, &hpath, &sc, harness_facts)?,
     };
@@ -661,7 +664,7 @@ pub async fn run_in(
         out.info,
         out.faults,
         cas_summary(&cas),
-        if unread > 0 { format!(", {unread} keys not read after recovery") } else { String::new() },
+        if unread > 0 { format!(", {unread} keys without a successful final or close read") } else { String::new() },
         dir.join("report.html").display(),
         dir.join("plots.html").display()
     );
@@ -689,15 +692,16 @@ fn check_streamed(
     harness_facts: serde_json::Value,
     st: StreamOutcome,
 ) -> Result<Checked, RunError> {
+    let t0 = Instant::now();
     let text = st.kept_lines.join("\n");
     let history = sdr_checker::history::parse_jsonl_str(&text)
         .map_err(|e| RunError::History(format!("the kept keys' lines: {e}")))?;
-    check_linearizable(dir, hpath, history, kind, opts, harness_facts, Some(st))
+    check_linearizable(dir, hpath, history, kind, opts, harness_facts, Some(st), t0)
 }
 
 /// Checks `history` (all of `hpath`'s, or the kept keys of a streaming run, whose outcome
 /// `streamed` then joins the verdict and `result.json`); writes `result.json` and
-/// `report.html`.
+/// `report.html`. `t0`: when parsing the history began (the report's parse time).
 fn check_linearizable(
     dir: &Path,
     hpath: &Path,
@@ -706,8 +710,8 @@ fn check_linearizable(
     opts: &RunOptions,
     harness_facts: serde_json::Value,
     streamed: Option<StreamOutcome>,
+    t0: Instant,
 ) -> Result<Checked, RunError> {
-    let t0 = Instant::now();
     let nf = std::fs::File::open(dir.join("nemesis.jsonl")).map_err(io("opening nemesis.jsonl"))?;
     let faults = sdr_checker::nemesis::parse_nemesis(BufReader::new(nf))
         .map_err(|e| RunError::History(format!("nemesis.jsonl: {e}")))?;
