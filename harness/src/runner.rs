@@ -247,7 +247,8 @@ fn close_read(model: crate::scenario::Model, key: String) -> (OpArgs, String) {
 }
 
 /// Reads `key` until a read is ok, `deadline` passes or `give_up` is set (retrying every
-/// 100 ms); `process` moves on after an `info`. Returns whether a read was ok.
+/// 100 ms); `process` moves on after an `info`. Returns whether a read was ok and how many
+/// reads were invoked.
 async fn read_key(
     model: crate::scenario::Model,
     key: String,
@@ -256,19 +257,21 @@ async fn read_key(
     process: &mut u64,
     deadline: Instant,
     give_up: Option<&AtomicBool>,
-) -> Result<bool, RecordError> {
+) -> Result<(bool, u64), RecordError> {
     let (read, key) = close_read(model, key);
+    let mut invoked = 0;
     loop {
         let inv = rec.invoke(*process, read.f(), &key, read.invoke_value())?;
+        invoked += 1;
         let c = client.execute(&key, &read).await;
         rec.complete(inv, &c)?;
         match c {
-            Completion::Ok(_) => return Ok(true),
+            Completion::Ok(_) => return Ok((true, invoked)),
             Completion::Info { .. } => *process = rec.new_process()?,
             Completion::Fail { .. } => {}
         }
         if Instant::now() >= deadline || give_up.is_some_and(|g| g.load(Ordering::Relaxed)) {
-            return Ok(false);
+            return Ok((false, invoked));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -299,7 +302,8 @@ async fn final_reads(
     let mut unread = 0;
     for key in keys {
         let model = sc.workload.model;
-        if !read_key(model, key, &mut client, rec, &mut process, deadline, None).await? {
+        let (ok, _) = read_key(model, key, &mut client, rec, &mut process, deadline, None).await?;
+        if !ok {
             unread += 1;
         }
     }
@@ -324,6 +328,7 @@ async fn close_retired(
     let mut process = rec.new_process()?;
     let mut unread = 0;
     let mut queue = std::collections::VecDeque::new();
+    let ops_per_key = u64::from(sc.workload.ops_per_key());
     while !stop.load(Ordering::Relaxed) {
         queue.extend(keys.take_retired());
         let Some(key) = queue.pop_front() else {
@@ -332,7 +337,7 @@ async fn close_retired(
         };
         let deadline = Instant::now() + CLOSE_READ_FOR;
         let model = sc.workload.model;
-        let ok = read_key(
+        let (ok, reads) = read_key(
             model,
             key.clone(),
             &mut client,
@@ -344,7 +349,9 @@ async fn close_retired(
         .await?;
         if ok || Instant::now() >= deadline {
             unread += usize::from(!ok);
-            tap.close(&key, false);
+            // A retired key had exactly `ops-per-key` ops drawn; some may not be recorded
+            // yet (Tap::close), so the check waits for them and these reads.
+            tap.close(&key, false, Some(ops_per_key + reads));
         } else {
             // Stopped mid-retry: the final reads read it after healing.
             queue.push_front(key);
@@ -567,12 +574,13 @@ pub async fn run_in(
     let streamed = match streaming {
         Some(st) => {
             let tap = st.tap();
+            // Every client has stopped: all drawn ops are recorded.
             for k in &pending {
-                tap.close(k, false);
+                tap.close(k, false, None);
             }
             // The last generation of every key is the report's sample.
             for k in &live {
-                tap.close(k, true);
+                tap.close(k, true, None);
             }
             drop(tap);
             rec.clear_tap();

@@ -49,6 +49,7 @@ enum Msg {
     Close {
         key: String,
         keep: bool,
+        expect: Option<u64>,
     },
 }
 
@@ -135,13 +136,21 @@ impl Tap {
         });
     }
 
-    /// `key` gets no more invocations: check it as soon as its ops have completed. `keep`:
-    /// keep its lines for the report even if it is linearizable.
-    pub fn close(&self, key: &str, keep: bool) {
+    /// `key` gets no more invocations beyond `expect` in all (when given): check it as soon
+    /// as that many have been seen and all have completed. `keep`: keep its lines for the
+    /// report even if it is linearizable.
+    ///
+    /// `expect` closes a race: a client draws an op's key before it records the invocation,
+    /// so a key can retire — and be closed — while its last drawn op is not in the history
+    /// yet. A retired key had exactly `ops-per-key` ops drawn, plus the close reads, so that
+    /// count says when its history is complete; without it a late op would reopen the key as
+    /// a fragment with no writes before it (a false violation).
+    pub fn close(&self, key: &str, keep: bool, expect: Option<u64>) {
         self.progress.backlog.fetch_add(1, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Close {
             key: key.to_string(),
             keep,
+            expect,
         });
     }
 }
@@ -191,6 +200,8 @@ struct OpenKey {
     invocations: u64,
     closed: bool,
     keep: bool,
+    /// The invocations the key will have in all, when known (see [`Tap::close`]).
+    expect: Option<u64>,
 }
 
 struct State {
@@ -289,15 +300,18 @@ fn run(
                 }
                 key
             }
-            Msg::Close { key, keep } => {
+            Msg::Close { key, keep, expect } => {
                 let k = open.entry(key.clone()).or_default();
                 k.closed = true;
                 k.keep |= keep;
+                k.expect = expect;
                 key
             }
         };
         st.out.max_open_keys = st.out.max_open_keys.max(open.len());
-        let done = open.get(&key).is_some_and(|k| k.closed && k.in_flight == 0);
+        let done = open.get(&key).is_some_and(|k| {
+            k.closed && k.in_flight == 0 && k.expect.is_none_or(|e| k.invocations >= e)
+        });
         if done {
             if let Some(k) = open.remove(&key) {
                 if k.lines.is_empty() {
@@ -381,15 +395,15 @@ mod tests {
                 ev(3, "ok", "read", "k2", json!(7), 8),
             ],
         );
-        tap.close("k1", false);
-        tap.close("k2", false);
+        tap.close("k1", false, None);
+        tap.close("k2", false, None);
         // k3: an op still in flight when it is closed; its completion arrives later.
         let k3 = [
             ev(4, "invoke", "write", "k3", json!(3), 9),
             ev(4, "ok", "write", "k3", json!(3), 12),
         ];
         tap.line("k3", &k3[0].0, k3[0].1);
-        tap.close("k3", true);
+        tap.close("k3", true, None);
         let progress = sc.progress();
         tap.line("k3", &k3[1].0, k3[1].1);
         drop(tap);
@@ -404,6 +418,40 @@ mod tests {
         // Kept: the violating key and the `keep` one, not the linearizable k1.
         let kept = out.kept_lines.join("\n");
         assert!(kept.contains("\"k2\"") && kept.contains("\"k3\"") && !kept.contains("\"k1\""));
+    }
+
+    #[test]
+    fn a_key_closed_before_its_last_drawn_op_waits_for_it() {
+        use serde_json::json;
+        let sc =
+            StreamingCheck::start(ModelKind::Register, Duration::from_secs(10)).expect("thread");
+        let tap = sc.tap();
+        let progress = sc.progress();
+        // Two ops drawn on k: the write is recorded, the key is closed expecting 2
+        // invocations, then the read (drawn before the close) is recorded.
+        feed(
+            &tap,
+            "k",
+            &[
+                ev(0, "invoke", "write", "k", json!(5), 1),
+                ev(0, "ok", "write", "k", json!(5), 2),
+            ],
+        );
+        tap.close("k", false, Some(2));
+        feed(
+            &tap,
+            "k",
+            &[
+                ev(1, "invoke", "read", "k", json!(null), 3),
+                ev(1, "ok", "read", "k", json!(5), 4),
+            ],
+        );
+        drop(tap);
+        let out = sc.finish();
+        // One key with both ops, linearizable: not a write-less fragment checked apart.
+        assert_eq!((out.keys_checked, out.ops_checked, out.unclosed), (1, 2, 0));
+        assert_eq!(out.verdict(), Verdict::Linearizable);
+        assert_eq!(progress.checked.load(Ordering::Relaxed), 1);
     }
 
     #[test]
