@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{pair, Pair};
 use common::wire::RawConn;
 use common::TestNode;
 use sdr_seeded::Rng;
@@ -308,27 +308,6 @@ fn showcmd(argv: &[Vec<u8>]) -> String {
         out.push_str("...");
     }
     out
-}
-
-/// Both servers, connected.
-struct Pair {
-    _redis: RedisServer,
-    _node: TestNode,
-    rc: RawConn,
-    nc: RawConn,
-}
-
-fn pair() -> Option<Pair> {
-    let redis = RedisServer::start()?;
-    let node = TestNode::start(&[]);
-    let rc = redis.conn();
-    let nc = RawConn::connect(node.port).expect("connect to sdr-node");
-    Some(Pair {
-        _redis: redis,
-        _node: node,
-        rc,
-        nc,
-    })
 }
 
 impl Pair {

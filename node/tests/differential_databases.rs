@@ -10,9 +10,7 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
-use common::wire::RawConn;
-use common::TestNode;
+use common::redis_server::{pair, Pair};
 use sdr_seeded::Rng;
 
 fn w(args: &[&str]) -> Vec<Vec<u8>> {
@@ -136,27 +134,6 @@ fn keyspace_lines(b: &[u8]) -> Vec<String> {
         .filter(|l| l.starts_with("db"))
         .map(|l| l.split(",avg_ttl").next().unwrap_or(l).to_string())
         .collect()
-}
-
-/// Both servers, connected.
-struct Pair {
-    _redis: RedisServer,
-    _node: TestNode,
-    rc: RawConn,
-    nc: RawConn,
-}
-
-fn pair() -> Option<Pair> {
-    let redis = RedisServer::start()?;
-    let node = TestNode::start(&[]);
-    let rc = redis.conn();
-    let nc = RawConn::connect(node.port).expect("connect to sdr-node");
-    Some(Pair {
-        _redis: redis,
-        _node: node,
-        rc,
-        nc,
-    })
 }
 
 impl Pair {

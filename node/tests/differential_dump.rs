@@ -16,30 +16,9 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
+use common::redis_server::{pair, Pair};
 use common::wire::{RawConn, Reply};
-use common::TestNode;
 use sdr_seeded::Rng;
-
-struct Pair {
-    _redis: RedisServer,
-    _node: TestNode,
-    rc: RawConn,
-    nc: RawConn,
-}
-
-fn pair() -> Option<Pair> {
-    let redis = RedisServer::start()?;
-    let node = TestNode::start(&[]);
-    let rc = redis.conn();
-    let nc = RawConn::connect(node.port).expect("connect to sdr-node");
-    Some(Pair {
-        _redis: redis,
-        _node: node,
-        rc,
-        nc,
-    })
-}
 
 fn argv(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.to_vec()).collect()

@@ -11,9 +11,7 @@
 
 mod common;
 
-use common::redis_server::RedisServer;
-use common::wire::RawConn;
-use common::TestNode;
+use common::redis_server::{pair, Pair};
 use sdr_seeded::Rng;
 
 struct Gen {
@@ -286,26 +284,6 @@ fn showcmd(argv: &[Vec<u8>]) -> String {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-struct Pair {
-    _redis: RedisServer,
-    _node: TestNode,
-    rc: RawConn,
-    nc: RawConn,
-}
-
-fn pair() -> Option<Pair> {
-    let redis = RedisServer::start()?;
-    let node = TestNode::start(&[]);
-    let rc = redis.conn();
-    let nc = RawConn::connect(node.port).expect("connect to sdr-node");
-    Some(Pair {
-        _redis: redis,
-        _node: node,
-        rc,
-        nc,
-    })
 }
 
 impl Pair {

@@ -82,3 +82,26 @@ impl Drop for RedisServer {
         }
     }
 }
+
+/// A `redis-server` and an `sdr-node` side by side, with one raw connection to each (the
+/// differential tests send both the same commands). `None` when redis-server is missing.
+pub struct Pair {
+    pub _redis: RedisServer,
+    pub _node: super::TestNode,
+    pub rc: RawConn,
+    pub nc: RawConn,
+}
+
+/// Starts both servers and connects to each.
+pub fn pair() -> Option<Pair> {
+    let redis = RedisServer::start()?;
+    let node = super::TestNode::start(&[]);
+    let rc = redis.conn();
+    let nc = RawConn::connect(node.port).expect("connect to sdr-node");
+    Some(Pair {
+        _redis: redis,
+        _node: node,
+        rc,
+        nc,
+    })
+}
